@@ -1,0 +1,120 @@
+//! BookKeeperCluster (SPEC 1.3).
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::common::{CustomConfig, Customization, ImagePullPolicy, PodSpec, ReclaimPolicy};
+use crate::istio::IstioSpec;
+use crate::status::ComponentStatus;
+use crate::zookeeper::one;
+
+/// BookKeeper bookies that store Pulsar's ledgers.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "bookkeeper.streamnative.io",
+    version = "v1alpha1",
+    kind = "BookKeeperCluster",
+    namespaced,
+    shortname = "bk",
+    status = "ComponentStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "BookKeeper bookies managed by magnetar.",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.labelSelector"
+    ),
+    printcolumn(name = "REPLICAS", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "READY REPLICAS", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(name = "MESH", type_ = "string", json_path = ".status.mesh.dataplaneMode"),
+    printcolumn(name = "DESIRED IMAGE", type_ = "string", json_path = ".spec.image"),
+    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BookKeeperClusterSpec {
+    /// Container image; required unless a PulsarCoordinator supplies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Image pull policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+    /// Number of bookies. Default 1.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1))]
+    pub replicas: i32,
+    /// ZooKeeper servers, `host:port[,host:port]`.
+    #[schemars(length(min = 1))]
+    pub zk_servers: String,
+    /// Pod settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodSpec>,
+    /// Journal and ledger volumes of each bookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<BookKeeperStorage>,
+    /// The auto-recovery workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_recovery: Option<AutoRecovery>,
+    /// Extra bookkeeper.conf entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<CustomConfig>,
+    /// Mesh integration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub istio: Option<IstioSpec>,
+    /// Merge patches applied to generated objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customization: Vec<Customization>,
+}
+
+/// Volumes of each bookie.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BookKeeperStorage {
+    /// Retain (default) keeps the PVCs when the cluster is deleted; Delete removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclaim_policy: Option<ReclaimPolicy>,
+    /// StorageClass of the PVCs; the cluster default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// The journal volume. Default 10Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<VolumeSize>,
+    /// The ledgers volume. Default 50Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledgers: Option<VolumeSize>,
+}
+
+/// Size of a volume.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeSize {
+    /// Size of the PVC, for example 20Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Quantity>,
+}
+
+/// BookKeeper auto-recovery workers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRecovery {
+    /// Number of workers. Default 1; 0 turns auto-recovery off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub replicas: Option<i32>,
+    /// Pod settings of the workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodSpec>,
+    /// Worker configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf: Option<AutoRecoveryConf>,
+}
+
+/// Auto-recovery configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRecoveryConf {
+    /// ZooKeeper servers for the workers; the bookies' zkServers when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zk_servers: Option<String>,
+}

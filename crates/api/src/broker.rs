@@ -1,0 +1,175 @@
+//! PulsarBroker (SPEC 1.4).
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::common::{Customization, ImagePullPolicy, PodSpec};
+use crate::istio::GatewayIstioSpec;
+use crate::status::ComponentStatus;
+use crate::zookeeper::one;
+
+/// DNS name pattern (RFC 1123, at least two labels), shared with validation.
+pub const DOMAIN_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$";
+
+/// Pulsar brokers.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "pulsar.streamnative.io",
+    version = "v1alpha1",
+    kind = "PulsarBroker",
+    namespaced,
+    shortname = "pb",
+    shortname = "broker",
+    status = "ComponentStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "Pulsar brokers managed by magnetar.",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.labelSelector"
+    ),
+    printcolumn(name = "REPLICAS", type_ = "integer", json_path = ".spec.replicas"),
+    printcolumn(name = "READY REPLICAS", type_ = "integer", json_path = ".status.readyReplicas"),
+    printcolumn(name = "MESH", type_ = "string", json_path = ".status.mesh.dataplaneMode"),
+    printcolumn(name = "DESIRED IMAGE", type_ = "string", json_path = ".spec.image"),
+    printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.istio) || !has(self.istio.gateway) || (has(self.config) && has(self.config.advertisedDomain) && self.config.advertisedDomain != '')").message("istio.gateway needs config.advertisedDomain: set it to the root domain external clients use, for example pulsar.example.com").field_path(".config.advertisedDomain"))]
+pub struct PulsarBrokerSpec {
+    /// Container image; required unless a PulsarCoordinator supplies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Image pull policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+    /// Number of brokers. Default 1.
+    #[serde(default = "one")]
+    #[schemars(range(min = 1))]
+    pub replicas: i32,
+    /// ZooKeeper servers, `host:port[,host:port]`.
+    #[schemars(length(min = 1))]
+    pub zk_servers: String,
+    /// Broker configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<BrokerConfig>,
+    /// Pod settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodSpec>,
+    /// Mesh integration and external access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub istio: Option<GatewayIstioSpec>,
+    /// Merge patches applied to generated objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customization: Vec<Customization>,
+}
+
+/// How per-broker external hostnames are formed (SPEC 3.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum ServiceUrlGenerationPolicy {
+    /// `<name>-<uid prefix>-<ordinal>.<domain>`: stable and unique per CR (default).
+    #[default]
+    NameUIDPrefix,
+    /// `pb<ordinal>-<domain>`.
+    OrdinalPrefix,
+    /// `<name>-broker-<ordinal>.<domain>`.
+    #[serde(rename = "FQDN")]
+    Fqdn,
+}
+
+/// Broker configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerConfig {
+    /// Pulsar cluster name. Default: the PulsarBroker's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// Root domain that clients outside the cluster use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.size() <= 200 && self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$')").message("advertisedDomain must be a lower-case DNS name with at least two labels, at most 200 characters, for example pulsar.example.com"))]
+    pub advertised_domain: Option<String>,
+    /// How per-broker external hostnames are formed: NameUIDPrefix (default),
+    /// OrdinalPrefix or FQDN.
+    #[serde(default, rename = "serviceURLGenerationPolicy", skip_serializing_if = "Option::is_none")]
+    pub service_url_generation_policy: Option<ServiceUrlGenerationPolicy>,
+    /// Kafka, MQTT and AMQP protocol handlers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_handlers: Option<ProtocolHandlers>,
+    /// Enable Pulsar transactions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_enabled: Option<bool>,
+    /// Extra broker.conf entries. Keys that begin with PULSAR_PREFIX_ are
+    /// passed as environment variables unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}
+
+/// Protocol handlers of the broker.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtocolHandlers {
+    /// Kafka on Pulsar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kop: Option<KopSpec>,
+    /// MQTT on Pulsar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mop: Option<ProxiedHandler>,
+    /// AMQP on Pulsar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aop: Option<ProxiedHandler>,
+}
+
+/// Kafka on Pulsar.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KopSpec {
+    /// Turn the Kafka protocol handler on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// TLS of the Kafka listener at the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<KopTls>,
+}
+
+/// TLS of the Kafka listener.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled || (has(self.certSecretName) && self.certSecretName != '')").message("kop.tls.certSecretName is required when kop.tls.enabled is true: name the Secret with the broker's keystore").field_path(".certSecretName"))]
+pub struct KopTls {
+    /// Serve TLS on the Kafka listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Secret with the certificate and its keystore (cert-manager layout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_name: Option<String>,
+    /// Trust the certificate's CA for the broker's own clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_certs_enabled: Option<bool>,
+    /// The keystore password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_secret_ref: Option<SecretKeyRef>,
+}
+
+/// A key of a Secret.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Secret name.
+    pub name: String,
+    /// Key in the Secret.
+    pub key: String,
+}
+
+/// A protocol handler that may also run its proxy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxiedHandler {
+    /// Turn the protocol handler on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Run the handler's proxy inside the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_enabled: Option<bool>,
+}

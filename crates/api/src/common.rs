@@ -1,0 +1,141 @@
+//! Fields every component kind shares: the pod template and customization.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, PodSecurityContext, ResourceRequirements, Toleration,
+};
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+/// Image pull policy of the component's containers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum ImagePullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl ImagePullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "Always",
+            Self::IfNotPresent => "IfNotPresent",
+            Self::Never => "Never",
+        }
+    }
+}
+
+/// What happens to persistent volume claims when the cluster is deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum ReclaimPolicy {
+    /// Keep the PVCs and the data in them (default).
+    #[default]
+    Retain,
+    /// Delete the PVCs with the cluster.
+    Delete,
+}
+
+/// Settings of the component's pods.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    /// Extra labels on the pods. While the component's Istio integration is
+    /// enabled, magnetar owns the mesh enrolment labels and overrides them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Extra annotations on the pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Resource requests and limits of the main container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Pod-level security context. Pods run as non-root by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    /// Node labels the pods must be scheduled on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of the pods.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    /// Affinity rules of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    /// Use this existing ServiceAccount instead of the one magnetar creates.
+    /// AuthorizationPolicies then name this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Secrets mounted read-only into the main container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_refs: Vec<SecretRef>,
+    /// Seconds a pod has to stop gracefully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub termination_grace_period_seconds: Option<i64>,
+}
+
+/// A Secret mounted read-only into the main container.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of the Secret, in the component's namespace.
+    #[schemars(length(min = 1))]
+    pub secret_name: String,
+    /// Absolute path where the Secret's keys appear as files.
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("mountPath must be an absolute path, for example /etc/tls/client"))]
+    pub mount_path: String,
+}
+
+/// A JSON merge patch (RFC 7386) applied to generated objects.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Customization {
+    /// The patch, as a YAML (or JSON) document. It is merged into every
+    /// generated object that `match` selects, after magnetar built it.
+    #[schemars(length(min = 1))]
+    pub manifest: String,
+    /// Which generated objects the patch applies to.
+    #[serde(rename = "match")]
+    pub match_: CustomizationMatch,
+}
+
+/// Selects generated objects by kind and name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomizationMatch {
+    /// Kinds to patch; an object matches when its group and kind (and the
+    /// version, when given) equal one of these.
+    #[schemars(length(min = 1))]
+    pub group_version_kinds: Vec<GroupVersionKindMatch>,
+    /// Regular expression the object's name must match in full (anchored).
+    /// Empty or absent matches every name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A group, optional version, and kind.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupVersionKindMatch {
+    /// API group; empty for the core group (Service, ConfigMap, ...).
+    #[serde(default)]
+    pub group: String,
+    /// API version; any version when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Kind, for example AuthorizationPolicy.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+}
+
+/// Extra configuration entries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomConfig {
+    /// Extra entries for the component's configuration file. Keys that begin
+    /// with PULSAR_PREFIX_ are passed to the container as environment
+    /// variables unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}

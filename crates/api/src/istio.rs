@@ -1,0 +1,261 @@
+//! `spec.istio` of components and of the coordinator (SPEC 1.6, 1.7).
+
+use std::collections::BTreeMap;
+
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+/// How pods join the mesh.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DataplaneMode {
+    /// An Envoy sidecar in every pod (pods run 2/2).
+    #[default]
+    Sidecar,
+    /// ztunnel on every node; no sidecar (pods run 1/1).
+    Ambient,
+}
+
+impl DataplaneMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sidecar => "sidecar",
+            Self::Ambient => "ambient",
+        }
+    }
+}
+
+/// Peer authentication mode of a component's pods.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MtlsMode {
+    /// Only mutual TLS is accepted (default).
+    #[default]
+    Strict,
+    /// Mutual TLS and plaintext are accepted; AuthorizationPolicies still
+    /// deny plaintext callers, whose identity is unknown.
+    Permissive,
+    /// Mutual TLS is off. Not allowed in ambient mode. No AuthorizationPolicy
+    /// is generated (principals need mTLS).
+    None,
+}
+
+/// How the ingress gateway handles TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayTlsMode {
+    /// TLS is terminated at the gateway with certSecretName (default).
+    #[default]
+    Simple,
+    /// TLS passes through the gateway, routed by SNI, and ends at the broker.
+    Passthrough,
+}
+
+/// Mutual TLS settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MtlsSpec {
+    /// strict (default), permissive or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<MtlsMode>,
+}
+
+/// Metrics scraping from outside the mesh.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSpec {
+    /// Let a Prometheus outside the mesh scrape the metrics port: the port is
+    /// PERMISSIVE and open to any caller. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissive: Option<bool>,
+}
+
+/// An extra ALLOW rule for the component's AuthorizationPolicy (L4 only, so
+/// that ztunnel enforces it in ambient mode too).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthRule {
+    /// Callers; the rule matches any of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_source: Vec<AuthSource>,
+    /// Destinations; the rule matches any of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_operation: Vec<AuthOperation>,
+}
+
+/// A caller of an AuthorizationPolicy rule.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthSource {
+    /// Peer identities, `<trustDomain>/ns/<namespace>/sa/<serviceAccount>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub principals: Vec<String>,
+    /// Namespaces of the peers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Source IP blocks (CIDR or single IP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_blocks: Vec<String>,
+}
+
+/// The destination of an AuthorizationPolicy rule.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthOperation {
+    /// Destination ports, as strings ("6650").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
+}
+
+/// External access through the Istio ingress gateway.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.gateways) && size(self.gateways) > 0) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough') || (has(self.tls) && has(self.tls.certSecretName) && self.tls.certSecretName != '')").message("tls.certSecretName is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough").field_path(".tls"))]
+pub struct GatewaySpec {
+    /// Labels of the ingress gateway pods. Default {istio: ingressgateway}.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    /// Namespace the ingress gateway runs in. Default istio-system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// ServiceAccount of the ingress gateway (its identity in
+    /// AuthorizationPolicies). Default istio-ingressgateway-service-account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// Existing Gateways (`name` or `namespace/name`) to bind the routes to
+    /// instead of generating one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
+    /// Generate a MESH_INTERNAL ServiceEntry per broker so that clients in the
+    /// mesh reach a broker by its external name. Needs Istio DNS capture with
+    /// address auto-allocation. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh_internal_hosts: Option<bool>,
+    /// TLS at the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<GatewayTls>,
+}
+
+/// TLS settings of the gateway.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayTls {
+    /// simple (terminate at the gateway, default) or passthrough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<GatewayTlsMode>,
+    /// Secret with the certificate (tls.crt, tls.key), in the gateway's
+    /// namespace for simple mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_name: Option<String>,
+    /// Whether clients trust the certificate's CA (used by the toolset's
+    /// client configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_certs_enabled: Option<bool>,
+}
+
+/// Settings every mesh block shares; implemented by the component blocks.
+pub trait MeshSettings {
+    fn enabled(&self) -> bool;
+    fn dataplane_mode(&self) -> DataplaneMode;
+    fn revision(&self) -> Option<&str>;
+    fn trust_domain(&self) -> &str;
+    fn mtls_mode(&self) -> MtlsMode;
+    fn metrics_permissive(&self) -> bool;
+    fn auth_rules(&self) -> &[AuthRule];
+}
+
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
+
+macro_rules! mesh_block {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+        #[serde(rename_all = "camelCase")]
+        #[x_kube(validation = Rule::new("!(has(self.mtls) && has(self.mtls.mode) && self.mtls.mode == 'none' && has(self.dataplaneMode) && self.dataplaneMode == 'ambient')").message("mtls.mode none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive").field_path(".mtls.mode"))]
+        pub struct $name {
+            /// Enrol this component in the mesh. Default false.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub enabled: Option<bool>,
+            /// sidecar (default) or ambient.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub dataplane_mode: Option<DataplaneMode>,
+            /// Istio revision for sidecar injection; empty or "default" means
+            /// the default revision.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub revision: Option<String>,
+            /// Trust domain of the mesh. Default cluster.local.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub trust_domain: Option<String>,
+            /// Mutual TLS between the component's pods and their peers.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub mtls: Option<MtlsSpec>,
+            /// Metrics scraping from outside the mesh.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub metrics: Option<MetricsSpec>,
+            /// Extra ALLOW rules for the component's AuthorizationPolicy.
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub auth_rules: Vec<AuthRule>,
+            $($(#[$fmeta])* pub $field: $ty,)*
+        }
+
+        impl MeshSettings for $name {
+            fn enabled(&self) -> bool { self.enabled.unwrap_or(false) }
+            fn dataplane_mode(&self) -> DataplaneMode { self.dataplane_mode.unwrap_or_default() }
+            fn revision(&self) -> Option<&str> {
+                self.revision.as_deref().filter(|r| !r.is_empty() && *r != "default")
+            }
+            fn trust_domain(&self) -> &str {
+                self.trust_domain.as_deref().filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TRUST_DOMAIN)
+            }
+            fn mtls_mode(&self) -> MtlsMode {
+                self.mtls.as_ref().and_then(|m| m.mode).unwrap_or_default()
+            }
+            fn metrics_permissive(&self) -> bool {
+                self.metrics.as_ref().and_then(|m| m.permissive).unwrap_or(true)
+            }
+            fn auth_rules(&self) -> &[AuthRule] { &self.auth_rules }
+        }
+    };
+}
+
+mesh_block! {
+    /// Mesh integration of a ZooKeeper or BookKeeper cluster.
+    IstioSpec {}
+}
+
+mesh_block! {
+    /// Mesh integration of a broker or proxy, with optional external access.
+    GatewayIstioSpec {
+        /// External access through the Istio ingress gateway.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub gateway: Option<GatewaySpec>,
+    }
+}
+
+impl GatewaySpec {
+    pub fn namespace(&self) -> &str {
+        self.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("istio-system")
+    }
+    pub fn service_account(&self) -> &str {
+        self.service_account
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("istio-ingressgateway-service-account")
+    }
+    pub fn selector(&self) -> BTreeMap<String, String> {
+        if self.selector.is_empty() {
+            BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())])
+        } else {
+            self.selector.clone()
+        }
+    }
+    pub fn tls_mode(&self) -> GatewayTlsMode {
+        self.tls.as_ref().and_then(|t| t.mode).unwrap_or_default()
+    }
+    pub fn cert_secret_name(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(|t| t.cert_secret_name.as_deref()).filter(|s| !s.is_empty())
+    }
+    pub fn mesh_internal_hosts(&self) -> bool {
+        self.mesh_internal_hosts.unwrap_or(true)
+    }
+}

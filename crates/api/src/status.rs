@@ -1,0 +1,121 @@
+//! Status reported by every component and the coordinator (SPEC 2).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Condition types.
+pub const READY: &str = "Ready";
+pub const PROGRESSING: &str = "Progressing";
+pub const DEGRADED: &str = "Degraded";
+pub const MESH_CONFIGURED: &str = "MeshConfigured";
+
+/// Observed state of a component.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentStatus {
+    /// Pods that exist.
+    #[serde(default)]
+    pub replicas: i32,
+    /// Pods that are Ready.
+    #[serde(default)]
+    pub ready_replicas: i32,
+    /// Pods that run the current pod template.
+    #[serde(default)]
+    pub updated_replicas: i32,
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Label selector of the pods, for the scale subresource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    /// Mesh enrolment of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<MeshStatus>,
+    /// Where clients reach a broker (PulsarBroker only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_endpoints: Option<ServiceEndpoints>,
+    /// Ready, Progressing, Degraded and, with Istio, MeshConfigured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// Mesh enrolment of a component's pods.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeshStatus {
+    /// none, sidecar or ambient: the mode the pods are being moved to.
+    pub dataplane_mode: String,
+    /// Istio revision the pods run with (sidecar mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Pods enrolled in the mesh the way dataplaneMode says.
+    #[serde(default)]
+    pub on_mesh_replicas: i32,
+}
+
+/// Service URLs of a broker.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEndpoints {
+    /// URLs inside the cluster.
+    pub cluster: ClusterEndpoints,
+    /// URLs through the ingress gateway (with a gateway and advertisedDomain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalEndpoints>,
+    /// External host of each broker, by ordinal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<String>,
+}
+
+/// URLs inside the cluster.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterEndpoints {
+    #[serde(rename = "webServiceURL")]
+    pub web_service_url: String,
+    #[serde(rename = "pulsarServiceURL")]
+    pub pulsar_service_url: String,
+}
+
+/// URLs through the ingress gateway.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalEndpoints {
+    #[serde(rename = "webServiceURL")]
+    pub web_service_url: String,
+    #[serde(rename = "pulsarServiceURL")]
+    pub pulsar_service_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_bootstrap_servers: Option<String>,
+    #[serde(default, rename = "mqttServiceURL", skip_serializing_if = "Option::is_none")]
+    pub mqtt_service_url: Option<String>,
+    #[serde(default, rename = "amqpServiceURL", skip_serializing_if = "Option::is_none")]
+    pub amqp_service_url: Option<String>,
+}
+
+/// Observed state of a coordinator.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CoordinatorStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Readiness of each managed component.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ManagedComponent>,
+    /// Ready (every managed component Ready) and Progressing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// A component the coordinator manages.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedComponent {
+    pub kind: String,
+    pub name: String,
+    pub ready: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
