@@ -1,0 +1,1 @@
+//! A Pulsar cluster: the components that belong together.

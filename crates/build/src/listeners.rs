@@ -1,0 +1,205 @@
+//! Which broker ports and listeners exist (SPEC 3.4). The workload, the
+//! Services, the Istio routing and the AuthorizationPolicy all read this one
+//! table, so a protocol switched on or off changes all of them together.
+
+use magnetar_api::PulsarBroker;
+use magnetar_api::broker::ServiceUrlGenerationPolicy;
+use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
+use kube::ResourceExt;
+
+use crate::hosts::{self, HostPattern};
+use crate::ports::*;
+
+/// A Service or container port with its Istio protocol prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedPort {
+    /// `tcp-…`, `tls-…`, `http-…` or `https-…`; at most 15 characters.
+    pub name: &'static str,
+    pub port: i32,
+    /// `tcp`, `tls`, `http` or `https`.
+    pub app_protocol: &'static str,
+}
+
+const fn p(name: &'static str, port: i32, app_protocol: &'static str) -> NamedPort {
+    NamedPort { name, port, app_protocol }
+}
+
+/// A protocol a broker can serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    Pulsar,
+    Http,
+    Kafka,
+    Mqtt,
+    Amqp,
+}
+
+/// One row of SPEC 3.4 for a protocol that is on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub protocol: Protocol,
+    /// Port on the ingress gateway Service (6651, 443, 9093, 8883, 5671).
+    pub gateway_port: i32,
+    /// Port the gateway sends to at the broker (SIMPLE or PASSTHROUGH column).
+    pub target: NamedPort,
+}
+
+/// External access of a broker: a gateway and an advertised domain.
+#[derive(Clone, Debug)]
+pub struct External<'a> {
+    pub gateway: &'a GatewaySpec,
+    pub tls_mode: GatewayTlsMode,
+    pub hosts: HostPattern,
+}
+
+/// The broker's protocols and, when external access is on, its gateway.
+#[derive(Clone, Debug)]
+pub struct BrokerListeners<'a> {
+    pub kop: bool,
+    pub mop: bool,
+    pub aop: bool,
+    pub external: Option<External<'a>>,
+}
+
+impl<'a> BrokerListeners<'a> {
+    pub fn of(broker: &'a PulsarBroker) -> Self {
+        let config = broker.spec.config.as_ref();
+        let handlers = config.and_then(|c| c.protocol_handlers.as_ref());
+        let on = |b: Option<bool>| b.unwrap_or(false);
+        let kop = on(handlers.and_then(|h| h.kop.as_ref()).and_then(|k| k.enabled));
+        let mop = on(handlers.and_then(|h| h.mop.as_ref()).and_then(|k| k.enabled));
+        let aop = on(handlers.and_then(|h| h.aop.as_ref()).and_then(|k| k.enabled));
+        let istio = broker.spec.istio.as_ref().filter(|i| i.enabled.unwrap_or(false));
+        let domain = config.and_then(|c| c.advertised_domain.as_deref()).filter(|d| !d.is_empty());
+        let external = match (istio.and_then(|i| i.gateway.as_ref()), domain) {
+            (Some(gateway), Some(domain)) => {
+                let policy = config.and_then(|c| c.service_url_generation_policy).unwrap_or_default();
+                Some(External {
+                    gateway,
+                    tls_mode: gateway.tls_mode(),
+                    hosts: host_pattern(broker, policy, domain),
+                })
+            }
+            _ => None,
+        };
+        BrokerListeners { kop, mop, aop, external }
+    }
+
+    /// Ports every broker serves inside the cluster (and declares on its
+    /// container, its Services and the headless Service).
+    pub fn internal_ports(&self) -> Vec<NamedPort> {
+        let mut v = vec![p("tcp-pulsar", PULSAR, "tcp"), p("http-web", HTTP, "http")];
+        if self.kop {
+            v.push(p("tcp-kafka", KAFKA, "tcp"));
+        }
+        if self.mop {
+            v.push(p("tcp-mqtt", MQTT, "tcp"));
+        }
+        if self.aop {
+            v.push(p("tcp-amqp", AMQP, "tcp"));
+        }
+        v
+    }
+
+    /// The gateway's routes for the protocols that are on; empty without
+    /// external access.
+    pub fn routes(&self) -> Vec<Route> {
+        let Some(ext) = &self.external else { return vec![] };
+        let simple = ext.tls_mode == GatewayTlsMode::Simple;
+        let mut v = vec![
+            Route {
+                protocol: Protocol::Pulsar,
+                gateway_port: GW_PULSAR,
+                target: if simple { p("tcp-pulsar-ext", EXT_PULSAR_PLAIN, "tcp") } else { p("tls-pulsar-ext", EXT_PULSAR_TLS, "tls") },
+            },
+            Route {
+                protocol: Protocol::Http,
+                gateway_port: GW_HTTPS,
+                target: if simple { p("http-web", HTTP, "http") } else { p("https-ext", EXT_HTTPS_TLS, "https") },
+            },
+        ];
+        if self.kop {
+            v.push(Route {
+                protocol: Protocol::Kafka,
+                gateway_port: GW_KAFKA,
+                target: if simple { p("tcp-kafka-ext", EXT_KAFKA_PLAIN, "tcp") } else { p("tls-kafka-ext", EXT_KAFKA_TLS, "tls") },
+            });
+        }
+        if self.mop {
+            v.push(Route {
+                protocol: Protocol::Mqtt,
+                gateway_port: GW_MQTT,
+                target: if simple { p("tcp-mqtt", MQTT, "tcp") } else { p("tls-mqtt", EXT_MQTT_TLS, "tls") },
+            });
+        }
+        if self.aop {
+            v.push(Route {
+                protocol: Protocol::Amqp,
+                gateway_port: GW_AMQP,
+                target: if simple { p("tcp-amqp", AMQP, "tcp") } else { p("tls-amqp", EXT_AMQP_TLS, "tls") },
+            });
+        }
+        v
+    }
+
+    /// External-listener ports (SPEC 3.5 "per broker Service"): the route
+    /// targets that are not internal ports already.
+    pub fn external_ports(&self) -> Vec<NamedPort> {
+        let internal = self.internal_ports();
+        self.routes().into_iter().map(|r| r.target).filter(|t| !internal.iter().any(|i| i.port == t.port)).collect()
+    }
+
+    /// Every port the broker container listens on.
+    pub fn container_ports(&self) -> Vec<NamedPort> {
+        let mut v = self.internal_ports();
+        v.extend(self.external_ports());
+        v
+    }
+}
+
+/// The per-broker host pattern of a broker, from its spec, namespace and UID.
+pub fn host_pattern(broker: &PulsarBroker, policy: ServiceUrlGenerationPolicy, domain: &str) -> HostPattern {
+    hosts::pattern(
+        policy,
+        broker.namespace().as_deref().unwrap_or_default(),
+        &broker.name_any(),
+        broker.metadata.uid.as_deref(),
+        domain,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker(yaml: &str) -> PulsarBroker {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    const BASE: &str = "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {name: b, namespace: ns}\n";
+
+    #[test]
+    fn simple_gateway_routes_to_plaintext_external_ports() {
+        let b = broker(&format!("{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{kop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{certSecretName: c}}}}}}\n"));
+        let l = BrokerListeners::of(&b);
+        let r: Vec<(i32, i32)> = l.routes().iter().map(|r| (r.gateway_port, r.target.port)).collect();
+        assert_eq!(r, [(6651, 6652), (443, 8080), (9093, 9094)]);
+        let ext: Vec<i32> = l.external_ports().iter().map(|p| p.port).collect();
+        assert_eq!(ext, [6652, 9094]);
+    }
+
+    #[test]
+    fn passthrough_routes_to_tls_ports_at_the_broker() {
+        let b = broker(&format!("{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{mop: {{enabled: true}}, aop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{mode: passthrough}}}}}}\n"));
+        let r: Vec<(i32, i32)> = BrokerListeners::of(&b).routes().iter().map(|r| (r.gateway_port, r.target.port)).collect();
+        assert_eq!(r, [(6651, 6653), (443, 8443), (8883, 8883), (5671, 5671)]);
+    }
+
+    #[test]
+    fn port_names_fit_kubernetes_limit() {
+        let b = broker(&format!("{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{kop: {{enabled: true}}, mop: {{enabled: true}}, aop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{mode: passthrough}}}}}}\n"));
+        for port in BrokerListeners::of(&b).container_ports() {
+            assert!(port.name.len() <= 15, "{}", port.name);
+        }
+    }
+}

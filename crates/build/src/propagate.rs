@@ -1,0 +1,1 @@
+//! Coordinator propagation (SPEC 1.7).
