@@ -36,3 +36,13 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         PulsarProxy::crd(),
     ]
 }
+
+/// File name of a CRD under `deploy/crds/`.
+pub fn crd_file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{}.yaml", crd.metadata.name.as_deref().unwrap_or("crd"))
+}
+
+/// A CRD as YAML, exactly as checked in under `deploy/crds/`.
+pub fn crd_yaml(crd: &CustomResourceDefinition) -> String {
+    serde_norway::to_string(crd).expect("CRDs serialize")
+}

@@ -32,7 +32,7 @@ pub struct ComponentStatus {
     /// Mesh enrolment of the pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<MeshStatus>,
-    /// Where clients reach a broker (PulsarBroker only).
+    /// Where clients reach the brokers (PulsarBroker only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_endpoints: Option<ServiceEndpoints>,
     /// Ready, Progressing, Degraded and, with Istio, MeshConfigured.
@@ -72,8 +72,10 @@ pub struct ServiceEndpoints {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterEndpoints {
+    /// Admin (HTTP) URL of the brokers' Service.
     #[serde(rename = "webServiceURL")]
     pub web_service_url: String,
+    /// Pulsar protocol URL of the brokers' Service.
     #[serde(rename = "pulsarServiceURL")]
     pub pulsar_service_url: String,
 }
@@ -82,14 +84,19 @@ pub struct ClusterEndpoints {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalEndpoints {
+    /// Admin (HTTPS) URL through the gateway.
     #[serde(rename = "webServiceURL")]
     pub web_service_url: String,
+    /// Pulsar protocol URL (TLS) through the gateway.
     #[serde(rename = "pulsarServiceURL")]
     pub pulsar_service_url: String,
+    /// Kafka bootstrap servers through the gateway (KoP on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_bootstrap_servers: Option<String>,
+    /// MQTT URL through the gateway (MoP on).
     #[serde(default, rename = "mqttServiceURL", skip_serializing_if = "Option::is_none")]
     pub mqtt_service_url: Option<String>,
+    /// AMQP URL through the gateway (AoP on).
     #[serde(default, rename = "amqpServiceURL", skip_serializing_if = "Option::is_none")]
     pub amqp_service_url: Option<String>,
 }
@@ -113,9 +120,13 @@ pub struct CoordinatorStatus {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedComponent {
+    /// Kind of the component.
     pub kind: String,
+    /// Name of the component.
     pub name: String,
+    /// Whether the component's Ready condition is True.
     pub ready: bool,
+    /// Why it is not ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -20,6 +20,7 @@ pub mod object;
 pub mod ports;
 pub mod propagate;
 pub mod render;
+pub mod schema;
 pub mod validate;
 
 pub use context::{BuildContext, OperatorIdentity, Owner, Peer};

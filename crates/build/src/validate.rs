@@ -1,11 +1,300 @@
-//! Validation the schema cannot do, or that render must do offline.
+//! Validation of what the schema cannot judge, and of what `render` must
+//! judge offline (it has no API server). Every error names the field and the
+//! fix; the first check that fails a field is the one reported.
 
+use kube::ResourceExt;
+use magnetar_api::broker::ServiceUrlGenerationPolicy;
+use magnetar_api::common::{Customization, PodSpec};
+use magnetar_api::istio::{AuthRule, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
+use regex::Regex;
 
-use crate::Invalid;
+use crate::hosts;
+use crate::{FieldError, Invalid, customize};
 
-pub fn zookeeper(_r: &ZooKeeperCluster) -> Result<(), Invalid> { Ok(()) }
-pub fn bookkeeper(_r: &BookKeeperCluster) -> Result<(), Invalid> { Ok(()) }
-pub fn broker(_r: &PulsarBroker) -> Result<(), Invalid> { Ok(()) }
-pub fn proxy(_r: &PulsarProxy) -> Result<(), Invalid> { Ok(()) }
-pub fn coordinator(_r: &PulsarCoordinator) -> Result<(), Invalid> { Ok(()) }
+/// Longest CR name: `<name>-bk-auto-recovery` and the StatefulSet revision
+/// label `<name>-broker-<hash>` must stay within 63 characters.
+pub const MAX_NAME: usize = 42;
+
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError { path: path.into(), message: message.into() });
+    }
+    fn finish(self) -> Result<(), Invalid> {
+        if self.0.is_empty() { Ok(()) } else { Err(Invalid(self.0)) }
+    }
+}
+
+fn dns_label(s: &str) -> bool {
+    static_regex(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").is_match(s) && s.len() <= 63
+}
+
+fn static_regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("static pattern")
+}
+
+fn name(e: &mut Errors, obj: &impl ResourceExt) {
+    let n = obj.name_any();
+    if n.len() > MAX_NAME || !dns_label(&n) {
+        e.add(
+            "metadata.name",
+            format!("{n:?} must be a DNS label of at most {MAX_NAME} characters (magnetar derives names such as <name>-bk-auto-recovery from it): choose a shorter lower-case name"),
+        );
+    }
+}
+
+fn image(e: &mut Errors, image: Option<&str>) {
+    if image.is_none_or(|i| i.trim().is_empty()) {
+        e.add(
+            "spec.image",
+            "is required: set it, or link the component to a PulsarCoordinator that has spec.image (label k8s.streamnative.io/coordinator-name)",
+        );
+    }
+}
+
+fn replicas(e: &mut Errors, replicas: i32, min: i32) {
+    if replicas < min {
+        e.add("spec.replicas", format!("must be at least {min}, got {replicas}"));
+    }
+}
+
+fn zk_servers(e: &mut Errors, path: &str, value: &str) {
+    let entry = static_regex(r"^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?:[0-9]{1,5}$");
+    let ok = !value.is_empty()
+        && value.split(',').all(|hp| {
+            entry.is_match(hp) && hp.rsplit(':').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| (1..=65535).contains(&p))
+        });
+    if !ok {
+        e.add(path, format!("{value:?} is not host:port[,host:port], for example my-cluster-zk:2181"));
+    }
+}
+
+fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
+    let Some(pod) = pod else { return };
+    for (i, s) in pod.secret_refs.iter().enumerate() {
+        if s.secret_name.is_empty() {
+            e.add(format!("{path}.secretRefs[{i}].secretName"), "must name a Secret");
+        }
+        if !s.mount_path.starts_with('/') {
+            e.add(
+                format!("{path}.secretRefs[{i}].mountPath"),
+                format!("{:?} must be an absolute path, for example /etc/tls/client", s.mount_path),
+            );
+        }
+    }
+}
+
+fn mesh<M: MeshSettings>(e: &mut Errors, istio: Option<&M>) {
+    let Some(m) = istio else { return };
+    if m.mtls_mode() == MtlsMode::None && m.dataplane_mode() == DataplaneMode::Ambient {
+        e.add(
+            "spec.istio.mtls.mode",
+            "mtls.mode none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive",
+        );
+    }
+    auth_rules(e, m.auth_rules());
+}
+
+fn auth_rules(e: &mut Errors, rules: &[AuthRule]) {
+    for (i, r) in rules.iter().enumerate() {
+        if r.from_source.is_empty() && r.to_operation.is_empty() {
+            e.add(
+                format!("spec.istio.authRules[{i}]"),
+                "an empty rule would allow every caller: give fromSource and/or toOperation",
+            );
+        }
+        for (j, op) in r.to_operation.iter().enumerate() {
+            for (k, p) in op.ports.iter().enumerate() {
+                if !p.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p)) {
+                    e.add(
+                        format!("spec.istio.authRules[{i}].toOperation[{j}].ports[{k}]"),
+                        format!("{p:?} is not a port number between 1 and 65535"),
+                    );
+                }
+            }
+        }
+        for (j, src) in r.from_source.iter().enumerate() {
+            for (k, p) in src.principals.iter().enumerate() {
+                if p.is_empty() {
+                    e.add(
+                        format!("spec.istio.authRules[{i}].fromSource[{j}].principals[{k}]"),
+                        "must not be empty: write <trustDomain>/ns/<namespace>/sa/<serviceAccount>",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn gateway(e: &mut Errors, g: &GatewaySpec) {
+    if g.gateways.is_empty() && g.tls_mode() == GatewayTlsMode::Simple && g.cert_secret_name().is_none() {
+        e.add(
+            "spec.istio.gateway.tls.certSecretName",
+            "is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough",
+        );
+    }
+    for (k, v) in &g.selector {
+        if k.is_empty() || v.len() > 63 {
+            e.add(format!("spec.istio.gateway.selector.{k}"), "is not a valid label selector entry");
+        }
+    }
+}
+
+fn customization(e: &mut Errors, c: &[Customization]) {
+    if let Err(Invalid(errs)) = customize::validate(c) {
+        e.0.extend(errs);
+    }
+}
+
+pub fn zookeeper(zk: &ZooKeeperCluster) -> Result<(), Invalid> {
+    let mut e = Errors::default();
+    name(&mut e, zk);
+    image(&mut e, zk.spec.image.as_deref());
+    replicas(&mut e, zk.spec.replicas, 1);
+    pod(&mut e, "spec.pod", zk.spec.pod.as_ref());
+    mesh(&mut e, zk.spec.istio.as_ref());
+    customization(&mut e, &zk.spec.customization);
+    e.finish()
+}
+
+pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<(), Invalid> {
+    let mut e = Errors::default();
+    name(&mut e, bk);
+    image(&mut e, bk.spec.image.as_deref());
+    replicas(&mut e, bk.spec.replicas, 1);
+    zk_servers(&mut e, "spec.zkServers", &bk.spec.zk_servers);
+    pod(&mut e, "spec.pod", bk.spec.pod.as_ref());
+    if let Some(ar) = &bk.spec.auto_recovery {
+        if let Some(r) = ar.replicas.filter(|r| *r < 0) {
+            e.add("spec.autoRecovery.replicas", format!("must be at least 0, got {r}"));
+        }
+        pod(&mut e, "spec.autoRecovery.pod", ar.pod.as_ref());
+        if let Some(zk) = ar.conf.as_ref().and_then(|c| c.zk_servers.as_deref()) {
+            zk_servers(&mut e, "spec.autoRecovery.conf.zkServers", zk);
+        }
+    }
+    mesh(&mut e, bk.spec.istio.as_ref());
+    customization(&mut e, &bk.spec.customization);
+    e.finish()
+}
+
+pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
+    let mut e = Errors::default();
+    name(&mut e, b);
+    image(&mut e, b.spec.image.as_deref());
+    replicas(&mut e, b.spec.replicas, 1);
+    zk_servers(&mut e, "spec.zkServers", &b.spec.zk_servers);
+    pod(&mut e, "spec.pod", b.spec.pod.as_ref());
+    mesh(&mut e, b.spec.istio.as_ref());
+    let config = b.spec.config.as_ref();
+    let domain = config.and_then(|c| c.advertised_domain.as_deref());
+    if let Some(d) = domain {
+        if d.len() > 200 || !static_regex(magnetar_api::broker::DOMAIN_PATTERN).is_match(d) {
+            e.add(
+                "spec.config.advertisedDomain",
+                format!("{d:?} must be a lower-case DNS name with at least two labels, at most 200 characters, for example pulsar.example.com"),
+            );
+        } else {
+            broker_hosts(&mut e, b, d);
+        }
+    }
+    if let Some(cluster) = config.and_then(|c| c.cluster_name.as_deref()) {
+        if cluster.is_empty() || cluster.contains(['/', ' ', ',']) {
+            e.add("spec.config.clusterName", format!("{cluster:?} must be a non-empty name without '/', ',' or spaces"));
+        }
+    }
+    let kop_tls = config
+        .and_then(|c| c.protocol_handlers.as_ref())
+        .and_then(|h| h.kop.as_ref())
+        .and_then(|k| k.tls.as_ref());
+    if let Some(t) = kop_tls {
+        if t.enabled.unwrap_or(false) && t.cert_secret_name.as_deref().is_none_or(str::is_empty) {
+            e.add(
+                "spec.config.protocolHandlers.kop.tls.certSecretName",
+                "is required when kop.tls.enabled is true: name the Secret with the broker's keystore",
+            );
+        }
+    }
+    if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
+        if domain.is_none_or(str::is_empty) {
+            e.add(
+                "spec.config.advertisedDomain",
+                "is required with istio.gateway: set it to the root domain external clients use, for example pulsar.example.com",
+            );
+        }
+        gateway(&mut e, g);
+    }
+    customization(&mut e, &b.spec.customization);
+    e.finish()
+}
+
+/// Every per-broker host must be a valid DNS name (labels of at most 63).
+fn broker_hosts(e: &mut Errors, b: &PulsarBroker, domain: &str) {
+    let policy = b
+        .spec
+        .config
+        .as_ref()
+        .and_then(|c| c.service_url_generation_policy)
+        .unwrap_or_default();
+    let pattern = crate::listeners::host_pattern(b, policy, domain);
+    let last = pattern.host(b.spec.replicas.max(1) - 1);
+    if hosts::longest_label(&last) > 63 {
+        let policy_name = match policy {
+            ServiceUrlGenerationPolicy::OrdinalPrefix => "OrdinalPrefix",
+            ServiceUrlGenerationPolicy::Fqdn => "FQDN",
+            ServiceUrlGenerationPolicy::NameUIDPrefix => "NameUIDPrefix",
+        };
+        e.add(
+            "spec.config.advertisedDomain",
+            format!("per-broker host {last:?} ({policy_name}) has a DNS label longer than 63 characters: use a shorter name or domain, or another serviceURLGenerationPolicy"),
+        );
+    }
+}
+
+pub fn proxy(p: &PulsarProxy) -> Result<(), Invalid> {
+    let mut e = Errors::default();
+    name(&mut e, p);
+    image(&mut e, p.spec.image.as_deref());
+    replicas(&mut e, p.spec.replicas, 0);
+    if p.spec.broker_address.trim().is_empty() {
+        e.add("spec.brokerAddress", "is required: name the brokers' Service, for example my-cluster-broker");
+    }
+    for (i, d) in p.spec.dns_names.iter().enumerate() {
+        if !static_regex(magnetar_api::broker::DOMAIN_PATTERN).is_match(d) {
+            e.add(format!("spec.dnsNames[{i}]"), format!("{d:?} is not a lower-case DNS name"));
+        }
+    }
+    pod(&mut e, "spec.pod", p.spec.pod.as_ref());
+    mesh(&mut e, p.spec.istio.as_ref());
+    if let Some(g) = p.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
+        if p.spec.dns_names.is_empty() {
+            e.add("spec.dnsNames", "is required with istio.gateway: list the external host names the gateway serves");
+        }
+        gateway(&mut e, g);
+    }
+    customization(&mut e, &p.spec.customization);
+    e.finish()
+}
+
+pub fn coordinator(c: &PulsarCoordinator) -> Result<(), Invalid> {
+    let mut e = Errors::default();
+    name(&mut e, c);
+    if let Some(i) = &c.spec.istio {
+        if i.mtls.as_ref().and_then(|m| m.mode) == Some(MtlsMode::None) && i.dataplane_mode == Some(DataplaneMode::Ambient) {
+            e.add(
+                "spec.istio.mtls.mode",
+                "mtls.mode none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive",
+            );
+        }
+    }
+    if let Some(ts) = &c.spec.tool_set {
+        if let Some(r) = ts.replicas.filter(|r| *r < 0) {
+            e.add("spec.toolSet.replicas", format!("must be at least 0, got {r}"));
+        }
+        pod(&mut e, "spec.toolSet.pod", ts.pod.as_ref());
+    }
+    e.finish()
+}

@@ -1,1 +1,38 @@
-fn main(){}
+//! `magnetar`: the operator and its tools in one binary (SPEC 5).
+
+mod crds;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "magnetar", version, about = "Apache Pulsar on Istio, as a Kubernetes operator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every object the operator would create for the given manifests (offline).
+    Render(render::Args),
+    /// Print magnetar's CustomResourceDefinitions (or write them into a folder).
+    Crds(crds::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Crds(args) => crds::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

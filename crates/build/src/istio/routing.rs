@@ -1,1 +1,273 @@
-//! TODO
+//! External access through the Istio ingress gateway (SPEC 3.4, 3.5):
+//! per-broker Services, the Gateway, VirtualServices and ServiceEntries of a
+//! broker, and the Gateway and VirtualService of a proxy.
+//!
+//! Every host and port comes from [`BrokerListeners`] and its
+//! [`HostPattern`](crate::hosts::HostPattern), the same table the workload
+//! and the advertised listeners read, so routing cannot disagree with them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use magnetar_api::istio::{GatewaySpec as GatewayConfig, GatewayTlsMode};
+use magnetar_api::labels::STS_POD_NAME;
+use magnetar_api::{PulsarBroker, PulsarProxy};
+
+use super::security::service_host;
+use super::types::*;
+use crate::listeners::{BrokerListeners, NamedPort, Protocol, Route};
+use crate::names::{self, Component};
+use crate::ports::{GW_HTTPS, GW_PULSAR, HTTP, PULSAR};
+use crate::{Object, Owner};
+
+/// Proxy port serving TLS for the Pulsar protocol (Pulsar's servicePortTls).
+pub const PROXY_PULSAR_TLS: i32 = 6651;
+/// Proxy port serving HTTPS (Pulsar's webServicePortTls).
+pub const PROXY_HTTPS: i32 = 8443;
+
+/// One VirtualService: its hosts and the Service its routes go to.
+struct Binding {
+    name: String,
+    /// Distinguishes this binding's Gateway servers (`main`, `b0`, ...).
+    label: String,
+    hosts: Vec<String>,
+    /// FQDN of the destination Service.
+    destination: String,
+}
+
+/// Everything a broker with external access needs besides its workload.
+pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) -> Vec<Object> {
+    let Some(ext) = &listeners.external else { return Vec::new() };
+    let routes = listeners.routes();
+    let ordinals: Vec<i32> = (0..res.spec.replicas.max(0)).collect();
+    let c = Component::Broker;
+    let mut bindings = vec![Binding {
+        name: c.object_name(&owner.name),
+        label: "main".into(),
+        hosts: vec![ext.hosts.main.clone()],
+        destination: service_host(&c.object_name(&owner.name), &owner.namespace),
+    }];
+    bindings.extend(ordinals.iter().map(|&i| {
+        let pod = names::broker_pod_name(&owner.name, i);
+        Binding {
+            label: format!("b{i}"),
+            hosts: vec![ext.hosts.host(i)],
+            destination: service_host(&pod, &owner.namespace),
+            name: pod,
+        }
+    }));
+
+    let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();
+    let mut out: Vec<Object> =
+        ordinals.iter().map(|&i| Object::from_typed(&per_broker_service(i, &targets, owner))).collect();
+    let gateway_name = format!("{}-gateway", c.object_name(&owner.name));
+    out.extend(gateway_and_routes(ext.gateway, &gateway_name, &routes, &bindings, c, owner));
+    if ext.gateway.mesh_internal_hosts() {
+        let entries = ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &targets, owner));
+        out.extend(entries.map(|se| Object::from_typed(&se)));
+    }
+    out
+}
+
+/// The Gateway (unless existing ones are named) and one VirtualService per
+/// binding.
+fn gateway_and_routes(
+    gw: &GatewayConfig,
+    gateway_name: &str,
+    routes: &[Route],
+    bindings: &[Binding],
+    component: Component,
+    owner: &Owner,
+) -> Vec<Object> {
+    let existing: Vec<String> = gw.gateways.iter().filter(|g| !g.is_empty()).cloned().collect();
+    let mut out = Vec::new();
+    let refs = if existing.is_empty() {
+        let spec = GatewaySpec { selector: gw.selector(), servers: servers(gw, routes, bindings) };
+        out.push(Object::from_typed(&Gateway::new(owner.metadata(gateway_name, component), spec)));
+        vec![gateway_name.to_string()]
+    } else {
+        existing
+    };
+    let mode = gw.tls_mode();
+    out.extend(bindings.iter().map(|b| Object::from_typed(&virtual_service(b, routes, &refs, mode, component, owner))));
+    out
+}
+
+/// SIMPLE: one server per host group per port, so Istio builds one SNI
+/// filter chain per host and routes terminated TLS by host. PASSTHROUGH: one
+/// server per port listing every host; the VirtualServices route by SNI.
+fn servers(gw: &GatewayConfig, routes: &[Route], bindings: &[Binding]) -> Vec<Server> {
+    match gw.tls_mode() {
+        GatewayTlsMode::Simple => routes
+            .iter()
+            .flat_map(|r| bindings.iter().map(move |b| simple_server(r, b, gw.cert_secret_name())))
+            .collect(),
+        GatewayTlsMode::Passthrough => {
+            let hosts: Vec<String> = bindings.iter().flat_map(|b| b.hosts.iter().cloned()).collect();
+            routes.iter().map(|r| passthrough_server(r, &hosts)).collect()
+        }
+    }
+}
+
+fn simple_server(route: &Route, binding: &Binding, credential: Option<&str>) -> Server {
+    let protocol = if route.protocol == Protocol::Http { PortProtocol::Https } else { PortProtocol::Tls };
+    Server {
+        port: ServerPort {
+            number: route.gateway_port,
+            protocol,
+            name: format!("{}-{}-{}", protocol.prefix(), route.gateway_port, binding.label),
+        },
+        hosts: binding.hosts.clone(),
+        tls: Some(ServerTls { mode: ServerTlsMode::Simple, credential_name: credential.map(str::to_string) }),
+    }
+}
+
+fn passthrough_server(route: &Route, hosts: &[String]) -> Server {
+    Server {
+        port: ServerPort {
+            number: route.gateway_port,
+            protocol: PortProtocol::Tls,
+            name: format!("tls-{}", route.gateway_port),
+        },
+        hosts: hosts.to_vec(),
+        tls: Some(ServerTls { mode: ServerTlsMode::Passthrough, credential_name: None }),
+    }
+}
+
+/// SIMPLE: `tcp` routes by gateway port, and an `http` route for HTTPS.
+/// PASSTHROUGH: `tls` routes by port and SNI (the binding's own hosts).
+fn virtual_service(
+    binding: &Binding,
+    routes: &[Route],
+    gateways: &[String],
+    mode: GatewayTlsMode,
+    component: Component,
+    owner: &Owner,
+) -> VirtualService {
+    let mut spec =
+        VirtualServiceSpec { hosts: binding.hosts.clone(), gateways: gateways.to_vec(), ..Default::default() };
+    for r in routes {
+        let route = vec![RouteDestination::to(&binding.destination, r.target.port)];
+        match mode {
+            GatewayTlsMode::Simple if r.protocol == Protocol::Http => {
+                spec.http.push(HttpRoute { matches: vec![PortMatch { port: r.gateway_port }], route })
+            }
+            GatewayTlsMode::Simple => spec.tcp.push(TcpRoute { matches: vec![PortMatch { port: r.gateway_port }], route }),
+            GatewayTlsMode::Passthrough => spec.tls.push(TlsRoute {
+                matches: vec![TlsMatch { port: r.gateway_port, sni_hosts: binding.hosts.clone() }],
+                route,
+            }),
+        }
+    }
+    VirtualService::new(owner.metadata(&binding.name, component), spec)
+}
+
+/// Selects broker `ordinal`'s pod only.
+fn pod_selector(owner: &Owner, ordinal: i32) -> BTreeMap<String, String> {
+    let mut s = names::selector(Component::Broker, &owner.name);
+    s.insert(STS_POD_NAME.into(), names::broker_pod_name(&owner.name, ordinal));
+    s
+}
+
+/// `<n>-broker-<i>`: what the per-broker routes point at. A Service (not a
+/// pod address) works with auto-mTLS in sidecar mode and HBONE in ambient.
+fn per_broker_service(ordinal: i32, ports: &[NamedPort], owner: &Owner) -> Service {
+    let ports = ports
+        .iter()
+        .map(|p| ServicePort {
+            name: Some(p.name.to_string()),
+            port: p.port,
+            target_port: Some(IntOrString::Int(p.port)),
+            protocol: Some("TCP".into()),
+            app_protocol: Some(p.app_protocol.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    Service {
+        metadata: owner.metadata(names::broker_pod_name(&owner.name, ordinal), Component::Broker),
+        spec: Some(ServiceSpec {
+            selector: Some(pod_selector(owner, ordinal)),
+            ports: Some(ports),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// Lets mesh clients in the namespace reach broker `ordinal` by its external
+/// name; endpoints are the pod's IP (workloadSelector), so mTLS/HBONE apply.
+/// Ports are those of the per-broker Service; in SIMPLE mode they are
+/// plaintext (the gateway terminated TLS), so such a client adds no TLS.
+fn service_entry(ordinal: i32, host: &str, ports: &[NamedPort], owner: &Owner) -> ServiceEntry {
+    let spec = ServiceEntrySpec {
+        hosts: vec![host.to_string()],
+        location: Location::MeshInternal,
+        resolution: Resolution::Static,
+        ports: ports
+            .iter()
+            .map(|p| ServiceEntryPort {
+                number: p.port,
+                protocol: PortProtocol::from_app_protocol(p.app_protocol),
+                name: p.name.to_string(),
+            })
+            .collect(),
+        workload_selector: Some(ServiceEntryWorkloadSelector { labels: pod_selector(owner, ordinal) }),
+        export_to: vec![".".into()],
+    };
+    ServiceEntry::new(owner.metadata(names::broker_pod_name(&owner.name, ordinal), Component::Broker), spec)
+}
+
+/// The proxy's gateway routes. SIMPLE: the gateway terminates TLS and sends
+/// plaintext to the proxy's 6650 and 8080. PASSTHROUGH: the proxy itself must
+/// serve TLS (configure it through `config.custom` and `pod.secretRefs`) on
+/// Pulsar's standard TLS ports, 6651 and 8443, which the routes target; the
+/// proxy's container and Service must declare them (see [`proxy_ports`]).
+pub fn proxy_routes(gw: &GatewayConfig) -> Vec<Route> {
+    let named = |name, port, app_protocol| NamedPort { name, port, app_protocol };
+    let (pulsar, web) = match gw.tls_mode() {
+        GatewayTlsMode::Simple => (named("tcp-pulsar", PULSAR, "tcp"), named("http-web", HTTP, "http")),
+        GatewayTlsMode::Passthrough => {
+            (named("tls-pulsar", PROXY_PULSAR_TLS, "tls"), named("https-web", PROXY_HTTPS, "https"))
+        }
+    };
+    vec![
+        Route { protocol: Protocol::Pulsar, gateway_port: GW_PULSAR, target: pulsar },
+        Route { protocol: Protocol::Http, gateway_port: GW_HTTPS, target: web },
+    ]
+}
+
+/// The gateway of a proxy, when external access is configured: istio
+/// enabled, a gateway and at least one DNS name.
+pub fn proxy_gateway(res: &PulsarProxy) -> Option<&GatewayConfig> {
+    let istio = res.spec.istio.as_ref().filter(|i| i.enabled.unwrap_or(false))?;
+    istio.gateway.as_ref().filter(|_| !res.spec.dns_names.is_empty())
+}
+
+/// Every port the proxy listens on: 6650 and 8080, plus the TLS ports when
+/// its gateway passes TLS through.
+pub fn proxy_ports(res: &PulsarProxy) -> Vec<NamedPort> {
+    let mut v = vec![
+        NamedPort { name: "tcp-pulsar", port: PULSAR, app_protocol: "tcp" },
+        NamedPort { name: "http-web", port: HTTP, app_protocol: "http" },
+    ];
+    let extra = proxy_gateway(res).map(proxy_routes).unwrap_or_default();
+    v.extend(extra.into_iter().map(|r| r.target).filter(|t| t.port != PULSAR && t.port != HTTP));
+    v
+}
+
+/// Gateway `<n>-proxy-gateway` and VirtualService `<n>-proxy` for the
+/// proxy's DNS names, all on one server per port (one certificate covers
+/// them; the proxy has no per-instance hosts).
+pub fn proxy(res: &PulsarProxy, owner: &Owner) -> Vec<Object> {
+    let Some(gw) = proxy_gateway(res) else { return Vec::new() };
+    let c = Component::Proxy;
+    let name = c.object_name(&owner.name);
+    let binding = Binding {
+        label: "proxy".into(),
+        hosts: res.spec.dns_names.clone(),
+        destination: service_host(&name, &owner.namespace),
+        name: name.clone(),
+    };
+    gateway_and_routes(gw, &format!("{name}-gateway"), &proxy_routes(gw), &[binding], c, owner)
+}

@@ -1,0 +1,101 @@
+//! Where the control plane's binaries and Istio's CRDs are: built (or found
+//! cached) by `tools/build-cluster.sh`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use anyhow::{Context, bail};
+
+/// The Istio version the guide is tested with.
+pub const ISTIO_GUIDE: &str = "1.24.2";
+/// The newest Istio whose CRDs `tools/build-cluster.sh` fetches.
+pub const ISTIO_NEWEST: &str = "1.32.0";
+
+/// The cache directory of one control-plane build: `bin/` and `istio/`.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    pub dir: PathBuf,
+}
+
+impl Binaries {
+    /// Runs `tools/build-cluster.sh` (a no-op when cached; a cold build takes
+    /// 10-25 minutes and reports progress on stderr) and returns its cache
+    /// directory. `MAGNETAR_CLUSTER_DIR` skips the script and names the
+    /// directory directly. Runs the script once per process.
+    pub fn locate() -> anyhow::Result<Binaries> {
+        static CACHED: Mutex<Option<Binaries>> = Mutex::new(None);
+        let mut cached = CACHED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = &*cached {
+            return Ok(b.clone());
+        }
+        let dir = match std::env::var_os("MAGNETAR_CLUSTER_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => run_build_script()?,
+        };
+        for tool in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"] {
+            let p = dir.join("bin").join(tool);
+            if !p.is_file() {
+                bail!("{} is missing: the control-plane cache {} is incomplete", p.display(), dir.display());
+            }
+        }
+        let b = Binaries { dir };
+        *cached = Some(b.clone());
+        Ok(b)
+    }
+
+    pub fn bin(&self, tool: &str) -> PathBuf {
+        self.dir.join("bin").join(tool)
+    }
+
+    /// The CRD YAML of an Istio version.
+    pub fn istio_crds(&self, version: &str) -> anyhow::Result<PathBuf> {
+        let p = self.dir.join("istio").join(format!("{version}.yaml"));
+        if p.is_file() {
+            return Ok(p);
+        }
+        let have: Vec<String> = std::fs::read_dir(self.dir.join("istio"))
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        bail!("no CRDs for Istio {version} in {} (have: {})", self.dir.display(), have.join(", "))
+    }
+}
+
+/// The repository root: from this crate's source location, else the first
+/// ancestor of the current directory that has `tools/build-cluster.sh`.
+pub fn repo_root() -> anyhow::Result<PathBuf> {
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if compiled.join("tools/build-cluster.sh").is_file() {
+        return Ok(compiled.canonicalize()?);
+    }
+    let cwd = std::env::current_dir()?;
+    for dir in cwd.ancestors() {
+        if dir.join("tools/build-cluster.sh").is_file() {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    bail!(
+        "cannot find tools/build-cluster.sh above {} (nor in the source tree {}); run from the magnetar repository or set MAGNETAR_CLUSTER_DIR",
+        cwd.display(),
+        compiled.display()
+    )
+}
+
+fn run_build_script() -> anyhow::Result<PathBuf> {
+    let script = repo_root()?.join("tools/build-cluster.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed ({}); its progress and errors are above on stderr", script.display(), out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim();
+    if last.is_empty() {
+        bail!("{} printed no cache directory on stdout", script.display());
+    }
+    Ok(PathBuf::from(last))
+}

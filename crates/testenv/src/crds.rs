@@ -1,0 +1,81 @@
+//! Installing CustomResourceDefinitions and waiting until they are served.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::Value;
+
+const FIELD_MANAGER: &str = "magnetar-testenv";
+
+/// magnetar's own CRDs, as JSON.
+pub fn magnetar_crds() -> Vec<Value> {
+    magnetar_api::crds()
+        .into_iter()
+        .map(|crd| serde_json::to_value(crd).expect("CRDs serialize"))
+        .collect()
+}
+
+/// The CRDs in a multi-document YAML file (Istio's
+/// `customresourcedefinitions.gen.yaml`); empty documents are skipped.
+pub fn crds_from_yaml_file(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let docs = yaml_documents(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let mut out = Vec::new();
+    for doc in docs {
+        if doc["kind"] != "CustomResourceDefinition" {
+            bail!("{}: unexpected document of kind {}", path.display(), doc["kind"]);
+        }
+        out.push(doc);
+    }
+    if out.is_empty() {
+        bail!("{} holds no CRD", path.display());
+    }
+    Ok(out)
+}
+
+/// Every non-empty document of a multi-document YAML string.
+pub fn yaml_documents(text: &str) -> anyhow::Result<Vec<Value>> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    for (i, de) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let v = Value::deserialize(de).with_context(|| format!("document {}", i + 1))?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Server-side applies every CRD, then waits until each is Established.
+pub async fn install(client: &kube::Client, crds: &[Value], timeout: Duration) -> anyhow::Result<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let pp = PatchParams::apply(FIELD_MANAGER).force();
+    let applies = crds.iter().map(|crd| {
+        let api = api.clone();
+        let pp = pp.clone();
+        async move {
+            let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            api.patch(&name, &pp, &Patch::Apply(crd))
+                .await
+                .with_context(|| format!("applying CRD {name}"))?;
+            Ok::<_, anyhow::Error>(name)
+        }
+    });
+    let names = futures::future::try_join_all(applies).await?;
+    let waits = names.iter().map(|name| {
+        let api = api.clone();
+        async move {
+            tokio::time::timeout(timeout, await_condition(api, name, conditions::is_crd_established()))
+                .await
+                .with_context(|| format!("CRD {name} not Established within {timeout:?}"))?
+                .with_context(|| format!("watching CRD {name}"))?;
+            Ok::<_, anyhow::Error>(())
+        }
+    });
+    futures::future::try_join_all(waits).await?;
+    Ok(())
+}
