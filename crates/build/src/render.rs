@@ -216,7 +216,7 @@ fn parse(inputs: &[(String, String)], notes: &mut Vec<String>, errors: &mut Vec<
                 Ok(Value::Null) => continue,
                 Ok(v) => v,
                 Err(e) => {
-                    errors.push(err(FieldError { path: "(document)".into(), message: format!("is not valid YAML: {e}") }));
+                    errors.push(err(FieldError { path: String::new(), message: format!("not valid YAML: {e}") }));
                     break; // the parser cannot resynchronise after a syntax error
                 }
             };
@@ -254,6 +254,6 @@ fn parse(inputs: &[(String, String)], notes: &mut Vec<String>, errors: &mut Vec<
 fn typed<T: DeserializeOwned>(value: &Value) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        FieldError { path: if path == "." { "(document)".into() } else { path }, message: e.into_inner().to_string() }
+        FieldError { path: if path == "." { String::new() } else { path }, message: e.into_inner().to_string() }
     })
 }

@@ -92,7 +92,7 @@ fn mesh<M: MeshSettings>(e: &mut Errors, istio: Option<&M>) {
     if m.mtls_mode() == MtlsMode::None && m.dataplane_mode() == DataplaneMode::Ambient {
         e.add(
             "spec.istio.mtls.mode",
-            "mtls.mode none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive",
+            "none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive",
         );
     }
     auth_rules(e, m.auth_rules());
@@ -286,7 +286,7 @@ pub fn coordinator(c: &PulsarCoordinator) -> Result<(), Invalid> {
         if i.mtls.as_ref().and_then(|m| m.mode) == Some(MtlsMode::None) && i.dataplane_mode == Some(DataplaneMode::Ambient) {
             e.add(
                 "spec.istio.mtls.mode",
-                "mtls.mode none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive",
+                "none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive",
             );
         }
     }

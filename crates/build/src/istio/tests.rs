@@ -1,0 +1,481 @@
+//! The promises of SPEC 3.5 and 4.5 about Istio objects.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::*;
+use crate::{OperatorIdentity, Peer};
+
+const NS: &str = "pulsar";
+
+fn meta(kind: &str, api: &str) -> String {
+    format!("apiVersion: {api}\nkind: {kind}\nmetadata: {{name: pc, namespace: {NS}, uid: 0a1b2c3d-0000-4000-8000-000000000000}}\n")
+}
+
+fn zk(spec: &str) -> ZooKeeperCluster {
+    serde_norway::from_str(&format!("{}spec:\n{spec}", meta("ZooKeeperCluster", "zookeeper.streamnative.io/v1alpha1")))
+        .expect("zk yaml")
+}
+
+fn bk(spec: &str) -> BookKeeperCluster {
+    let y = format!("{}spec:\n  zkServers: pc-zk:2181\n{spec}", meta("BookKeeperCluster", "bookkeeper.streamnative.io/v1alpha1"));
+    serde_norway::from_str(&y).expect("bk yaml")
+}
+
+fn pb(spec: &str) -> PulsarBroker {
+    let y = format!("{}spec:\n  zkServers: pc-zk:2181\n{spec}", meta("PulsarBroker", "pulsar.streamnative.io/v1alpha1"));
+    serde_norway::from_str(&y).expect("broker yaml")
+}
+
+fn pp(spec: &str) -> PulsarProxy {
+    let y = format!("{}spec:\n  brokerAddress: pc-broker\n{spec}", meta("PulsarProxy", "pulsar.streamnative.io/v1alpha1"));
+    serde_norway::from_str(&y).expect("proxy yaml")
+}
+
+fn ctx() -> BuildContext {
+    let peer = |component: Component| Peer { component, service_account: component.object_name("pc") };
+    BuildContext {
+        peers: [Component::ZooKeeper, Component::BookKeeper, Component::AutoRecovery, Component::Broker, Component::Toolset]
+            .into_iter()
+            .map(peer)
+            .collect(),
+        operator: OperatorIdentity::default(),
+        migrating: false,
+    }
+}
+
+fn migrating() -> BuildContext {
+    BuildContext { migrating: true, ..ctx() }
+}
+
+fn zk_objects(spec: &str, ctx: &BuildContext) -> Vec<Object> {
+    let r = zk(spec);
+    zookeeper(&r, &Owner::of(&r), ctx)
+}
+
+fn broker_objects(spec: &str) -> Vec<Object> {
+    let r = pb(spec);
+    broker(&r, &Owner::of(&r), &ctx())
+}
+
+fn proxy_objects(spec: &str) -> Vec<Object> {
+    let r = pp(spec);
+    proxy(&r, &Owner::of(&r), &ctx())
+}
+
+fn get<'a>(objs: &'a [Object], kind: &str, name: &str) -> &'a Value {
+    match objs.iter().find(|o| o.kind == kind && o.name == name) {
+        Some(o) => &o.value,
+        None => panic!("no {kind} {name} in {:?}", names_of(objs)),
+    }
+}
+
+fn names_of(objs: &[Object]) -> Vec<(String, String)> {
+    objs.iter().map(|o| (o.kind.clone(), o.name.clone())).collect()
+}
+
+fn of_kind<'a>(objs: &'a [Object], kind: &str) -> Vec<&'a Object> {
+    objs.iter().filter(|o| o.kind == kind).collect()
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
+}
+
+/// Every principal the AuthorizationPolicy names.
+fn principals(ap: &Value) -> BTreeSet<String> {
+    let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
+    rules.iter().flat_map(|r| r["from"].as_array().cloned().unwrap_or_default()).flat_map(|f| strs(&f["source"]["principals"])).collect()
+}
+
+/// The `to` ports of the rule whose sources are exactly `principal`.
+fn ports_of(ap: &Value, principal: &str) -> Vec<String> {
+    let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
+    let rule = rules.iter().find(|r| strs(&r["from"][0]["source"]["principals"]) == [principal]).expect("rule");
+    strs(&rule["to"][0]["operation"]["ports"])
+}
+
+const ISTIO: &str = "  istio: {enabled: true}\n";
+const GW_SIMPLE: &str = "  replicas: 2\n  config: {advertisedDomain: pulsar.example.com, serviceURLGenerationPolicy: OrdinalPrefix, protocolHandlers: {kop: {enabled: true}, mop: {enabled: true}, aop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw-tls}}}\n";
+const GW_PASS: &str = "  replicas: 2\n  config: {advertisedDomain: pulsar.example.com, serviceURLGenerationPolicy: OrdinalPrefix, protocolHandlers: {kop: {enabled: true}, mop: {enabled: true}, aop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n";
+
+// ------------------------------------------------------------------ security
+
+#[test]
+fn peer_authentication_mode_follows_mtls_mode() {
+    for (mode, want) in [("strict", "STRICT"), ("permissive", "PERMISSIVE"), ("none", "DISABLE")] {
+        let objs = zk_objects(&format!("  istio: {{enabled: true, mtls: {{mode: {mode}}}}}\n"), &ctx());
+        let pa = get(&objs, "PeerAuthentication", "pc-zk");
+        assert_eq!(pa["spec"]["mtls"]["mode"], want, "{mode}");
+        assert_eq!(pa["apiVersion"], "security.istio.io/v1");
+        assert_eq!(pa["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"], "zookeeper");
+        assert!(pa["spec"].get("portLevelMtls").is_none(), "sidecar mode needs no port-level mTLS");
+    }
+}
+
+#[test]
+fn migrating_component_is_permissive_without_destination_rules() {
+    let objs = zk_objects(ISTIO, &migrating());
+    assert_eq!(get(&objs, "PeerAuthentication", "pc-zk")["spec"]["mtls"]["mode"], "PERMISSIVE");
+    assert!(of_kind(&objs, "DestinationRule").is_empty());
+    assert_eq!(of_kind(&objs, "AuthorizationPolicy").len(), 1, "authorization stays during a move");
+}
+
+#[test]
+fn mtls_none_has_no_authorization_policy_nor_destination_rule() {
+    let objs = zk_objects("  istio: {enabled: true, mtls: {mode: none}}\n", &ctx());
+    assert!(of_kind(&objs, "AuthorizationPolicy").is_empty());
+    assert!(of_kind(&objs, "DestinationRule").is_empty());
+}
+
+#[test]
+fn zookeeper_policy_allows_peers_and_operator_only() {
+    let objs = zk_objects(ISTIO, &ctx());
+    let ap = get(&objs, "AuthorizationPolicy", "pc-zk");
+    assert_eq!(ap["spec"]["action"], "ALLOW");
+    let c = ctx();
+    let mut want: BTreeSet<String> = c.peer_principals("cluster.local", NS).into_iter().collect();
+    let operator = c.operator_principal("cluster.local");
+    want.insert(operator.clone());
+    assert_eq!(principals(ap), want);
+    assert_eq!(ports_of(ap, &operator), ["2181", "8000"]);
+    let peer_rule = &ap["spec"]["rules"][0];
+    assert_eq!(strs(&peer_rule["to"][0]["operation"]["ports"]), ["2181", "2888", "3888", "8000"]);
+    assert!(ap["spec"]["rules"].as_array().unwrap().iter().all(|r| r.get("when").is_none()));
+}
+
+#[test]
+fn trust_domain_shapes_principals() {
+    let objs = zk_objects("  istio: {enabled: true, trustDomain: corp.example}\n", &ctx());
+    let ap = get(&objs, "AuthorizationPolicy", "pc-zk");
+    assert!(principals(ap).iter().all(|p| p.starts_with("corp.example/ns/")));
+}
+
+#[test]
+fn broker_policy_lets_the_gateway_reach_exactly_its_route_targets() {
+    let objs = broker_objects(GW_SIMPLE);
+    let ap = get(&objs, "AuthorizationPolicy", "pc-broker");
+    let gw = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
+    let mut want: BTreeSet<String> = ctx().peer_principals("cluster.local", NS).into_iter().collect();
+    want.insert(gw.to_string());
+    assert_eq!(principals(ap), want, "no operator principal outside ZooKeeper");
+    assert_eq!(ports_of(ap, gw), ["6652", "8080", "9094", "1883", "5672"]);
+
+    let pass = broker_objects(GW_PASS);
+    let ap = get(&pass, "AuthorizationPolicy", "pc-broker");
+    assert_eq!(ports_of(ap, gw), ["6653", "8443", "9095", "8883", "5671"]);
+}
+
+#[test]
+fn broker_without_gateway_has_no_gateway_principal() {
+    let objs = broker_objects(ISTIO);
+    let ap = get(&objs, "AuthorizationPolicy", "pc-broker");
+    assert!(principals(ap).iter().all(|p| !p.contains("istio-system")));
+    assert_eq!(strs(&ap["spec"]["rules"][0]["to"][0]["operation"]["ports"]), ["6650", "8080"]);
+}
+
+#[test]
+fn auth_rules_are_appended_and_empty_ones_dropped() {
+    let spec = "  istio:\n    enabled: true\n    authRules:\n    - fromSource: [{principals: [cluster.local/ns/x/sa/y]}, {namespaces: [mon]}]\n      toOperation: [{ports: [\"6650\"]}]\n    - {}\n";
+    let objs = zk_objects(spec, &ctx());
+    let rules = get(&objs, "AuthorizationPolicy", "pc-zk")["spec"]["rules"].as_array().cloned().unwrap();
+    let last = rules.last().unwrap();
+    assert_eq!(last["from"][0]["source"]["principals"][0], "cluster.local/ns/x/sa/y");
+    assert_eq!(last["from"][1]["source"]["namespaces"][0], "mon");
+    assert_eq!(last["to"][0]["operation"]["ports"][0], "6650");
+    assert!(rules.iter().all(|r| r.as_object().is_some_and(|m| !m.is_empty())), "no allow-all rule");
+}
+
+#[test]
+fn ambient_opens_the_metrics_port_and_has_no_destination_rules() {
+    let objs = zk_objects("  istio: {enabled: true, dataplaneMode: ambient}\n", &ctx());
+    assert!(of_kind(&objs, "DestinationRule").is_empty());
+    let pa = get(&objs, "PeerAuthentication", "pc-zk");
+    assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
+    assert_eq!(pa["spec"]["portLevelMtls"]["8000"]["mode"], "PERMISSIVE");
+    let rules = get(&objs, "AuthorizationPolicy", "pc-zk")["spec"]["rules"].as_array().cloned().unwrap();
+    let metrics = rules.iter().find(|r| r.get("from").is_none()).expect("metrics rule");
+    assert_eq!(strs(&metrics["to"][0]["operation"]["ports"]), ["8000"]);
+
+    let closed = zk_objects("  istio: {enabled: true, dataplaneMode: ambient, metrics: {permissive: false}}\n", &ctx());
+    assert!(get(&closed, "PeerAuthentication", "pc-zk")["spec"].get("portLevelMtls").is_none());
+    let rules = get(&closed, "AuthorizationPolicy", "pc-zk")["spec"]["rules"].as_array().cloned().unwrap();
+    assert!(rules.iter().all(|r| r.get("from").is_some()));
+
+    let broker = broker_objects("  istio: {enabled: true, dataplaneMode: ambient}\n");
+    assert_eq!(get(&broker, "PeerAuthentication", "pc-broker")["spec"]["portLevelMtls"]["8080"]["mode"], "PERMISSIVE");
+    assert!(of_kind(&broker, "DestinationRule").is_empty());
+}
+
+#[test]
+fn sidecar_destination_rules_cover_main_and_headless_services() {
+    let objs = zk_objects(ISTIO, &ctx());
+    let dr = get(&objs, "DestinationRule", "pc-zk");
+    assert_eq!(dr["spec"]["host"], "pc-zk.pulsar.svc.cluster.local");
+    assert_eq!(dr["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
+    assert_eq!(get(&objs, "DestinationRule", "pc-zk-headless")["spec"]["host"], "pc-zk-headless.pulsar.svc.cluster.local");
+
+    let proxy = proxy_objects(ISTIO);
+    let drs: Vec<&str> = of_kind(&proxy, "DestinationRule").iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(drs, ["pc-proxy"], "the proxy has no headless Service");
+}
+
+#[test]
+fn bookkeeper_covers_bookies_and_auto_recovery_with_disjoint_selectors() {
+    let r = bk(ISTIO);
+    let objs = bookkeeper(&r, &Owner::of(&r), &ctx());
+    for name in ["pc-bk", "pc-bk-auto-recovery"] {
+        get(&objs, "PeerAuthentication", name);
+        get(&objs, "AuthorizationPolicy", name);
+    }
+    let drs: BTreeSet<&str> = of_kind(&objs, "DestinationRule").iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(drs, BTreeSet::from(["pc-bk", "pc-bk-headless"]));
+    let ar = get(&objs, "PeerAuthentication", "pc-bk-auto-recovery");
+    assert_eq!(ar["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"], "autorecovery");
+
+    let off = bk(&format!("{ISTIO}  autoRecovery: {{replicas: 0}}\n"));
+    let objs = bookkeeper(&off, &Owner::of(&off), &ctx());
+    assert!(objs.iter().all(|o| o.name != "pc-bk-auto-recovery"));
+}
+
+#[test]
+fn no_two_policies_select_the_same_pods() {
+    let (z, b, br, p) = (zk(ISTIO), bk(ISTIO), pb(ISTIO), pp(ISTIO));
+    let mut all = zookeeper(&z, &Owner::of(&z), &ctx());
+    all.extend(bookkeeper(&b, &Owner::of(&b), &ctx()));
+    all.extend(broker(&br, &Owner::of(&br), &ctx()));
+    all.extend(proxy(&p, &Owner::of(&p), &ctx()));
+    for kind in ["PeerAuthentication", "AuthorizationPolicy"] {
+        let selectors: Vec<&Value> = of_kind(&all, kind).iter().map(|o| &o.value["spec"]["selector"]["matchLabels"]).collect();
+        assert_eq!(selectors.len(), 5, "{kind}");
+        let distinct: BTreeSet<String> = selectors.iter().map(|s| s.to_string()).collect();
+        assert_eq!(distinct.len(), selectors.len(), "{kind}");
+        assert!(selectors.iter().all(|s| s.get("app.kubernetes.io/component").is_some()));
+    }
+}
+
+#[test]
+fn no_istio_objects_when_istio_is_disabled() {
+    assert!(zk_objects("  replicas: 3\n", &ctx()).is_empty());
+    assert!(zk_objects("  istio: {enabled: false}\n", &ctx()).is_empty());
+    let gw_off = GW_SIMPLE.replace("enabled: true, gateway", "enabled: false, gateway");
+    assert!(broker_objects(&gw_off).is_empty());
+    let r = bk("  replicas: 1\n");
+    assert!(bookkeeper(&r, &Owner::of(&r), &ctx()).is_empty());
+    assert!(proxy_objects("  dnsNames: [p.example.com]\n").is_empty());
+}
+
+#[test]
+fn every_object_lives_in_the_namespace_and_is_owned() {
+    let mut all = broker_objects(GW_SIMPLE);
+    all.extend(zk_objects(ISTIO, &ctx()));
+    for o in &all {
+        assert_eq!(o.namespace, NS, "{} {}", o.kind, o.name);
+        let refs = &o.value["metadata"]["ownerReferences"];
+        assert_eq!(refs[0]["controller"], true, "{} {}", o.kind, o.name);
+        assert_eq!(o.value["metadata"]["labels"]["app.kubernetes.io/managed-by"], "magnetar");
+    }
+}
+
+// ------------------------------------------------------------------ routing
+
+fn servers(objs: &[Object], name: &str) -> Vec<Value> {
+    get(objs, "Gateway", name)["spec"]["servers"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn simple_gateway_has_one_server_per_host_per_port() {
+    let objs = broker_objects(GW_SIMPLE);
+    let gw = get(&objs, "Gateway", "pc-broker-gateway");
+    assert_eq!(gw["spec"]["selector"]["istio"], "ingressgateway");
+    let servers = servers(&objs, "pc-broker-gateway");
+    let hosts = ["pulsar.example.com", "pb0-pulsar.example.com", "pb1-pulsar.example.com"];
+    let ports = [6651, 443, 9093, 8883, 5671];
+    assert_eq!(servers.len(), hosts.len() * ports.len());
+    for port in ports {
+        for host in hosts {
+            let s = servers
+                .iter()
+                .find(|s| s["port"]["number"] == port && strs(&s["hosts"]) == [host])
+                .unwrap_or_else(|| panic!("no server {host}:{port}"));
+            assert_eq!(s["port"]["protocol"], if port == 443 { "HTTPS" } else { "TLS" });
+            assert_eq!(s["tls"]["mode"], "SIMPLE");
+            assert_eq!(s["tls"]["credentialName"], "gw-tls");
+        }
+    }
+    let names: BTreeSet<String> = servers.iter().map(|s| s["port"]["name"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(names.len(), servers.len(), "port names are unique");
+}
+
+#[test]
+fn passthrough_gateway_has_one_server_per_port_listing_every_host() {
+    let objs = broker_objects(GW_PASS);
+    let servers = servers(&objs, "pc-broker-gateway");
+    let numbers: Vec<i64> = servers.iter().filter_map(|s| s["port"]["number"].as_i64()).collect();
+    assert_eq!(numbers, [6651, 443, 9093, 8883, 5671]);
+    for s in &servers {
+        assert_eq!(strs(&s["hosts"]), ["pulsar.example.com", "pb0-pulsar.example.com", "pb1-pulsar.example.com"]);
+        assert_eq!(s["port"]["protocol"], "TLS");
+        assert_eq!(s["tls"]["mode"], "PASSTHROUGH");
+        assert!(s["tls"].get("credentialName").is_none());
+    }
+}
+
+#[test]
+fn gateway_ports_follow_protocol_handlers() {
+    let spec = "  config: {advertisedDomain: d.example.com}\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n";
+    let objs = broker_objects(spec);
+    let ports: BTreeSet<i64> = servers(&objs, "pc-broker-gateway").iter().filter_map(|s| s["port"]["number"].as_i64()).collect();
+    assert_eq!(ports, BTreeSet::from([443, 6651]));
+}
+
+/// (gateway port, destination host, destination port) of every route.
+fn routes(vs: &Value, kind: &str) -> Vec<(i64, String, i64)> {
+    let list = vs["spec"][kind].as_array().cloned().unwrap_or_default();
+    list.iter()
+        .map(|r| {
+            let d = &r["route"][0]["destination"];
+            let host = d["host"].as_str().unwrap_or_default().to_string();
+            (r["match"][0]["port"].as_i64().unwrap_or(0), host, d["port"]["number"].as_i64().unwrap_or(0))
+        })
+        .collect()
+}
+
+#[test]
+fn simple_virtual_services_route_tcp_and_http_per_the_table() {
+    let objs = broker_objects(GW_SIMPLE);
+    let main = get(&objs, "VirtualService", "pc-broker");
+    assert_eq!(strs(&main["spec"]["hosts"]), ["pulsar.example.com"]);
+    assert_eq!(strs(&main["spec"]["gateways"]), ["pc-broker-gateway"]);
+    let svc = "pc-broker.pulsar.svc.cluster.local".to_string();
+    assert_eq!(
+        routes(main, "tcp"),
+        [(6651, svc.clone(), 6652), (9093, svc.clone(), 9094), (8883, svc.clone(), 1883), (5671, svc.clone(), 5672)]
+    );
+    assert_eq!(routes(main, "http"), [(443, svc, 8080)]);
+    assert!(main["spec"].get("tls").is_none());
+
+    let b1 = get(&objs, "VirtualService", "pc-broker-1");
+    assert_eq!(strs(&b1["spec"]["hosts"]), ["pb1-pulsar.example.com"]);
+    let svc = "pc-broker-1.pulsar.svc.cluster.local".to_string();
+    assert_eq!(routes(b1, "tcp")[0], (6651, svc.clone(), 6652));
+    assert_eq!(routes(b1, "http"), [(443, svc, 8080)]);
+}
+
+#[test]
+fn passthrough_virtual_services_route_tls_by_sni() {
+    let objs = broker_objects(GW_PASS);
+    for (name, svc) in [("pc-broker", "pc-broker"), ("pc-broker-0", "pc-broker-0"), ("pc-broker-1", "pc-broker-1")] {
+        let vs = get(&objs, "VirtualService", name);
+        let host = format!("{svc}.pulsar.svc.cluster.local");
+        let got: Vec<(i64, i64)> = routes(vs, "tls").into_iter().map(|(p, h, t)| {
+            assert_eq!(h, host);
+            (p, t)
+        }).collect();
+        assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 8883), (5671, 5671)]);
+        let hosts: BTreeSet<String> = strs(&vs["spec"]["hosts"]).into_iter().collect();
+        for r in vs["spec"]["tls"].as_array().cloned().unwrap_or_default() {
+            let sni: BTreeSet<String> = strs(&r["match"][0]["sniHosts"]).into_iter().collect();
+            assert!(!sni.is_empty() && sni.is_subset(&hosts), "{name}");
+        }
+        assert!(vs["spec"].get("http").is_none() && vs["spec"].get("tcp").is_none());
+    }
+}
+
+#[test]
+fn per_broker_services_select_one_pod_and_expose_route_targets() {
+    let objs = broker_objects(GW_SIMPLE);
+    assert_eq!(of_kind(&objs, "Service").len(), 2);
+    let svc = get(&objs, "Service", "pc-broker-1");
+    let sel = &svc["spec"]["selector"];
+    assert_eq!(sel["statefulset.kubernetes.io/pod-name"], "pc-broker-1");
+    assert_eq!(sel["app.kubernetes.io/component"], "broker");
+    let ports: Vec<(String, i64, String)> = svc["spec"]["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or_default().into(), p["port"].as_i64().unwrap_or(0), p["appProtocol"].as_str().unwrap_or_default().into()))
+        .collect();
+    assert_eq!(ports[0], ("tcp-pulsar-ext".into(), 6652, "tcp".into()));
+    assert!(ports.contains(&("http-web".into(), 8080, "http".into())));
+    assert!(ports.iter().all(|(n, _, a)| n.starts_with(&format!("{a}-")) && n.len() <= 15));
+}
+
+#[test]
+fn service_entries_per_broker_unless_switched_off() {
+    let objs = broker_objects(GW_SIMPLE);
+    let entries = of_kind(&objs, "ServiceEntry");
+    assert_eq!(entries.len(), 2);
+    let se = get(&objs, "ServiceEntry", "pc-broker-0");
+    assert_eq!(strs(&se["spec"]["hosts"]), ["pb0-pulsar.example.com"]);
+    assert_eq!(se["spec"]["location"], "MESH_INTERNAL");
+    assert_eq!(se["spec"]["resolution"], "STATIC");
+    assert_eq!(strs(&se["spec"]["exportTo"]), ["."]);
+    assert_eq!(se["spec"]["workloadSelector"]["labels"]["statefulset.kubernetes.io/pod-name"], "pc-broker-0");
+    let svc_ports = &get(&objs, "Service", "pc-broker-0")["spec"]["ports"];
+    let se_ports = se["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    for (i, p) in se_ports.iter().enumerate() {
+        assert_eq!(p["number"], svc_ports[i]["port"]);
+        assert_eq!(p["name"], svc_ports[i]["name"]);
+        let want = svc_ports[i]["appProtocol"].as_str().unwrap_or_default().to_uppercase();
+        assert_eq!(p["protocol"], want.as_str());
+    }
+
+    let off = broker_objects(&GW_SIMPLE.replace("gateway: {", "gateway: {meshInternalHosts: false, "));
+    assert!(of_kind(&off, "ServiceEntry").is_empty());
+    assert_eq!(of_kind(&off, "VirtualService").len(), 3);
+}
+
+#[test]
+fn existing_gateways_are_bound_instead_of_generated() {
+    let spec = GW_SIMPLE.replace("gateway: {", "gateway: {gateways: [istio-system/shared, local], ");
+    let objs = broker_objects(&spec);
+    assert!(of_kind(&objs, "Gateway").is_empty());
+    for vs in of_kind(&objs, "VirtualService") {
+        assert_eq!(strs(&vs.value["spec"]["gateways"]), ["istio-system/shared", "local"]);
+    }
+}
+
+#[test]
+fn no_routing_without_advertised_domain() {
+    let objs = broker_objects("  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n");
+    for kind in ["Gateway", "VirtualService", "ServiceEntry", "Service"] {
+        assert!(of_kind(&objs, kind).is_empty(), "{kind}");
+    }
+}
+
+#[test]
+fn proxy_gateway_routes_its_dns_names() {
+    let objs = proxy_objects("  dnsNames: [p.example.com, q.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n");
+    let servers = servers(&objs, "pc-proxy-gateway");
+    assert_eq!(servers.len(), 2);
+    assert!(servers.iter().all(|s| strs(&s["hosts"]) == ["p.example.com", "q.example.com"]));
+    let vs = get(&objs, "VirtualService", "pc-proxy");
+    let svc = "pc-proxy.pulsar.svc.cluster.local".to_string();
+    assert_eq!(routes(vs, "tcp"), [(6651, svc.clone(), 6650)]);
+    assert_eq!(routes(vs, "http"), [(443, svc, 8080)]);
+    let gw = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
+    assert_eq!(ports_of(get(&objs, "AuthorizationPolicy", "pc-proxy"), gw), ["6650", "8080"]);
+
+    let pass = proxy_objects("  dnsNames: [p.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n");
+    let vs = get(&pass, "VirtualService", "pc-proxy");
+    let got: Vec<(i64, i64)> = routes(vs, "tls").into_iter().map(|(p, _, t)| (p, t)).collect();
+    assert_eq!(got, [(6651, 6651), (443, 8443)]);
+    assert_eq!(ports_of(get(&pass, "AuthorizationPolicy", "pc-proxy"), gw), ["6651", "8443"]);
+}
+
+#[test]
+fn zz_dump_for_schema_check() {
+    let mut all = Vec::new();
+    for spec in [GW_SIMPLE, GW_PASS, "  istio: {enabled: true, dataplaneMode: ambient, authRules: [{fromSource: [{ipBlocks: [10.0.0.0/8]}], toOperation: [{ports: [\"1\"]}]}]}\n", &GW_SIMPLE.replace("gateway: {", "gateway: {gateways: [a/b], ")] {
+        all.extend(broker_objects(spec));
+    }
+    all.extend(zk_objects(ISTIO, &ctx()));
+    all.extend(zk_objects("  istio: {enabled: true, dataplaneMode: ambient}\n", &migrating()));
+    all.extend(proxy_objects("  dnsNames: [p.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n"));
+    all.extend(proxy_objects("  dnsNames: [p.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n"));
+    let v: Vec<&Value> = all.iter().map(|o| &o.value).collect();
+    std::fs::write("/tmp/istio-objs.json", serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}

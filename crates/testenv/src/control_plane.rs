@@ -1,0 +1,492 @@
+//! One Kubernetes control plane on loopback ports: etcd and kube-apiserver,
+//! and, on request, kube-controller-manager, kube-scheduler and kwok with a
+//! fake node.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use k8s_openapi::api::core::v1::{Node, ServiceAccount};
+use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::await_condition;
+
+use crate::binaries::{self, Binaries, ISTIO_NEWEST};
+use crate::crds;
+use crate::pki::{self, Pki};
+use crate::process::Supervisor;
+
+/// The name of the fake node kwok manages.
+pub const FAKE_NODE: &str = "kwok-node-0";
+/// The annotation kwok selects its nodes by.
+pub const KWOK_NODE_ANNOTATION: (&str, &str) = ("kwok.x-k8s.io/node", "fake");
+
+const KWOK_STAGES: &str = include_str!("../kwok/stages.yaml");
+const SERVICE_CIDR: &str = "10.96.0.0/16";
+const POD_CIDR: &str = "10.244.0.0/16";
+
+/// What to start and install.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Options {
+    /// Istio version whose CRDs to install (`None`: none). See
+    /// [`crate::ISTIO_GUIDE`] and [`crate::ISTIO_NEWEST`].
+    pub istio: Option<String>,
+    /// Install magnetar's own CRDs.
+    pub magnetar_crds: bool,
+    /// Also run kube-controller-manager, kube-scheduler and kwok with a fake
+    /// node, so that workloads get pods that become Running and Ready, and
+    /// owners' children are garbage-collected.
+    pub workloads: bool,
+    /// A short word for the log directory's name.
+    pub label: String,
+    /// How long each start-up step may take.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    /// magnetar's CRDs and the newest Istio's; no controllers.
+    fn default() -> Self {
+        Options {
+            istio: Some(ISTIO_NEWEST.to_string()),
+            magnetar_crds: true,
+            workloads: false,
+            label: "env".to_string(),
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Options {
+    pub fn istio(mut self, version: &str) -> Self {
+        self.istio = Some(version.to_string());
+        self
+    }
+    pub fn without_istio(mut self) -> Self {
+        self.istio = None;
+        self
+    }
+    pub fn without_magnetar_crds(mut self) -> Self {
+        self.magnetar_crds = false;
+        self
+    }
+    pub fn with_workloads(mut self) -> Self {
+        self.workloads = true;
+        self
+    }
+    pub fn label(mut self, label: &str) -> Self {
+        self.label = label.to_string();
+        self
+    }
+}
+
+/// A running control plane. Dropping it (or [`ControlPlane::shutdown`])
+/// stops every process; a control plane that is never dropped (a `static`)
+/// is stopped when the process exits, whichever way it exits.
+pub struct ControlPlane {
+    options: Options,
+    binaries: Binaries,
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    server: String,
+    startup: Duration,
+    supervisor: Mutex<Supervisor>,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane")
+            .field("server", &self.server)
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl ControlPlane {
+    /// Builds (or finds) the binaries, starts the processes, installs the
+    /// CRDs and waits until everything is ready. Prints the log directory on
+    /// stderr.
+    pub async fn start(options: Options) -> anyhow::Result<ControlPlane> {
+        let t0 = Instant::now();
+        let binaries = tokio::task::spawn_blocking(Binaries::locate).await??;
+        let t_build = t0.elapsed();
+        let istio_file = options.istio.as_deref().map(|v| binaries.istio_crds(v)).transpose()?;
+
+        let (dir, scratch) = directories(&options.label)?;
+        eprintln!("magnetar-testenv: starting a control plane; logs, certificates and kubeconfig in {}", dir.display());
+        let pki = Pki::generate(&dir.join("pki"))?;
+        let mut supervisor = Supervisor::new(&scratch, &dir)?;
+
+        let etcd_port = free_port()?;
+        let etcd_peer_port = free_port()?;
+        let api_port = free_port()?;
+        let server = format!("https://127.0.0.1:{api_port}");
+        let p = |path: &Path| path.display().to_string();
+
+        supervisor.spawn(
+            "etcd",
+            &binaries.bin("etcd"),
+            &[
+                "--name=default".into(),
+                format!("--data-dir={}", scratch.join("etcd").display()),
+                format!("--listen-client-urls=http://127.0.0.1:{etcd_port}"),
+                format!("--advertise-client-urls=http://127.0.0.1:{etcd_port}"),
+                format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}"),
+                format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}"),
+                format!("--initial-cluster=default=http://127.0.0.1:{etcd_peer_port}"),
+                "--unsafe-no-fsync".into(),
+                "--log-level=warn".into(),
+            ],
+            &dir,
+        )?;
+        supervisor.spawn(
+            "kube-apiserver",
+            &binaries.bin("kube-apiserver"),
+            &[
+                format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+                "--bind-address=127.0.0.1".into(),
+                "--advertise-address=127.0.0.1".into(),
+                format!("--secure-port={api_port}"),
+                format!("--tls-cert-file={}", p(&pki.serving_cert)),
+                format!("--tls-private-key-file={}", p(&pki.serving_key)),
+                format!("--client-ca-file={}", p(&pki.ca_cert)),
+                "--authorization-mode=Node,RBAC".into(),
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+                format!("--service-account-key-file={}", p(&pki.sa_pub)),
+                format!("--service-account-signing-key-file={}", p(&pki.sa_key)),
+                format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+                "--allow-privileged=true".into(),
+                "--profiling=false".into(),
+            ],
+            &dir,
+        )?;
+
+        let admin = pki.client("magnetar-admin", Some("system:masters"))?;
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, pki::kubeconfig(&server, &pki.ca_pem, &admin, "magnetar-admin"))?;
+
+        let mut cp = ControlPlane {
+            options: options.clone(),
+            binaries,
+            dir,
+            kubeconfig,
+            server,
+            startup: Duration::ZERO,
+            supervisor: Mutex::new(supervisor),
+        };
+        let client = cp.client().await?;
+
+        let t1 = Instant::now();
+        cp.guard("kube-apiserver /readyz", wait_readyz(&client)).await?;
+        let t_ready = t1.elapsed();
+
+        let t2 = Instant::now();
+        let mut all = Vec::new();
+        if options.magnetar_crds {
+            all.extend(crds::magnetar_crds());
+        }
+        if let Some(file) = &istio_file {
+            all.extend(crds::crds_from_yaml_file(file)?);
+        }
+        cp.guard("installing CRDs", crds::install(&client, &all, options.timeout)).await?;
+        let t_crds = t2.elapsed();
+
+        let t3 = Instant::now();
+        if options.workloads {
+            cp.start_workloads(&pki, &client).await?;
+        }
+        let t_work = t3.elapsed();
+
+        cp.startup = t0.elapsed();
+        eprintln!(
+            "magnetar-testenv: control plane up at {} in {:.1}s (binaries {:.1}s, apiserver ready {:.1}s, {} CRDs {:.1}s{}); kubeconfig {}",
+            cp.server,
+            cp.startup.as_secs_f64(),
+            t_build.as_secs_f64(),
+            t_ready.as_secs_f64(),
+            all.len(),
+            t_crds.as_secs_f64(),
+            if options.workloads {
+                format!(", controllers + kwok node {:.1}s", t_work.as_secs_f64())
+            } else {
+                String::new()
+            },
+            cp.kubeconfig.display(),
+        );
+        Ok(cp)
+    }
+
+    /// kube-controller-manager, kube-scheduler, kwok and its fake node.
+    async fn start_workloads(&self, pki: &Pki, client: &kube::Client) -> anyhow::Result<()> {
+        let p = |path: &Path| path.display().to_string();
+        let write_kubeconfig = |name: &str, cn: &str, org: Option<&str>| -> anyhow::Result<PathBuf> {
+            let cert = pki.client(cn, org)?;
+            let path = self.dir.join(format!("{name}.kubeconfig"));
+            std::fs::write(&path, pki::kubeconfig(&self.server, &pki.ca_pem, &cert, cn))?;
+            Ok(path)
+        };
+        // --use-service-account-credentials=false: every controller acts as
+        // the controller-manager itself, which therefore needs every right.
+        let kcm_kc = write_kubeconfig("kube-controller-manager", "system:kube-controller-manager", Some("system:masters"))?;
+        let sched_kc = write_kubeconfig("kube-scheduler", "system:kube-scheduler", None)?;
+        let kwok_kc = write_kubeconfig("kwok", "kwok", Some("system:masters"))?;
+        let stages = self.dir.join("kwok-stages.yaml");
+        std::fs::write(&stages, KWOK_STAGES)?;
+
+        {
+            let mut sup = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
+            sup.spawn(
+                "kube-controller-manager",
+                &self.binaries.bin("kube-controller-manager"),
+                &[
+                    format!("--kubeconfig={}", p(&kcm_kc)),
+                    "--secure-port=0".into(),
+                    "--leader-elect=false".into(),
+                    // Everything but what needs a cloud or real kubelets.
+                    "--controllers=*,-node-ipam-controller,-node-route-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-lifecycle-controller".into(),
+                    "--use-service-account-credentials=false".into(),
+                    format!("--root-ca-file={}", p(&pki.ca_cert)),
+                    format!("--cluster-signing-cert-file={}", p(&pki.ca_cert)),
+                    format!("--cluster-signing-key-file={}", p(&pki.ca_key)),
+                    format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+                    "--profiling=false".into(),
+                ],
+                &self.dir,
+            )?;
+            sup.spawn(
+                "kube-scheduler",
+                &self.binaries.bin("kube-scheduler"),
+                &[
+                    format!("--kubeconfig={}", p(&sched_kc)),
+                    "--secure-port=0".into(),
+                    "--leader-elect=false".into(),
+                    "--profiling=false".into(),
+                ],
+                &self.dir,
+            )?;
+            sup.spawn(
+                "kwok",
+                &self.binaries.bin("kwok"),
+                &[
+                    format!("--kubeconfig={}", p(&kwok_kc)),
+                    format!("--config={}", p(&stages)),
+                    "--manage-all-nodes=false".into(),
+                    format!("--manage-nodes-with-annotation-selector={}={}", KWOK_NODE_ANNOTATION.0, KWOK_NODE_ANNOTATION.1),
+                    format!("--cidr={POD_CIDR}"),
+                    "--node-ip=127.0.0.1".into(),
+                ],
+                &self.dir,
+            )?;
+        }
+
+        let nodes: Api<Node> = Api::all(client.clone());
+        let node = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": FAKE_NODE,
+                "annotations": {KWOK_NODE_ANNOTATION.0: KWOK_NODE_ANNOTATION.1, "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "kubernetes.io/hostname": FAKE_NODE,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                },
+            },
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "250"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "250"},
+            },
+        });
+        nodes
+            .patch(FAKE_NODE, &PatchParams::apply("magnetar-testenv").force(), &Patch::Apply(&node))
+            .await
+            .context("creating the fake node")?;
+
+        let node_ready = |n: Option<&Node>| {
+            n.and_then(|n| n.status.as_ref())
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        };
+        let timeout = self.options.timeout;
+        self.guard("kwok marking the fake node Ready", async {
+            tokio::time::timeout(timeout, await_condition(nodes.clone(), FAKE_NODE, node_ready))
+                .await
+                .map_err(|_| anyhow!("node {FAKE_NODE} not Ready within {timeout:?}"))??;
+            Ok(())
+        })
+        .await?;
+
+        // The service-account controller creating `default` in `default`
+        // tells us the controller-manager runs.
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+        self.guard("kube-controller-manager creating the default ServiceAccount", async {
+            tokio::time::timeout(timeout, await_condition(sas, "default", |sa: Option<&ServiceAccount>| sa.is_some()))
+                .await
+                .map_err(|_| anyhow!("no default ServiceAccount within {timeout:?}"))??;
+            Ok(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Runs `fut`, failing early (with the log's tail) if a process exits.
+    async fn guard<T>(&self, what: &str, fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+        let deadline = self.options.timeout;
+        let exited = async {
+            loop {
+                let e = self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).first_exited();
+                if let Some(e) = e {
+                    return e;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::select! {
+            r = fut => r.with_context(|| format!("{what} (logs: {})", self.dir.display())),
+            (name, log, status) = exited => Err(anyhow!(
+                "{name} exited ({status}) while {what}; last lines of {}:\n{}",
+                log.display(),
+                tail(&log, 25)
+            )),
+            _ = tokio::time::sleep(deadline + Duration::from_secs(5)) => {
+                bail!("{what}: no result within {deadline:?} (logs: {})", self.dir.display())
+            }
+        }
+    }
+
+    /// A new client (admin, system:masters) for the caller's runtime.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        let kc = Kubeconfig::read_from(&self.kubeconfig)?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// The admin kubeconfig (certificates embedded).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The directory holding every process's log, the certificates and the
+    /// kubeconfigs.
+    pub fn log_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The API server's URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// kubectl built from the same Kubernetes version.
+    pub fn kubectl(&self) -> PathBuf {
+        self.binaries.bin("kubectl")
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// How long [`ControlPlane::start`] took.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// Stops every process and removes the scratch data (etcd). The log
+    /// directory stays. Idempotent.
+    pub fn shutdown(&self) {
+        self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).shutdown();
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn wait_readyz(client: &kube::Client) -> anyhow::Result<()> {
+    let mut last = String::new();
+    loop {
+        let req = http::Request::get("/readyz").body(Vec::new())?;
+        match client.request_text(req).await {
+            Ok(body) if body.trim() == "ok" => return Ok(()),
+            Ok(body) => last = body,
+            Err(e) => last = e.to_string(),
+        }
+        tracing::trace!(%last, "kube-apiserver not ready yet");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `<target>/testenv/<utc time>-<pid>-<n>-<label>` for logs (kept) and a
+/// scratch directory under the system temp dir (removed at shutdown).
+fn directories(label: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let root = match std::env::var_os("MAGNETAR_TESTENV_LOGS") {
+        Some(d) => PathBuf::from(d),
+        None => target_dir().join("testenv"),
+    };
+    let dir = root.join(format!("{}-{pid}-{n}-{label}", utc_stamp()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let scratch = std::env::temp_dir().join(format!("magnetar-testenv-{pid}-{n}"));
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    Ok((dir, scratch))
+}
+
+fn target_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(d);
+    }
+    match binaries::repo_root() {
+        Ok(root) => root.join("target"),
+        Err(_) => std::env::temp_dir(),
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `YYYYmmdd-HHMMSS` in UTC, without a date crate.
+fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_stamp_is_well_formed() {
+        let s = super::utc_stamp();
+        assert_eq!(s.len(), 15, "{s}");
+        assert!(s.starts_with("20"), "{s}");
+        assert_eq!(&s[8..9], "-");
+    }
+}
