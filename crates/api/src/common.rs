@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{
-    Affinity, PodSecurityContext, ResourceRequirements, Toleration,
-};
+use k8s_openapi::api::core::v1::{Affinity, PodSecurityContext, ResourceRequirements, Toleration};
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 

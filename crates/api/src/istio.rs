@@ -237,10 +237,7 @@ impl GatewaySpec {
         self.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("istio-system")
     }
     pub fn service_account(&self) -> &str {
-        self.service_account
-            .as_deref()
-            .filter(|n| !n.is_empty())
-            .unwrap_or("istio-ingressgateway-service-account")
+        self.service_account.as_deref().filter(|n| !n.is_empty()).unwrap_or("istio-ingressgateway-service-account")
     }
     pub fn selector(&self) -> BTreeMap<String, String> {
         if self.selector.is_empty() {

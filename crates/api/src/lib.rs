@@ -7,6 +7,9 @@
 //! has but magnetar does not implement are deliberately absent: strict field
 //! validation then refuses them instead of ignoring them.
 
+// kube-derive takes repeated `printcolumn`/`shortname` attributes by design.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod bookkeeper;
 pub mod broker;
 pub mod common;

@@ -15,7 +15,10 @@ fn checked_in_crds_are_current() {
         .filter(|n| n.ends_with(".yaml"))
         .collect();
     present.sort();
-    assert_eq!(present, expected, "deploy/crds has stale or missing files: regenerate with `cargo run --bin magnetar -- crds --dir deploy/crds`");
+    assert_eq!(
+        present, expected,
+        "deploy/crds has stale or missing files: regenerate with `cargo run --bin magnetar -- crds --dir deploy/crds`"
+    );
     for crd in &crds {
         let path = dir.join(magnetar_api::crd_file_name(crd));
         let on_disk = std::fs::read_to_string(&path).unwrap();
@@ -75,7 +78,9 @@ fn every_field_has_a_description() {
     }
     let mut missing = Vec::new();
     for crd in magnetar_api::crds() {
-        let schema = serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap()).unwrap();
+        let schema =
+            serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
+                .unwrap();
         walk(&crd.spec.names.kind, &schema["properties"]["spec"], &mut missing);
         walk(&crd.spec.names.kind, &schema["properties"]["status"], &mut missing);
     }

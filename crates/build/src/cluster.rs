@@ -56,9 +56,7 @@ impl Inventory {
     pub fn coordinator_of(&self, meta: &ObjectMeta) -> Option<&PulsarCoordinator> {
         let ClusterKey::Coordinator(name) = ClusterKey::of(meta) else { return None };
         let ns = meta.namespace.as_deref().unwrap_or_default();
-        self.coordinators
-            .iter()
-            .find(|c| c.name_any() == name && c.namespace().as_deref().unwrap_or_default() == ns)
+        self.coordinators.iter().find(|c| c.name_any() == name && c.namespace().as_deref().unwrap_or_default() == ns)
     }
 
     /// The brokers of a cluster, by name.
@@ -93,10 +91,10 @@ impl Inventory {
                 .coordinators
                 .iter()
                 .find(|c| &c.name_any() == name && c.namespace().as_deref().unwrap_or_default() == namespace);
-            if let Some(ts) = coordinator.and_then(|c| c.spec.tool_set.as_ref()) {
-                if ts.enabled.unwrap_or(true) {
-                    add(Component::Toolset, name, pod_sa(ts.pod.as_ref()));
-                }
+            if let Some(ts) = coordinator.and_then(|c| c.spec.tool_set.as_ref())
+                && ts.enabled.unwrap_or(true)
+            {
+                add(Component::Toolset, name, pod_sa(ts.pod.as_ref()));
             }
         }
         peers.sort();

@@ -38,7 +38,9 @@ fn compile(customization: &[Customization]) -> Result<Vec<Compiled<'_>>, Invalid
                     let reason = e.to_string().lines().last().unwrap_or_default().trim().to_string();
                     errors.push(FieldError {
                         path: at("match.name"),
-                        message: format!("invalid regular expression {n:?} ({reason}): write a regex such as .*-broker$"),
+                        message: format!(
+                            "invalid regular expression {n:?} ({reason}): write a regex such as .*-broker$"
+                        ),
                     });
                     None
                 }
@@ -129,7 +131,9 @@ mod tests {
             object("security.istio.io/v1", "AuthorizationPolicy", "pc-broker-x"),
             object("security.istio.io/v1", "PeerAuthentication", "pc-broker"),
         ];
-        let c = custom("- manifest: 'spec: {rules: [{to: [{operation: {ports: [\"6650\"]}}]}]}'\n  match: {groupVersionKinds: [{group: security.istio.io, kind: AuthorizationPolicy}], name: .*-broker}\n");
+        let c = custom(
+            "- manifest: 'spec: {rules: [{to: [{operation: {ports: [\"6650\"]}}]}]}'\n  match: {groupVersionKinds: [{group: security.istio.io, kind: AuthorizationPolicy}], name: .*-broker}\n",
+        );
         apply(&mut objs, &c).unwrap();
         assert_eq!(objs[0].value["spec"], json!({"rules": [{"to": [{"operation": {"ports": ["6650"]}}]}], "keep": 1}));
         assert_eq!(objs[1].value["spec"]["rules"], json!([{"from": []}]), "anchored: -x suffix must not match");
@@ -139,7 +143,9 @@ mod tests {
     #[test]
     fn null_removes_a_field_and_identity_survives() {
         let mut objs = vec![object("v1", "Service", "a")];
-        let c = custom("- manifest: '{metadata: {name: b}, spec: {keep: null}}'\n  match: {groupVersionKinds: [{group: '', kind: Service}]}\n");
+        let c = custom(
+            "- manifest: '{metadata: {name: b}, spec: {keep: null}}'\n  match: {groupVersionKinds: [{group: '', kind: Service}]}\n",
+        );
         apply(&mut objs, &c).unwrap();
         assert_eq!(objs[0].value["metadata"]["name"], "a");
         assert!(objs[0].value["spec"].get("keep").is_none());

@@ -72,11 +72,7 @@ pub fn pattern(
 }
 
 fn uid_prefix(uid: &str) -> String {
-    uid.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .take(UID_PREFIX_LEN)
-        .collect()
+    uid.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).take(UID_PREFIX_LEN).collect()
 }
 
 fn provisional_uid(namespace: &str, name: &str) -> String {

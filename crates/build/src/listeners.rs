@@ -2,10 +2,10 @@
 //! Services, the Istio routing and the AuthorizationPolicy all read this one
 //! table, so a protocol switched on or off changes all of them together.
 
+use kube::ResourceExt;
 use magnetar_api::PulsarBroker;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
-use kube::ResourceExt;
 
 use crate::hosts::{self, HostPattern};
 use crate::ports::*;
@@ -74,11 +74,7 @@ impl<'a> BrokerListeners<'a> {
         let external = match (istio.and_then(|i| i.gateway.as_ref()), domain) {
             (Some(gateway), Some(domain)) => {
                 let policy = config.and_then(|c| c.service_url_generation_policy).unwrap_or_default();
-                Some(External {
-                    gateway,
-                    tls_mode: gateway.tls_mode(),
-                    hosts: host_pattern(broker, policy, domain),
-                })
+                Some(External { gateway, tls_mode: gateway.tls_mode(), hosts: host_pattern(broker, policy, domain) })
             }
             _ => None,
         };
@@ -110,7 +106,11 @@ impl<'a> BrokerListeners<'a> {
             Route {
                 protocol: Protocol::Pulsar,
                 gateway_port: GW_PULSAR,
-                target: if simple { p("tcp-pulsar-ext", EXT_PULSAR_PLAIN, "tcp") } else { p("tls-pulsar-ext", EXT_PULSAR_TLS, "tls") },
+                target: if simple {
+                    p("tcp-pulsar-ext", EXT_PULSAR_PLAIN, "tcp")
+                } else {
+                    p("tls-pulsar-ext", EXT_PULSAR_TLS, "tls")
+                },
             },
             Route {
                 protocol: Protocol::Http,
@@ -122,7 +122,11 @@ impl<'a> BrokerListeners<'a> {
             v.push(Route {
                 protocol: Protocol::Kafka,
                 gateway_port: GW_KAFKA,
-                target: if simple { p("tcp-kafka-ext", EXT_KAFKA_PLAIN, "tcp") } else { p("tls-kafka-ext", EXT_KAFKA_TLS, "tls") },
+                target: if simple {
+                    p("tcp-kafka-ext", EXT_KAFKA_PLAIN, "tcp")
+                } else {
+                    p("tls-kafka-ext", EXT_KAFKA_TLS, "tls")
+                },
             });
         }
         if self.mop {
@@ -176,11 +180,14 @@ mod tests {
         serde_norway::from_str(yaml).unwrap()
     }
 
-    const BASE: &str = "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {name: b, namespace: ns}\n";
+    const BASE: &str =
+        "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {name: b, namespace: ns}\n";
 
     #[test]
     fn simple_gateway_routes_to_plaintext_external_ports() {
-        let b = broker(&format!("{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{kop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{certSecretName: c}}}}}}\n"));
+        let b = broker(&format!(
+            "{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{kop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{certSecretName: c}}}}}}\n"
+        ));
         let l = BrokerListeners::of(&b);
         let r: Vec<(i32, i32)> = l.routes().iter().map(|r| (r.gateway_port, r.target.port)).collect();
         assert_eq!(r, [(6651, 6652), (443, 8080), (9093, 9094)]);
@@ -190,14 +197,19 @@ mod tests {
 
     #[test]
     fn passthrough_routes_to_tls_ports_at_the_broker() {
-        let b = broker(&format!("{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{mop: {{enabled: true}}, aop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{mode: passthrough}}}}}}\n"));
-        let r: Vec<(i32, i32)> = BrokerListeners::of(&b).routes().iter().map(|r| (r.gateway_port, r.target.port)).collect();
+        let b = broker(&format!(
+            "{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{mop: {{enabled: true}}, aop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{mode: passthrough}}}}}}\n"
+        ));
+        let r: Vec<(i32, i32)> =
+            BrokerListeners::of(&b).routes().iter().map(|r| (r.gateway_port, r.target.port)).collect();
         assert_eq!(r, [(6651, 6653), (443, 8443), (8883, 8883), (5671, 5671)]);
     }
 
     #[test]
     fn port_names_fit_kubernetes_limit() {
-        let b = broker(&format!("{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{kop: {{enabled: true}}, mop: {{enabled: true}}, aop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{mode: passthrough}}}}}}\n"));
+        let b = broker(&format!(
+            "{BASE}spec:\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {{kop: {{enabled: true}}, mop: {{enabled: true}}, aop: {{enabled: true}}}}}}\n  istio: {{enabled: true, gateway: {{tls: {{mode: passthrough}}}}}}\n"
+        ));
         for port in BrokerListeners::of(&b).container_ports() {
             assert!(port.name.len() <= 15, "{}", port.name);
         }

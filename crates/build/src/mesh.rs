@@ -59,7 +59,9 @@ impl Enrolment {
                 out.extend(user.clone());
             }
             _ => {
-                out.extend(user.iter().filter(|(k, _)| !owned.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())));
+                out.extend(
+                    user.iter().filter(|(k, _)| !owned.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())),
+                );
                 match self {
                     Self::Sidecar { revision: None } => {
                         out.insert(SIDECAR_INJECT.into(), "true".into());

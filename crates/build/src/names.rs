@@ -82,11 +82,7 @@ pub fn selector(component: Component, instance: &str) -> BTreeMap<String, String
 
 /// Label selector string for the scale subresource (`k=v,k=v`).
 pub fn selector_string(component: Component, instance: &str) -> String {
-    selector(component, instance)
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    selector(component, instance).into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 /// The ServiceAccount a component's pods run as: the user's

@@ -109,7 +109,10 @@ mod tests {
         let c = coordinator("istio: {revision: canary, trustDomain: td, dataplaneMode: ambient}\n");
         let mut zk = json!({"spec": {"istio": {"enabled": true, "revision": "default", "dataplaneMode": "sidecar"}}});
         apply(&c, &mut zk);
-        assert_eq!(zk["spec"]["istio"], json!({"enabled": true, "revision": "canary", "trustDomain": "td", "dataplaneMode": "ambient"}));
+        assert_eq!(
+            zk["spec"]["istio"],
+            json!({"enabled": true, "revision": "canary", "trustDomain": "td", "dataplaneMode": "ambient"})
+        );
     }
 
     #[test]

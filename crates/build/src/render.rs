@@ -87,7 +87,11 @@ struct Doc {
 
 impl Doc {
     fn label(&self) -> String {
-        format!("{}/{}", self.value["kind"].as_str().unwrap_or("?"), self.value["metadata"]["name"].as_str().unwrap_or("?"))
+        format!(
+            "{}/{}",
+            self.value["kind"].as_str().unwrap_or("?"),
+            self.value["metadata"]["name"].as_str().unwrap_or("?")
+        )
     }
 
     fn error(&self, e: FieldError) -> DocumentError {
@@ -112,8 +116,7 @@ pub fn render(inputs: &[(String, String)]) -> Result<Rendered, RenderError> {
     let mut components = Vec::new();
     for d in docs.iter().filter(|d| d.kind != Kind::Coordinator) {
         let mut value = d.value.clone();
-        let meta: kube::core::ObjectMeta =
-            serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
+        let meta: kube::core::ObjectMeta = serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
         if let Some(c) = inventory.coordinator_of(&meta) {
             propagate::apply(&c.spec, &mut value);
         }
@@ -180,7 +183,8 @@ fn build_all(inv: &Inventory, docs: &[Doc], notes: &mut Vec<String>, errors: &mu
         .chain(inv.bookkeepers.iter().map(|c| c.meta()))
         .chain(inv.brokers.iter().map(|c| c.meta()))
         .chain(inv.proxies.iter().map(|c| c.meta()));
-    let without_uid: Vec<String> = all.filter(|m| m.uid.as_deref().is_none_or(str::is_empty)).filter_map(|m| m.name.clone()).collect();
+    let without_uid: Vec<String> =
+        all.filter(|m| m.uid.as_deref().is_none_or(str::is_empty)).filter_map(|m| m.name.clone()).collect();
     if !without_uid.is_empty() {
         notes.push(format!(
             "note: {} input resource(s) have no metadata.uid ({}); their objects carry no ownerReferences (the live operator adds them)",
@@ -194,14 +198,14 @@ fn build_all(inv: &Inventory, docs: &[Doc], notes: &mut Vec<String>, errors: &mu
 
 fn provisional_hosts(b: &PulsarBroker, notes: &mut Vec<String>) {
     let listeners = crate::listeners::BrokerListeners::of(b);
-    if let Some(ext) = listeners.external {
-        if !ext.hosts.uid_known {
-            notes.push(format!(
-                "note: PulsarBroker/{}: per-broker hosts ({}, ...) are provisional: NameUIDPrefix needs metadata.uid, which the API server assigns",
-                b.name_any(),
-                ext.hosts.host(0)
-            ));
-        }
+    if let Some(ext) = listeners.external
+        && !ext.hosts.uid_known
+    {
+        notes.push(format!(
+            "note: PulsarBroker/{}: per-broker hosts ({}, ...) are provisional: NameUIDPrefix needs metadata.uid, which the API server assigns",
+            b.name_any(),
+            ext.hosts.host(0)
+        ));
     }
 }
 

@@ -65,7 +65,8 @@ fn zk_servers(e: &mut Errors, path: &str, value: &str) {
     let entry = static_regex(r"^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?:[0-9]{1,5}$");
     let ok = !value.is_empty()
         && value.split(',').all(|hp| {
-            entry.is_match(hp) && hp.rsplit(':').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| (1..=65535).contains(&p))
+            entry.is_match(hp)
+                && hp.rsplit(':').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| (1..=65535).contains(&p))
         });
     if !ok {
         e.add(path, format!("{value:?} is not host:port[,host:port], for example my-cluster-zk:2181"));
@@ -201,22 +202,21 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
             broker_hosts(&mut e, b, d);
         }
     }
-    if let Some(cluster) = config.and_then(|c| c.cluster_name.as_deref()) {
-        if cluster.is_empty() || cluster.contains(['/', ' ', ',']) {
-            e.add("spec.config.clusterName", format!("{cluster:?} must be a non-empty name without '/', ',' or spaces"));
-        }
+    if let Some(cluster) = config.and_then(|c| c.cluster_name.as_deref())
+        && (cluster.is_empty() || cluster.contains(['/', ' ', ',']))
+    {
+        e.add("spec.config.clusterName", format!("{cluster:?} must be a non-empty name without '/', ',' or spaces"));
     }
-    let kop_tls = config
-        .and_then(|c| c.protocol_handlers.as_ref())
-        .and_then(|h| h.kop.as_ref())
-        .and_then(|k| k.tls.as_ref());
-    if let Some(t) = kop_tls {
-        if t.enabled.unwrap_or(false) && t.cert_secret_name.as_deref().is_none_or(str::is_empty) {
-            e.add(
-                "spec.config.protocolHandlers.kop.tls.certSecretName",
-                "is required when kop.tls.enabled is true: name the Secret with the broker's keystore",
-            );
-        }
+    let kop_tls =
+        config.and_then(|c| c.protocol_handlers.as_ref()).and_then(|h| h.kop.as_ref()).and_then(|k| k.tls.as_ref());
+    if let Some(t) = kop_tls
+        && t.enabled.unwrap_or(false)
+        && t.cert_secret_name.as_deref().is_none_or(str::is_empty)
+    {
+        e.add(
+            "spec.config.protocolHandlers.kop.tls.certSecretName",
+            "is required when kop.tls.enabled is true: name the Secret with the broker's keystore",
+        );
     }
     if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
         if domain.is_none_or(str::is_empty) {
@@ -233,12 +233,7 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
 
 /// Every per-broker host must be a valid DNS name (labels of at most 63).
 fn broker_hosts(e: &mut Errors, b: &PulsarBroker, domain: &str) {
-    let policy = b
-        .spec
-        .config
-        .as_ref()
-        .and_then(|c| c.service_url_generation_policy)
-        .unwrap_or_default();
+    let policy = b.spec.config.as_ref().and_then(|c| c.service_url_generation_policy).unwrap_or_default();
     let pattern = crate::listeners::host_pattern(b, policy, domain);
     let last = pattern.host(b.spec.replicas.max(1) - 1);
     if hosts::longest_label(&last) > 63 {
@@ -282,13 +277,14 @@ pub fn proxy(p: &PulsarProxy) -> Result<(), Invalid> {
 pub fn coordinator(c: &PulsarCoordinator) -> Result<(), Invalid> {
     let mut e = Errors::default();
     name(&mut e, c);
-    if let Some(i) = &c.spec.istio {
-        if i.mtls.as_ref().and_then(|m| m.mode) == Some(MtlsMode::None) && i.dataplane_mode == Some(DataplaneMode::Ambient) {
-            e.add(
-                "spec.istio.mtls.mode",
-                "none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive",
-            );
-        }
+    if let Some(i) = &c.spec.istio
+        && i.mtls.as_ref().and_then(|m| m.mode) == Some(MtlsMode::None)
+        && i.dataplane_mode == Some(DataplaneMode::Ambient)
+    {
+        e.add(
+            "spec.istio.mtls.mode",
+            "none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive",
+        );
     }
     if let Some(ts) = &c.spec.tool_set {
         if let Some(r) = ts.replicas.filter(|r| *r < 0) {

@@ -1,6 +1,7 @@
 //! `magnetar`: the operator and its tools in one binary (SPEC 5).
 
 mod crds;
+mod doctor;
 mod render;
 
 use std::process::ExitCode;
@@ -20,6 +21,12 @@ enum Command {
     Render(render::Args),
     /// Print magnetar's CustomResourceDefinitions (or write them into a folder).
     Crds(crds::Args),
+    /// Check a live cluster the way the Istio guide's verify and troubleshooting steps do.
+    Doctor(doctor::Args),
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 fn main() -> ExitCode {
@@ -27,6 +34,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Crds(args) => crds::run(args),
+        Command::Doctor(args) => runtime().and_then(|rt| rt.block_on(doctor::run(args))),
     };
     match result {
         Ok(code) => code,

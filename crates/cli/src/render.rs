@@ -53,11 +53,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&list)? + "\n"
         }
         Format::Yaml => {
-            let docs = rendered
-                .objects
-                .iter()
-                .map(|o| serde_norway::to_string(&o.value))
-                .collect::<Result<Vec<_>, _>>()?;
+            let docs =
+                rendered.objects.iter().map(|o| serde_norway::to_string(&o.value)).collect::<Result<Vec<_>, _>>()?;
             docs.join("---\n")
         }
     };

@@ -410,14 +410,13 @@ impl Drop for ControlPlane {
 }
 
 async fn wait_readyz(client: &kube::Client) -> anyhow::Result<()> {
-    let mut last = String::new();
     loop {
         let req = http::Request::get("/readyz").body(Vec::new())?;
-        match client.request_text(req).await {
+        let last = match client.request_text(req).await {
             Ok(body) if body.trim() == "ok" => return Ok(()),
-            Ok(body) => last = body,
-            Err(e) => last = e.to_string(),
-        }
+            Ok(body) => body,
+            Err(e) => e.to_string(),
+        };
         tracing::trace!(%last, "kube-apiserver not ready yet");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

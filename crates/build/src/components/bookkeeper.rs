@@ -1,9 +1,294 @@
-//! Workload objects of a BookKeeperCluster.
+//! Workload objects of a BookKeeperCluster (SPEC 3.1): StatefulSet `<n>-bk`
+//! with journal and ledgers volumes, Services `<n>-bk` and
+//! `<n>-bk-headless`, ConfigMap, PDB, ServiceAccount; and the auto-recovery
+//! Deployment `<n>-bk-auto-recovery` with its own ConfigMap, PDB and
+//! ServiceAccount.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use magnetar_api::BookKeeperCluster;
+use magnetar_api::bookkeeper::VolumeSize;
 
+use super::pod::{self, PodParts, Probes, ServiceKind, port};
+use crate::listeners::NamedPort;
+use crate::mesh::Enrolment;
+use crate::names::Component;
+use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
-pub fn build(_res: &BookKeeperCluster, _owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
-    Vec::new()
+const C: Component = Component::BookKeeper;
+const AR: Component = Component::AutoRecovery;
+/// Key of the generated bookkeeper.conf entries in the ConfigMaps.
+pub const BOOKKEEPER_CONF: &str = "bookkeeper.conf";
+const JOURNAL: &str = "journal";
+const LEDGERS: &str = "ledgers";
+const JOURNAL_DIR: &str = "/pulsar/data/bookkeeper/journal";
+const LEDGERS_DIR: &str = "/pulsar/data/bookkeeper/ledgers";
+
+fn ports() -> Vec<NamedPort> {
+    vec![port("tcp-bookie", BOOKIE, "tcp"), port("http-web", BOOKIE_HTTP, "http")]
+}
+
+pub fn build(res: &BookKeeperCluster, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+    let mut out = bookies(res, owner);
+    out.extend(auto_recovery(res, owner));
+    out
+}
+
+fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
+    let spec = &res.spec;
+    let pod_spec = spec.pod.clone().unwrap_or_default();
+    let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
+    let (custom_conf, env) = pod::split_custom(&custom);
+    let mut entries = bookie_entries(&spec.zk_servers);
+    entries.extend(custom_conf);
+    let data = BTreeMap::from([(
+        BOOKKEEPER_CONF.to_string(),
+        pod::properties("bookkeeper.conf of BookKeeperCluster", &entries),
+    )]);
+
+    let storage = spec.storage.as_ref();
+    let class = storage.and_then(|s| s.storage_class_name.as_deref());
+    let claims = vec![
+        pod::claim_template(owner, C, JOURNAL, size(storage.and_then(|s| s.journal.as_ref()), "10Gi"), class),
+        pod::claim_template(owner, C, LEDGERS, size(storage.and_then(|s| s.ledgers.as_ref()), "50Gi"), class),
+    ];
+    let parts = PodParts {
+        owner,
+        component: C,
+        image: pod::image(spec.image.as_deref()),
+        pull_policy: spec.image_pull_policy,
+        pod: &pod_spec,
+        enrolment: Enrolment::of(spec.istio.as_ref()),
+        script: bookie_script(),
+        env,
+        ports: ports(),
+        config: &data,
+        config_map: C.object_name(&owner.name),
+        volumes: Vec::new(),
+        mounts: vec![pod::mount(JOURNAL, JOURNAL_DIR, false), pod::mount(LEDGERS, LEDGERS_DIR, false)],
+        probes: Probes {
+            readiness: Some(pod::http_probe("/api/v1/bookie/is_ready", BOOKIE_HTTP)),
+            ..Probes::same(pod::http_probe("/api/v1/bookie/state", BOOKIE_HTTP), 10)
+        },
+    };
+    let reclaim = storage.and_then(|s| s.reclaim_policy);
+    let mut out = vec![
+        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), claims, reclaim),
+        pod::service(owner, C.object_name(&owner.name), C, &ports(), ServiceKind::ClusterIp),
+        pod::service(owner, C.headless_name(&owner.name), C, &ports(), ServiceKind::Headless),
+        pod::config_map(owner, C, data),
+        pod::pdb(owner, C),
+    ];
+    out.extend(pod::service_account(owner, C, &pod_spec));
+    out
+}
+
+fn size(volume: Option<&VolumeSize>, default: &str) -> Quantity {
+    volume.and_then(|v| v.size.clone()).unwrap_or_else(|| Quantity(default.into()))
+}
+
+/// Settings a bookie needs. The HTTP server on 8000 serves the bookie API
+/// (probes) and, with it on, the Prometheus metrics too. Bookies register
+/// under their stable pod DNS name, so a rescheduled pod keeps its identity.
+fn bookie_entries(zk_servers: &str) -> BTreeMap<String, String> {
+    let mut e = metadata_entries(zk_servers);
+    for (k, v) in [
+        ("bookiePort", BOOKIE.to_string()),
+        ("journalDirectory", JOURNAL_DIR.to_string()),
+        ("journalDirectories", JOURNAL_DIR.to_string()),
+        ("ledgerDirectories", LEDGERS_DIR.to_string()),
+        ("httpServerEnabled", "true".to_string()),
+        ("httpServerPort", BOOKIE_HTTP.to_string()),
+        ("prometheusStatsHttpPort", BOOKIE_HTTP.to_string()),
+        ("useHostNameAsBookieID", "true".to_string()),
+    ] {
+        e.insert(k.to_string(), v);
+    }
+    e
+}
+
+/// zkServers, and the equivalent metadataServiceUri (`;` between hosts)
+/// unless the servers carry a chroot path, which the URI form cannot mix in.
+fn metadata_entries(zk_servers: &str) -> BTreeMap<String, String> {
+    let zk = zk_servers.trim();
+    let mut e = BTreeMap::from([("zkServers".to_string(), zk.to_string())]);
+    if !zk.is_empty() && !zk.contains('/') {
+        e.insert("metadataServiceUri".into(), format!("zk+hierarchical://{}/ledgers", zk.replace(',', ";")));
+    }
+    e
+}
+
+/// Installs bookkeeper.conf, creates the cluster's BookKeeper metadata if
+/// nobody has yet (the first bookie to get there wins; the others see the
+/// instance id), then starts the bookie. This runs in the main container,
+/// not an init container, so that it runs behind the sidecar.
+fn bookie_script() -> String {
+    pod::shell(&format!(
+        r#"{install}# Create the BookKeeper cluster metadata in ZooKeeper once.
+until bin/bookkeeper shell whatisinstanceid; do
+  bin/bookkeeper shell initnewcluster || sleep 5
+done
+exec bin/pulsar bookie
+"#,
+        install = pod::install_conf_script(BOOKKEEPER_CONF)
+    ))
+}
+
+/// The auto-recovery Deployment and its plumbing; nothing with 0 replicas.
+fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
+    let spec = &res.spec;
+    let ar = spec.auto_recovery.clone().unwrap_or_default();
+    let replicas = ar.replicas.unwrap_or(1);
+    if replicas <= 0 {
+        return Vec::new();
+    }
+    let pod_spec = ar.pod.clone().unwrap_or_default();
+    let zk = ar
+        .conf
+        .as_ref()
+        .and_then(|c| c.zk_servers.as_deref())
+        .filter(|z| !z.trim().is_empty())
+        .unwrap_or(&spec.zk_servers);
+    let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
+    let (custom_conf, env) = pod::split_custom(&custom);
+    let mut entries = metadata_entries(zk);
+    // The metrics provider serves 8000 itself only while the HTTP server is off.
+    entries.insert("httpServerEnabled".into(), "false".into());
+    entries.insert("prometheusStatsHttpPort".into(), BOOKIE_HTTP.to_string());
+    entries.extend(custom_conf);
+    let data = BTreeMap::from([(
+        BOOKKEEPER_CONF.to_string(),
+        pod::properties("bookkeeper.conf of the auto-recovery workers", &entries),
+    )]);
+    let parts = PodParts {
+        owner,
+        component: AR,
+        image: pod::image(spec.image.as_deref()),
+        pull_policy: spec.image_pull_policy,
+        pod: &pod_spec,
+        enrolment: Enrolment::of(spec.istio.as_ref()),
+        script: pod::shell(&format!("{}exec bin/bookkeeper autorecovery\n", pod::install_conf_script(BOOKKEEPER_CONF))),
+        env,
+        ports: vec![port("http-metrics", BOOKIE_HTTP, "http")],
+        config: &data,
+        config_map: AR.object_name(&owner.name),
+        volumes: Vec::new(),
+        mounts: Vec::new(),
+        probes: Probes::same(pod::tcp_probe(BOOKIE_HTTP), 5),
+    };
+    let mut out = vec![
+        pod::deployment(owner, AR, replicas, parts.template()),
+        pod::config_map(owner, AR, data),
+        pod::pdb(owner, AR),
+    ];
+    out.extend(pod::service_account(owner, AR, &pod_spec));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::pod::test_util::*;
+
+    fn bk(yaml_spec: &str) -> BookKeeperCluster {
+        let doc = format!(
+            "apiVersion: bookkeeper.streamnative.io/v1alpha1\nkind: BookKeeperCluster\nmetadata: {{name: pc, namespace: pulsar}}\nspec:\n  image: img\n  zkServers: pc-zk:2181\n{yaml_spec}"
+        );
+        serde_norway::from_str(&doc).unwrap()
+    }
+
+    fn objects(b: &BookKeeperCluster) -> Vec<Object> {
+        build(b, &Owner::of(b), &BuildContext::default())
+    }
+
+    fn conf(o: &[Object], name: &str) -> String {
+        find(o, "ConfigMap", name)["data"][BOOKKEEPER_CONF].as_str().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn builds_bookies_and_auto_recovery() {
+        let o = objects(&bk("  replicas: 3\n"));
+        for (kind, name) in [
+            ("StatefulSet", "pc-bk"),
+            ("Service", "pc-bk"),
+            ("Service", "pc-bk-headless"),
+            ("ConfigMap", "pc-bk"),
+            ("PodDisruptionBudget", "pc-bk"),
+            ("ServiceAccount", "pc-bk"),
+            ("Deployment", "pc-bk-auto-recovery"),
+            ("ServiceAccount", "pc-bk-auto-recovery"),
+            ("ConfigMap", "pc-bk-auto-recovery"),
+        ] {
+            assert!(has(&o, kind, name), "{kind} {name}");
+        }
+        assert_eq!(service_ports(find(&o, "Service", "pc-bk-headless")), [3181, 8000]);
+        assert_eq!(find(&o, "StatefulSet", "pc-bk")["spec"]["serviceName"], "pc-bk-headless");
+        let ar = find(&o, "Deployment", "pc-bk-auto-recovery");
+        assert_eq!(ar["spec"]["replicas"], 1);
+        assert_eq!(ar["spec"]["template"]["spec"]["serviceAccountName"], "pc-bk-auto-recovery");
+        assert_eq!(ar["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"], "autorecovery");
+        assert_port_names(&o);
+    }
+
+    #[test]
+    fn claim_templates_default_to_10_and_50_gi() {
+        let o = objects(&bk("  storage: {ledgers: {size: 100Gi}, storageClassName: ssd}\n"));
+        let claims = &find(&o, "StatefulSet", "pc-bk")["spec"]["volumeClaimTemplates"];
+        assert_eq!(claims[0]["metadata"]["name"], "journal");
+        assert_eq!(claims[0]["spec"]["resources"]["requests"]["storage"], "10Gi");
+        assert_eq!(claims[1]["metadata"]["name"], "ledgers");
+        assert_eq!(claims[1]["spec"]["resources"]["requests"]["storage"], "100Gi");
+        assert_eq!(claims[1]["spec"]["storageClassName"], "ssd");
+        assert_eq!(claims[1]["metadata"]["labels"]["app.kubernetes.io/instance"], "pc");
+    }
+
+    #[test]
+    fn bookie_conf_has_metadata_and_directories() {
+        let o = objects(&bk("  config: {custom: {dbStorage_writeCacheMaxSizeMb: '64', PULSAR_PREFIX_x: 'y'}}\n"));
+        let c = conf(&o, "pc-bk");
+        for line in [
+            "zkServers=pc-zk:2181\n",
+            "metadataServiceUri=zk+hierarchical://pc-zk:2181/ledgers\n",
+            "journalDirectories=/pulsar/data/bookkeeper/journal\n",
+            "ledgerDirectories=/pulsar/data/bookkeeper/ledgers\n",
+            "httpServerEnabled=true\n",
+            "useHostNameAsBookieID=true\n",
+            "dbStorage_writeCacheMaxSizeMb=64\n",
+        ] {
+            assert!(c.contains(line), "{line} missing from {c}");
+        }
+        assert!(!c.contains("PULSAR_PREFIX_x"));
+        let env = &find(&o, "StatefulSet", "pc-bk")["spec"]["template"]["spec"]["containers"][0]["env"];
+        assert_eq!(env[0]["name"], "PULSAR_PREFIX_x");
+    }
+
+    #[test]
+    fn auto_recovery_uses_its_own_zk_servers_and_pod() {
+        let o = objects(&bk(
+            "  autoRecovery:\n    replicas: 2\n    conf: {zkServers: 'other:2181'}\n    pod: {annotations: {prometheus.io/port: '8000'}}\n",
+        ));
+        assert!(conf(&o, "pc-bk-auto-recovery").contains("zkServers=other:2181\n"));
+        let ar = find(&o, "Deployment", "pc-bk-auto-recovery");
+        assert_eq!(ar["spec"]["replicas"], 2);
+        assert_eq!(ar["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"], "8000");
+        assert!(script(ar).contains("exec bin/bookkeeper autorecovery"));
+    }
+
+    #[test]
+    fn no_auto_recovery_with_zero_replicas() {
+        let o = objects(&bk("  autoRecovery: {replicas: 0}\n"));
+        assert!(!o.iter().any(|x| x.name.starts_with("pc-bk-auto-recovery")));
+        assert!(has(&o, "StatefulSet", "pc-bk"));
+    }
+
+    #[test]
+    fn bookie_script_initialises_metadata_then_starts() {
+        let o = objects(&bk(""));
+        let s = script(find(&o, "StatefulSet", "pc-bk"));
+        assert!(s.contains("bin/apply-config-from-env.py conf/bookkeeper.conf"));
+        assert!(s.contains("initnewcluster"));
+        assert!(s.trim_end().ends_with("exec bin/pulsar bookie"));
+    }
 }

@@ -1,9 +1,461 @@
-//! Workload objects of a PulsarBroker.
+//! Workload objects of a PulsarBroker (SPEC 3.1, 3.4): StatefulSet
+//! `<n>-broker`, Services `<n>-broker` and `<n>-broker-headless`, ConfigMap
+//! (broker.conf entries), PDB and ServiceAccount.
+//!
+//! Listeners: every broker advertises `internal` (its pod DNS name, 6650)
+//! and, with external access, `external` (its per-broker host, 6651 at the
+//! gateway) bound to its own port, so that a lookup made through the
+//! gateway answers with a host the gateway routes to that very broker. The
+//! host depends on the ordinal, so the start-up script forms it from the
+//! pod name with the same prefix and suffix as [`crate::hosts`].
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector, Volume, VolumeMount};
 use magnetar_api::PulsarBroker;
+use magnetar_api::broker::{BrokerConfig, KopTls};
+use magnetar_api::istio::GatewayTlsMode;
 
+use super::pod::{self, PodParts, Probes, ServiceKind};
+use crate::listeners::{BrokerListeners, External};
+use crate::mesh::Enrolment;
+use crate::names::Component;
+use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
-pub fn build(_res: &PulsarBroker, _owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
-    Vec::new()
+const C: Component = Component::Broker;
+/// Key of the generated broker.conf entries in the ConfigMap.
+pub const BROKER_CONF: &str = "broker.conf";
+/// Where the KoP certificate Secret (cert-manager layout, with JKS stores) is mounted.
+pub const KOP_TLS_DIR: &str = "/etc/tls/pulsar-kop";
+/// Where the gateway certificate is mounted in PASSTHROUGH mode.
+pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
+const INTERNAL: &str = "internal";
+const EXTERNAL: &str = "external";
+const KAFKA_INTERNAL: &str = "kafka_internal";
+const KAFKA_EXTERNAL: &str = "kafka_external";
+/// MoP's and AoP's proxies both default to 5682; keep them apart.
+const MQTT_PROXY_PORT: i32 = 5682;
+const AMQP_PROXY_PORT: i32 = 5683;
+
+pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+    let spec = &res.spec;
+    let listeners = BrokerListeners::of(res);
+    let config = spec.config.clone().unwrap_or_default();
+    let pod_spec = spec.pod.clone().unwrap_or_default();
+    let (custom_conf, custom_env) = pod::split_custom(&config.custom);
+    let mut entries = broker_entries(owner, &spec.zk_servers, &config, &listeners);
+    entries.extend(custom_conf);
+    let data = BTreeMap::from([(BROKER_CONF.to_string(), pod::properties("broker.conf of PulsarBroker", &entries))]);
+
+    let kop_tls = kop_tls(&config, &listeners);
+    let gateway_secret = passthrough_secret(&listeners);
+    let (volumes, mounts) = tls_volumes(kop_tls, gateway_secret);
+    let mut env = custom_env;
+    env.extend(kop_tls.map(kop_password_env).unwrap_or_default());
+
+    let parts = PodParts {
+        owner,
+        component: C,
+        image: pod::image(spec.image.as_deref()),
+        pull_policy: spec.image_pull_policy,
+        pod: &pod_spec,
+        enrolment: Enrolment::of(spec.istio.as_ref()),
+        script: start_script(owner, &cluster_name(owner, &config), &spec.zk_servers, &listeners),
+        env,
+        ports: listeners.container_ports(),
+        config: &data,
+        config_map: C.object_name(&owner.name),
+        volumes,
+        mounts,
+        probes: Probes::same(pod::http_probe("/status.html", HTTP), 10),
+    };
+    let mut service_ports = listeners.internal_ports();
+    service_ports.extend(listeners.external_ports());
+    let mut out = vec![
+        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), Vec::new(), None),
+        pod::service(owner, C.object_name(&owner.name), C, &service_ports, ServiceKind::ClusterIp),
+        pod::service(owner, C.headless_name(&owner.name), C, &listeners.container_ports(), ServiceKind::Headless),
+        pod::config_map(owner, C, data),
+        pod::pdb(owner, C),
+    ];
+    out.extend(pod::service_account(owner, C, &pod_spec));
+    out
+}
+
+fn cluster_name(owner: &Owner, config: &BrokerConfig) -> String {
+    config.cluster_name.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| owner.name.clone())
+}
+
+/// broker.conf entries magnetar owns. The advertised listeners depend on
+/// the pod, so the start-up script sets them (see [`listener_exports`]).
+fn broker_entries(
+    owner: &Owner,
+    zk_servers: &str,
+    config: &BrokerConfig,
+    l: &BrokerListeners,
+) -> BTreeMap<String, String> {
+    let store = pod::metadata_store_url(zk_servers);
+    let mut e: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        e.insert(k.to_string(), v);
+    };
+    set("clusterName", cluster_name(owner, config));
+    set("metadataStoreUrl", store.clone());
+    set("configurationMetadataStoreUrl", store);
+    set("brokerServicePort", PULSAR.to_string());
+    set("webServicePort", HTTP.to_string());
+    set("internalListenerName", INTERNAL.into());
+    if let Some(txn) = config.transaction_enabled {
+        set("transactionCoordinatorEnabled", txn.to_string());
+    }
+    if let Some(ext) = &l.external {
+        set("bindAddresses", bind_addresses(ext));
+        if ext.tls_mode == GatewayTlsMode::Passthrough {
+            passthrough_tls(ext, &mut set);
+        }
+    }
+    protocol_handlers(config, l, &mut set);
+    e
+}
+
+/// `external` listens on its own port: plaintext behind a terminating
+/// gateway (SIMPLE), TLS when the gateway passes TLS through.
+fn bind_addresses(ext: &External) -> String {
+    match ext.tls_mode {
+        GatewayTlsMode::Simple => format!("{EXTERNAL}:pulsar://0.0.0.0:{EXT_PULSAR_PLAIN}"),
+        GatewayTlsMode::Passthrough => format!("{EXTERNAL}:pulsar+ssl://0.0.0.0:{EXT_PULSAR_TLS}"),
+    }
+}
+
+/// PASSTHROUGH: the broker terminates TLS with the gateway's certificate
+/// (external Pulsar listener and HTTPS on 8443).
+fn passthrough_tls(ext: &External, set: &mut impl FnMut(&str, String)) {
+    set("tlsCertificateFilePath", format!("{GATEWAY_TLS_DIR}/tls.crt"));
+    set("tlsKeyFilePath", format!("{GATEWAY_TLS_DIR}/tls.key"));
+    if ext.gateway.tls.as_ref().and_then(|t| t.trust_certs_enabled).unwrap_or(false) {
+        set("tlsTrustCertsFilePath", format!("{GATEWAY_TLS_DIR}/ca.crt"));
+    }
+    set("webServicePortTls", EXT_HTTPS_TLS.to_string());
+}
+
+/// Settings of the Kafka, MQTT and AMQP protocol handlers that are on.
+fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl FnMut(&str, String)) {
+    let passthrough = l.external.as_ref().is_some_and(|e| e.tls_mode == GatewayTlsMode::Passthrough);
+    let mut protocols = Vec::new();
+    if l.kop {
+        protocols.push("kafka");
+        let (ext_port, ext_proto) = if passthrough { (EXT_KAFKA_TLS, "SSL") } else { (EXT_KAFKA_PLAIN, "PLAINTEXT") };
+        let mut listen = vec![format!("{KAFKA_INTERNAL}://0.0.0.0:{KAFKA}")];
+        let mut map = vec![format!("{KAFKA_INTERNAL}:PLAINTEXT")];
+        if l.external.is_some() {
+            listen.push(format!("{KAFKA_EXTERNAL}://0.0.0.0:{ext_port}"));
+            map.push(format!("{KAFKA_EXTERNAL}:{ext_proto}"));
+        }
+        set("kafkaListeners", listen.join(","));
+        set("kafkaProtocolMap", map.join(","));
+        // KoP needs message indexes and partitioned auto-created topics.
+        set(
+            "brokerEntryMetadataInterceptors",
+            "org.apache.pulsar.common.intercept.AppendIndexMetadataInterceptor".into(),
+        );
+        set("allowAutoTopicCreationType", "partitioned".into());
+        if let Some(tls) = kop_tls(config, l) {
+            set("kopSslKeystoreType", "JKS".into());
+            set("kopSslKeystoreLocation", format!("{KOP_TLS_DIR}/keystore.jks"));
+            set("kopSslTruststoreType", "JKS".into());
+            set("kopSslTruststoreLocation", format!("{KOP_TLS_DIR}/truststore.jks"));
+            let _ = tls;
+        }
+    }
+    let handlers = config.protocol_handlers.as_ref();
+    if l.mop {
+        protocols.push("mqtt");
+        let mut listen = vec![format!("mqtt://0.0.0.0:{MQTT}")];
+        if passthrough {
+            listen.push(format!("mqtt+ssl://0.0.0.0:{EXT_MQTT_TLS}"));
+        }
+        set("mqttListeners", listen.join(","));
+        if handlers.and_then(|h| h.mop.as_ref()).and_then(|m| m.proxy_enabled).unwrap_or(false) {
+            set("mqttProxyEnabled", "true".into());
+            set("mqttProxyPort", MQTT_PROXY_PORT.to_string());
+        }
+    }
+    if l.aop {
+        protocols.push("amqp");
+        let mut listen = vec![format!("amqp://0.0.0.0:{AMQP}")];
+        if passthrough {
+            listen.push(format!("amqps://0.0.0.0:{EXT_AMQP_TLS}"));
+        }
+        set("amqpListeners", listen.join(","));
+        if handlers.and_then(|h| h.aop.as_ref()).and_then(|a| a.proxy_enabled).unwrap_or(false) {
+            set("amqpProxyEnabled", "true".into());
+            set("amqpProxyPort", AMQP_PROXY_PORT.to_string());
+        }
+    }
+    if !protocols.is_empty() {
+        set("messagingProtocols", protocols.join(","));
+        set("protocolHandlerDirectory", "./protocols".into());
+    }
+}
+
+/// KoP's TLS block when KoP and its TLS are on and a Secret is named.
+fn kop_tls<'a>(config: &'a BrokerConfig, l: &BrokerListeners) -> Option<&'a KopTls> {
+    if !l.kop {
+        return None;
+    }
+    let tls = config.protocol_handlers.as_ref()?.kop.as_ref()?.tls.as_ref()?;
+    let named = tls.cert_secret_name.as_deref().is_some_and(|s| !s.is_empty());
+    (tls.enabled.unwrap_or(false) && named).then_some(tls)
+}
+
+/// The gateway certificate Secret the broker needs in PASSTHROUGH mode.
+fn passthrough_secret<'a>(l: &'a BrokerListeners) -> Option<&'a str> {
+    let ext = l.external.as_ref()?;
+    (ext.tls_mode == GatewayTlsMode::Passthrough).then(|| ext.gateway.cert_secret_name()).flatten()
+}
+
+/// Read-only mounts of the KoP keystore and the gateway certificate.
+fn tls_volumes(kop: Option<&KopTls>, gateway_secret: Option<&str>) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    if let Some(secret) = kop.and_then(|k| k.cert_secret_name.as_deref()) {
+        volumes.push(pod::secret_volume("kop-tls", secret));
+        mounts.push(pod::mount("kop-tls", KOP_TLS_DIR, true));
+    }
+    if let Some(secret) = gateway_secret {
+        volumes.push(pod::secret_volume("gateway-tls", secret));
+        mounts.push(pod::mount("gateway-tls", GATEWAY_TLS_DIR, true));
+    }
+    (volumes, mounts)
+}
+
+/// The keystore password, from its Secret, for KoP's key and trust stores.
+fn kop_password_env(tls: &KopTls) -> Vec<EnvVar> {
+    let Some(r) = tls.password_secret_ref.as_ref().filter(|r| !r.name.is_empty() && !r.key.is_empty()) else {
+        return Vec::new();
+    };
+    ["kopSslKeystorePassword", "kopSslKeyPassword", "kopSslTruststorePassword"]
+        .into_iter()
+        .map(|k| EnvVar {
+            name: format!("{}{k}", pod::PULSAR_PREFIX),
+            value: None,
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector { name: r.name.clone(), key: r.key.clone(), optional: None }),
+                ..EnvVarSource::default()
+            }),
+        })
+        .collect()
+}
+
+/// Shell that exports the advertised listeners: `internal` on the pod's
+/// DNS name and, with external access, `external` on the per-broker host
+/// `prefix + ORDINAL + suffix`, the ordinal read from the pod name.
+fn listener_exports(owner: &Owner, l: &BrokerListeners) -> String {
+    let headless = pod::service_host(&C.headless_name(&owner.name), &owner.namespace);
+    let mut s = format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"${{HOSTNAME}}.{}\"\n", pod::shell_safe(&headless));
+    let mut pulsar = vec![format!("{INTERNAL}:pulsar://${{POD_HOST}}:{PULSAR}")];
+    let mut kafka = vec![format!("{KAFKA_INTERNAL}://${{POD_HOST}}:{KAFKA}")];
+    if let Some(ext) = &l.external {
+        s.push_str(&format!(
+            "EXTERNAL_HOST=\"{}${{ORDINAL}}{}\"\n",
+            pod::shell_safe(&ext.hosts.prefix),
+            pod::shell_safe(&ext.hosts.suffix)
+        ));
+        pulsar.push(format!("{EXTERNAL}:pulsar+ssl://${{EXTERNAL_HOST}}:{GW_PULSAR}"));
+        kafka.push(format!("{KAFKA_EXTERNAL}://${{EXTERNAL_HOST}}:{GW_KAFKA}"));
+    }
+    s.push_str(&format!("export PULSAR_PREFIX_advertisedListeners=\"{}\"\n", pulsar.join(",")));
+    if l.kop {
+        s.push_str(&format!("export PULSAR_PREFIX_kafkaAdvertisedListeners=\"{}\"\n", kafka.join(",")));
+    }
+    s
+}
+
+/// Exports the listeners, installs broker.conf, registers the cluster in
+/// the metadata store (idempotent; retried while ZooKeeper and the bookies
+/// come up, then left to the broker), and starts the broker. This runs in
+/// the main container so that it runs behind the sidecar.
+fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners) -> String {
+    let store = pod::metadata_store_url(zk_servers);
+    let svc = pod::service_host(&C.object_name(&owner.name), &owner.namespace);
+    pod::shell(&format!(
+        r#"{exports}{install}# Register the cluster (a no-op when it exists already).
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  if bin/pulsar initialize-cluster-metadata --cluster '{cluster}' \
+      --metadata-store '{store}' --configuration-metadata-store '{store}' \
+      --web-service-url 'http://{svc}:{HTTP}' --broker-service-url 'pulsar://{svc}:{PULSAR}'; then
+    break
+  fi
+  sleep 10
+done
+exec bin/pulsar broker
+"#,
+        exports = listener_exports(owner, l),
+        install = pod::install_conf_script(BROKER_CONF),
+        cluster = shell_quoted(cluster),
+        store = shell_quoted(&store),
+    ))
+}
+
+/// A value for inside single quotes: a quote in it is closed, escaped and reopened.
+fn shell_quoted(s: &str) -> String {
+    s.replace('\'', r"'\''")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::pod::test_util::*;
+
+    fn broker(yaml_spec: &str) -> PulsarBroker {
+        let doc = format!(
+            "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {{name: pc, namespace: pulsar}}\nspec:\n  image: img\n  zkServers: pc-zk:2181\n{yaml_spec}"
+        );
+        serde_norway::from_str(&doc).unwrap()
+    }
+
+    fn objects(b: &PulsarBroker) -> Vec<Object> {
+        build(b, &Owner::of(b), &BuildContext::default())
+    }
+
+    fn conf(o: &[Object]) -> String {
+        find(o, "ConfigMap", "pc-broker")["data"][BROKER_CONF].as_str().unwrap_or_default().to_string()
+    }
+
+    fn container(o: &[Object]) -> serde_json::Value {
+        find(o, "StatefulSet", "pc-broker")["spec"]["template"]["spec"]["containers"][0].clone()
+    }
+
+    const SIMPLE: &str = "  config:\n    advertisedDomain: pulsar.example.com\n    serviceURLGenerationPolicy: OrdinalPrefix\n    protocolHandlers: {kop: {enabled: true}}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw}}}\n";
+
+    #[test]
+    fn builds_the_objects_with_default_cluster_name() {
+        let o = objects(&broker("  replicas: 2\n"));
+        for (kind, name) in [
+            ("StatefulSet", "pc-broker"),
+            ("Service", "pc-broker"),
+            ("Service", "pc-broker-headless"),
+            ("ConfigMap", "pc-broker"),
+            ("PodDisruptionBudget", "pc-broker"),
+            ("ServiceAccount", "pc-broker"),
+        ] {
+            assert!(has(&o, kind, name), "{kind} {name}");
+        }
+        let c = conf(&o);
+        assert!(c.contains("clusterName=pc\n"));
+        assert!(c.contains("metadataStoreUrl=zk:pc-zk:2181\n"));
+        assert!(c.contains("internalListenerName=internal\n"));
+        assert!(!c.contains("messagingProtocols"));
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080]);
+        assert_eq!(container(&o)["readinessProbe"]["httpGet"]["path"], "/status.html");
+    }
+
+    #[test]
+    fn internal_listener_uses_the_pod_dns_name() {
+        let o = objects(&broker(""));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(s.contains("POD_HOST=\"${HOSTNAME}.pc-broker-headless.pulsar.svc.cluster.local\""));
+        assert!(s.contains("PULSAR_PREFIX_advertisedListeners=\"internal:pulsar://${POD_HOST}:6650\""));
+        assert!(s.contains("bin/pulsar initialize-cluster-metadata --cluster 'pc'"));
+        assert!(s.trim_end().ends_with("exec bin/pulsar broker"));
+    }
+
+    #[test]
+    fn simple_gateway_advertises_the_per_broker_host() {
+        let o = objects(&broker(SIMPLE));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(s.contains("ORDINAL=\"${HOSTNAME##*-}\""));
+        assert!(s.contains("EXTERNAL_HOST=\"pb${ORDINAL}-pulsar.example.com\""));
+        assert!(s.contains("external:pulsar+ssl://${EXTERNAL_HOST}:6651"));
+        assert!(s.contains("kafka_external://${EXTERNAL_HOST}:9093"));
+        let c = conf(&o);
+        assert!(c.contains("bindAddresses=external:pulsar://0.0.0.0:6652\n"));
+        assert!(c.contains("messagingProtocols=kafka\n"));
+        assert!(c.contains("kafkaListeners=kafka_internal://0.0.0.0:9092,kafka_external://0.0.0.0:9094\n"));
+        assert!(c.contains("kafkaProtocolMap=kafka_internal:PLAINTEXT,kafka_external:PLAINTEXT\n"));
+        // The main Service exposes the external-listener ports too.
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6652, 9094]);
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 9092, 6652, 9094]);
+        assert_port_names(&o);
+    }
+
+    #[test]
+    fn fqdn_hosts_use_the_broker_name() {
+        let o = objects(&broker(
+            "  config: {advertisedDomain: httpbin.example.com, serviceURLGenerationPolicy: FQDN}\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n",
+        ));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(s.contains("EXTERNAL_HOST=\"pc-broker-${ORDINAL}.httpbin.example.com\""));
+    }
+
+    #[test]
+    fn passthrough_terminates_tls_at_the_broker() {
+        let o = objects(&broker(
+            "  config:\n    advertisedDomain: pulsar.example.com\n    protocolHandlers:\n      kop:\n        enabled: true\n        tls: {enabled: true, certSecretName: generic-tls, passwordSecretRef: {name: jks, key: pw}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: generic-tls, trustCertsEnabled: true}}}\n",
+        ));
+        let c = conf(&o);
+        assert!(c.contains("bindAddresses=external:pulsar+ssl://0.0.0.0:6653\n"));
+        assert!(c.contains("tlsCertificateFilePath=/etc/tls/gateway/tls.crt\n"));
+        assert!(c.contains("tlsTrustCertsFilePath=/etc/tls/gateway/ca.crt\n"));
+        assert!(c.contains("webServicePortTls=8443\n"));
+        assert!(c.contains("kafkaProtocolMap=kafka_internal:PLAINTEXT,kafka_external:SSL\n"));
+        assert!(c.contains("kopSslKeystoreLocation=/etc/tls/pulsar-kop/keystore.jks\n"));
+        let ctr = container(&o);
+        let mounts: Vec<(&str, bool)> = ctr["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["mountPath"].as_str().unwrap(), m["readOnly"].as_bool().unwrap_or(false)))
+            .collect();
+        assert!(mounts.contains(&("/etc/tls/pulsar-kop", true)));
+        assert!(mounts.contains(&("/etc/tls/gateway", true)));
+        let pw = ctr["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "PULSAR_PREFIX_kopSslKeystorePassword")
+            .unwrap();
+        assert_eq!(pw["valueFrom"]["secretKeyRef"]["name"], "jks");
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6653, 8443, 9095]);
+        assert_port_names(&o);
+    }
+
+    #[test]
+    fn pulsar_prefix_custom_entries_become_env_unchanged() {
+        let o = objects(&broker(
+            "  config:\n    custom:\n      managedLedgerDefaultAckQuorum: '1'\n      PULSAR_PREFIX_superUserRoles: admin\n",
+        ));
+        let c = conf(&o);
+        assert!(c.contains("managedLedgerDefaultAckQuorum=1\n"));
+        assert!(!c.contains("superUserRoles"));
+        let env = container(&o)["env"].clone();
+        assert!(
+            env.as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "PULSAR_PREFIX_superUserRoles" && e["value"] == "admin")
+        );
+    }
+
+    #[test]
+    fn mop_and_aop_get_listeners_and_distinct_proxy_ports() {
+        let o = objects(&broker(
+            "  config: {transactionEnabled: true, protocolHandlers: {mop: {enabled: true, proxyEnabled: true}, aop: {enabled: true, proxyEnabled: true}}}\n",
+        ));
+        let c = conf(&o);
+        assert!(c.contains("messagingProtocols=mqtt,amqp\n"));
+        assert!(c.contains("mqttListeners=mqtt://0.0.0.0:1883\n"));
+        assert!(c.contains("amqpListeners=amqp://0.0.0.0:5672\n"));
+        assert!(c.contains("mqttProxyPort=5682\n") && c.contains("amqpProxyPort=5683\n"));
+        assert!(c.contains("transactionCoordinatorEnabled=true\n"));
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 1883, 5672]);
+    }
+
+    #[test]
+    fn hostile_values_cannot_escape_the_script() {
+        let o = objects(&broker("  config: {clusterName: \"x'; rm -rf /; '\"}\n"));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(s.contains(r"--cluster 'x'\''; rm -rf /; '\'''"));
+    }
 }

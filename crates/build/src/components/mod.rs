@@ -3,6 +3,7 @@
 
 pub mod bookkeeper;
 pub mod broker;
+pub mod pod;
 pub mod proxy;
 pub mod toolset;
 pub mod zookeeper;

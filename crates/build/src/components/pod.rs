@@ -7,16 +7,14 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
-    StatefulSetSpec,
+    Deployment, DeploymentSpec, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar,
-    ExecAction, HTTPGetAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm,
-    PodAntiAffinity, PodSecurityContext, PodSpec as K8sPodSpec, PodTemplateSpec, Probe,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort,
-    ServiceSpec, TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements,
-    WeightedPodAffinityTerm,
+    Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, ExecAction,
+    HTTPGetAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, PodSpec as K8sPodSpec, PodTemplateSpec, Probe, SeccompProfile, SecretVolumeSource,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+    VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -99,16 +97,28 @@ pub fn properties(header: &str, entries: &BTreeMap<String, String>) -> String {
 /// Idempotent, so a container restart re-runs it safely.
 pub fn install_conf_script(file: &str) -> String {
     format!(
-        r#"# Merge magnetar's settings into the image's defaults, then apply PULSAR_PREFIX_* variables.
+        r##"# Merge magnetar's settings into the image's defaults, then apply PULSAR_PREFIX_* variables.
 awk 'FILENAME == ARGV[1] {{ i = index($0, "="); if (i > 1 && substr($0, 1, 1) != "#") seen[substr($0, 1, i - 1)] = 1; next }}
      {{ i = index($0, "="); if (!(i > 1 && substr($0, 1, 1) != "#" && (substr($0, 1, i - 1) in seen))) print }}' \
   {dir}/{file} conf/{file} > conf/{file}.magnetar
 cat {dir}/{file} >> conf/{file}.magnetar
 mv conf/{file}.magnetar conf/{file}
 bin/apply-config-from-env.py conf/{file}
-"#,
+"##,
         dir = CONFIG_DIR,
     )
+}
+
+/// A start-up script: stop at the first failing step, run from the image's
+/// Pulsar home (where `bin/` and `conf/` are).
+pub fn shell(body: &str) -> String {
+    format!("set -e\ncd /pulsar\n{body}")
+}
+
+/// Keeps only characters that are safe unquoted in a shell word and valid
+/// in a host name, so a value from the spec cannot change the script.
+pub fn shell_safe(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect()
 }
 
 /// Hash of a ConfigMap's data (its JSON form; BTreeMap keeps it stable).
@@ -284,7 +294,10 @@ pub fn http_probe(path: &str, port: i32) -> Probe {
 }
 
 pub fn tcp_probe(port: i32) -> Probe {
-    Probe { tcp_socket: Some(TCPSocketAction { port: IntOrString::Int(port), ..TCPSocketAction::default() }), ..probe_timing() }
+    Probe {
+        tcp_socket: Some(TCPSocketAction { port: IntOrString::Int(port), ..TCPSocketAction::default() }),
+        ..probe_timing()
+    }
 }
 
 pub fn exec_probe(script: &str) -> Probe {
@@ -386,12 +399,17 @@ impl PodParts<'_> {
     fn container(&self) -> Container {
         let mut mounts = vec![mount(CONFIG_VOLUME, CONFIG_DIR, true)];
         mounts.extend(self.mounts.iter().cloned());
-        mounts.extend(self.pod.secret_refs.iter().enumerate().map(|(i, s)| mount(&user_secret(i), &s.mount_path, true)));
+        mounts
+            .extend(self.pod.secret_refs.iter().enumerate().map(|(i, s)| mount(&user_secret(i), &s.mount_path, true)));
         // Two mounts on one path are refused by the API server: ours win.
         let mut paths = std::collections::BTreeSet::new();
         mounts.retain(|m| paths.insert(m.mount_path.clone()));
         let mut env = self.env.clone();
         env.extend(jvm_memory(self.pod));
+        // A repeated name would break server-side apply (env is keyed by
+        // name): the first one, the user's, wins.
+        let mut names = std::collections::BTreeSet::new();
+        env.retain(|e| names.insert(e.name.clone()));
         Container {
             name: self.component.component_label().to_string(),
             image: Some(self.image.clone()),
@@ -413,7 +431,10 @@ impl PodParts<'_> {
     fn all_volumes(&self) -> Vec<Volume> {
         let mut v = vec![Volume {
             name: CONFIG_VOLUME.into(),
-            config_map: Some(ConfigMapVolumeSource { name: self.config_map.clone(), ..ConfigMapVolumeSource::default() }),
+            config_map: Some(ConfigMapVolumeSource {
+                name: self.config_map.clone(),
+                ..ConfigMapVolumeSource::default()
+            }),
             ..Volume::default()
         }];
         v.extend(self.volumes.iter().cloned());
@@ -450,7 +471,8 @@ pub fn pod_security_context(user: Option<&PodSecurityContext>) -> PodSecurityCon
         sc.fs_group = Some(0);
         sc.fs_group_change_policy.get_or_insert_with(|| "OnRootMismatch".into());
     }
-    sc.seccomp_profile.get_or_insert_with(|| SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() });
+    sc.seccomp_profile
+        .get_or_insert_with(|| SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() });
     sc
 }
 

@@ -1,9 +1,269 @@
-//! Workload objects of a ZooKeeperCluster.
+//! Workload objects of a ZooKeeperCluster (SPEC 3.1): StatefulSet `<n>-zk`,
+//! Services `<n>-zk` and `<n>-zk-headless`, ConfigMap (zoo.cfg), PDB and
+//! ServiceAccount.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use magnetar_api::ZooKeeperCluster;
 
+use super::pod::{self, PodParts, Probes, ServiceKind, port};
+use crate::listeners::NamedPort;
+use crate::mesh::Enrolment;
+use crate::names::Component;
+use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
-pub fn build(_res: &ZooKeeperCluster, _owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
-    Vec::new()
+const C: Component = Component::ZooKeeper;
+/// Key of zoo.cfg in the ConfigMap.
+pub const ZOO_CFG: &str = "zoo.cfg";
+const DATA_VOLUME: &str = "data";
+const DATA_MOUNT: &str = "/pulsar/data";
+const DATA_DIR: &str = "/pulsar/data/zookeeper";
+const DEFAULT_SIZE: &str = "10Gi";
+
+fn client_ports() -> Vec<NamedPort> {
+    vec![port("tcp-client", ZK_CLIENT, "tcp"), port("http-metrics", ZK_ADMIN, "http")]
+}
+
+/// Every pod-to-pod port: undeclared ones would travel as plaintext, which
+/// STRICT mTLS rejects.
+fn all_ports() -> Vec<NamedPort> {
+    vec![
+        port("tcp-client", ZK_CLIENT, "tcp"),
+        port("tcp-quorum", ZK_QUORUM, "tcp"),
+        port("tcp-election", ZK_ELECTION, "tcp"),
+        port("http-metrics", ZK_ADMIN, "http"),
+    ]
+}
+
+pub fn build(res: &ZooKeeperCluster, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+    let spec = &res.spec;
+    let pod_spec = spec.pod.clone().unwrap_or_default();
+    let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
+    let (custom_conf, env) = pod::split_custom(&custom);
+    let data = BTreeMap::from([(ZOO_CFG.to_string(), zoo_cfg(owner, spec.replicas, &custom_conf))]);
+    let persistence = spec.persistence.as_ref();
+    let size = persistence.and_then(|p| p.size.clone()).unwrap_or_else(|| Quantity(DEFAULT_SIZE.into()));
+    let storage_class = persistence.and_then(|p| p.storage_class_name.as_deref());
+
+    let parts = PodParts {
+        owner,
+        component: C,
+        image: pod::image(spec.image.as_deref()),
+        pull_policy: spec.image_pull_policy,
+        pod: &pod_spec,
+        enrolment: Enrolment::of(spec.istio.as_ref()),
+        script: start_script(),
+        env,
+        ports: all_ports(),
+        config: &data,
+        config_map: C.object_name(&owner.name),
+        volumes: Vec::new(),
+        mounts: vec![pod::mount(DATA_VOLUME, DATA_MOUNT, false)],
+        probes: Probes::same(pod::tcp_probe(ZK_CLIENT), 5),
+    };
+    let claims = vec![pod::claim_template(owner, C, DATA_VOLUME, size, storage_class)];
+    let reclaim = persistence.and_then(|p| p.reclaim_policy);
+
+    let mut out = vec![
+        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), claims, reclaim),
+        pod::service(owner, C.object_name(&owner.name), C, &client_ports(), ServiceKind::ClusterIp),
+        pod::service(owner, C.headless_name(&owner.name), C, &all_ports(), ServiceKind::Headless),
+        pod::config_map(owner, C, data),
+        pod::pdb(owner, C),
+    ];
+    out.extend(pod::service_account(owner, C, &pod_spec));
+    out
+}
+
+/// The complete zoo.cfg. Server ids are ordinal + 1 (ZooKeeper wants
+/// 1..255), on the pods' stable DNS names under the headless Service.
+/// Port 8000 serves Prometheus metrics (Pulsar's convention); the role
+/// check uses the `srvr` four-letter word on 2181, so the admin server,
+/// which has mutating commands, stays off.
+fn zoo_cfg(owner: &Owner, replicas: i32, custom: &BTreeMap<String, String>) -> String {
+    let mut e: BTreeMap<String, String> = [
+        ("tickTime", "2000".to_string()),
+        ("initLimit", "10".to_string()),
+        ("syncLimit", "5".to_string()),
+        ("dataDir", DATA_DIR.to_string()),
+        ("clientPort", ZK_CLIENT.to_string()),
+        ("admin.enableServer", "false".to_string()),
+        ("metricsProvider.className", "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider".to_string()),
+        ("metricsProvider.httpPort", ZK_ADMIN.to_string()),
+        ("metricsProvider.exportJvmInfo", "true".to_string()),
+        ("4lw.commands.whitelist", "srvr,ruok,mntr,stat,conf,isro".to_string()),
+        // Harmless with current Istio, needed by older sidecars and multi-homed pods.
+        ("quorumListenOnAllIPs", "true".to_string()),
+        ("autopurge.snapRetainCount", "3".to_string()),
+        ("autopurge.purgeInterval", "1".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (i, host) in server_hosts(owner, replicas).into_iter().enumerate() {
+        e.insert(format!("server.{}", i + 1), format!("{host}:{ZK_QUORUM}:{ZK_ELECTION}"));
+    }
+    e.extend(custom.iter().map(|(k, v)| (k.clone(), v.clone())));
+    pod::properties("zoo.cfg of ZooKeeperCluster", &e)
+}
+
+/// `<n>-zk-<i>.<n>-zk-headless.<ns>.svc.cluster.local` for every server.
+pub fn server_hosts(owner: &Owner, replicas: i32) -> Vec<String> {
+    let headless = C.headless_name(&owner.name);
+    (0..replicas.max(0))
+        .map(|i| format!("{}-{i}.{}", C.object_name(&owner.name), pod::service_host(&headless, &owner.namespace)))
+        .collect()
+}
+
+/// Writes myid from the pod's ordinal, installs zoo.cfg as the image's
+/// conf/zookeeper.conf (what `bin/pulsar zookeeper` reads), applies
+/// PULSAR_PREFIX_ variables, and starts the server.
+fn start_script() -> String {
+    pod::shell(&format!(
+        r#"# myid is the pod's ordinal + 1, matching the server.N entries of zoo.cfg.
+ORDINAL="${{HOSTNAME##*-}}"
+mkdir -p {DATA_DIR}
+echo $((ORDINAL + 1)) > {DATA_DIR}/myid
+cp {dir}/{ZOO_CFG} conf/zookeeper.conf
+bin/apply-config-from-env.py conf/zookeeper.conf
+exec bin/pulsar zookeeper
+"#,
+        dir = pod::CONFIG_DIR
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::pod::test_util::*;
+
+    fn zk(yaml_spec: &str) -> ZooKeeperCluster {
+        let doc = format!(
+            "apiVersion: zookeeper.streamnative.io/v1alpha1\nkind: ZooKeeperCluster\nmetadata: {{name: pc, namespace: pulsar, uid: u-1}}\nspec:\n{yaml_spec}"
+        );
+        serde_norway::from_str(&doc).unwrap()
+    }
+
+    fn objects(z: &ZooKeeperCluster) -> Vec<Object> {
+        build(z, &Owner::of(z), &BuildContext::default())
+    }
+
+    #[test]
+    fn builds_the_objects_spec_3_1_names() {
+        let o = objects(&zk("  image: img\n  replicas: 3\n"));
+        for (kind, name) in [
+            ("StatefulSet", "pc-zk"),
+            ("Service", "pc-zk"),
+            ("Service", "pc-zk-headless"),
+            ("ConfigMap", "pc-zk"),
+            ("PodDisruptionBudget", "pc-zk"),
+            ("ServiceAccount", "pc-zk"),
+        ] {
+            assert!(has(&o, kind, name), "{kind} {name}");
+        }
+        let sts = find(&o, "StatefulSet", "pc-zk");
+        assert_eq!(sts["spec"]["serviceName"], "pc-zk-headless");
+        assert_eq!(sts["spec"]["podManagementPolicy"], "Parallel");
+        assert_eq!(sts["metadata"]["ownerReferences"][0]["uid"], "u-1");
+        assert_eq!(find(&o, "PodDisruptionBudget", "pc-zk")["spec"]["maxUnavailable"], 1);
+    }
+
+    #[test]
+    fn services_declare_every_zookeeper_port() {
+        let o = objects(&zk("  image: img\n"));
+        assert_eq!(service_ports(find(&o, "Service", "pc-zk")), [2181, 8000]);
+        let headless = find(&o, "Service", "pc-zk-headless");
+        assert_eq!(service_ports(headless), [2181, 2888, 3888, 8000]);
+        assert_eq!(headless["spec"]["clusterIP"], "None");
+        assert_eq!(headless["spec"]["publishNotReadyAddresses"], true);
+        assert_port_names(&o);
+    }
+
+    #[test]
+    fn zoo_cfg_lists_servers_on_headless_names() {
+        let o = objects(&zk("  image: img\n  replicas: 3\n  config:\n    custom: {maxClientCnxns: '100'}\n"));
+        let cfg = find(&o, "ConfigMap", "pc-zk")["data"][ZOO_CFG].as_str().unwrap().to_string();
+        assert!(cfg.contains("server.1=pc-zk-0.pc-zk-headless.pulsar.svc.cluster.local:2888:3888\n"));
+        assert!(cfg.contains("server.3=pc-zk-2.pc-zk-headless.pulsar.svc.cluster.local:2888:3888\n"));
+        assert!(!cfg.contains("server.4="));
+        assert!(cfg.contains("quorumListenOnAllIPs=true\n"));
+        assert!(cfg.contains("4lw.commands.whitelist=srvr,ruok"));
+        assert!(cfg.contains("maxClientCnxns=100\n"));
+    }
+
+    #[test]
+    fn myid_comes_from_the_ordinal() {
+        let o = objects(&zk("  image: img\n"));
+        let s = script(find(&o, "StatefulSet", "pc-zk"));
+        assert!(s.contains("${HOSTNAME##*-}"));
+        assert!(s.contains("echo $((ORDINAL + 1)) > /pulsar/data/zookeeper/myid"));
+        assert!(s.contains("exec bin/pulsar zookeeper"));
+    }
+
+    #[test]
+    fn data_claim_template_defaults_to_10gi() {
+        let o = objects(&zk("  image: img\n  persistence: {storageClassName: fast}\n"));
+        let claim = &find(&o, "StatefulSet", "pc-zk")["spec"]["volumeClaimTemplates"][0];
+        assert_eq!(claim["metadata"]["name"], "data");
+        assert_eq!(claim["metadata"]["labels"]["app.kubernetes.io/component"], "zookeeper");
+        assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "10Gi");
+        assert_eq!(claim["spec"]["storageClassName"], "fast");
+        let o = objects(&zk("  image: img\n  persistence: {size: 20Gi, reclaimPolicy: Delete}\n"));
+        let sts = find(&o, "StatefulSet", "pc-zk");
+        assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "20Gi");
+        assert_eq!(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Delete");
+    }
+
+    #[test]
+    fn pod_labels_follow_the_mesh_mode() {
+        let tpl = |o: &[Object]| find(o, "StatefulSet", "pc-zk")["spec"]["template"]["metadata"].clone();
+        // Disabled: the user's inject label wins (the older guide enrols ZK that way).
+        let m = tpl(&objects(&zk("  image: img\n  pod: {labels: {sidecar.istio.io/inject: 'true'}}\n")));
+        assert_eq!(m["labels"]["sidecar.istio.io/inject"], "true");
+        assert_eq!(m["labels"]["istio.io/dataplane-mode"], "none");
+        let m = tpl(&objects(&zk("  image: img\n  istio: {enabled: true, dataplaneMode: ambient}\n")));
+        assert_eq!(m["labels"]["istio.io/dataplane-mode"], "ambient");
+        assert_eq!(m["labels"]["sidecar.istio.io/inject"], "false");
+        assert_eq!(m["labels"]["app.kubernetes.io/managed-by"], "magnetar");
+        let m = tpl(&objects(&zk("  image: img\n  istio: {enabled: true}\n")));
+        assert_eq!(m["labels"]["sidecar.istio.io/inject"], "true");
+        assert!(
+            m["annotations"]["proxy.istio.io/config"].as_str().unwrap().contains("holdApplicationUntilProxyStarts")
+        );
+        assert!(m["annotations"][pod::CONFIG_HASH_ANNOTATION].is_string());
+    }
+
+    #[test]
+    fn user_service_account_suppresses_ours() {
+        let o = objects(&zk("  image: img\n  pod: {serviceAccountName: mine}\n"));
+        assert!(!has(&o, "ServiceAccount", "pc-zk"));
+        assert_eq!(find(&o, "StatefulSet", "pc-zk")["spec"]["template"]["spec"]["serviceAccountName"], "mine");
+    }
+
+    #[test]
+    fn a_config_change_changes_the_template_hash() {
+        let hash = |o: &[Object]| {
+            find(o, "StatefulSet", "pc-zk")["spec"]["template"]["metadata"]["annotations"][pod::CONFIG_HASH_ANNOTATION]
+                .clone()
+        };
+        let a = objects(&zk("  image: img\n"));
+        let b = objects(&zk("  image: img\n  config: {custom: {maxClientCnxns: '7'}}\n"));
+        assert_ne!(hash(&a), hash(&b));
+        assert_eq!(a, objects(&zk("  image: img\n")));
+    }
+
+    #[test]
+    fn pods_run_as_non_root_by_default() {
+        let o = objects(&zk("  image: img\n"));
+        let spec = &find(&o, "StatefulSet", "pc-zk")["spec"]["template"]["spec"];
+        assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(spec["securityContext"]["runAsUser"], 10000);
+        assert_eq!(spec["securityContext"]["fsGroup"], 0);
+        let c = &spec["containers"][0];
+        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+        assert!(c["readinessProbe"].is_object() && c["livenessProbe"].is_object());
+    }
 }

@@ -30,7 +30,9 @@ fn both_services(component: Component, owner: &Owner) -> Vec<String> {
 }
 
 pub fn zookeeper(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
-    let Some(mesh) = enabled(res.spec.istio.as_ref()) else { return Vec::new() };
+    let Some(mesh) = enabled(res.spec.istio.as_ref()) else {
+        return Vec::new();
+    };
     let c = Component::ZooKeeper;
     let target = Target {
         component: c,
@@ -47,7 +49,9 @@ pub fn zookeeper(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> V
 /// Bookies and, unless switched off, the auto-recovery pods (no Service, so
 /// no DestinationRule; their HTTP/metrics port is 8000 like the bookies').
 pub fn bookkeeper(res: &BookKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
-    let Some(mesh) = enabled(res.spec.istio.as_ref()) else { return Vec::new() };
+    let Some(mesh) = enabled(res.spec.istio.as_ref()) else {
+        return Vec::new();
+    };
     let c = Component::BookKeeper;
     let bookies = Target {
         component: c,
@@ -74,7 +78,9 @@ pub fn bookkeeper(res: &BookKeeperCluster, owner: &Owner, ctx: &BuildContext) ->
 }
 
 pub fn broker(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
-    let Some(mesh) = enabled(res.spec.istio.as_ref()) else { return Vec::new() };
+    let Some(mesh) = enabled(res.spec.istio.as_ref()) else {
+        return Vec::new();
+    };
     let listeners = BrokerListeners::of(res);
     let c = Component::Broker;
     let gateway_ports = listeners.routes().iter().map(|r| r.target.port).collect();
@@ -92,7 +98,9 @@ pub fn broker(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
 }
 
 pub fn proxy(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
-    let Some(mesh) = enabled(res.spec.istio.as_ref()) else { return Vec::new() };
+    let Some(mesh) = enabled(res.spec.istio.as_ref()) else {
+        return Vec::new();
+    };
     let gateway = routing::proxy_gateway(res);
     let gateway_ports = gateway.map(|g| routing::proxy_routes(g).iter().map(|r| r.target.port).collect());
     let target = Target {

@@ -3,7 +3,7 @@
 //! broker, and the Gateway and VirtualService of a proxy.
 //!
 //! Every host and port comes from [`BrokerListeners`] and its
-//! [`HostPattern`](crate::hosts::HostPattern), the same table the workload
+//! [`HostPattern`], the same table the workload
 //! and the advertised listeners read, so routing cannot disagree with them.
 
 use std::collections::BTreeMap;
@@ -16,6 +16,7 @@ use magnetar_api::{PulsarBroker, PulsarProxy};
 
 use super::security::service_host;
 use super::types::*;
+use crate::hosts::HostPattern;
 use crate::listeners::{BrokerListeners, NamedPort, Protocol, Route};
 use crate::names::{self, Component};
 use crate::ports::{GW_HTTPS, GW_PULSAR, HTTP, PULSAR};
@@ -38,26 +39,13 @@ struct Binding {
 
 /// Everything a broker with external access needs besides its workload.
 pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) -> Vec<Object> {
-    let Some(ext) = &listeners.external else { return Vec::new() };
+    let Some(ext) = &listeners.external else {
+        return Vec::new();
+    };
     let routes = listeners.routes();
     let ordinals: Vec<i32> = (0..res.spec.replicas.max(0)).collect();
     let c = Component::Broker;
-    let mut bindings = vec![Binding {
-        name: c.object_name(&owner.name),
-        label: "main".into(),
-        hosts: vec![ext.hosts.main.clone()],
-        destination: service_host(&c.object_name(&owner.name), &owner.namespace),
-    }];
-    bindings.extend(ordinals.iter().map(|&i| {
-        let pod = names::broker_pod_name(&owner.name, i);
-        Binding {
-            label: format!("b{i}"),
-            hosts: vec![ext.hosts.host(i)],
-            destination: service_host(&pod, &owner.namespace),
-            name: pod,
-        }
-    }));
-
+    let bindings = broker_bindings(&ext.hosts, &ordinals, owner);
     let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();
     let mut out: Vec<Object> =
         ordinals.iter().map(|&i| Object::from_typed(&per_broker_service(i, &targets, owner))).collect();
@@ -68,6 +56,28 @@ pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) ->
         out.extend(entries.map(|se| Object::from_typed(&se)));
     }
     out
+}
+
+/// The main host to the `<n>-broker` Service, and each per-broker host to
+/// its own `<n>-broker-<i>` Service.
+fn broker_bindings(hosts: &HostPattern, ordinals: &[i32], owner: &Owner) -> Vec<Binding> {
+    let main = Component::Broker.object_name(&owner.name);
+    let mut v = vec![Binding {
+        label: "main".into(),
+        hosts: vec![hosts.main.clone()],
+        destination: service_host(&main, &owner.namespace),
+        name: main,
+    }];
+    v.extend(ordinals.iter().map(|&i| {
+        let pod = names::broker_pod_name(&owner.name, i);
+        Binding {
+            label: format!("b{i}"),
+            hosts: vec![hosts.host(i)],
+            destination: service_host(&pod, &owner.namespace),
+            name: pod,
+        }
+    }));
+    v
 }
 
 /// The Gateway (unless existing ones are named) and one VirtualService per
@@ -153,7 +163,9 @@ fn virtual_service(
             GatewayTlsMode::Simple if r.protocol == Protocol::Http => {
                 spec.http.push(HttpRoute { matches: vec![PortMatch { port: r.gateway_port }], route })
             }
-            GatewayTlsMode::Simple => spec.tcp.push(TcpRoute { matches: vec![PortMatch { port: r.gateway_port }], route }),
+            GatewayTlsMode::Simple => {
+                spec.tcp.push(TcpRoute { matches: vec![PortMatch { port: r.gateway_port }], route })
+            }
             GatewayTlsMode::Passthrough => spec.tls.push(TlsRoute {
                 matches: vec![TlsMatch { port: r.gateway_port, sni_hosts: binding.hosts.clone() }],
                 route,
@@ -241,7 +253,19 @@ pub fn proxy_routes(gw: &GatewayConfig) -> Vec<Route> {
 /// enabled, a gateway and at least one DNS name.
 pub fn proxy_gateway(res: &PulsarProxy) -> Option<&GatewayConfig> {
     let istio = res.spec.istio.as_ref().filter(|i| i.enabled.unwrap_or(false))?;
-    istio.gateway.as_ref().filter(|_| !res.spec.dns_names.is_empty())
+    istio.gateway.as_ref().filter(|_| !proxy_hosts(res).is_empty())
+}
+
+/// The proxy's DNS names, without empty or repeated entries (Istio refuses
+/// an empty host).
+fn proxy_hosts(res: &PulsarProxy) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for h in res.spec.dns_names.iter().filter(|h| !h.is_empty()) {
+        if !hosts.contains(h) {
+            hosts.push(h.clone());
+        }
+    }
+    hosts
 }
 
 /// Every port the proxy listens on: 6650 and 8080, plus the TLS ports when
@@ -260,12 +284,14 @@ pub fn proxy_ports(res: &PulsarProxy) -> Vec<NamedPort> {
 /// proxy's DNS names, all on one server per port (one certificate covers
 /// them; the proxy has no per-instance hosts).
 pub fn proxy(res: &PulsarProxy, owner: &Owner) -> Vec<Object> {
-    let Some(gw) = proxy_gateway(res) else { return Vec::new() };
+    let Some(gw) = proxy_gateway(res) else {
+        return Vec::new();
+    };
     let c = Component::Proxy;
     let name = c.object_name(&owner.name);
     let binding = Binding {
         label: "proxy".into(),
-        hosts: res.spec.dns_names.clone(),
+        hosts: proxy_hosts(res),
         destination: service_host(&name, &owner.namespace),
         name: name.clone(),
     };

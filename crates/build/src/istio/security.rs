@@ -121,7 +121,10 @@ fn principals_to(principals: Vec<String>, ports: &[i32]) -> Option<Rule> {
     if principals.is_empty() || ports.is_empty() {
         return None;
     }
-    Some(Rule { from: vec![RuleFrom { source: Source { principals, ..Default::default() } }], to: vec![to_ports(ports)] })
+    Some(Rule {
+        from: vec![RuleFrom { source: Source { principals, ..Default::default() } }],
+        to: vec![to_ports(ports)],
+    })
 }
 
 fn to_ports(ports: &[i32]) -> RuleTo {

@@ -10,7 +10,9 @@ use crate::{OperatorIdentity, Peer};
 const NS: &str = "pulsar";
 
 fn meta(kind: &str, api: &str) -> String {
-    format!("apiVersion: {api}\nkind: {kind}\nmetadata: {{name: pc, namespace: {NS}, uid: 0a1b2c3d-0000-4000-8000-000000000000}}\n")
+    format!(
+        "apiVersion: {api}\nkind: {kind}\nmetadata: {{name: pc, namespace: {NS}, uid: 0a1b2c3d-0000-4000-8000-000000000000}}\n"
+    )
 }
 
 fn zk(spec: &str) -> ZooKeeperCluster {
@@ -19,27 +21,38 @@ fn zk(spec: &str) -> ZooKeeperCluster {
 }
 
 fn bk(spec: &str) -> BookKeeperCluster {
-    let y = format!("{}spec:\n  zkServers: pc-zk:2181\n{spec}", meta("BookKeeperCluster", "bookkeeper.streamnative.io/v1alpha1"));
+    let y = format!(
+        "{}spec:\n  zkServers: pc-zk:2181\n{spec}",
+        meta("BookKeeperCluster", "bookkeeper.streamnative.io/v1alpha1")
+    );
     serde_norway::from_str(&y).expect("bk yaml")
 }
 
 fn pb(spec: &str) -> PulsarBroker {
-    let y = format!("{}spec:\n  zkServers: pc-zk:2181\n{spec}", meta("PulsarBroker", "pulsar.streamnative.io/v1alpha1"));
+    let y =
+        format!("{}spec:\n  zkServers: pc-zk:2181\n{spec}", meta("PulsarBroker", "pulsar.streamnative.io/v1alpha1"));
     serde_norway::from_str(&y).expect("broker yaml")
 }
 
 fn pp(spec: &str) -> PulsarProxy {
-    let y = format!("{}spec:\n  brokerAddress: pc-broker\n{spec}", meta("PulsarProxy", "pulsar.streamnative.io/v1alpha1"));
+    let y =
+        format!("{}spec:\n  brokerAddress: pc-broker\n{spec}", meta("PulsarProxy", "pulsar.streamnative.io/v1alpha1"));
     serde_norway::from_str(&y).expect("proxy yaml")
 }
 
 fn ctx() -> BuildContext {
     let peer = |component: Component| Peer { component, service_account: component.object_name("pc") };
     BuildContext {
-        peers: [Component::ZooKeeper, Component::BookKeeper, Component::AutoRecovery, Component::Broker, Component::Toolset]
-            .into_iter()
-            .map(peer)
-            .collect(),
+        peers: [
+            Component::ZooKeeper,
+            Component::BookKeeper,
+            Component::AutoRecovery,
+            Component::Broker,
+            Component::Toolset,
+        ]
+        .into_iter()
+        .map(peer)
+        .collect(),
         operator: OperatorIdentity::default(),
         migrating: false,
     }
@@ -86,7 +99,11 @@ fn strs(v: &Value) -> Vec<String> {
 /// Every principal the AuthorizationPolicy names.
 fn principals(ap: &Value) -> BTreeSet<String> {
     let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
-    rules.iter().flat_map(|r| r["from"].as_array().cloned().unwrap_or_default()).flat_map(|f| strs(&f["source"]["principals"])).collect()
+    rules
+        .iter()
+        .flat_map(|r| r["from"].as_array().cloned().unwrap_or_default())
+        .flat_map(|f| strs(&f["source"]["principals"]))
+        .collect()
 }
 
 /// The `to` ports of the rule whose sources are exactly `principal`.
@@ -214,7 +231,10 @@ fn sidecar_destination_rules_cover_main_and_headless_services() {
     let dr = get(&objs, "DestinationRule", "pc-zk");
     assert_eq!(dr["spec"]["host"], "pc-zk.pulsar.svc.cluster.local");
     assert_eq!(dr["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
-    assert_eq!(get(&objs, "DestinationRule", "pc-zk-headless")["spec"]["host"], "pc-zk-headless.pulsar.svc.cluster.local");
+    assert_eq!(
+        get(&objs, "DestinationRule", "pc-zk-headless")["spec"]["host"],
+        "pc-zk-headless.pulsar.svc.cluster.local"
+    );
 
     let proxy = proxy_objects(ISTIO);
     let drs: Vec<&str> = of_kind(&proxy, "DestinationRule").iter().map(|o| o.name.as_str()).collect();
@@ -247,7 +267,8 @@ fn no_two_policies_select_the_same_pods() {
     all.extend(broker(&br, &Owner::of(&br), &ctx()));
     all.extend(proxy(&p, &Owner::of(&p), &ctx()));
     for kind in ["PeerAuthentication", "AuthorizationPolicy"] {
-        let selectors: Vec<&Value> = of_kind(&all, kind).iter().map(|o| &o.value["spec"]["selector"]["matchLabels"]).collect();
+        let selectors: Vec<&Value> =
+            of_kind(&all, kind).iter().map(|o| &o.value["spec"]["selector"]["matchLabels"]).collect();
         assert_eq!(selectors.len(), 5, "{kind}");
         let distinct: BTreeSet<String> = selectors.iter().map(|s| s.to_string()).collect();
         assert_eq!(distinct.len(), selectors.len(), "{kind}");
@@ -304,7 +325,8 @@ fn simple_gateway_has_one_server_per_host_per_port() {
             assert_eq!(s["tls"]["credentialName"], "gw-tls");
         }
     }
-    let names: BTreeSet<String> = servers.iter().map(|s| s["port"]["name"].as_str().unwrap_or_default().to_string()).collect();
+    let names: BTreeSet<String> =
+        servers.iter().map(|s| s["port"]["name"].as_str().unwrap_or_default().to_string()).collect();
     assert_eq!(names.len(), servers.len(), "port names are unique");
 }
 
@@ -324,9 +346,11 @@ fn passthrough_gateway_has_one_server_per_port_listing_every_host() {
 
 #[test]
 fn gateway_ports_follow_protocol_handlers() {
-    let spec = "  config: {advertisedDomain: d.example.com}\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n";
+    let spec =
+        "  config: {advertisedDomain: d.example.com}\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n";
     let objs = broker_objects(spec);
-    let ports: BTreeSet<i64> = servers(&objs, "pc-broker-gateway").iter().filter_map(|s| s["port"]["number"].as_i64()).collect();
+    let ports: BTreeSet<i64> =
+        servers(&objs, "pc-broker-gateway").iter().filter_map(|s| s["port"]["number"].as_i64()).collect();
     assert_eq!(ports, BTreeSet::from([443, 6651]));
 }
 
@@ -369,10 +393,13 @@ fn passthrough_virtual_services_route_tls_by_sni() {
     for (name, svc) in [("pc-broker", "pc-broker"), ("pc-broker-0", "pc-broker-0"), ("pc-broker-1", "pc-broker-1")] {
         let vs = get(&objs, "VirtualService", name);
         let host = format!("{svc}.pulsar.svc.cluster.local");
-        let got: Vec<(i64, i64)> = routes(vs, "tls").into_iter().map(|(p, h, t)| {
-            assert_eq!(h, host);
-            (p, t)
-        }).collect();
+        let got: Vec<(i64, i64)> = routes(vs, "tls")
+            .into_iter()
+            .map(|(p, h, t)| {
+                assert_eq!(h, host);
+                (p, t)
+            })
+            .collect();
         assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 8883), (5671, 5671)]);
         let hosts: BTreeSet<String> = strs(&vs["spec"]["hosts"]).into_iter().collect();
         for r in vs["spec"]["tls"].as_array().cloned().unwrap_or_default() {
@@ -396,7 +423,13 @@ fn per_broker_services_select_one_pod_and_expose_route_targets() {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap_or_default().into(), p["port"].as_i64().unwrap_or(0), p["appProtocol"].as_str().unwrap_or_default().into()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().into(),
+                p["port"].as_i64().unwrap_or(0),
+                p["appProtocol"].as_str().unwrap_or_default().into(),
+            )
+        })
         .collect();
     assert_eq!(ports[0], ("tcp-pulsar-ext".into(), 6652, "tcp".into()));
     assert!(ports.contains(&("http-web".into(), 8080, "http".into())));
@@ -448,7 +481,9 @@ fn no_routing_without_advertised_domain() {
 
 #[test]
 fn proxy_gateway_routes_its_dns_names() {
-    let objs = proxy_objects("  dnsNames: [p.example.com, q.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n");
+    let objs = proxy_objects(
+        "  dnsNames: [p.example.com, q.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n",
+    );
     let servers = servers(&objs, "pc-proxy-gateway");
     assert_eq!(servers.len(), 2);
     assert!(servers.iter().all(|s| strs(&s["hosts"]) == ["p.example.com", "q.example.com"]));
@@ -459,23 +494,10 @@ fn proxy_gateway_routes_its_dns_names() {
     let gw = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
     assert_eq!(ports_of(get(&objs, "AuthorizationPolicy", "pc-proxy"), gw), ["6650", "8080"]);
 
-    let pass = proxy_objects("  dnsNames: [p.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n");
+    let pass =
+        proxy_objects("  dnsNames: [p.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n");
     let vs = get(&pass, "VirtualService", "pc-proxy");
     let got: Vec<(i64, i64)> = routes(vs, "tls").into_iter().map(|(p, _, t)| (p, t)).collect();
     assert_eq!(got, [(6651, 6651), (443, 8443)]);
     assert_eq!(ports_of(get(&pass, "AuthorizationPolicy", "pc-proxy"), gw), ["6651", "8443"]);
-}
-
-#[test]
-fn zz_dump_for_schema_check() {
-    let mut all = Vec::new();
-    for spec in [GW_SIMPLE, GW_PASS, "  istio: {enabled: true, dataplaneMode: ambient, authRules: [{fromSource: [{ipBlocks: [10.0.0.0/8]}], toOperation: [{ports: [\"1\"]}]}]}\n", &GW_SIMPLE.replace("gateway: {", "gateway: {gateways: [a/b], ")] {
-        all.extend(broker_objects(spec));
-    }
-    all.extend(zk_objects(ISTIO, &ctx()));
-    all.extend(zk_objects("  istio: {enabled: true, dataplaneMode: ambient}\n", &migrating()));
-    all.extend(proxy_objects("  dnsNames: [p.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n"));
-    all.extend(proxy_objects("  dnsNames: [p.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n"));
-    let v: Vec<&Value> = all.iter().map(|o| &o.value).collect();
-    std::fs::write("/tmp/istio-objs.json", serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }

@@ -395,5 +395,4 @@ mod tests {
         assert_eq!(v["apiVersion"], "security.istio.io/v1");
         assert_eq!(v["kind"], "PeerAuthentication");
     }
-
 }

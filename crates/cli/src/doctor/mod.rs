@@ -1,0 +1,136 @@
+//! `magnetar doctor`: reads the live cluster, runs [`checks`], prints
+//! findings with their fixes. Exits non-zero when any finding is an error.
+
+pub mod checks;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret};
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
+use magnetar_build::listeners::BrokerListeners;
+
+use checks::{CertInfo, Severity, Snapshot};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only this namespace (default: every namespace).
+    #[arg(short, long)]
+    namespace: Option<String>,
+}
+
+fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let client = Client::try_default().await.context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
+    let snapshot = snapshot(&client, args.namespace.as_deref()).await?;
+    let findings = checks::check(&snapshot);
+    if findings.is_empty() {
+        println!("no magnetar components found");
+    }
+    for f in &findings {
+        let mark = match f.severity {
+            Severity::Ok => "ok     ",
+            Severity::Warning => "WARNING",
+            Severity::Error => "ERROR  ",
+        };
+        println!("{mark} {}: {}", f.subject, f.message);
+        if !f.fix.is_empty() {
+            println!("        fix: {}", f.fix);
+        }
+    }
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn snapshot(client: &Client, ns: Option<&str>) -> anyhow::Result<Snapshot> {
+    let lp = ListParams::default();
+    let mut s = Snapshot {
+        zookeepers: api(client, ns).list(&lp).await?.items,
+        bookkeepers: api(client, ns).list(&lp).await?.items,
+        brokers: api(client, ns).list(&lp).await?.items,
+        proxies: api(client, ns).list(&lp).await?.items,
+        namespaces: Api::<Namespace>::all(client.clone()).list(&lp).await?.items,
+        nodes: Api::<Node>::all(client.clone()).list(&lp).await?.items.len() as i32,
+        ..Snapshot::default()
+    };
+    let managed = ListParams::default().labels("app.kubernetes.io/managed-by=magnetar");
+    s.pods = api::<Pod>(client, ns).list(&managed).await?.items;
+    let istio_system = "istio-system";
+    s.ztunnel = Api::<DaemonSet>::namespaced(client.clone(), istio_system).get_opt("ztunnel").await?;
+    if let Some(cm) = Api::<ConfigMap>::namespaced(client.clone(), istio_system).get_opt("istio").await? {
+        s.proxy_metadata = proxy_metadata(cm.data.as_ref().and_then(|d| d.get("mesh")).map(String::as_str));
+    }
+    if let Some(istiod) = Api::<Deployment>::namespaced(client.clone(), istio_system).get_opt("istiod").await? {
+        s.istio_minor = istio_minor(&istiod);
+    }
+    for b in &s.brokers.clone() {
+        let Some(ext) = BrokerListeners::of(b).external else { continue };
+        let gw = ext.gateway;
+        let key = (gw.namespace().to_string(), checks::selector_key(gw));
+        if let std::collections::btree_map::Entry::Vacant(slot) = s.gateway_pods.entry(key) {
+            let (ns, selector) = slot.key();
+            let pods = Api::<Pod>::namespaced(client.clone(), ns).list(&ListParams::default().labels(selector)).await?;
+            let running = pods
+                .items
+                .iter()
+                .filter(|p| p.status.as_ref().and_then(|st| st.phase.as_deref()) == Some("Running"))
+                .count();
+            slot.insert(running);
+        }
+        if let Some(secret) = gw.cert_secret_name() {
+            let secret_ns = match ext.tls_mode {
+                magnetar_api::istio::GatewayTlsMode::Simple => gw.namespace().to_string(),
+                magnetar_api::istio::GatewayTlsMode::Passthrough => b.namespace().unwrap_or_default(),
+            };
+            let found = Api::<Secret>::namespaced(client.clone(), &secret_ns).get_opt(secret).await?;
+            s.secrets.insert((secret_ns, secret.to_string()), found.map(|sec| cert_info(&sec)));
+        }
+    }
+    Ok(s)
+}
+
+/// `defaultConfig.proxyMetadata` from the mesh config YAML.
+fn proxy_metadata(mesh: Option<&str>) -> BTreeMap<String, String> {
+    let Some(mesh) = mesh else { return BTreeMap::new() };
+    let v: serde_json::Value = serde_norway::from_str(mesh).unwrap_or_default();
+    v["defaultConfig"]["proxyMetadata"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
+}
+
+/// The minor version from istiod's image tag (`.../pilot:1.24.2` → 24).
+fn istio_minor(istiod: &Deployment) -> Option<u32> {
+    let image = istiod.spec.as_ref()?.template.spec.as_ref()?.containers.first()?.image.clone()?;
+    let tag = image.rsplit_once(':')?.1;
+    tag.split('.').nth(1)?.parse().ok()
+}
+
+/// DNS names of the certificate in a TLS secret.
+fn cert_info(secret: &Secret) -> CertInfo {
+    let pem = secret.data.as_ref().and_then(|d| d.get("tls.crt")).map(|b| b.0.clone()).unwrap_or_default();
+    let mut dns_names = Vec::new();
+    if let Ok((_, pem)) = x509_parser::pem::parse_x509_pem(&pem)
+        && let Ok(cert) = pem.parse_x509()
+        && let Ok(Some(san)) = cert.subject_alternative_name()
+    {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = name {
+                dns_names.push(d.to_string());
+            }
+        }
+    }
+    CertInfo { dns_names }
+}

@@ -1,0 +1,145 @@
+//! Checks the schema cannot do, made against the live cluster before
+//! anything is applied: a `zkServers` that names no ZooKeeper Service, a
+//! gateway selector that matches no pod, a TLS secret missing from the
+//! gateway's namespace. Each failure names the field and the fix.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
+use magnetar_build::FieldError;
+use magnetar_build::names::Component;
+
+/// A Service a `zkServers` entry refers to, inside the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRef {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// The in-cluster Services named by a `host:port[,host:port]` list. Hosts
+/// outside the cluster (IP addresses, other domains) are not checked.
+pub fn zk_service_refs(zk_servers: &str, own_namespace: &str) -> Vec<ServiceRef> {
+    let mut out = Vec::new();
+    for entry in zk_servers.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let host = match entry.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => entry,
+        };
+        if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[') {
+            continue;
+        }
+        let host = host.trim_end_matches('.');
+        let labels: Vec<&str> = host.split('.').collect();
+        let (name, ns) = match labels.as_slice() {
+            [name] => (*name, own_namespace),
+            [name, ns] => (*name, *ns),
+            [name, ns, "svc", ..] => (*name, *ns),
+            _ => continue,
+        };
+        let r = ServiceRef { name: name.to_string(), namespace: ns.to_string() };
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Checks `zkServers` (at `path`): every in-cluster host must be a Service
+/// of a ZooKeeperCluster (`zookeepers`: names of those in `namespace`) or an
+/// existing Service.
+pub async fn zk_servers(
+    client: &Client,
+    path: &str,
+    zk_servers: &str,
+    namespace: &str,
+    zookeepers: &[String],
+) -> Result<Option<FieldError>, kube::Error> {
+    for r in zk_service_refs(zk_servers, namespace) {
+        let ours = r.namespace == namespace
+            && zookeepers.iter().any(|zk| {
+                r.name == Component::ZooKeeper.object_name(zk) || r.name == Component::ZooKeeper.headless_name(zk)
+            });
+        if ours {
+            continue;
+        }
+        let api: Api<Service> = Api::namespaced(client.clone(), &r.namespace);
+        if api.get_metadata_opt(&r.name).await?.is_some() {
+            continue;
+        }
+        let hint = match zookeepers.first() {
+            Some(zk) => format!("for the ZooKeeperCluster {zk} use {}:2181", Component::ZooKeeper.object_name(zk)),
+            None => format!("create a ZooKeeperCluster in namespace {namespace} or point zkServers at an existing ZooKeeper Service"),
+        };
+        return Ok(Some(FieldError {
+            path: path.to_string(),
+            message: format!("names no ZooKeeper Service: Service {} does not exist in namespace {}; {hint}", r.name, r.namespace),
+        }));
+    }
+    Ok(None)
+}
+
+fn selector_string(selector: &BTreeMap<String, String>) -> String {
+    selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+/// Checks the gateway of a broker or proxy (at `path`, e.g.
+/// `spec.istio.gateway`): its selector must match a pod in the gateway's
+/// namespace (when magnetar generates the Gateway), and in SIMPLE mode the
+/// certificate secret must exist there.
+pub async fn gateway(client: &Client, path: &str, gw: &GatewaySpec) -> Result<Vec<FieldError>, kube::Error> {
+    let mut errors = Vec::new();
+    let ns = gw.namespace();
+    if gw.gateways.is_empty() {
+        let selector = selector_string(&gw.selector());
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let found = pods.list_metadata(&ListParams::default().labels(&selector).limit(1)).await?;
+        if found.items.is_empty() {
+            errors.push(FieldError {
+                path: format!("{path}.selector"),
+                message: format!(
+                    "matches no pod in namespace {ns} ({selector}): install the Istio ingress gateway there, or set gateway.selector to its pod labels and gateway.namespace to its namespace"
+                ),
+            });
+        }
+    }
+    if gw.tls_mode() == GatewayTlsMode::Simple {
+        if let Some(secret) = gw.cert_secret_name() {
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+            if secrets.get_metadata_opt(secret).await?.is_none() {
+                errors.push(FieldError {
+                    path: format!("{path}.tls.certSecretName"),
+                    message: format!(
+                        "Secret {secret} does not exist in namespace {ns}, where the gateway reads it: create it there (kubectl -n {ns} create secret tls {secret} --cert=... --key=...)"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(name: &str, ns: &str) -> ServiceRef {
+        ServiceRef { name: name.into(), namespace: ns.into() }
+    }
+
+    #[test]
+    fn parses_zk_servers() {
+        assert_eq!(zk_service_refs("private-cloud-zk:2181", "pulsar"), [r("private-cloud-zk", "pulsar")]);
+        assert_eq!(
+            zk_service_refs("a.other:2181, b.ns2.svc.cluster.local:2181,a.other:2182", "pulsar"),
+            [r("a", "other"), r("b", "ns2")]
+        );
+        assert!(zk_service_refs("10.0.0.1:2181,zk.example.com:2181,[::1]:2181", "p").is_empty());
+        assert_eq!(zk_service_refs("zk", "p"), [r("zk", "p")]);
+        assert!(zk_service_refs("", "p").is_empty());
+        assert!(zk_service_refs(",,:", "p").is_empty());
+    }
+}

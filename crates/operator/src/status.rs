@@ -1,0 +1,514 @@
+//! Status computation (SPEC 2): pure functions from what was observed to
+//! the status a component or coordinator reports. Conditions keep their
+//! lastTransitionTime while their status does not change, so a reconcile that
+//! observes nothing new computes an identical status (and writes nothing).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::Value;
+
+use magnetar_api::PulsarBroker;
+use magnetar_api::status::{
+    ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, ExternalEndpoints, MESH_CONFIGURED, ManagedComponent,
+    MeshStatus, PROGRESSING, READY, ServiceEndpoints,
+};
+use magnetar_build::listeners::BrokerListeners;
+use magnetar_build::mesh::Enrolment;
+use magnetar_build::names::Component;
+use magnetar_build::ports;
+
+use crate::migration::{PodView, mode_of};
+
+pub const REASON_MIGRATING: &str = "DataplaneMigration";
+
+/// A workload (StatefulSet or Deployment) as the API server reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub kind: String,
+    pub name: String,
+    pub desired: i32,
+    pub generation: i64,
+    pub observed_generation: i64,
+    pub replicas: i32,
+    pub ready: i32,
+    pub updated: i32,
+}
+
+impl Workload {
+    /// Reads a StatefulSet or Deployment (JSON).
+    pub fn from_value(v: &Value) -> Self {
+        let int = |v: &Value| v.as_i64().unwrap_or(0);
+        let i32_of = |v: &Value| i32::try_from(int(v)).unwrap_or(0);
+        Workload {
+            kind: v["kind"].as_str().unwrap_or_default().to_string(),
+            name: v["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+            desired: v["spec"]["replicas"].as_i64().map_or(1, |r| i32::try_from(r).unwrap_or(0)),
+            generation: int(&v["metadata"]["generation"]),
+            observed_generation: int(&v["status"]["observedGeneration"]),
+            replicas: i32_of(&v["status"]["replicas"]),
+            ready: i32_of(&v["status"]["readyReplicas"]),
+            updated: i32_of(&v["status"]["updatedReplicas"]),
+        }
+    }
+
+    /// Every replica exists, is Ready and runs the current template.
+    pub fn settled(&self) -> bool {
+        self.observed_generation >= self.generation
+            && self.replicas == self.desired
+            && self.ready >= self.desired
+            && self.updated >= self.desired
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} {}: {}/{} ready, {}/{} updated{}",
+            self.kind,
+            self.name,
+            self.ready,
+            self.desired,
+            self.updated,
+            self.desired,
+            if self.observed_generation < self.generation { ", roll-out not yet observed" } else { "" }
+        )
+    }
+}
+
+/// Why a reconcile did not bring the cluster to the spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The spec (or the world it refers to) is invalid; nothing was touched.
+    Invalid(String),
+    /// Applying or deleting failed; retried with back-off.
+    ApplyFailed(String),
+}
+
+/// What a component's status is computed from.
+#[derive(Clone, Debug)]
+pub struct Observed<'a> {
+    pub generation: Option<i64>,
+    pub label_selector: String,
+    /// The component's main StatefulSet (`<n>-<suffix>`), if it exists.
+    pub primary: Option<Workload>,
+    /// Every other workload the component runs (BookKeeper auto-recovery).
+    pub others: Vec<Workload>,
+    /// Name of the primary StatefulSet (for messages when it is missing).
+    pub primary_name: String,
+    pub enrolment: Enrolment,
+    pub pods: &'a [PodView],
+    pub istio_available: bool,
+    pub migrating: bool,
+    pub problem: Option<Problem>,
+    pub endpoints: Option<ServiceEndpoints>,
+    pub previous: Option<&'a ComponentStatus>,
+    pub now: Timestamp,
+}
+
+/// A condition; keeps the previous lastTransitionTime when status is unchanged.
+pub fn condition(
+    previous: &[Condition],
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    let status = if ok { "True" } else { "False" };
+    let last = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| Time(truncate(now)));
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time: last,
+        observed_generation: generation,
+    }
+}
+
+/// Whole seconds: what survives the round trip through the API server.
+fn truncate(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+/// The status of a ZooKeeper, BookKeeper, broker or proxy.
+pub fn component_status(o: &Observed) -> ComponentStatus {
+    let prev_conditions: &[Condition] = o.previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
+    let generation = o.generation;
+    let cond = |t: &str, ok: bool, reason: &str, msg: String| condition(prev_conditions, t, ok, reason, msg, generation, o.now);
+
+    let primary = o.primary.as_ref();
+    let (replicas, ready, updated) = primary.map_or((0, 0, 0), |w| (w.replicas, w.ready, w.updated));
+    let mode = mode_of(&o.enrolment);
+    let on_mesh = i32::try_from(o.pods.iter().filter(|p| p.enrolled(mode)).count()).unwrap_or(i32::MAX);
+    let revision = match &o.enrolment {
+        Enrolment::Sidecar { revision } => {
+            o.pods.iter().find_map(PodView::injected_revision).or_else(|| Some(revision.clone().unwrap_or_else(|| "default".into())))
+        }
+        _ => None,
+    };
+    let mesh = MeshStatus { dataplane_mode: o.enrolment.mode_name().into(), revision, on_mesh_replicas: on_mesh };
+
+    let workloads: Vec<&Workload> = primary.into_iter().chain(o.others.iter()).collect();
+    let all_settled = primary.is_some() && workloads.iter().all(|w| w.settled());
+    let waiting: Vec<String> = workloads.iter().filter(|w| !w.settled()).map(|w| w.describe()).collect();
+
+    let mut conditions = Vec::new();
+    match &o.problem {
+        Some(Problem::Invalid(msg)) => {
+            conditions.push(cond(READY, false, "InvalidSpec", format!("{msg} (nothing was changed in the cluster)")));
+            conditions.push(cond(PROGRESSING, false, "InvalidSpec", "waiting for a valid spec".into()));
+            conditions.push(cond(DEGRADED, true, "InvalidSpec", msg.clone()));
+        }
+        Some(Problem::ApplyFailed(msg)) => {
+            conditions.push(cond(READY, false, "ApplyFailed", msg.clone()));
+            conditions.push(cond(PROGRESSING, true, "Retrying", "retrying with exponential back-off".into()));
+            conditions.push(cond(DEGRADED, true, "ApplyFailed", msg.clone()));
+        }
+        None => {
+            if all_settled {
+                let msg = workloads.iter().map(|w| w.describe()).collect::<Vec<_>>().join("; ");
+                conditions.push(cond(READY, true, "AllReplicasReady", msg));
+            } else if primary.is_none() {
+                conditions.push(cond(READY, false, "WorkloadMissing", format!("StatefulSet {} does not exist yet", o.primary_name)));
+            } else {
+                conditions.push(cond(READY, false, "ReplicasNotReady", format!("waiting for {}", waiting.join("; "))));
+            }
+            if o.migrating {
+                conditions.push(cond(
+                    PROGRESSING,
+                    true,
+                    REASON_MIGRATING,
+                    format!(
+                        "moving pods to {} mode: PeerAuthentication is PERMISSIVE and there are no DestinationRules until every pod is enrolled the new way",
+                        o.enrolment.mode_name()
+                    ),
+                ));
+            } else if !all_settled {
+                conditions.push(cond(PROGRESSING, true, "RollingOut", format!("waiting for {}", waiting.join("; "))));
+            } else {
+                conditions.push(cond(PROGRESSING, false, "Stable", "every replica runs the current spec".into()));
+            }
+            conditions.push(cond(DEGRADED, false, "AsExpected", "the cluster matches the spec".into()));
+        }
+    }
+    if o.enrolment.enabled() {
+        conditions.push(if !o.istio_available {
+            cond(
+                MESH_CONFIGURED,
+                false,
+                "IstioNotInstalled",
+                "the API server does not serve security.istio.io and networking.istio.io: the Pulsar workloads run, but no Istio object was created; install Istio (its CRDs) and magnetar configures the mesh without a restart".into(),
+            )
+        } else if matches!(o.problem, Some(Problem::Invalid(_))) {
+            cond(MESH_CONFIGURED, false, "InvalidSpec", "Istio objects left as they were until the spec is valid".into())
+        } else if matches!(o.problem, Some(Problem::ApplyFailed(_))) {
+            cond(MESH_CONFIGURED, false, "ApplyFailed", "some Istio objects could not be applied; see Degraded".into())
+        } else {
+            cond(
+                MESH_CONFIGURED,
+                true,
+                "IstioObjectsApplied",
+                format!(
+                    "{} mode; {} of {} pods enrolled",
+                    o.enrolment.mode_name(),
+                    on_mesh,
+                    o.pods.len()
+                ),
+            )
+        });
+    }
+
+    ComponentStatus {
+        replicas,
+        ready_replicas: ready,
+        updated_replicas: updated,
+        observed_generation: generation,
+        label_selector: Some(o.label_selector.clone()),
+        mesh: Some(mesh),
+        service_endpoints: o.endpoints.clone(),
+        conditions,
+    }
+}
+
+/// Service URLs of a broker (SPEC 2). External URLs only when the gateway
+/// objects exist (a gateway, an advertised domain and Istio installed).
+pub fn broker_endpoints(broker: &PulsarBroker, replicas: i32, istio_available: bool) -> ServiceEndpoints {
+    let name = kube::ResourceExt::name_any(broker);
+    let ns = kube::ResourceExt::namespace(broker).unwrap_or_default();
+    let host = format!("{}.{ns}.svc.cluster.local", Component::Broker.object_name(&name));
+    let cluster = ClusterEndpoints {
+        web_service_url: format!("http://{host}:{}", ports::HTTP),
+        pulsar_service_url: format!("pulsar://{host}:{}", ports::PULSAR),
+    };
+    let listeners = BrokerListeners::of(broker);
+    let (external, brokers) = match listeners.external.as_ref().filter(|_| istio_available) {
+        Some(ext) => {
+            let main = &ext.hosts.main;
+            let external = ExternalEndpoints {
+                web_service_url: format!("https://{main}"),
+                pulsar_service_url: format!("pulsar+ssl://{main}:{}", ports::GW_PULSAR),
+                kafka_bootstrap_servers: listeners.kop.then(|| format!("{main}:{}", ports::GW_KAFKA)),
+                mqtt_service_url: listeners.mop.then(|| format!("mqtts://{main}:{}", ports::GW_MQTT)),
+                amqp_service_url: listeners.aop.then(|| format!("amqps://{main}:{}", ports::GW_AMQP)),
+            };
+            (Some(external), ext.hosts.hosts(replicas))
+        }
+        None => (None, Vec::new()),
+    };
+    ServiceEndpoints { cluster, external, brokers }
+}
+
+/// A component as the coordinator sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemberView {
+    pub kind: String,
+    pub name: String,
+    pub ready: bool,
+    pub message: Option<String>,
+}
+
+/// The coordinator's status: its components and Ready over all of them.
+pub fn coordinator_status(
+    previous: Option<&CoordinatorStatus>,
+    generation: Option<i64>,
+    members: Vec<MemberView>,
+    held: &[String],
+    problem: Option<&Problem>,
+    now: Timestamp,
+) -> CoordinatorStatus {
+    let prev: &[Condition] = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
+    let cond = |t: &str, ok: bool, reason: &str, msg: String| condition(prev, t, ok, reason, msg, generation, now);
+    let not_ready: Vec<String> = members.iter().filter(|m| !m.ready).map(|m| format!("{} {}", m.kind, m.name)).collect();
+    let mut conditions = Vec::new();
+    match problem {
+        Some(Problem::Invalid(msg)) => {
+            conditions.push(cond(READY, false, "InvalidSpec", format!("{msg} (nothing was changed in the cluster)")));
+            conditions.push(cond(PROGRESSING, false, "InvalidSpec", "waiting for a valid spec".into()));
+            conditions.push(cond(DEGRADED, true, "InvalidSpec", msg.clone()));
+        }
+        Some(Problem::ApplyFailed(msg)) => {
+            conditions.push(cond(READY, false, "ApplyFailed", msg.clone()));
+            conditions.push(cond(PROGRESSING, true, "Retrying", "retrying with exponential back-off".into()));
+            conditions.push(cond(DEGRADED, true, "ApplyFailed", msg.clone()));
+        }
+        None => {
+            if not_ready.is_empty() && held.is_empty() {
+                let msg = if members.is_empty() {
+                    "no component carries the label k8s.streamnative.io/coordinator-name with this coordinator's name".to_string()
+                } else {
+                    format!("all {} managed components are Ready", members.len())
+                };
+                conditions.push(cond(READY, true, "AllComponentsReady", msg));
+            } else {
+                let mut parts = Vec::new();
+                if !not_ready.is_empty() {
+                    parts.push(format!("not Ready: {}", not_ready.join(", ")));
+                }
+                if !held.is_empty() {
+                    parts.push(format!("waiting to roll: {}", held.join(", ")));
+                }
+                conditions.push(cond(READY, false, "ComponentsNotReady", parts.join("; ")));
+            }
+            if held.is_empty() && not_ready.is_empty() {
+                conditions.push(cond(PROGRESSING, false, "Stable", "every component runs the coordinator's settings".into()));
+            } else if held.is_empty() {
+                conditions.push(cond(PROGRESSING, true, "RollingOut", format!("waiting for {}", not_ready.join(", "))));
+            } else {
+                conditions.push(cond(
+                    PROGRESSING,
+                    true,
+                    "RollingInOrder",
+                    format!(
+                        "rolling one kind at a time (ZooKeeper, BookKeeper, brokers, proxies); waiting to roll {}",
+                        held.join(", ")
+                    ),
+                ));
+            }
+            conditions.push(cond(DEGRADED, false, "AsExpected", "the components match the coordinator".into()));
+        }
+    }
+    CoordinatorStatus {
+        observed_generation: generation,
+        components: members
+            .into_iter()
+            .map(|m| ManagedComponent { kind: m.kind, name: m.name, ready: m.ready, message: m.message })
+            .collect(),
+        conditions,
+    }
+}
+
+/// A merge patch that turns `old` into `new`: `new` with explicit nulls for
+/// keys `old` has and `new` lacks (objects only; arrays are replaced).
+pub fn merge_patch(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            let mut out = serde_json::Map::new();
+            for (k, nv) in n {
+                out.insert(k.clone(), merge_patch(o.get(k).unwrap_or(&Value::Null), nv));
+            }
+            for k in o.keys() {
+                if !n.contains_key(k) {
+                    out.insert(k.clone(), Value::Null);
+                }
+            }
+            Value::Object(out)
+        }
+        (_, n) => n.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sts(desired: i64, ready: i64, updated: i64, gen_: i64, observed: i64) -> Workload {
+        Workload::from_value(&json!({
+            "kind": "StatefulSet", "metadata": {"name": "pc-zk", "generation": gen_},
+            "spec": {"replicas": desired},
+            "status": {"replicas": desired, "readyReplicas": ready, "updatedReplicas": updated, "observedGeneration": observed}
+        }))
+    }
+
+    fn observed<'a>(primary: Option<Workload>, previous: Option<&'a ComponentStatus>) -> Observed<'a> {
+        Observed {
+            generation: Some(3),
+            label_selector: "a=b".into(),
+            primary,
+            others: vec![],
+            primary_name: "pc-zk".into(),
+            enrolment: Enrolment::Sidecar { revision: None },
+            pods: &[],
+            istio_available: true,
+            migrating: false,
+            problem: None,
+            endpoints: None,
+            previous,
+            now: Timestamp::from_second(1_700_000_000).unwrap(),
+        }
+    }
+
+    fn get<'a>(s: &'a ComponentStatus, t: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == t).unwrap()
+    }
+
+    #[test]
+    fn ready_when_every_replica_is_ready_and_updated() {
+        let s = component_status(&observed(Some(sts(3, 3, 3, 2, 2)), None));
+        assert_eq!(get(&s, READY).status, "True");
+        assert_eq!(get(&s, PROGRESSING).status, "False");
+        assert_eq!(get(&s, DEGRADED).status, "False");
+        assert_eq!(get(&s, MESH_CONFIGURED).status, "True");
+        assert_eq!((s.replicas, s.ready_replicas, s.updated_replicas), (3, 3, 3));
+        assert_eq!(s.mesh.as_ref().unwrap().dataplane_mode, "sidecar");
+        assert_eq!(s.mesh.as_ref().unwrap().revision.as_deref(), Some("default"));
+        assert_eq!(s.observed_generation, Some(3));
+        for (desired, ready, updated, g, og) in [(3, 2, 3, 2, 2), (3, 3, 2, 2, 2), (3, 3, 3, 3, 2)] {
+            let s = component_status(&observed(Some(sts(desired, ready, updated, g, og)), None));
+            assert_eq!(get(&s, READY).status, "False");
+            assert_eq!(get(&s, PROGRESSING).status, "True");
+        }
+        let s = component_status(&observed(None, None));
+        assert_eq!(get(&s, READY).reason, "WorkloadMissing");
+    }
+
+    #[test]
+    fn unchanged_observation_gives_an_identical_status() {
+        let first = component_status(&observed(Some(sts(3, 3, 3, 2, 2)), None));
+        let mut later = observed(Some(sts(3, 3, 3, 2, 2)), Some(&first));
+        later.now = Timestamp::from_second(1_800_000_000).unwrap();
+        assert_eq!(component_status(&later), first);
+        // A transition gets a new time.
+        let changed = component_status(&Observed { primary: Some(sts(3, 1, 3, 2, 2)), ..later });
+        assert_ne!(get(&changed, READY).last_transition_time, get(&first, READY).last_transition_time);
+    }
+
+    #[test]
+    fn invalid_spec_and_missing_istio_are_reported_with_a_fix() {
+        let mut o = observed(Some(sts(3, 3, 3, 2, 2)), None);
+        o.problem = Some(Problem::Invalid("spec.zkServers: no Service x".into()));
+        o.istio_available = false;
+        let s = component_status(&o);
+        assert_eq!(get(&s, READY).reason, "InvalidSpec");
+        assert_eq!(get(&s, DEGRADED).status, "True");
+        assert!(get(&s, DEGRADED).message.contains("zkServers"));
+        assert_eq!(get(&s, MESH_CONFIGURED).reason, "IstioNotInstalled");
+        o.enrolment = Enrolment::Disabled;
+        let s = component_status(&o);
+        assert!(s.conditions.iter().all(|c| c.type_ != MESH_CONFIGURED));
+        assert_eq!(s.mesh.unwrap().dataplane_mode, "none");
+    }
+
+    #[test]
+    fn migration_is_progress() {
+        let mut o = observed(Some(sts(3, 3, 3, 2, 2)), None);
+        o.migrating = true;
+        o.enrolment = Enrolment::Ambient;
+        let s = component_status(&o);
+        assert_eq!(get(&s, PROGRESSING).reason, REASON_MIGRATING);
+        assert_eq!(get(&s, READY).status, "True");
+        assert_eq!(s.mesh.unwrap().revision, None);
+    }
+
+    #[test]
+    fn onmesh_counts_enrolled_pods_only() {
+        let mut a = std::collections::BTreeMap::new();
+        a.insert(magnetar_api::labels::SIDECAR_STATUS.to_string(), r#"{"revision":"canary"}"#.to_string());
+        let pods = [PodView { annotations: a, ..Default::default() }, PodView::default()];
+        let mut o = observed(Some(sts(2, 2, 2, 1, 1)), None);
+        o.pods = &pods;
+        let s = component_status(&o);
+        let mesh = s.mesh.unwrap();
+        assert_eq!(mesh.on_mesh_replicas, 1);
+        assert_eq!(mesh.revision.as_deref(), Some("canary"));
+    }
+
+    #[test]
+    fn broker_endpoints_follow_the_spec() {
+        let b: PulsarBroker = serde_json::from_value(json!({
+            "apiVersion": "pulsar.streamnative.io/v1alpha1", "kind": "PulsarBroker",
+            "metadata": {"name": "private-cloud", "namespace": "pulsar"},
+            "spec": {"zkServers": "zk:2181", "replicas": 2,
+                "config": {"advertisedDomain": "pulsar.example.com", "serviceURLGenerationPolicy": "OrdinalPrefix",
+                    "protocolHandlers": {"kop": {"enabled": true}, "mop": {"enabled": true}}},
+                "istio": {"enabled": true, "gateway": {"tls": {"certSecretName": "c"}}}}
+        }))
+        .unwrap();
+        let e = broker_endpoints(&b, 2, true);
+        assert_eq!(e.cluster.web_service_url, "http://private-cloud-broker.pulsar.svc.cluster.local:8080");
+        assert_eq!(e.cluster.pulsar_service_url, "pulsar://private-cloud-broker.pulsar.svc.cluster.local:6650");
+        let x = e.external.unwrap();
+        assert_eq!(x.web_service_url, "https://pulsar.example.com");
+        assert_eq!(x.pulsar_service_url, "pulsar+ssl://pulsar.example.com:6651");
+        assert_eq!(x.kafka_bootstrap_servers.as_deref(), Some("pulsar.example.com:9093"));
+        assert_eq!(x.mqtt_service_url.as_deref(), Some("mqtts://pulsar.example.com:8883"));
+        assert_eq!(x.amqp_service_url, None);
+        assert_eq!(e.brokers, ["pb0-pulsar.example.com", "pb1-pulsar.example.com"]);
+        let e = broker_endpoints(&b, 2, false);
+        assert!(e.external.is_none() && e.brokers.is_empty());
+    }
+
+    #[test]
+    fn coordinator_ready_over_its_components() {
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let m = |ready| MemberView { kind: "ZooKeeperCluster".into(), name: "pc".into(), ready, message: None };
+        let s = coordinator_status(None, Some(1), vec![m(true)], &[], None, now);
+        assert_eq!(s.conditions[0].status, "True");
+        let s = coordinator_status(None, Some(1), vec![m(false)], &[], None, now);
+        assert_eq!(s.conditions[0].status, "False");
+        assert!(s.conditions[0].message.contains("ZooKeeperCluster pc"));
+        let s = coordinator_status(None, Some(1), vec![m(true)], &["PulsarBroker pc".into()], None, now);
+        assert_eq!(s.conditions[1].reason, "RollingInOrder");
+    }
+
+    #[test]
+    fn merge_patch_removes_vanished_fields() {
+        let old = json!({"a": 1, "b": {"c": 1, "d": 2}, "e": [1]});
+        let new = json!({"b": {"c": 2}, "e": []});
+        assert_eq!(merge_patch(&old, &new), json!({"a": null, "b": {"c": 2, "d": null}, "e": []}));
+    }
+}

@@ -1,0 +1,106 @@
+//! The control plane behaves like a cluster: workloads get Ready pods (kwok),
+//! owners' children are garbage-collected (kube-controller-manager).
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use magnetar_testenv::{ControlPlane, FAKE_NODE, Options, apply::ensure_namespace, shared};
+use serde_json::json;
+
+const DEADLINE: Duration = Duration::from_secs(90);
+
+async fn env() -> &'static ControlPlane {
+    shared(Options::default().with_workloads().label("cluster")).await.expect("control plane")
+}
+
+#[tokio::test]
+async fn statefulset_gets_ready_pods() {
+    let env = env().await;
+    let client = env.client().await.unwrap();
+    let ns = "sts-ready";
+    ensure_namespace(&client, ns).await.unwrap();
+
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    let manifest: StatefulSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "web",
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}]},
+            },
+        },
+    }))
+    .unwrap();
+    sts.patch("web", &PatchParams::apply("testenv-test").force(), &Patch::Apply(&manifest)).await.unwrap();
+
+    let all_ready = |s: Option<&StatefulSet>| {
+        s.and_then(|s| s.status.as_ref()).is_some_and(|st| st.ready_replicas == Some(3))
+    };
+    tokio::time::timeout(DEADLINE, await_condition(sts.clone(), "web", all_ready))
+        .await
+        .unwrap_or_else(|_| panic!("StatefulSet web not 3/3 Ready within {DEADLINE:?}; logs in {}", env.log_dir().display()))
+        .unwrap();
+
+    let pods: Api<Pod> = Api::namespaced(client, ns);
+    let list = pods.list(&ListParams::default().labels("app=web")).await.unwrap();
+    let mut names: Vec<_> = list.items.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["web-0", "web-1", "web-2"]);
+    for pod in &list.items {
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.node_name.as_deref(), Some(FAKE_NODE), "scheduled onto the kwok node");
+        let status = pod.status.as_ref().unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert!(status.pod_ip.is_some(), "kwok assigns a pod IP");
+    }
+}
+
+#[tokio::test]
+async fn deleting_an_owner_collects_its_children() {
+    let env = env().await;
+    let client = env.client().await.unwrap();
+    let ns = "gc";
+    ensure_namespace(&client, ns).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client, ns);
+
+    let owner = cms
+        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "owner"}})).unwrap())
+        .await
+        .unwrap();
+    let uid = owner.metadata.uid.clone().unwrap();
+    let child = |name: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": [{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid, "controller": true,
+        }]}}))
+        .unwrap()
+    };
+    let mut children = Vec::new();
+    for name in ["child-a", "child-b"] {
+        let created = cms.create(&PostParams::default(), &child(name)).await.unwrap();
+        children.push((name, created.metadata.uid.unwrap()));
+    }
+    // A bystander without an owner must survive.
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "bystander"}})).unwrap())
+        .await
+        .unwrap();
+
+    cms.delete("owner", &DeleteParams::background()).await.unwrap();
+    for (name, uid) in &children {
+        tokio::time::timeout(DEADLINE, await_condition(cms.clone(), name, conditions::is_deleted(uid)))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{name} not garbage-collected within {DEADLINE:?}; logs in {}", env.log_dir().display())
+            })
+            .unwrap();
+    }
+    assert!(cms.get_opt("bystander").await.unwrap().is_some(), "an object without owner was collected");
+}
