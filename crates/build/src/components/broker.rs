@@ -160,12 +160,12 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             "org.apache.pulsar.common.intercept.AppendIndexMetadataInterceptor".into(),
         );
         set("allowAutoTopicCreationType", "partitioned".into());
-        if let Some(tls) = kop_tls(config, l) {
+        if kop_tls(config, l).is_some() {
+            // cert-manager's JKS layout; the passwords come from env.
             set("kopSslKeystoreType", "JKS".into());
             set("kopSslKeystoreLocation", format!("{KOP_TLS_DIR}/keystore.jks"));
             set("kopSslTruststoreType", "JKS".into());
             set("kopSslTruststoreLocation", format!("{KOP_TLS_DIR}/truststore.jks"));
-            let _ = tls;
         }
     }
     let handlers = config.protocol_handlers.as_ref();

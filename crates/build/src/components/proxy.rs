@@ -1,9 +1,136 @@
-//! Workload objects of a PulsarProxy.
+//! Workload objects of a PulsarProxy (SPEC 3.1): StatefulSet `<n>-proxy`,
+//! Service `<n>-proxy`, ConfigMap (proxy.conf entries), PDB and
+//! ServiceAccount. `replicas: 0` keeps every object but runs no pod.
+
+use std::collections::BTreeMap;
 
 use magnetar_api::PulsarProxy;
 
+use super::pod::{self, PodParts, Probes, ServiceKind, port};
+use crate::listeners::NamedPort;
+use crate::mesh::Enrolment;
+use crate::names::Component;
+use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
-pub fn build(_res: &PulsarProxy, _owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
-    Vec::new()
+const C: Component = Component::Proxy;
+/// Key of the generated proxy.conf entries in the ConfigMap.
+pub const PROXY_CONF: &str = "proxy.conf";
+
+fn ports() -> Vec<NamedPort> {
+    vec![port("tcp-pulsar", PULSAR, "tcp"), port("http-web", HTTP, "http")]
+}
+
+pub fn build(res: &PulsarProxy, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+    let spec = &res.spec;
+    let pod_spec = spec.pod.clone().unwrap_or_default();
+    let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
+    let (custom_conf, env) = pod::split_custom(&custom);
+    let (host, pulsar_port) = broker_address(&spec.broker_address, &owner.namespace);
+    let mut entries: BTreeMap<String, String> = BTreeMap::from([
+        ("brokerServiceURL".to_string(), format!("pulsar://{host}:{pulsar_port}")),
+        ("brokerWebServiceURL".to_string(), format!("http://{host}:{HTTP}")),
+        ("servicePort".to_string(), PULSAR.to_string()),
+        ("webServicePort".to_string(), HTTP.to_string()),
+    ]);
+    entries.extend(custom_conf);
+    let data = BTreeMap::from([(PROXY_CONF.to_string(), pod::properties("proxy.conf of PulsarProxy", &entries))]);
+    let parts = PodParts {
+        owner,
+        component: C,
+        image: pod::image(spec.image.as_deref()),
+        pull_policy: spec.image_pull_policy,
+        pod: &pod_spec,
+        enrolment: Enrolment::of(spec.istio.as_ref()),
+        script: pod::shell(&format!("{}exec bin/pulsar proxy\n", pod::install_conf_script(PROXY_CONF))),
+        env,
+        ports: ports(),
+        config: &data,
+        config_map: C.object_name(&owner.name),
+        volumes: Vec::new(),
+        mounts: Vec::new(),
+        probes: Probes::same(pod::http_probe("/status.html", HTTP), 5),
+    };
+    let name = C.object_name(&owner.name);
+    let mut out = vec![
+        pod::stateful_set(owner, C, spec.replicas, name.clone(), parts.template(), Vec::new(), None),
+        pod::service(owner, name, C, &ports(), ServiceKind::ClusterIp),
+        pod::config_map(owner, C, data),
+        pod::pdb(owner, C),
+    ];
+    out.extend(pod::service_account(owner, C, &pod_spec));
+    out
+}
+
+/// Host and Pulsar port of `brokerAddress`: a bare Service name is
+/// `<name>.<ns>.svc.cluster.local`; a host with dots is used as given; a
+/// `:port` is the Pulsar port (the web port stays 8080); a URL scheme is
+/// ignored.
+pub fn broker_address(address: &str, namespace: &str) -> (String, i32) {
+    let a = address.trim();
+    let a = a.split_once("://").map_or(a, |(_, rest)| rest);
+    let a = a.trim_end_matches('/');
+    let (host, port) = match a.rsplit_once(':') {
+        Some((h, p)) => match p.parse::<i32>() {
+            Ok(p) if (1..=65535).contains(&p) => (h, p),
+            _ => (a, PULSAR),
+        },
+        None => (a, PULSAR),
+    };
+    let host = if host.contains('.') { host.to_string() } else { pod::service_host(host, namespace) };
+    (host, port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::pod::test_util::*;
+
+    fn proxy(yaml_spec: &str) -> PulsarProxy {
+        let doc = format!(
+            "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarProxy\nmetadata: {{name: pc, namespace: pulsar}}\nspec:\n  image: img\n  brokerAddress: pc-broker\n{yaml_spec}"
+        );
+        serde_norway::from_str(&doc).unwrap()
+    }
+
+    fn objects(p: &PulsarProxy) -> Vec<Object> {
+        build(p, &Owner::of(p), &BuildContext::default())
+    }
+
+    #[test]
+    fn builds_the_objects_and_points_at_the_brokers() {
+        let o = objects(&proxy(""));
+        for (kind, name) in [
+            ("StatefulSet", "pc-proxy"),
+            ("Service", "pc-proxy"),
+            ("ConfigMap", "pc-proxy"),
+            ("PodDisruptionBudget", "pc-proxy"),
+            ("ServiceAccount", "pc-proxy"),
+        ] {
+            assert!(has(&o, kind, name), "{kind} {name}");
+        }
+        let c = find(&o, "ConfigMap", "pc-proxy")["data"][PROXY_CONF].as_str().unwrap().to_string();
+        assert!(c.contains("brokerServiceURL=pulsar://pc-broker.pulsar.svc.cluster.local:6650\n"));
+        assert!(c.contains("brokerWebServiceURL=http://pc-broker.pulsar.svc.cluster.local:8080\n"));
+        let svc = find(&o, "Service", "pc-proxy");
+        assert_eq!(service_ports(svc), [6650, 8080]);
+        assert_eq!(svc["spec"]["ports"][0]["name"], "tcp-pulsar");
+        assert_eq!(svc["spec"]["ports"][1]["name"], "http-web");
+        assert_port_names(&o);
+    }
+
+    #[test]
+    fn zero_replicas_keeps_the_objects() {
+        let o = objects(&proxy("  replicas: 0\n"));
+        assert_eq!(find(&o, "StatefulSet", "pc-proxy")["spec"]["replicas"], 0);
+        assert!(has(&o, "Service", "pc-proxy"));
+    }
+
+    #[test]
+    fn broker_address_forms() {
+        assert_eq!(broker_address("b", "ns"), ("b.ns.svc.cluster.local".to_string(), 6650));
+        assert_eq!(broker_address("b.other.svc:6651", "ns"), ("b.other.svc".to_string(), 6651));
+        assert_eq!(broker_address("pulsar://b:6650/", "ns"), ("b.ns.svc.cluster.local".to_string(), 6650));
+        assert_eq!(broker_address("b:x", "ns"), ("b:x.ns.svc.cluster.local".to_string(), 6650));
+    }
 }

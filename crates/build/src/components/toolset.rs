@@ -1,9 +1,133 @@
-//! The toolset Deployment of a PulsarCoordinator.
+//! The toolset Deployment of a PulsarCoordinator (SPEC 3.1): a long-running
+//! pod with pulsar-admin and pulsar-client configured (client.conf) for the
+//! first managed broker, for `kubectl exec`. Nothing at all unless
+//! `spec.toolSet` is present and not disabled.
+
+use std::collections::BTreeMap;
 
 use magnetar_api::{PulsarBroker, PulsarCoordinator};
+use kube::ResourceExt;
 
+use super::pod::{self, PodParts, Probes};
+use crate::mesh::Enrolment;
+use crate::names::Component;
+use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
-pub fn build(_res: &PulsarCoordinator, _brokers: &[&PulsarBroker], _owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
-    Vec::new()
+const C: Component = Component::Toolset;
+/// Key of the generated client.conf entries in the ConfigMap.
+pub const CLIENT_CONF: &str = "client.conf";
+
+pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+    let Some(tool_set) = res.spec.tool_set.as_ref().filter(|t| t.enabled.unwrap_or(true)) else {
+        return Vec::new();
+    };
+    let first = brokers.first().copied();
+    let pod_spec = tool_set.pod.clone().unwrap_or_default();
+    let data = BTreeMap::from([(CLIENT_CONF.to_string(), pod::properties("client.conf of the toolset", &client_entries(first, owner)))]);
+    // The image of the coordinator, else the brokers'.
+    let image = res.spec.image.as_deref().filter(|i| !i.is_empty()).or_else(|| first.and_then(|b| b.spec.image.as_deref()));
+    let parts = PodParts {
+        owner,
+        component: C,
+        image: pod::image(image),
+        pull_policy: first.and_then(|b| b.spec.image_pull_policy),
+        pod: &pod_spec,
+        // Enrolled like the brokers, so that it can reach STRICT brokers.
+        enrolment: Enrolment::of(first.and_then(|b| b.spec.istio.as_ref())),
+        script: start_script(),
+        env: Vec::new(),
+        ports: Vec::new(),
+        config: &data,
+        config_map: C.object_name(&owner.name),
+        volumes: Vec::new(),
+        mounts: Vec::new(),
+        probes: Probes::same(pod::exec_probe("test -s /pulsar/conf/client.conf"), 5),
+    };
+    let mut out = vec![
+        pod::deployment(owner, C, tool_set.replicas.unwrap_or(1), parts.template()),
+        pod::config_map(owner, C, data),
+        pod::pdb(owner, C),
+    ];
+    out.extend(pod::service_account(owner, C, &pod_spec));
+    out
+}
+
+/// webServiceUrl and brokerServiceUrl of the first broker's Service (in the
+/// broker's namespace); empty without brokers (the tools' defaults).
+fn client_entries(broker: Option<&PulsarBroker>, owner: &Owner) -> BTreeMap<String, String> {
+    let Some(b) = broker else { return BTreeMap::new() };
+    let namespace = b.namespace().unwrap_or_else(|| owner.namespace.clone());
+    let host = pod::service_host(&Component::Broker.object_name(&b.name_any()), &namespace);
+    BTreeMap::from([
+        ("webServiceUrl".to_string(), format!("http://{host}:{HTTP}/")),
+        ("brokerServiceUrl".to_string(), format!("pulsar://{host}:{PULSAR}/")),
+    ])
+}
+
+/// Installs client.conf and waits; stops promptly on SIGTERM.
+fn start_script() -> String {
+    pod::shell(&format!(
+        "{}trap 'exit 0' TERM INT\nwhile true; do sleep 3600 & wait $!; done\n",
+        pod::install_conf_script(CLIENT_CONF)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::pod::test_util::*;
+
+    fn coordinator(yaml_spec: &str) -> PulsarCoordinator {
+        let doc = format!(
+            "apiVersion: k8s.streamnative.io/v1alpha1\nkind: PulsarCoordinator\nmetadata: {{name: pc, namespace: pulsar}}\nspec:\n  image: img\n{yaml_spec}"
+        );
+        serde_norway::from_str(&doc).unwrap()
+    }
+
+    fn broker(istio: &str) -> PulsarBroker {
+        let doc = format!(
+            "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {{name: b1, namespace: pulsar}}\nspec:\n  zkServers: zk:2181\n{istio}"
+        );
+        serde_norway::from_str(&doc).unwrap()
+    }
+
+    fn objects(c: &PulsarCoordinator, brokers: &[&PulsarBroker]) -> Vec<Object> {
+        build(c, brokers, &Owner::of(c), &BuildContext::default())
+    }
+
+    #[test]
+    fn nothing_without_tool_set_or_when_disabled() {
+        let b = broker("");
+        assert!(objects(&coordinator(""), &[&b]).is_empty());
+        assert!(objects(&coordinator("  toolSet: {enabled: false}\n"), &[&b]).is_empty());
+    }
+
+    #[test]
+    fn tool_set_points_at_the_first_broker() {
+        let b = broker("");
+        let o = objects(&coordinator("  toolSet: {}\n"), &[&b]);
+        for (kind, name) in [("Deployment", "pc-toolset"), ("ConfigMap", "pc-toolset"), ("ServiceAccount", "pc-toolset")] {
+            assert!(has(&o, kind, name), "{kind} {name}");
+        }
+        let c = find(&o, "ConfigMap", "pc-toolset")["data"][CLIENT_CONF].as_str().unwrap().to_string();
+        assert!(c.contains("webServiceUrl=http://b1-broker.pulsar.svc.cluster.local:8080/\n"));
+        assert!(c.contains("brokerServiceUrl=pulsar://b1-broker.pulsar.svc.cluster.local:6650/\n"));
+        let d = find(&o, "Deployment", "pc-toolset");
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert!(script(d).contains("sleep 3600"));
+        assert!(d["spec"]["template"]["spec"]["containers"][0]["ports"].is_null());
+    }
+
+    #[test]
+    fn tool_set_follows_the_brokers_mesh_mode() {
+        let b = broker("  istio: {enabled: true, dataplaneMode: ambient}\n");
+        let o = objects(&coordinator("  toolSet: {replicas: 2}\n"), &[&b]);
+        let d = find(&o, "Deployment", "pc-toolset");
+        assert_eq!(d["spec"]["replicas"], 2);
+        assert_eq!(d["spec"]["template"]["metadata"]["labels"]["istio.io/dataplane-mode"], "ambient");
+        let b = broker("  istio: {enabled: true, revision: canary}\n");
+        let o = objects(&coordinator("  toolSet: {}\n"), &[&b]);
+        assert_eq!(find(&o, "Deployment", "pc-toolset")["spec"]["template"]["metadata"]["labels"]["istio.io/rev"], "canary");
+    }
 }

@@ -1,0 +1,265 @@
+//! State shared by the controllers: the client, reflector stores of every
+//! watched kind, triggers between controllers, and what was applied.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::{DynamicObject, PartialObjectMeta};
+use kube::discovery::ApiResource;
+use kube::runtime::events::Recorder;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::Value;
+
+use magnetar_api::labels::{APP_INSTANCE, APP_MANAGED_BY, MANAGED_BY};
+use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
+use magnetar_build::OperatorIdentity;
+use magnetar_build::cluster::Inventory;
+use magnetar_build::names::{self, Component};
+
+use crate::backoff::Backoff;
+use crate::drift::Applied;
+use crate::kinds::{ChildKind, MainKind};
+use crate::metrics::Metrics;
+use crate::migration::PodView;
+
+/// Reflector stores of the five kinds.
+#[derive(Clone)]
+pub struct Stores {
+    pub coordinators: Store<PulsarCoordinator>,
+    pub zookeepers: Store<ZooKeeperCluster>,
+    pub bookkeepers: Store<BookKeeperCluster>,
+    pub brokers: Store<PulsarBroker>,
+    pub proxies: Store<PulsarProxy>,
+}
+
+/// Senders into each controller's queue.
+#[derive(Clone)]
+pub struct Triggers {
+    pub coordinator: UnboundedSender<ObjectRef<PulsarCoordinator>>,
+    pub zookeeper: UnboundedSender<ObjectRef<ZooKeeperCluster>>,
+    pub bookkeeper: UnboundedSender<ObjectRef<BookKeeperCluster>>,
+    pub broker: UnboundedSender<ObjectRef<PulsarBroker>>,
+    pub proxy: UnboundedSender<ObjectRef<PulsarProxy>>,
+}
+
+impl Triggers {
+    /// Asks the controller of `kind` to reconcile `namespace/name`.
+    pub fn send(&self, kind: MainKind, namespace: &str, name: &str) {
+        // A closed channel means the controller has stopped: nothing to do.
+        let _ = match kind {
+            MainKind::Coordinator => self.coordinator.unbounded_send(ObjectRef::new(name).within(namespace)),
+            MainKind::ZooKeeper => self.zookeeper.unbounded_send(ObjectRef::new(name).within(namespace)),
+            MainKind::BookKeeper => self.bookkeeper.unbounded_send(ObjectRef::new(name).within(namespace)),
+            MainKind::Broker => self.broker.unbounded_send(ObjectRef::new(name).within(namespace)),
+            MainKind::Proxy => self.proxy.unbounded_send(ObjectRef::new(name).within(namespace)),
+        };
+    }
+}
+
+/// A watched kind of generated object and its store.
+#[derive(Clone)]
+pub struct ChildStore {
+    pub kind: ChildKind,
+    pub resource: ApiResource,
+    pub store: Store<DynamicObject>,
+}
+
+/// A live generated object owned by a custom resource.
+#[derive(Clone, Debug)]
+pub struct Live {
+    pub kind: ChildKind,
+    pub resource: ApiResource,
+    pub name: String,
+    pub uid: String,
+    pub value: Value,
+}
+
+impl Live {
+    pub fn deleting(&self) -> bool {
+        self.value["metadata"]["deletionTimestamp"].is_string()
+    }
+}
+
+/// Everything the reconcilers share.
+pub struct Context {
+    pub client: Client,
+    pub identity: OperatorIdentity,
+    pub stores: Stores,
+    pub children: RwLock<Vec<ChildStore>>,
+    pub pods: Store<PartialObjectMeta<Pod>>,
+    pub triggers: Triggers,
+    pub istio: AtomicBool,
+    /// What was applied last, by `group/kind/namespace/name` (see [`crate::drift`]).
+    pub memory: Mutex<HashMap<String, Applied>>,
+    pub backoff: Backoff,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// Periodic re-reconcile of a healthy object.
+    pub resync: Duration,
+}
+
+fn in_ns<K: Resource>(namespace: &str) -> impl Fn(&K) -> bool + '_ {
+    move |o: &K| o.meta().namespace.as_deref() == Some(namespace)
+}
+
+fn cloned<K: Resource + Clone>(store: &Store<K>, namespace: &str) -> Vec<K> {
+    let mut v: Vec<K> = store.state().iter().filter(|o| in_ns::<K>(namespace)(o)).map(|o| (**o).clone()).collect();
+    v.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
+    v
+}
+
+impl Context {
+    pub fn istio_available(&self) -> bool {
+        self.istio.load(Ordering::Relaxed)
+    }
+
+    /// Every magnetar resource of a namespace, from the stores.
+    pub fn inventory(&self, namespace: &str) -> Inventory {
+        Inventory {
+            coordinators: cloned(&self.stores.coordinators, namespace),
+            zookeepers: cloned(&self.stores.zookeepers, namespace),
+            bookkeepers: cloned(&self.stores.bookkeepers, namespace),
+            brokers: cloned(&self.stores.brokers, namespace),
+            proxies: cloned(&self.stores.proxies, namespace),
+        }
+    }
+
+    /// Names of the resources of every kind in a namespace.
+    pub fn names_in(&self, namespace: &str) -> Vec<(MainKind, String)> {
+        fn names<K: Resource>(kind: MainKind, store: &Store<K>, ns: &str, out: &mut Vec<(MainKind, String)>) {
+            for o in store.state() {
+                if o.meta().namespace.as_deref() == Some(ns) {
+                    out.push((kind, o.meta().name.clone().unwrap_or_default()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        names(MainKind::Coordinator, &self.stores.coordinators, namespace, &mut out);
+        names(MainKind::ZooKeeper, &self.stores.zookeepers, namespace, &mut out);
+        names(MainKind::BookKeeper, &self.stores.bookkeepers, namespace, &mut out);
+        names(MainKind::Broker, &self.stores.brokers, namespace, &mut out);
+        names(MainKind::Proxy, &self.stores.proxies, namespace, &mut out);
+        out
+    }
+
+    /// Triggers every resource of a namespace but `except`.
+    pub fn trigger_namespace(&self, namespace: &str, except: Option<(MainKind, &str)>) {
+        for (kind, name) in self.names_in(namespace) {
+            if except != Some((kind, name.as_str())) {
+                self.triggers.send(kind, namespace, &name);
+            }
+        }
+    }
+
+    /// Triggers every resource the operator knows.
+    pub fn trigger_all(&self) {
+        let mut namespaces: Vec<String> = Vec::new();
+        macro_rules! collect {
+            ($store:expr) => {
+                for o in $store.state() {
+                    if let Some(ns) = o.namespace() {
+                        if !namespaces.contains(&ns) {
+                            namespaces.push(ns);
+                        }
+                    }
+                }
+            };
+        }
+        collect!(self.stores.coordinators);
+        collect!(self.stores.zookeepers);
+        collect!(self.stores.bookkeepers);
+        collect!(self.stores.brokers);
+        collect!(self.stores.proxies);
+        for ns in namespaces {
+            self.trigger_namespace(&ns, None);
+        }
+    }
+
+    /// Generated objects of `instance` in `namespace` whose controller is
+    /// the resource with `owner_uid` (Istio kinds only while Istio is served).
+    pub fn owned(&self, namespace: &str, instance: &str, owner_uid: &str) -> Vec<Live> {
+        let children = self.children.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out = Vec::new();
+        for child in children {
+            if child.kind.is_istio() && !self.istio_available() {
+                continue;
+            }
+            for o in child.store.state() {
+                let meta = &o.metadata;
+                if meta.namespace.as_deref() != Some(namespace) {
+                    continue;
+                }
+                let labels = meta.labels.as_ref();
+                let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+                if label(APP_MANAGED_BY) != Some(MANAGED_BY) || label(APP_INSTANCE) != Some(instance) {
+                    continue;
+                }
+                let owned = meta
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|r| r.controller == Some(true) && r.uid == owner_uid);
+                if !owned {
+                    continue;
+                }
+                let Ok(value) = serde_json::to_value(&*o) else { continue };
+                out.push(Live {
+                    kind: child.kind,
+                    resource: child.resource.clone(),
+                    name: meta.name.clone().unwrap_or_default(),
+                    uid: meta.uid.clone().unwrap_or_default(),
+                    value,
+                });
+            }
+        }
+        out
+    }
+
+    /// Pods of a component instance (labels and annotations only).
+    pub fn pods_of(&self, namespace: &str, component: Component, instance: &str) -> Vec<PodView> {
+        let selector = names::selector(component, instance);
+        let mut pods: Vec<PodView> = self
+            .pods
+            .state()
+            .iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some(namespace))
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| {
+                let labels = p.metadata.labels.as_ref();
+                selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            })
+            .map(|p| PodView {
+                name: p.metadata.name.clone().unwrap_or_default(),
+                labels: p.metadata.labels.clone().unwrap_or_default(),
+                annotations: p.metadata.annotations.clone().unwrap_or_default(),
+            })
+            .collect();
+        pods.sort_by(|a, b| a.name.cmp(&b.name));
+        pods
+    }
+
+    pub fn forget(&self, key: &str) {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+
+    pub fn remembered(&self, key: &str) -> Option<Applied> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    pub fn remember(&self, key: String, applied: Applied) {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner()).insert(key, applied);
+    }
+}
+
+/// Labels of a pod template, from a live StatefulSet.
+pub fn template_labels(sts: &Value) -> BTreeMap<String, String> {
+    sts["spec"]["template"]["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .unwrap_or_default()
+}
