@@ -1,0 +1,117 @@
+//! Server-side apply of the desired objects and deletion of the ones no
+//! longer desired, in one pass (SPEC 4.1).
+//!
+//! Order: ServiceAccounts, ConfigMaps, Services, PDBs and the Istio security
+//! objects are applied first; then the stale objects of those kinds are
+//! deleted (so a DestinationRule is gone before a pod moves to ambient,
+//! SPEC 4.5); then workloads and routing are applied and the remaining stale
+//! objects deleted. Objects of one apply rank go out concurrently. An object
+//! that is already as desired is not sent at all (see [`crate::drift`]).
+
+use futures::future::try_join_all;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::core::DynamicObject;
+use kube::Api;
+use serde_json::Value;
+
+use magnetar_build::Object;
+use magnetar_build::object::apply_rank;
+
+use crate::Error;
+use crate::context::{Context, Live};
+use crate::drift::{self, Applied};
+use crate::kinds;
+
+/// The one field manager of every object the operator applies.
+pub const FIELD_MANAGER: &str = "magnetar";
+
+/// Highest apply rank of the first phase (Istio security objects).
+const SECURITY_RANK: u8 = 6;
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// `Kind/name` of each object sent.
+    pub applied: Vec<String>,
+    /// `Kind/name` of each object deleted.
+    pub deleted: Vec<String>,
+    /// The API server's answers to the applies.
+    pub responses: Vec<Value>,
+}
+
+fn memory_key(group: &str, kind: &str, namespace: &str, name: &str) -> String {
+    format!("{group}/{kind}/{namespace}/{name}")
+}
+
+fn is_desired(desired: &[Object], live: &Live) -> bool {
+    desired.iter().any(|d| d.group() == live.kind.group && d.kind == live.kind.kind && d.name == live.name)
+}
+
+/// Applies `desired` and deletes the objects in `live` (objects the same
+/// resource owns) that are not desired.
+pub async fn sync(ctx: &Context, namespace: &str, desired: &[Object], live: &[Live]) -> Result<Outcome, Error> {
+    let mut outcome = Outcome::default();
+    let stale: Vec<&Live> = live.iter().filter(|l| !is_desired(desired, l) && !l.deleting()).collect();
+    let mut ranks: Vec<u8> = desired.iter().map(Object::apply_rank).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    for phase in [0..=SECURITY_RANK, (SECURITY_RANK + 1)..=u8::MAX] {
+        for rank in ranks.iter().filter(|r| phase.contains(r)) {
+            let batch = desired.iter().filter(|o| o.apply_rank() == *rank);
+            let results = try_join_all(batch.map(|o| apply_one(ctx, o, live))).await?;
+            for (o, response) in results.into_iter().flatten() {
+                outcome.applied.push(o);
+                outcome.responses.push(response);
+            }
+        }
+        let mut doomed: Vec<&&Live> = stale.iter().filter(|l| phase.contains(&apply_rank(l.kind.kind))).collect();
+        doomed.sort_by_key(|l| std::cmp::Reverse(apply_rank(l.kind.kind)));
+        let deleted = try_join_all(doomed.into_iter().map(|l| delete_one(ctx, namespace, l))).await?;
+        outcome.deleted.extend(deleted);
+    }
+    ctx.metrics.add_applied(outcome.applied.len());
+    ctx.metrics.add_deleted(outcome.deleted.len());
+    Ok(outcome)
+}
+
+async fn apply_one(ctx: &Context, o: &Object, live: &[Live]) -> Result<Option<(String, Value)>, Error> {
+    let id = format!("{}/{}", o.kind, o.name);
+    let child = kinds::child(o.group(), &o.kind).ok_or_else(|| Error::UnknownKind(o.api_version.clone(), o.kind.clone()))?;
+    let mut value = o.value.clone();
+    let hash = drift::desired_hash(&value);
+    drift::annotate(&mut value, &hash);
+    let key = memory_key(o.group(), &o.kind, &o.namespace, &o.name);
+    let current = live.iter().find(|l| l.kind == child && l.name == o.name).map(|l| &l.value);
+    if drift::up_to_date(&value, &hash, current, ctx.remembered(&key).as_ref()) {
+        return Ok(None);
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &o.namespace, &child.resource(Some(o.version())));
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let response = api
+        .patch(&o.name, &params, &Patch::Apply(&value))
+        .await
+        .map_err(|source| Error::Apply { object: id.clone(), source })?;
+    let response = serde_json::to_value(&response)?;
+    ctx.remember(key, Applied { hash, fingerprint: drift::fingerprint(&value, &response) });
+    tracing::debug!(object = %id, namespace = %o.namespace, "applied");
+    Ok(Some((id, response)))
+}
+
+async fn delete_one(ctx: &Context, namespace: &str, l: &Live) -> Result<String, Error> {
+    let id = format!("{}/{}", l.kind.kind, l.name);
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &l.resource);
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: Some(Preconditions { uid: Some(l.uid.clone()), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&l.name, &params).await {
+        Ok(_) => {}
+        // Already gone, or replaced by another object of the same name.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+        Err(source) => return Err(Error::Delete { object: id, source }),
+    }
+    ctx.forget(&memory_key(l.kind.group, l.kind.kind, namespace, &l.name));
+    tracing::debug!(object = %id, %namespace, "deleted");
+    Ok(id)
+}
