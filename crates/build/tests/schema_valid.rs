@@ -121,6 +121,7 @@ fn validator_refuses_wrong_types_enums_required_and_duplicates() {
         v["spec"]["ports"][0].as_object_mut().unwrap().remove("port");
     });
     assert_rejected(&svc, "Service bad type enum", "Bogus", |v| v["spec"]["type"] = json!("Bogus"));
+    assert_rejected(&svc, "Service bad protocol enum", "QUIC", |v| v["spec"]["ports"][0]["protocol"] = json!("QUIC"));
     assert_rejected(&svc, "Service duplicate port", "duplicate", |v| v["spec"]["ports"][1]["port"] = json!(6650));
     let gw = gateway();
     assert_rejected(&gw, "Gateway bad tls mode", "BOGUS", |v| v["spec"]["servers"][0]["tls"]["mode"] = json!("BOGUS"));

@@ -43,6 +43,11 @@ impl Metrics {
         self.writes.writes()
     }
 
+    /// The counter the operator's client records into.
+    pub fn writes_counter(&self) -> WriteCounter {
+        self.writes.clone()
+    }
+
     fn with(&self, kind: &'static str, f: impl FnOnce(&mut KindStats)) {
         let mut map = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
         f(map.entry(kind).or_default());

@@ -127,7 +127,7 @@ impl ControlPlane {
         let server = format!("https://127.0.0.1:{api_port}");
         let p = |path: &Path| path.display().to_string();
 
-        supervisor.spawn(
+        supervisor.spawn_stopped_last(
             "etcd",
             &binaries.bin("etcd"),
             &[
@@ -247,7 +247,7 @@ impl ControlPlane {
                     "--secure-port=0".into(),
                     "--leader-elect=false".into(),
                     // Everything but what needs a cloud or real kubelets.
-                    "--controllers=*,-node-ipam-controller,-node-route-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-node-lifecycle-controller".into(),
+                    "--controllers=*,-node-ipam-controller,-node-route-controller,-cloud-node-lifecycle-controller,-service-lb-controller".into(),
                     "--use-service-account-credentials=false".into(),
                     format!("--root-ca-file={}", p(&pki.ca_cert)),
                     format!("--cluster-signing-cert-file={}", p(&pki.ca_cert)),
@@ -307,16 +307,24 @@ impl ControlPlane {
             .await
             .context("creating the fake node")?;
 
+        // Ready (kwok), and the node lifecycle controller has lifted the
+        // not-ready taint that admission put on the new node.
         let node_ready = |n: Option<&Node>| {
-            n.and_then(|n| n.status.as_ref())
+            let ready = n
+                .and_then(|n| n.status.as_ref())
                 .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            let tainted = n
+                .and_then(|n| n.spec.as_ref())
+                .and_then(|s| s.taints.as_ref())
+                .is_some_and(|ts| !ts.is_empty());
+            ready && !tainted
         };
         let timeout = self.options.timeout;
-        self.guard("kwok marking the fake node Ready", async {
+        self.guard("the fake node becoming Ready and untainted", async {
             tokio::time::timeout(timeout, await_condition(nodes.clone(), FAKE_NODE, node_ready))
                 .await
-                .map_err(|_| anyhow!("node {FAKE_NODE} not Ready within {timeout:?}"))??;
+                .map_err(|_| anyhow!("node {FAKE_NODE} not Ready and untainted within {timeout:?}"))??;
             Ok(())
         })
         .await?;

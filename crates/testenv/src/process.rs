@@ -24,7 +24,8 @@ use anyhow::Context;
 
 /// Process ids (= process group ids) of every child still running, for the
 /// `atexit` hook.
-static LIVE: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+/// `(pid, stopped last)`.
+static LIVE: Mutex<Vec<(i32, bool)>> = Mutex::new(Vec::new());
 static HOOK: Once = Once::new();
 
 /// How long a process group gets between SIGTERM and SIGKILL.
@@ -51,6 +52,7 @@ pub(crate) struct Proc {
     pub name: String,
     pub log: PathBuf,
     child: Child,
+    last: bool,
 }
 
 impl Proc {
@@ -95,6 +97,16 @@ impl Supervisor {
     /// Starts `program args…` in its own process group, stdout and stderr to
     /// `<log_dir>/<name>.log`.
     pub fn spawn(&mut self, name: &str, program: &Path, args: &[String], log_dir: &Path) -> anyhow::Result<()> {
+        self.spawn_inner(name, program, args, log_dir, false)
+    }
+
+    /// Like [`Supervisor::spawn`], for a process that the others need until
+    /// they are gone (etcd): it is stopped after them.
+    pub fn spawn_stopped_last(&mut self, name: &str, program: &Path, args: &[String], log_dir: &Path) -> anyhow::Result<()> {
+        self.spawn_inner(name, program, args, log_dir, true)
+    }
+
+    fn spawn_inner(&mut self, name: &str, program: &Path, args: &[String], log_dir: &Path, last: bool) -> anyhow::Result<()> {
         let log_path = log_dir.join(format!("{name}.log"));
         let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         writeln!(&log, "# {} {}", program.display(), args.join(" "))?;
@@ -107,13 +119,13 @@ impl Supervisor {
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
         let pid = child.id() as i32;
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push((pid, last));
         if let Some((_, stdin)) = &mut self.watchdog {
             // If the watchdog is gone the atexit hook still covers us.
             let _ = writeln!(stdin, "{pid}");
             let _ = stdin.flush();
         }
-        self.procs.push(Proc { name: name.to_string(), log: log_path, child });
+        self.procs.push(Proc { name: name.to_string(), log: log_path, child, last });
         Ok(())
     }
 
@@ -127,8 +139,8 @@ impl Supervisor {
     /// Stops every child (SIGTERM, then SIGKILL after a grace period), reaps
     /// them, then lets the watchdog finish (it removes the scratch directory).
     pub fn shutdown(&mut self) {
-        let pids: Vec<i32> = self.procs.iter().map(Proc::pid).collect();
-        terminate_groups(&pids);
+        let pids: Vec<(i32, bool)> = self.procs.iter().map(|p| (p.pid(), p.last)).collect();
+        stop_in_order(&pids);
         for p in &mut self.procs {
             let _ = p.child.wait();
         }
@@ -183,7 +195,15 @@ extern "C" fn kill_all_at_exit() {
         Ok(mut live) => std::mem::take(&mut *live),
         Err(_) => return, // the watchdog will do it
     };
-    if !pids.is_empty() {
-        terminate_groups(&pids);
+    stop_in_order(&pids);
+}
+
+/// Everything but the processes marked "last", then those.
+fn stop_in_order(pids: &[(i32, bool)]) {
+    for phase in [false, true] {
+        let group: Vec<i32> = pids.iter().filter(|(_, last)| *last == phase).map(|(pid, _)| *pid).collect();
+        if !group.is_empty() {
+            terminate_groups(&group);
+        }
     }
 }

@@ -36,7 +36,10 @@ pub async fn shared(options: Options) -> anyhow::Result<&'static ControlPlane> {
     let result = cell
         .get_or_init(|| async move { start_detached(options).await.map_err(|e| format!("{e:#}")) })
         .await;
-    result.as_ref().map_err(|e| anyhow!("the shared control plane did not start: {e}"))
+    let env = result.as_ref().map_err(|e| anyhow!("the shared control plane did not start: {e}"))?;
+    // Captured by the test harness: shown when the calling test fails.
+    eprintln!("magnetar-testenv: shared control plane {}, logs in {}", env.server(), env.log_dir().display());
+    Ok(env)
 }
 
 /// [`ControlPlane::start`] on a thread and runtime of its own, so that it does

@@ -98,6 +98,7 @@ pub fn properties(header: &str, entries: &BTreeMap<String, String>) -> String {
 pub fn install_conf_script(file: &str) -> String {
     format!(
         r##"# Merge magnetar's settings into the image's defaults, then apply PULSAR_PREFIX_* variables.
+[ -f conf/{file} ] || touch conf/{file}
 awk 'FILENAME == ARGV[1] {{ i = index($0, "="); if (i > 1 && substr($0, 1, 1) != "#") seen[substr($0, 1, i - 1)] = 1; next }}
      {{ i = index($0, "="); if (!(i > 1 && substr($0, 1, 1) != "#" && (substr($0, 1, i - 1) in seen))) print }}' \
   {dir}/{file} conf/{file} > conf/{file}.magnetar

@@ -1,13 +1,19 @@
 //! Workload objects of a PulsarProxy (SPEC 3.1): StatefulSet `<n>-proxy`,
 //! Service `<n>-proxy`, ConfigMap (proxy.conf entries), PDB and
 //! ServiceAccount. `replicas: 0` keeps every object but runs no pod.
+//!
+//! Ports come from [`routing::proxy_ports`], the table the gateway routes
+//! and the AuthorizationPolicy read: 6650 and 8080, plus 6651 and 8443 when
+//! the gateway passes TLS through and the proxy terminates it.
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use magnetar_api::PulsarProxy;
+use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
 
-use super::pod::{self, PodParts, Probes, ServiceKind, port};
-use crate::listeners::NamedPort;
+use super::pod::{self, PodParts, Probes, ServiceKind};
+use crate::istio::routing::{self, PROXY_HTTPS, PROXY_PULSAR_TLS};
 use crate::mesh::Enrolment;
 use crate::names::Component;
 use crate::ports::*;
@@ -16,10 +22,8 @@ use crate::{BuildContext, Object, Owner};
 const C: Component = Component::Proxy;
 /// Key of the generated proxy.conf entries in the ConfigMap.
 pub const PROXY_CONF: &str = "proxy.conf";
-
-fn ports() -> Vec<NamedPort> {
-    vec![port("tcp-pulsar", PULSAR, "tcp"), port("http-web", HTTP, "http")]
-}
+/// Where the gateway certificate is mounted in PASSTHROUGH mode.
+pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
 
 pub fn build(res: &PulsarProxy, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
@@ -33,8 +37,15 @@ pub fn build(res: &PulsarProxy, owner: &Owner, _ctx: &BuildContext) -> Vec<Objec
         ("servicePort".to_string(), PULSAR.to_string()),
         ("webServicePort".to_string(), HTTP.to_string()),
     ]);
+    let passthrough = routing::proxy_gateway(res).filter(|g| g.tls_mode() == GatewayTlsMode::Passthrough);
+    if let Some(gw) = passthrough {
+        entries.extend(tls_entries(gw));
+    }
+    // The user's entries win, e.g. their own certificate paths.
     entries.extend(custom_conf);
     let data = BTreeMap::from([(PROXY_CONF.to_string(), pod::properties("proxy.conf of PulsarProxy", &entries))]);
+    let (volumes, mounts) = gateway_cert(passthrough);
+    let ports = routing::proxy_ports(res);
     let parts = PodParts {
         owner,
         component: C,
@@ -44,22 +55,50 @@ pub fn build(res: &PulsarProxy, owner: &Owner, _ctx: &BuildContext) -> Vec<Objec
         enrolment: Enrolment::of(spec.istio.as_ref()),
         script: pod::shell(&format!("{}exec bin/pulsar proxy\n", pod::install_conf_script(PROXY_CONF))),
         env,
-        ports: ports(),
+        ports: ports.clone(),
         config: &data,
         config_map: C.object_name(&owner.name),
-        volumes: Vec::new(),
-        mounts: Vec::new(),
+        volumes,
+        mounts,
         probes: Probes::same(pod::http_probe("/status.html", HTTP), 5),
     };
     let name = C.object_name(&owner.name);
     let mut out = vec![
         pod::stateful_set(owner, C, spec.replicas, name.clone(), parts.template(), Vec::new(), None),
-        pod::service(owner, name, C, &ports(), ServiceKind::ClusterIp),
+        pod::service(owner, name, C, &ports, ServiceKind::ClusterIp),
         pod::config_map(owner, C, data),
         pod::pdb(owner, C),
     ];
     out.extend(pod::service_account(owner, C, &pod_spec));
     out
+}
+
+/// PASSTHROUGH: the proxy terminates TLS on 6651 and 8443 with the
+/// gateway's certificate (when one is named; else the user configures it
+/// through `config.custom` and `pod.secretRefs`).
+fn tls_entries(gw: &GatewaySpec) -> BTreeMap<String, String> {
+    let mut e = BTreeMap::from([
+        ("servicePortTls".to_string(), PROXY_PULSAR_TLS.to_string()),
+        ("webServicePortTls".to_string(), PROXY_HTTPS.to_string()),
+    ]);
+    if gw.cert_secret_name().is_some() {
+        e.insert("tlsCertificateFilePath".into(), format!("{GATEWAY_TLS_DIR}/tls.crt"));
+        e.insert("tlsKeyFilePath".into(), format!("{GATEWAY_TLS_DIR}/tls.key"));
+        if gw.tls.as_ref().and_then(|t| t.trust_certs_enabled).unwrap_or(false) {
+            e.insert("tlsTrustCertsFilePath".into(), format!("{GATEWAY_TLS_DIR}/ca.crt"));
+        }
+    }
+    e
+}
+
+/// The gateway certificate, mounted read-only in PASSTHROUGH mode.
+fn gateway_cert(passthrough: Option<&GatewaySpec>) -> (Vec<Volume>, Vec<VolumeMount>) {
+    match passthrough.and_then(|g| g.cert_secret_name()) {
+        Some(secret) => {
+            (vec![pod::secret_volume("gateway-tls", secret)], vec![pod::mount("gateway-tls", GATEWAY_TLS_DIR, true)])
+        }
+        None => (Vec::new(), Vec::new()),
+    }
 }
 
 /// Host and Pulsar port of `brokerAddress`: a bare Service name is
@@ -124,6 +163,25 @@ mod tests {
         let o = objects(&proxy("  replicas: 0\n"));
         assert_eq!(find(&o, "StatefulSet", "pc-proxy")["spec"]["replicas"], 0);
         assert!(has(&o, "Service", "pc-proxy"));
+    }
+
+    #[test]
+    fn passthrough_proxy_serves_tls_itself() {
+        let o = objects(&proxy(
+            "  dnsNames: [proxy.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw-tls}}}\n",
+        ));
+        assert_eq!(service_ports(find(&o, "Service", "pc-proxy")), [6650, 8080, 6651, 8443]);
+        let c = find(&o, "ConfigMap", "pc-proxy")["data"][PROXY_CONF].as_str().unwrap().to_string();
+        assert!(c.contains("servicePortTls=6651\n") && c.contains("webServicePortTls=8443\n"));
+        assert!(c.contains("tlsCertificateFilePath=/etc/tls/gateway/tls.crt\n"));
+        let spec = &find(&o, "StatefulSet", "pc-proxy")["spec"]["template"]["spec"];
+        assert_eq!(spec["volumes"][1]["secret"]["secretName"], "gw-tls");
+        assert_port_names(&o);
+        // SIMPLE: the gateway terminates TLS, the proxy stays plaintext.
+        let o = objects(&proxy(
+            "  dnsNames: [proxy.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw-tls}}}\n",
+        ));
+        assert_eq!(service_ports(find(&o, "Service", "pc-proxy")), [6650, 8080]);
     }
 
     #[test]

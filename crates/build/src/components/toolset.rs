@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use magnetar_api::{PulsarBroker, PulsarCoordinator};
 use kube::ResourceExt;
+use magnetar_api::{PulsarBroker, PulsarCoordinator};
 
 use super::pod::{self, PodParts, Probes};
 use crate::mesh::Enrolment;
@@ -24,9 +24,13 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
     };
     let first = brokers.first().copied();
     let pod_spec = tool_set.pod.clone().unwrap_or_default();
-    let data = BTreeMap::from([(CLIENT_CONF.to_string(), pod::properties("client.conf of the toolset", &client_entries(first, owner)))]);
+    let data = BTreeMap::from([(
+        CLIENT_CONF.to_string(),
+        pod::properties("client.conf of the toolset", &client_entries(first, owner)),
+    )]);
     // The image of the coordinator, else the brokers'.
-    let image = res.spec.image.as_deref().filter(|i| !i.is_empty()).or_else(|| first.and_then(|b| b.spec.image.as_deref()));
+    let image =
+        res.spec.image.as_deref().filter(|i| !i.is_empty()).or_else(|| first.and_then(|b| b.spec.image.as_deref()));
     let parts = PodParts {
         owner,
         component: C,
@@ -107,7 +111,9 @@ mod tests {
     fn tool_set_points_at_the_first_broker() {
         let b = broker("");
         let o = objects(&coordinator("  toolSet: {}\n"), &[&b]);
-        for (kind, name) in [("Deployment", "pc-toolset"), ("ConfigMap", "pc-toolset"), ("ServiceAccount", "pc-toolset")] {
+        for (kind, name) in
+            [("Deployment", "pc-toolset"), ("ConfigMap", "pc-toolset"), ("ServiceAccount", "pc-toolset")]
+        {
             assert!(has(&o, kind, name), "{kind} {name}");
         }
         let c = find(&o, "ConfigMap", "pc-toolset")["data"][CLIENT_CONF].as_str().unwrap().to_string();
@@ -128,6 +134,9 @@ mod tests {
         assert_eq!(d["spec"]["template"]["metadata"]["labels"]["istio.io/dataplane-mode"], "ambient");
         let b = broker("  istio: {enabled: true, revision: canary}\n");
         let o = objects(&coordinator("  toolSet: {}\n"), &[&b]);
-        assert_eq!(find(&o, "Deployment", "pc-toolset")["spec"]["template"]["metadata"]["labels"]["istio.io/rev"], "canary");
+        assert_eq!(
+            find(&o, "Deployment", "pc-toolset")["spec"]["template"]["metadata"]["labels"]["istio.io/rev"],
+            "canary"
+        );
     }
 }

@@ -282,11 +282,39 @@ pub fn object_errors(o: &Object) -> Vec<String> {
     out
 }
 
+/// Whether `selector` selects the pods of workload `w`. Labels the
+/// StatefulSet controller adds to each pod (`statefulset.kubernetes.io/
+/// pod-name`, `apps.kubernetes.io/pod-index`) match an existing ordinal.
+fn selects_pods_of(selector: &Value, w: &Object) -> bool {
+    let Some(s) = selector.as_object().filter(|s| !s.is_empty()) else { return false };
+    let labels = &pod_template(w).expect("workload")["metadata"]["labels"];
+    let replicas = w.value["spec"]["replicas"].as_i64().unwrap_or(1);
+    let ordinal_ok = |o: Option<i64>| o.is_some_and(|o| (0..replicas).contains(&o));
+    s.iter().all(|(k, v)| match k.as_str() {
+        "statefulset.kubernetes.io/pod-name" if w.kind == "StatefulSet" => ordinal_ok(
+            v.as_str().and_then(|p| p.strip_prefix(&format!("{}-", w.name))).and_then(|o| o.parse().ok()),
+        ),
+        "apps.kubernetes.io/pod-index" if w.kind == "StatefulSet" => ordinal_ok(v.as_str().and_then(|o| o.parse().ok())),
+        _ => labels.get(k) == Some(v),
+    })
+}
+
 fn subset(selector: &Value, labels: &Value) -> bool {
     match selector.as_object() {
         Some(s) if !s.is_empty() => s.iter().all(|(k, v)| labels.get(k) == Some(v)),
         _ => false,
     }
+}
+
+/// Whether the output holds a workload of the component `selector` names
+/// (same app.kubernetes.io/name and instance); while the builders of a
+/// component are not written yet, selectors of its pods cannot be checked.
+fn component_built(workloads: &[&Object], namespace: &str, selector: &Value) -> bool {
+    let keys = ["app.kubernetes.io/name", "app.kubernetes.io/instance"];
+    workloads.iter().any(|w| {
+        let labels = &pod_template(w).expect("workload")["metadata"]["labels"];
+        w.namespace == namespace && keys.iter().all(|k| selector.get(*k).is_none_or(|v| labels.get(*k) == Some(v)))
+    })
 }
 
 /// Checks across the objects of one build: unique identities, selectors
@@ -308,13 +336,10 @@ pub fn set_errors(objects: &[Object], complete: bool) -> Vec<String> {
         if !subset(&w.value["spec"]["selector"]["matchLabels"], &t["metadata"]["labels"]) {
             out.push(format!("{}: spec.selector.matchLabels does not match the pod template's labels", id(w)));
         }
-        if w.kind == "StatefulSet" {
-            let svc = w.value["spec"]["serviceName"].as_str().unwrap_or_default();
-            let headless = objects.iter().any(|s| {
-                s.kind == "Service" && s.namespace == w.namespace && s.name == svc && s.value["spec"]["clusterIP"] == "None"
-            });
-            if !headless {
-                out.push(format!("{}: spec.serviceName {svc:?} names no headless Service of the output", id(w)));
+        if let Some(svc) = w.value["spec"]["serviceName"].as_str().filter(|s| !s.is_empty()) {
+            let exists = objects.iter().any(|s| s.kind == "Service" && s.namespace == w.namespace && s.name == svc);
+            if !exists {
+                out.push(format!("{}: spec.serviceName {svc:?} names no Service of the output", id(w)));
             }
         }
         if complete {
@@ -328,17 +353,16 @@ pub fn set_errors(objects: &[Object], complete: bool) -> Vec<String> {
         }
     }
     let selects = |o: &Object, selector: &Value| -> Vec<&Object> {
-        workloads
-            .iter()
-            .copied()
-            .filter(|w| w.namespace == o.namespace && subset(selector, &pod_template(w).expect("workload")["metadata"]["labels"]))
-            .collect()
+        workloads.iter().copied().filter(|w| w.namespace == o.namespace && selects_pods_of(selector, w)).collect()
     };
     for o in objects {
         match o.kind.as_str() {
             "Service" => {
                 let selector = &o.value["spec"]["selector"];
                 if selector.as_object().is_none_or(|s| s.is_empty()) {
+                    continue;
+                }
+                if !component_built(&workloads, &o.namespace, selector) {
                     continue;
                 }
                 let targets = selects(o, selector);
@@ -358,7 +382,8 @@ pub fn set_errors(objects: &[Object], complete: bool) -> Vec<String> {
                 }
             }
             "PodDisruptionBudget" => {
-                if selects(o, &o.value["spec"]["selector"]["matchLabels"]).is_empty() {
+                let selector = &o.value["spec"]["selector"]["matchLabels"];
+                if component_built(&workloads, &o.namespace, selector) && selects(o, selector).is_empty() {
                     out.push(format!("{}: spec.selector selects no generated workload", id(o)));
                 }
             }

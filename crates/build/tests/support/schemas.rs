@@ -17,7 +17,9 @@
 //! would prune, hence refuse, every field there). `x-kubernetes-list-type:
 //! set` becomes `uniqueItems`, and `x-kubernetes-list-map-keys` is checked by
 //! a custom keyword (duplicate or missing keys are refused). Null-valued
-//! fields are dropped before validation, as the API server does. CEL
+//! fields are dropped before validation, as the API server does. Kubernetes'
+//! OpenAPI has no enums; [`K8S_ENUMS`] adds those of the fields magnetar
+//! uses. CEL
 //! (`x-kubernetes-validations`) is not evaluated here.
 
 use std::collections::HashMap;
@@ -259,11 +261,43 @@ fn load_components(file: &Path) -> Map<String, Value> {
     let Value::Object(mut schemas) = doc["components"]["schemas"].clone() else {
         panic!("{}: no components.schemas", file.display());
     };
-    for s in schemas.values_mut() {
+    for (name, s) in schemas.iter_mut() {
         strict(s, false);
+        for (schema, property, values) in K8S_ENUMS {
+            if name == schema {
+                let p = &mut s["properties"][property];
+                let target = if p["type"] == "array" { &mut p["items"] } else { p };
+                target["enum"] = json!(values);
+            }
+        }
     }
     schemas
 }
+
+/// Closed sets of the Kubernetes fields magnetar uses. Kubernetes' OpenAPI v3
+/// carries no `enum` (its Go validation checks them), so they are listed here.
+const K8S_ENUMS: &[(&str, &str, &[&str])] = &[
+    ("io.k8s.api.core.v1.ServiceSpec", "type", &["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]),
+    ("io.k8s.api.core.v1.ServiceSpec", "sessionAffinity", &["ClientIP", "None"]),
+    ("io.k8s.api.core.v1.ServiceSpec", "externalTrafficPolicy", &["Cluster", "Local"]),
+    ("io.k8s.api.core.v1.ServiceSpec", "internalTrafficPolicy", &["Cluster", "Local"]),
+    ("io.k8s.api.core.v1.ServicePort", "protocol", &["TCP", "UDP", "SCTP"]),
+    ("io.k8s.api.core.v1.ContainerPort", "protocol", &["TCP", "UDP", "SCTP"]),
+    ("io.k8s.api.core.v1.Container", "imagePullPolicy", &["Always", "IfNotPresent", "Never"]),
+    ("io.k8s.api.core.v1.Container", "terminationMessagePolicy", &["File", "FallbackToLogsOnError"]),
+    ("io.k8s.api.core.v1.PodSpec", "restartPolicy", &["Always", "OnFailure", "Never"]),
+    ("io.k8s.api.core.v1.PodSpec", "dnsPolicy", &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]),
+    ("io.k8s.api.core.v1.HTTPGetAction", "scheme", &["HTTP", "HTTPS"]),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimSpec", "accessModes", &["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]),
+    ("io.k8s.api.core.v1.Toleration", "operator", &["Exists", "Equal"]),
+    ("io.k8s.api.core.v1.Toleration", "effect", &["NoSchedule", "PreferNoSchedule", "NoExecute"]),
+    ("io.k8s.api.apps.v1.StatefulSetSpec", "podManagementPolicy", &["OrderedReady", "Parallel"]),
+    ("io.k8s.api.apps.v1.StatefulSetUpdateStrategy", "type", &["RollingUpdate", "OnDelete"]),
+    ("io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy", "whenDeleted", &["Retain", "Delete"]),
+    ("io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy", "whenScaled", &["Retain", "Delete"]),
+    ("io.k8s.api.apps.v1.DeploymentStrategy", "type", &["Recreate", "RollingUpdate"]),
+    ("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "unhealthyPodEvictionPolicy", &["IfHealthyBudget", "AlwaysAllow"]),
+];
 
 /// (apiVersion, kind) -> openAPIV3Schema of every served CRD version.
 fn istio_crds(yaml: &str) -> HashMap<(String, String), Value> {

@@ -1,0 +1,59 @@
+//! Kubernetes Events for what the operator did and why.
+
+use kube::Resource;
+use kube::runtime::events::{Event, EventType};
+
+use crate::context::Context;
+
+/// Longest note an Event may carry (1 kB).
+const MAX_NOTE: usize = 1000;
+
+fn truncate(mut s: String) -> String {
+    if s.len() > MAX_NOTE {
+        let mut cut = MAX_NOTE - 3;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}
+
+/// A list of objects for an Event note: the first few, then a count.
+pub fn list(what: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut s = what.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if what.len() > SHOWN {
+        s.push_str(&format!(" and {} more", what.len() - SHOWN));
+    }
+    s
+}
+
+/// Publishes an Event about `obj`; failures are logged, never fatal.
+pub async fn publish<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let ev = Event { type_, reason: reason.into(), note: Some(truncate(note)), action: action.into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_stay_within_limits() {
+        assert_eq!(truncate("é".repeat(600)).len(), 999);
+        let many: Vec<String> = (0..20).map(|i| format!("Service/s{i}")).collect();
+        assert!(list(&many).ends_with("and 8 more"));
+        assert_eq!(list(&many[..2]), "Service/s0, Service/s1");
+    }
+}

@@ -1,0 +1,172 @@
+//! Watches: the five kinds (full objects), the generated kinds narrowed by
+//! `app.kubernetes.io/managed-by=magnetar`, and the pods of the components
+//! (metadata only). Every event is routed to the resource it concerns.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::core::{DynamicObject, PartialObjectMeta};
+use kube::discovery::ApiResource;
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, metadata_watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use magnetar_api::labels::{AMBIENT_REDIRECTION, APP_INSTANCE, APP_MANAGED_BY, APP_NAME, COORDINATOR_NAME, MANAGED_BY, SIDECAR_STATUS};
+
+use crate::context::Context;
+use crate::controller::Kind;
+use crate::kinds::MainKind;
+
+/// Label selector of every generated object.
+pub fn managed_selector() -> String {
+    format!("{APP_MANAGED_BY}={MANAGED_BY}")
+}
+
+/// Label selector of the components' pods.
+pub fn pod_selector() -> String {
+    format!("{APP_INSTANCE},{APP_NAME} in (zookeeper,bookkeeper,pulsar-broker,pulsar-proxy,pulsar-toolset)")
+}
+
+fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn dyn_api(client: &Client, namespace: Option<&str>, ar: &ApiResource) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
+        None => Api::all_with(client.clone(), ar),
+    }
+}
+
+fn fingerprint<T: Hash>(v: T) -> u64 {
+    let mut h = DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
+}
+
+/// Watches one of the five kinds into its store. Every change queues the
+/// object; a change of its spec, labels or existence also queues every other
+/// resource of its namespace (peers, zkServers and propagation depend on
+/// them); a status change of a linked component queues its coordinator.
+pub async fn main_kind<K>(client: Client, namespace: Option<String>, writer: Writer<K>, ctx: Arc<Context>)
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Kind
+        + Clone
+        + std::fmt::Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let api = api_for::<K>(&client, namespace.as_deref());
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()).default_backoff());
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        let (obj, deleted) = match event {
+            Ok(Event::Apply(o) | Event::InitApply(o)) => (o, false),
+            Ok(Event::Delete(o)) => (o, true),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(kind = K::MAIN.kind(), error = %e, "watch failed; retrying");
+                continue;
+            }
+        };
+        let ns = obj.namespace().unwrap_or_default();
+        let name = obj.name_any();
+        let uid = obj.uid().unwrap_or_default();
+        if !deleted {
+            ctx.triggers.send(K::MAIN, &ns, &name);
+        }
+        let meta = obj.meta();
+        let print = fingerprint((meta.generation, &meta.labels, meta.deletion_timestamp.is_some()));
+        let spec_changed = if deleted {
+            seen.remove(&uid);
+            true
+        } else {
+            seen.insert(uid, print) != Some(print)
+        };
+        if spec_changed {
+            ctx.trigger_namespace(&ns, Some((K::MAIN, &name)));
+        } else if let Some(c) = meta.labels.as_ref().and_then(|l| l.get(COORDINATOR_NAME)) {
+            ctx.triggers.send(MainKind::Coordinator, &ns, c);
+        }
+    }
+}
+
+/// Watches a generated kind into its store; every change queues the
+/// resource that controls the object.
+pub async fn child_kind(client: Client, namespace: Option<String>, ar: ApiResource, writer: Writer<DynamicObject>, ctx: Arc<Context>) {
+    let api = dyn_api(&client, namespace.as_deref(), &ar);
+    let config = watcher::Config::default().labels(&managed_selector());
+    let stream = reflector::reflector(writer, watcher::watcher(api, config).default_backoff());
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        let obj = match event {
+            Ok(Event::Apply(o) | Event::InitApply(o) | Event::Delete(o)) => o,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(kind = %ar.kind, error = %e, "watch failed; retrying");
+                continue;
+            }
+        };
+        let ns = obj.namespace().unwrap_or_default();
+        for owner in obj.owner_references().iter().filter(|r| r.controller == Some(true)) {
+            if let Some(kind) = MainKind::from_kind(&owner.kind) {
+                ctx.triggers.send(kind, &ns, &owner.name);
+            }
+        }
+    }
+}
+
+/// Watches the components' pods (metadata only). A pod that appears,
+/// disappears or changes its mesh enrolment queues its component.
+pub async fn pods(client: Client, namespace: Option<String>, writer: Writer<PartialObjectMeta<Pod>>, ctx: Arc<Context>) {
+    let api = api_for::<Pod>(&client, namespace.as_deref());
+    let config = watcher::Config::default().labels(&pod_selector());
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let stream = reflector::reflector(writer, metadata_watcher(api, config).default_backoff());
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        let (pod, deleted) = match event {
+            Ok(Event::Apply(o) | Event::InitApply(o)) => (o, false),
+            Ok(Event::Delete(o)) => (o, true),
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "pod watch failed; retrying");
+                continue;
+            }
+        };
+        let uid = pod.uid().unwrap_or_default();
+        let ann = pod.metadata.annotations.as_ref();
+        let mesh = (
+            ann.and_then(|a| a.get(SIDECAR_STATUS)),
+            ann.and_then(|a| a.get(AMBIENT_REDIRECTION)),
+            &pod.metadata.labels,
+            pod.metadata.deletion_timestamp.is_some(),
+        );
+        let print = fingerprint(mesh);
+        let changed = if deleted { seen.remove(&uid).is_some() } else { seen.insert(uid, print) != Some(print) };
+        if !changed {
+            continue;
+        }
+        let labels = pod.metadata.labels.as_ref();
+        let app = labels.and_then(|l| l.get(APP_NAME));
+        let instance = labels.and_then(|l| l.get(APP_INSTANCE));
+        if let (Some(kind), Some(instance)) = (app.and_then(|a| MainKind::from_app_name(a)), instance) {
+            ctx.triggers.send(kind, &pod.namespace().unwrap_or_default(), instance);
+        }
+    }
+}
