@@ -57,6 +57,15 @@ fn opt(s: S) -> BoxedStrategy<Option<Value>> {
     proptest::option::weighted(0.6, s).boxed()
 }
 
+fn often(s: S) -> BoxedStrategy<Option<Value>> {
+    proptest::option::weighted(0.9, s).boxed()
+}
+
+/// Mostly one of `good`, sometimes one of `bad` (values validation refuses).
+fn mostly(good: &[&str], bad: &[&str]) -> S {
+    prop_oneof![12 => strs(good), 1 => strs(bad)].boxed()
+}
+
 fn always(s: S) -> BoxedStrategy<Option<Value>> {
     s.prop_map(Some).boxed()
 }
@@ -79,9 +88,9 @@ fn map_of(keys: &[&str], values: S, max: usize) -> S {
 /// CR names: mostly valid, some at and over the length limit, some invalid.
 fn cr_name() -> BoxedStrategy<String> {
     prop_oneof![
-        6 => "[a-z][a-z0-9-]{0,12}[a-z0-9]",
+        24 => "[a-z][a-z0-9-]{0,12}[a-z0-9]",
         1 => Just("a".repeat(42)),
-        1 => Just(format!("pulsar-{}", "x".repeat(36))),
+        1 => Just(format!("pulsar-{}", "x".repeat(35))),
         1 => Just("b".repeat(43)),
         1 => "[A-Za-z0-9_.-]{1,10}",
         1 => Just("-bad".to_string()),
@@ -99,16 +108,16 @@ fn uid() -> BoxedStrategy<Option<String>> {
 
 fn image() -> S {
     prop_oneof![
-        4 => Just(json!("streamnative/private-cloud:4.0.5.2")),
+        12 => Just(json!("streamnative/private-cloud:4.0.5.2")),
         1 => Just(json!("")),
         1 => Just(json!("  ")),
-        2 => "[a-z]{1,8}/[a-z]{1,8}:[0-9][0-9.]{0,4}".prop_map(Value::String),
+        6 => "[a-z]{1,8}/[a-z]{1,8}:[0-9][0-9.]{0,4}".prop_map(Value::String),
     ]
     .boxed()
 }
 
 fn replicas() -> S {
-    (-2i32..12).prop_map(|r| json!(r)).boxed()
+    prop_oneof![12 => 1i32..12, 1 => -2i32..1].prop_map(|r| json!(r)).boxed()
 }
 
 fn quantity() -> S {
@@ -150,8 +159,8 @@ fn pod() -> S {
             "secretRefs",
             opt(list(
                 obj(vec![
-                    ("secretName", always(strs(&["tls-client", "creds", ""]))),
-                    ("mountPath", always(strs(&["/etc/tls/client", "/secrets/creds", "relative/path"]))),
+                    ("secretName", always(mostly(&["tls-client", "creds"], &[""]))),
+                    ("mountPath", always(mostly(&["/etc/tls/client", "/secrets/creds"], &["relative/path"]))),
                 ]),
                 2,
             )),
@@ -168,7 +177,7 @@ fn auth_rule() -> S {
                 obj(vec![
                     (
                         "principals",
-                        opt(list(strs(&["cluster.local/ns/clients/sa/app", "td.example/ns/x/sa/y", ""]), 2)),
+                        opt(list(mostly(&["cluster.local/ns/clients/sa/app", "td.example/ns/x/sa/y"], &[""]), 2)),
                     ),
                     ("namespaces", opt(list(strs(&["clients", "team-a"]), 2))),
                     ("ipBlocks", opt(list(strs(&["10.0.0.0/8", "192.168.1.7"]), 1))),
@@ -178,7 +187,7 @@ fn auth_rule() -> S {
         ),
         (
             "toOperation",
-            opt(list(obj(vec![("ports", opt(list(strs(&["6650", "9092", "8080", "0", "70000", "abc"]), 2)))]), 2)),
+            opt(list(obj(vec![("ports", opt(list(mostly(&["6650", "9092", "8080"], &["0", "70000", "abc"]), 2)))]), 2)),
         ),
     ])
 }
@@ -204,9 +213,9 @@ fn mesh_fields(gateway: bool) -> Vec<(&'static str, BoxedStrategy<Option<Value>>
                 ("meshInternalHosts", opt(boolean())),
                 (
                     "tls",
-                    opt(obj(vec![
+                    often(obj(vec![
                         ("mode", opt(strs(&["simple", "passthrough"]))),
-                        ("certSecretName", opt(strs(&["", "ingress-tls"]))),
+                        ("certSecretName", often(mostly(&["ingress-tls"], &[""]))),
                         ("trustCertsEnabled", opt(boolean())),
                     ])),
                 ),
@@ -245,7 +254,8 @@ fn gvk() -> S {
 /// Name regexes: valid, anchored-matching, and malformed.
 fn name_regex() -> S {
     prop_oneof![
-        3 => strs(&["", ".*", ".*-broker", ".*-zk", "[a-z]+-proxy", "(", "[", "a{2,1}", "(?P<x", "\\"]),
+        8 => strs(&["", ".*", ".*-broker", ".*-zk", "[a-z]+-proxy", ".*-(zk|bk)(-headless)?"]),
+        1 => strs(&["(", "[", "a{2,1}", "(?P<x", "\\"]),
         1 => "[a-z.*()|\\[\\]+?-]{0,8}".prop_map(Value::String),
     ]
     .boxed()
@@ -263,8 +273,8 @@ fn customization() -> S {
         strs(&["", "42", "null", "~", "- a\n- b", "[1, 2]", "just text", "'quoted'", "{", "spec: [", "{a: 1", ": :"]),
         "[a-z0-9 \\[\\],'\"#-]{0,16}".prop_map(Value::String),
     ];
-    let any_kinds = list(gvk(), 2);
-    let generic = (prop_oneof![3 => metadata_patch, 1 => junk], any_kinds, name_regex())
+    let any_kinds = prop_oneof![12 => proptest::collection::vec(gvk(), 1..=2).prop_map(Value::Array), 1 => Just(json!([]))];
+    let generic = (prop_oneof![8 => metadata_patch, 1 => junk], any_kinds, name_regex())
         .prop_map(|(m, k, n)| json!({"manifest": m, "match": {"groupVersionKinds": k, "name": n}}));
     let dr = (
         strs(&[
@@ -287,7 +297,7 @@ fn custom_config(keys: &[&str]) -> S {
 
 fn zk_servers() -> S {
     prop_oneof![
-        4 => strs(&["zk:2181", "pc-zk:2181", "a-zk:2181,b-zk.pulsar.svc:2181"]),
+        24 => strs(&["zk:2181", "pc-zk:2181", "a-zk:2181,b-zk.pulsar.svc:2181"]),
         1 => strs(&["", "nohost", "zk:99999", "zk:0", ":2181", "zk:2181,"]),
         1 => "[a-z0-9.:,-]{0,16}".prop_map(Value::String),
     ]
@@ -296,7 +306,7 @@ fn zk_servers() -> S {
 
 fn domain() -> S {
     prop_oneof![
-        4 => strs(&["pulsar.example.com", "example.com", "streams.a-b.example.org"]),
+        30 => strs(&["pulsar.example.com", "example.com", "streams.a-b.example.org"]),
         1 => strs(&["", "Pulsar.Example.com", "localhost", "-bad.example.com", "a..b.com", "x_y.example.com"]),
         1 => Just(json!(format!("{}.example.com", "l".repeat(63)))),
         1 => Just(json!(format!("{}.example.com", "l".repeat(64)))),
@@ -312,8 +322,8 @@ fn proxied_handler() -> S {
 
 fn broker_config() -> S {
     obj(vec![
-        ("clusterName", opt(strs(&["", "pulsar-cluster", "my cluster", "a/b", "c1"]))),
-        ("advertisedDomain", opt(domain())),
+        ("clusterName", opt(mostly(&["pulsar-cluster", "c1"], &["", "my cluster", "a/b"]))),
+        ("advertisedDomain", often(domain())),
         ("serviceURLGenerationPolicy", opt(strs(&["NameUIDPrefix", "OrdinalPrefix", "FQDN"]))),
         (
             "protocolHandlers",
@@ -326,7 +336,7 @@ fn broker_config() -> S {
                             "tls",
                             opt(obj(vec![
                                 ("enabled", opt(boolean())),
-                                ("certSecretName", opt(strs(&["", "kop-tls"]))),
+                                ("certSecretName", often(mostly(&["kop-tls"], &[""]))),
                                 ("trustCertsEnabled", opt(boolean())),
                                 ("passwordSecretRef", opt(pick(&[json!({"name": "kop-pass", "key": "password"})]))),
                             ])),
@@ -452,19 +462,19 @@ fn bookkeeper() -> BoxedStrategy<Input> {
 }
 
 fn broker() -> BoxedStrategy<Input> {
-    let spec = component_spec(vec![("zkServers", always(zk_servers())), ("config", opt(broker_config()))], true);
+    let spec = component_spec(vec![("zkServers", always(zk_servers())), ("config", often(broker_config()))], true);
     resource("pulsar.streamnative.io/v1alpha1", "PulsarBroker", spec)
 }
 
 fn proxy() -> BoxedStrategy<Input> {
     let dns = prop_oneof![
-        3 => strs(&["proxy.example.com", "pulsar.example.org"]),
+        12 => strs(&["proxy.example.com", "pulsar.example.org"]),
         1 => strs(&["Bad_Name", "localhost", ""]),
     ];
     let spec = component_spec(
         vec![
-            ("brokerAddress", always(strs(&["pc-broker", "pc-broker.pulsar.svc:6650", "", "  "]))),
-            ("dnsNames", opt(list(dns.boxed(), 3))),
+            ("brokerAddress", always(mostly(&["pc-broker", "pc-broker.pulsar.svc:6650"], &["", "  "]))),
+            ("dnsNames", often(list(dns.boxed(), 3))),
             ("config", opt(custom_config(&["maxConcurrentLookupRequests", "PULSAR_PREFIX_y"]))),
         ],
         true,

@@ -142,7 +142,7 @@ fn validator_refuses_wrong_types_enums_required_and_duplicates() {
 #[test]
 fn both_istio_versions_are_checked() {
     let errors = errors_after(&gateway(), |v| v["spec"]["bogus"] = json!(1));
-    for version in support::ISTIO_VERSIONS {
+    for version in support::schemas::ISTIO_VERSIONS {
         assert!(errors.iter().any(|e| e.contains(&format!("Istio {version}"))), "no error from Istio {version}: {errors:#?}");
     }
 }

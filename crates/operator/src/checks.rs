@@ -106,8 +106,8 @@ pub async fn gateway(client: &Client, path: &str, gw: &GatewaySpec) -> Result<Ve
             });
         }
     }
-    if gw.tls_mode() == GatewayTlsMode::Simple {
-        if let Some(secret) = gw.cert_secret_name() {
+    if let Some(secret) = gw.cert_secret_name().filter(|_| gw.tls_mode() == GatewayTlsMode::Simple) {
+        {
             let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
             if secrets.get_metadata_opt(secret).await?.is_none() {
                 errors.push(FieldError {

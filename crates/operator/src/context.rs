@@ -51,12 +51,12 @@ impl Triggers {
     /// Asks the controller of `kind` to reconcile `namespace/name`.
     pub fn send(&self, kind: MainKind, namespace: &str, name: &str) {
         // A closed channel means the controller has stopped: nothing to do.
-        let _ = match kind {
-            MainKind::Coordinator => self.coordinator.unbounded_send(ObjectRef::new(name).within(namespace)),
-            MainKind::ZooKeeper => self.zookeeper.unbounded_send(ObjectRef::new(name).within(namespace)),
-            MainKind::BookKeeper => self.bookkeeper.unbounded_send(ObjectRef::new(name).within(namespace)),
-            MainKind::Broker => self.broker.unbounded_send(ObjectRef::new(name).within(namespace)),
-            MainKind::Proxy => self.proxy.unbounded_send(ObjectRef::new(name).within(namespace)),
+        let _sent = match kind {
+            MainKind::Coordinator => self.coordinator.unbounded_send(ObjectRef::new(name).within(namespace)).is_ok(),
+            MainKind::ZooKeeper => self.zookeeper.unbounded_send(ObjectRef::new(name).within(namespace)).is_ok(),
+            MainKind::BookKeeper => self.bookkeeper.unbounded_send(ObjectRef::new(name).within(namespace)).is_ok(),
+            MainKind::Broker => self.broker.unbounded_send(ObjectRef::new(name).within(namespace)).is_ok(),
+            MainKind::Proxy => self.proxy.unbounded_send(ObjectRef::new(name).within(namespace)).is_ok(),
         };
     }
 }
@@ -107,7 +107,7 @@ fn in_ns<K: Resource>(namespace: &str) -> impl Fn(&K) -> bool + '_ {
     move |o: &K| o.meta().namespace.as_deref() == Some(namespace)
 }
 
-fn cloned<K: Resource + Clone>(store: &Store<K>, namespace: &str) -> Vec<K> {
+fn cloned<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, namespace: &str) -> Vec<K> {
     let mut v: Vec<K> = store.state().iter().filter(|o| in_ns::<K>(namespace)(o)).map(|o| (**o).clone()).collect();
     v.sort_by(|a, b| a.meta().name.cmp(&b.meta().name));
     v
@@ -131,7 +131,7 @@ impl Context {
 
     /// Names of the resources of every kind in a namespace.
     pub fn names_in(&self, namespace: &str) -> Vec<(MainKind, String)> {
-        fn names<K: Resource>(kind: MainKind, store: &Store<K>, ns: &str, out: &mut Vec<(MainKind, String)>) {
+        fn names<K: Resource<DynamicType = ()> + Clone>(kind: MainKind, store: &Store<K>, ns: &str, out: &mut Vec<(MainKind, String)>) {
             for o in store.state() {
                 if o.meta().namespace.as_deref() == Some(ns) {
                     out.push((kind, o.meta().name.clone().unwrap_or_default()));

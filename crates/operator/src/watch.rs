@@ -12,7 +12,7 @@ use kube::core::{DynamicObject, PartialObjectMeta};
 use kube::discovery::ApiResource;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::{WatchStreamExt, metadata_watcher};
+use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
@@ -134,10 +134,13 @@ pub async fn child_kind(client: Client, namespace: Option<String>, ar: ApiResour
 /// Watches the components' pods (metadata only). A pod that appears,
 /// disappears or changes its mesh enrolment queues its component.
 pub async fn pods(client: Client, namespace: Option<String>, writer: Writer<PartialObjectMeta<Pod>>, ctx: Arc<Context>) {
-    let api = api_for::<Pod>(&client, namespace.as_deref());
+    let api: Api<PartialObjectMeta<Pod>> = match namespace.as_deref() {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     let config = watcher::Config::default().labels(&pod_selector());
     let mut seen: HashMap<String, u64> = HashMap::new();
-    let stream = reflector::reflector(writer, metadata_watcher(api, config).default_backoff());
+    let stream = reflector::reflector(writer, watcher::watcher(api, config).default_backoff());
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         let (pod, deleted) = match event {

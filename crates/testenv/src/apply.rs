@@ -13,13 +13,19 @@ use tokio::sync::Mutex;
 pub struct Applier {
     client: kube::Client,
     params: PatchParams,
+    manager: String,
     cache: Mutex<HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>>,
 }
 
 impl Applier {
     /// Force-applies as `manager` with `fieldValidation=Strict`.
     pub fn new(client: kube::Client, manager: &str) -> Self {
-        Applier { client, params: PatchParams::apply(manager).force().validation_strict(), cache: Mutex::default() }
+        Applier {
+            client,
+            params: PatchParams::apply(manager).force().validation_strict(),
+            manager: manager.to_string(),
+            cache: Mutex::default(),
+        }
     }
 
     /// The API for the object's apiVersion/kind (in its namespace if the kind
@@ -50,6 +56,25 @@ impl Applier {
         let api = self.api_for(obj).await?;
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
         api.patch(name, &self.params, &Patch::Apply(obj)).await
+    }
+}
+
+impl Applier {
+    /// Creates `obj` the way `kubectl apply` (client-side) or `kubectl
+    /// create` does for a new object: a POST with `fieldValidation=Strict`;
+    /// with `dry_run` nothing is stored.
+    pub async fn create(&self, obj: &Value, dry_run: bool) -> Result<DynamicObject, kube::Error> {
+        let api = self.api_for(obj).await?;
+        let mut url = format!("{}?fieldValidation=Strict&fieldManager={}", api.resource_url(), self.manager);
+        if dry_run {
+            url.push_str("&dryRun=All");
+        }
+        let body = serde_json::to_vec(obj).map_err(kube::Error::SerdeError)?;
+        let req = http::Request::post(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(kube::Error::HttpError)?;
+        self.client.request(req).await
     }
 }
 

@@ -14,7 +14,7 @@ use magnetar_build::Object;
 use regex::Regex;
 use serde_json::Value;
 
-pub use schemas::{ISTIO_VERSIONS, KUBERNETES_VERSION, Schemas};
+pub use schemas::Schemas;
 
 /// `../shared/compat` next to the repository (override: MAGNETAR_COMPAT_DIR).
 pub fn compat_dir() -> PathBuf {

@@ -154,10 +154,8 @@ async fn check<K: ComponentResource>(obj: &K, ctx: &Context, zookeepers: &[Strin
             errors.push(e);
         }
     }
-    if ctx.istio_available() {
-        if let Some(gw) = obj.gateway() {
-            errors.extend(checks::gateway(&ctx.client, "spec.istio.gateway", gw).await.map_err(Error::Check)?);
-        }
+    if let Some(gw) = obj.gateway().filter(|_| ctx.istio_available()) {
+        errors.extend(checks::gateway(&ctx.client, "spec.istio.gateway", gw).await.map_err(Error::Check)?);
     }
     Ok(errors)
 }

@@ -1,0 +1,343 @@
+//! StreamNative's public examples (../shared/compat) render, and the result
+//! holds what SPEC promises — checked field by field, not snapshotted.
+
+use std::path::PathBuf;
+
+use magnetar_build::Object;
+use serde_json::{Value, json};
+
+fn compat(file: &str) -> Vec<Object> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat");
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the checkout)", path.display()));
+    magnetar_build::render::render(&[(file.to_string(), text)]).unwrap_or_else(|e| panic!("{file}: {e}")).objects
+}
+
+fn get<'a>(objs: &'a [Object], kind: &str, name: &str) -> &'a Value {
+    &objs
+        .iter()
+        .find(|o| o.kind == kind && o.name == name)
+        .unwrap_or_else(|| {
+            panic!(
+                "no {kind}/{name} in {:?}",
+                objs.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect::<Vec<_>>()
+            )
+        })
+        .value
+}
+
+fn names(objs: &[Object], kind: &str) -> Vec<String> {
+    let mut v: Vec<String> = objs.iter().filter(|o| o.kind == kind).map(|o| o.name.clone()).collect();
+    v.sort();
+    v
+}
+
+fn strs(v: &Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
+}
+
+fn pod_labels(sts: &Value) -> &Value {
+    &sts["spec"]["template"]["metadata"]["labels"]
+}
+
+fn service_ports(svc: &Value) -> Vec<i64> {
+    svc["spec"]["ports"].as_array().unwrap().iter().map(|p| p["port"].as_i64().unwrap()).collect()
+}
+
+fn ap_principals(ap: &Value) -> Vec<String> {
+    let mut v: Vec<String> = ap["spec"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["from"].as_array().cloned().unwrap_or_default())
+        .flat_map(|f| strs(&f["source"]["principals"]))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+const SA: &str = "cluster.local/ns/pulsar/sa/";
+
+#[test]
+fn quick_start_istio_has_every_spec_object() {
+    let objs = compat("streamnative-quick-start-istio.yaml");
+    for (kind, expected) in [
+        ("StatefulSet", vec!["private-cloud-bk", "private-cloud-broker", "private-cloud-zk"]),
+        ("Deployment", vec!["private-cloud-bk-auto-recovery"]),
+        (
+            "PeerAuthentication",
+            vec!["private-cloud-bk", "private-cloud-bk-auto-recovery", "private-cloud-broker", "private-cloud-zk"],
+        ),
+        (
+            "AuthorizationPolicy",
+            vec!["private-cloud-bk", "private-cloud-bk-auto-recovery", "private-cloud-broker", "private-cloud-zk"],
+        ),
+        ("ServiceEntry", vec!["private-cloud-broker-0", "private-cloud-broker-1"]),
+        ("VirtualService", vec!["private-cloud-broker", "private-cloud-broker-0", "private-cloud-broker-1"]),
+        ("Gateway", vec!["private-cloud-broker-gateway"]),
+    ] {
+        assert_eq!(names(&objs, kind), expected, "{kind}");
+    }
+    // DestinationRules for every Service of an enrolled component (sidecar mode).
+    for dr in ["private-cloud-zk", "private-cloud-zk-headless", "private-cloud-bk", "private-cloud-broker-headless"] {
+        assert_eq!(get(&objs, "DestinationRule", dr)["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
+    }
+    for o in &objs {
+        let labels = &o.value["metadata"]["labels"];
+        for key in ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"] {
+            assert!(labels[key].is_string(), "{}/{} lacks {key}", o.kind, o.name);
+        }
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "magnetar", "{}/{}", o.kind, o.name);
+        assert_eq!(o.namespace, "pulsar");
+    }
+}
+
+#[test]
+fn quick_start_per_broker_hosts_appear_everywhere() {
+    let objs = compat("streamnative-quick-start-istio.yaml");
+    let hosts = ["pb0-pulsar.example.com", "pb1-pulsar.example.com"];
+    // Gateway (SIMPLE): one server per host per port; the main host's servers
+    // list only the main host; 443 is HTTPS, 6651 TLS, all with the secret.
+    let gw = get(&objs, "Gateway", "private-cloud-broker-gateway");
+    assert_eq!(gw["spec"]["selector"], json!({"istio": "ingressgateway"}));
+    let servers = gw["spec"]["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3 * 2, "3 hosts x ports 443 and 6651");
+    let mut port_names: Vec<&str> = servers.iter().map(|s| s["port"]["name"].as_str().unwrap()).collect();
+    port_names.sort();
+    port_names.dedup();
+    assert_eq!(port_names.len(), servers.len(), "port names are unique");
+    for host in ["pulsar.example.com", hosts[0], hosts[1]] {
+        let mine: Vec<&Value> = servers.iter().filter(|s| strs(&s["hosts"]) == [host]).collect();
+        let mut ports: Vec<(i64, &str)> = mine
+            .iter()
+            .map(|s| (s["port"]["number"].as_i64().unwrap(), s["port"]["protocol"].as_str().unwrap()))
+            .collect();
+        ports.sort();
+        assert_eq!(ports, [(443, "HTTPS"), (6651, "TLS")], "{host}");
+        for s in mine {
+            assert_eq!(s["tls"], json!({"mode": "SIMPLE", "credentialName": "ingressgateway-tls"}));
+        }
+    }
+    for (i, host) in hosts.iter().enumerate() {
+        let name = format!("private-cloud-broker-{i}");
+        let vs = get(&objs, "VirtualService", &name);
+        assert_eq!(strs(&vs["spec"]["hosts"]), [*host]);
+        assert_eq!(strs(&vs["spec"]["gateways"]), ["private-cloud-broker-gateway"]);
+        let tcp = &vs["spec"]["tcp"][0];
+        assert_eq!(tcp["match"][0]["port"], 6651);
+        assert_eq!(tcp["route"][0]["destination"]["host"], format!("{name}.pulsar.svc.cluster.local"));
+        assert_eq!(tcp["route"][0]["destination"]["port"]["number"], 6652);
+        let se = get(&objs, "ServiceEntry", &name);
+        assert_eq!(strs(&se["spec"]["hosts"]), [*host]);
+        assert_eq!(se["spec"]["location"], "MESH_INTERNAL");
+        assert_eq!(se["spec"]["resolution"], "STATIC");
+        assert_eq!(se["spec"]["workloadSelector"]["labels"]["statefulset.kubernetes.io/pod-name"], name);
+        assert_eq!(strs(&se["spec"]["exportTo"]), ["."]);
+        let svc = get(&objs, "Service", &name);
+        assert_eq!(svc["spec"]["selector"]["statefulset.kubernetes.io/pod-name"], name);
+        assert!(service_ports(svc).contains(&6652));
+    }
+    // The main host goes to the brokers' Service, external-listener port.
+    let main = get(&objs, "VirtualService", "private-cloud-broker");
+    assert_eq!(strs(&main["spec"]["hosts"]), ["pulsar.example.com"]);
+    assert_eq!(
+        main["spec"]["tcp"][0]["route"][0]["destination"]["host"],
+        "private-cloud-broker.pulsar.svc.cluster.local"
+    );
+    assert_eq!(main["spec"]["tcp"][0]["route"][0]["destination"]["port"]["number"], 6652);
+    assert_eq!(main["spec"]["http"][0]["route"][0]["destination"]["port"]["number"], 8080);
+    // The broker advertises the same host pattern, from its ordinal.
+    let all = serde_json::to_string(get(&objs, "ConfigMap", "private-cloud-broker")).unwrap()
+        + &serde_json::to_string(get(&objs, "StatefulSet", "private-cloud-broker")).unwrap();
+    // The start-up script forms the host as prefix + ordinal + suffix.
+    assert!(all.contains("pb${ORDINAL}-pulsar.example.com"), "external host from the pb<ordinal> pattern");
+    assert!(all.contains("external:pulsar+ssl://${EXTERNAL_HOST}:6651"));
+    // ... and binds the external listener to its own (plaintext, SIMPLE) port.
+    assert!(all.contains("bindAddresses=external:pulsar://0.0.0.0:6652"));
+    assert!(all.contains("internalListenerName=internal"));
+    // The brokers' Service exposes the external-listener port too.
+    assert!(service_ports(get(&objs, "Service", "private-cloud-broker")).contains(&6652));
+}
+
+#[test]
+fn quick_start_authorization_names_exactly_the_cluster() {
+    let objs = compat("streamnative-quick-start-istio.yaml");
+    let cluster: Vec<String> =
+        ["private-cloud-bk", "private-cloud-bk-auto-recovery", "private-cloud-broker", "private-cloud-zk"]
+            .iter()
+            .map(|sa| format!("{SA}{sa}"))
+            .collect();
+    let operator = "cluster.local/ns/magnetar-system/sa/magnetar".to_string();
+    let gateway = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account".to_string();
+
+    let zk = get(&objs, "AuthorizationPolicy", "private-cloud-zk");
+    assert_eq!(zk["spec"]["action"], "ALLOW");
+    let mut want = cluster.clone();
+    want.push(operator.clone());
+    want.sort();
+    assert_eq!(ap_principals(zk), want, "ZooKeeper: the cluster and the operator");
+
+    let broker = get(&objs, "AuthorizationPolicy", "private-cloud-broker");
+    let mut want = cluster.clone();
+    want.push(gateway.clone());
+    want.sort();
+    assert_eq!(ap_principals(broker), want, "broker: the cluster and the gateway");
+    // The gateway may reach only what it routes to.
+    let gw_rule = broker["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| strs(&r["from"][0]["source"]["principals"]) == [gateway.clone()])
+        .expect("a rule for the gateway");
+    let mut ports = strs(&gw_rule["to"][0]["operation"]["ports"]);
+    ports.sort();
+    assert_eq!(ports, ["6652", "8080"]);
+    assert_eq!(
+        ap_principals(get(&objs, "AuthorizationPolicy", "private-cloud-bk")),
+        cluster,
+        "bookies: the cluster only"
+    );
+
+    for pa in names(&objs, "PeerAuthentication") {
+        assert_eq!(get(&objs, "PeerAuthentication", &pa)["spec"]["mtls"]["mode"], "STRICT", "{pa}");
+    }
+}
+
+#[test]
+fn quick_start_pods_join_the_mesh_as_sidecars() {
+    let objs = compat("streamnative-quick-start-istio.yaml");
+    for sts in ["private-cloud-zk", "private-cloud-bk", "private-cloud-broker"] {
+        let s = get(&objs, "StatefulSet", sts);
+        assert_eq!(pod_labels(s)["sidecar.istio.io/inject"], "true", "{sts}");
+        assert!(pod_labels(s).get("istio.io/rev").is_none(), "{sts}: revision default uses the inject label");
+        let cfg = s["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"].as_str().unwrap();
+        assert!(cfg.contains("holdApplicationUntilProxyStarts: true"), "{sts}: {cfg}");
+        let sc = &s["spec"]["template"]["spec"]["securityContext"];
+        assert_eq!(sc["runAsNonRoot"], true, "{sts}");
+    }
+    let zoo = serde_json::to_string(get(&objs, "ConfigMap", "private-cloud-zk")).unwrap();
+    assert!(zoo.contains("quorumListenOnAllIPs=true"));
+    // Headless Services declare every pod-to-pod port (undeclared ports
+    // would travel as plaintext and STRICT rejects them).
+    let mut zk = service_ports(get(&objs, "Service", "private-cloud-zk-headless"));
+    zk.sort();
+    assert_eq!(zk, [2181, 2888, 3888, 8000]);
+    assert!(service_ports(get(&objs, "Service", "private-cloud-bk-headless")).contains(&3181));
+    let broker_headless = service_ports(get(&objs, "Service", "private-cloud-broker-headless"));
+    assert!(broker_headless.contains(&6650) && broker_headless.contains(&8080));
+}
+
+#[test]
+fn no_istio_example_stays_out_of_the_mesh() {
+    let objs = compat("streamnative-quick-start-no-istio.yaml");
+    assert!(objs.iter().all(|o| !o.api_version.contains("istio.io")), "no Istio objects");
+    for sts in ["private-cloud-zk", "private-cloud-bk", "private-cloud-broker", "private-cloud-proxy"] {
+        let labels = pod_labels(get(&objs, "StatefulSet", sts));
+        assert_eq!(labels["sidecar.istio.io/inject"], "false", "{sts}");
+        assert_eq!(labels["istio.io/dataplane-mode"], "none", "{sts}");
+    }
+    // The user's annotations are kept.
+    let proxy = get(&objs, "StatefulSet", "private-cloud-proxy");
+    assert_eq!(proxy["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"], "8080");
+    assert_eq!(names(&objs, "Service").iter().filter(|n| n.as_str() == "private-cloud-proxy").count(), 1);
+}
+
+#[test]
+fn network_example_lets_user_labels_win_while_istio_is_off() {
+    let objs = compat("streamnative-network-istio.yaml");
+    // ZooKeeper has no istio block but pod.labels asks for a sidecar: the
+    // older guide enrols it that way, and magnetar keeps the user's label.
+    let zk = pod_labels(get(&objs, "StatefulSet", "private-cloud-zk"));
+    assert_eq!(zk["sidecar.istio.io/inject"], "true");
+    assert!(objs.iter().all(|o| !(o.kind == "PeerAuthentication" && o.name == "private-cloud-zk")));
+    // Coordinator without image: the components' own images are used.
+    let image =
+        &get(&objs, "StatefulSet", "private-cloud-broker")["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(image, "streamnative/private-cloud:3.3.2.7");
+    // FQDN hosts: <name>-broker-<i>.<domain>.
+    let vs = get(&objs, "VirtualService", "private-cloud-broker-0");
+    assert_eq!(strs(&vs["spec"]["hosts"]), ["private-cloud-broker-0.httpbin.example.com"]);
+    let gw = get(&objs, "Gateway", "private-cloud-broker-gateway");
+    assert!(
+        gw["spec"]["servers"].as_array().unwrap().iter().all(|s| s["tls"]["credentialName"] == "httpbin-credential")
+    );
+}
+
+#[test]
+fn passthrough_example_routes_by_sni_and_applies_the_customization() {
+    let objs = compat("streamnative-ksn-mtls-passthrough.yaml");
+    let hosts = ["pulsar.example.com", "pb0-pulsar.example.com", "pb1-pulsar.example.com", "pb2-pulsar.example.com"];
+    let gw = get(&objs, "Gateway", "private-cloud-broker-gateway");
+    assert_eq!(gw["spec"]["selector"], json!({"cloud.streamnative.io/role": "istio-ingressgateway"}));
+    let servers = gw["spec"]["servers"].as_array().unwrap();
+    let mut ports: Vec<i64> = servers.iter().map(|s| s["port"]["number"].as_i64().unwrap()).collect();
+    ports.sort();
+    assert_eq!(ports, [443, 6651, 9093], "Pulsar, HTTPS and Kafka (KoP on)");
+    for s in servers {
+        assert_eq!(s["tls"], json!({"mode": "PASSTHROUGH"}));
+        assert_eq!(s["port"]["protocol"], "TLS");
+        assert_eq!(strs(&s["hosts"]), hosts);
+    }
+    for i in 0..3 {
+        let vs = get(&objs, "VirtualService", &format!("private-cloud-broker-{i}"));
+        let vs_hosts = strs(&vs["spec"]["hosts"]);
+        let routes: Vec<(i64, i64)> = vs["spec"]["tls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                for sni in strs(&r["match"][0]["sniHosts"]) {
+                    assert!(vs_hosts.contains(&sni), "sniHosts ⊆ hosts");
+                }
+                (
+                    r["match"][0]["port"].as_i64().unwrap(),
+                    r["route"][0]["destination"]["port"]["number"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(routes, [(6651, 6653), (443, 8443), (9093, 9095)]);
+        assert!(vs["spec"].get("http").is_none(), "443 is a tls route in passthrough");
+    }
+    let mut broker_ports = service_ports(get(&objs, "Service", "private-cloud-broker"));
+    broker_ports.sort();
+    for p in [6650, 6653, 8080, 8443, 9092, 9095] {
+        assert!(broker_ports.contains(&p), "{p} in {broker_ports:?}");
+    }
+    // The merge patch replaced the broker AuthorizationPolicy's rules, and
+    // nothing else was patched.
+    let ap = get(&objs, "AuthorizationPolicy", "private-cloud-broker");
+    assert_eq!(
+        ap["spec"]["rules"],
+        json!([{"to": [{"operation": {"ports": ["8443", "6650", "6653", "9092", "9095"]}}]}])
+    );
+    assert_eq!(ap["spec"]["action"], "ALLOW");
+    assert!(ap["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "broker");
+    // KoP: the user's PULSAR_PREFIX_ settings reach the broker as env.
+    let env = &get(&objs, "StatefulSet", "private-cloud-broker")["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "PULSAR_PREFIX_kopSslClientAuth" && e["value"] == "required")
+    );
+    // The coordinator's revision "" means the default revision.
+    assert_eq!(pod_labels(get(&objs, "StatefulSet", "private-cloud-broker"))["sidecar.istio.io/inject"], "true");
+}
+
+#[test]
+fn mop_example_adds_the_mqtt_port_and_no_mesh_objects() {
+    let objs = compat("streamnative-mop.yaml");
+    assert!(objs.iter().all(|o| !o.api_version.contains("istio.io")));
+    let sts = get(&objs, "StatefulSet", "private-cloud-broker");
+    let ports: Vec<i64> = sts["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["containerPort"].as_i64().unwrap())
+        .collect();
+    assert!(ports.contains(&1883), "{ports:?}");
+    assert!(service_ports(get(&objs, "Service", "private-cloud-broker")).contains(&1883));
+    assert_eq!(sts["spec"]["replicas"], 3);
+}
