@@ -104,6 +104,7 @@ pub fn render(inputs: &[(String, String)]) -> Result<Rendered, RenderError> {
     let mut notes = Vec::new();
     let mut errors = Vec::new();
     let docs = parse(inputs, &mut notes, &mut errors);
+    duplicates(&docs, &mut errors);
 
     // Coordinators first: components need them for propagation.
     let mut inventory = Inventory::default();
@@ -206,6 +207,28 @@ fn provisional_hosts(b: &PulsarBroker, notes: &mut Vec<String>) {
             b.name_any(),
             ext.hosts.host(0)
         ));
+    }
+}
+
+/// The same resource twice would make the output depend on input order.
+fn duplicates(docs: &[Doc], errors: &mut Vec<DocumentError>) {
+    for (i, d) in docs.iter().enumerate() {
+        if let Some(first) = docs[..i].iter().find(|o| {
+            o.kind == d.kind
+                && o.value["metadata"]["name"] == d.value["metadata"]["name"]
+                && o.value["metadata"]["namespace"] == d.value["metadata"]["namespace"]
+        }) {
+            errors.push(d.error(FieldError {
+                path: "metadata.name".into(),
+                message: format!(
+                    "duplicate: {} document {} already defines {} in namespace {}; remove one",
+                    first.source,
+                    first.index,
+                    d.label(),
+                    d.value["metadata"]["namespace"].as_str().unwrap_or_default()
+                ),
+            }));
+        }
     }
 }
 

@@ -82,11 +82,35 @@ pub async fn install(client: &kube::Client, crds: &[Value], timeout: Duration) -
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn parse_timing() {
+    fn istio_crd_files_hold_the_kinds_magnetar_generates() {
         let b = crate::Binaries::locate().unwrap();
-        let t = std::time::Instant::now();
-        let v = super::crds_from_yaml_file(&b.istio_crds("1.32.0").unwrap()).unwrap();
-        eprintln!("parsed {} in {:?}", v.len(), t.elapsed());
+        for version in [crate::ISTIO_GUIDE, crate::ISTIO_NEWEST] {
+            let crds = crds_from_yaml_file(&b.istio_crds(version).unwrap()).unwrap();
+            let names: Vec<&str> = crds.iter().filter_map(|c| c["metadata"]["name"].as_str()).collect();
+            for want in [
+                "peerauthentications.security.istio.io",
+                "authorizationpolicies.security.istio.io",
+                "destinationrules.networking.istio.io",
+                "gateways.networking.istio.io",
+                "virtualservices.networking.istio.io",
+                "serviceentries.networking.istio.io",
+            ] {
+                assert!(names.contains(&want), "Istio {version}: no {want} in {names:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn yaml_documents_skips_empty_documents() {
+        let docs = yaml_documents("---\n# only a comment\n---\na: 1\n---\n---\nb: 2\n").unwrap();
+        assert_eq!(docs, vec![serde_json::json!({"a": 1}), serde_json::json!({"b": 2})]);
+    }
+
+    #[test]
+    fn magnetar_crds_are_five() {
+        assert_eq!(magnetar_crds().len(), 5);
     }
 }
