@@ -73,9 +73,33 @@ fn zk_servers(e: &mut Errors, path: &str, value: &str) {
     }
 }
 
+/// Paths magnetar mounts into containers itself.
+const RESERVED_MOUNTS: [&str; 4] = [
+    crate::components::pod::CONFIG_DIR,
+    crate::components::broker::KOP_TLS_DIR,
+    crate::components::broker::GATEWAY_TLS_DIR,
+    "/pulsar/data",
+];
+
 fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     let Some(pod) = pod else { return };
     for (i, s) in pod.secret_refs.iter().enumerate() {
+        let clean = s.mount_path.trim_end_matches('/');
+        if RESERVED_MOUNTS.iter().any(|r| clean == *r || clean.starts_with(&format!("{r}/"))) {
+            e.add(
+                format!("{path}.secretRefs[{i}].mountPath"),
+                format!(
+                    "{:?} is where magnetar mounts its own files ({}): choose another path",
+                    s.mount_path,
+                    RESERVED_MOUNTS.join(", ")
+                ),
+            );
+        } else if pod.secret_refs[..i].iter().any(|o| o.mount_path.trim_end_matches('/') == clean) {
+            e.add(
+                format!("{path}.secretRefs[{i}].mountPath"),
+                format!("{:?} is mounted twice: give each secret its own path", s.mount_path),
+            );
+        }
         if s.secret_name.is_empty() {
             e.add(format!("{path}.secretRefs[{i}].secretName"), "must name a Secret");
         }
@@ -219,6 +243,17 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
         );
     }
     if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
+        let kop_on = config
+            .and_then(|c| c.protocol_handlers.as_ref())
+            .and_then(|h| h.kop.as_ref())
+            .is_some_and(|k| k.enabled.unwrap_or(false));
+        if kop_on && g.tls_mode() == GatewayTlsMode::Passthrough && !kop_tls.is_some_and(|t| t.enabled.unwrap_or(false))
+        {
+            e.add(
+                "spec.config.protocolHandlers.kop.tls.enabled",
+                "must be true with istio.gateway.tls.mode passthrough: the broker itself terminates Kafka TLS (set kop.tls.enabled and kop.tls.certSecretName)",
+            );
+        }
         if domain.is_none_or(str::is_empty) {
             e.add(
                 "spec.config.advertisedDomain",

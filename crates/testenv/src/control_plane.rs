@@ -404,6 +404,12 @@ impl ControlPlane {
         self.startup
     }
 
+    /// `(name, pid)` of every running process; each leads its own process
+    /// group.
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).pids()
+    }
+
     /// Stops every process and removes the scratch data (etcd). The log
     /// directory stays. Idempotent.
     pub fn shutdown(&self) {

@@ -129,6 +129,11 @@ impl Supervisor {
         Ok(())
     }
 
+    /// `(name, pid)` of every child; each is also its process group id.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.procs.iter().map(|p| (p.name.clone(), p.child.id())).collect()
+    }
+
     /// The first child that has exited, if any.
     pub fn first_exited(&mut self) -> Option<(String, PathBuf, std::process::ExitStatus)> {
         self.procs
