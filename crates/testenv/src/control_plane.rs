@@ -90,6 +90,7 @@ pub struct ControlPlane {
     options: Options,
     binaries: Binaries,
     dir: PathBuf,
+    scratch: PathBuf,
     kubeconfig: PathBuf,
     server: String,
     startup: Duration,
@@ -173,6 +174,7 @@ impl ControlPlane {
             options: options.clone(),
             binaries,
             dir,
+            scratch,
             kubeconfig,
             server,
             startup: Duration::ZERO,
@@ -383,6 +385,11 @@ impl ControlPlane {
     /// kubeconfigs.
     pub fn log_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Scratch data (etcd's), removed when the control plane stops.
+    pub fn data_dir(&self) -> &Path {
+        &self.scratch
     }
 
     /// The API server's URL.

@@ -34,15 +34,15 @@ const GRACE: Duration = Duration::from_secs(5);
 const WATCHDOG: &str = r#"
 pgs=""
 while read -r pg; do pgs="$pgs $pg"; done
-for pg in $pgs; do kill -TERM -- "-$pg" 2>/dev/null; done
+for pg in $pgs; do kill -TERM "-$pg" 2>/dev/null; done
 i=0
 while [ $i -lt 50 ]; do
   alive=""
-  for pg in $pgs; do kill -0 -- "-$pg" 2>/dev/null && alive=1; done
+  for pg in $pgs; do kill -0 "-$pg" 2>/dev/null && alive=1; done
   [ -z "$alive" ] && break
   sleep 0.1; i=$((i+1))
 done
-for pg in $pgs; do kill -KILL -- "-$pg" 2>/dev/null; done
+for pg in $pgs; do kill -KILL "-$pg" 2>/dev/null; done
 [ -n "$1" ] && rm -rf -- "$1"
 exit 0
 "#;

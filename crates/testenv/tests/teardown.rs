@@ -21,40 +21,46 @@ async fn child_holds_a_control_plane() {
     let env = shared(Options::default().without_istio().label("teardown")).await.unwrap();
     let pids: Vec<String> = env.processes().iter().map(|(_, pid)| pid.to_string()).collect();
     assert!(!pids.is_empty());
-    println!("PIDS {} DIR {}", pids.join(","), scratch_of(pids.len()));
+    println!("PIDS {} DIR {}", pids.join(","), env.data_dir().display());
     if mode == "wait" {
         // Until the parent kills this process.
         std::future::pending::<()>().await;
     }
 }
 
-fn scratch_of(_: usize) -> String {
-    // The scratch directory is named after the pid of the process that
-    // started the control plane and a sequence number (0 for the first).
-    std::env::temp_dir().join(format!("magnetar-testenv-{}-0", std::process::id())).display().to_string()
+/// Kills the child test binary when dropped, so that a failing assertion
+/// does not leave it running.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-fn spawn_child(mode: &str) -> (Child, Vec<u32>, String) {
+fn spawn_child(mode: &str) -> (ChildGuard, Vec<u32>, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "child_holds_a_control_plane", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, mode)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("PIDS ") {
-                let _ = tx.send(rest.to_string());
+            // The harness may print "test … ... " on the same line first.
+            if let Some(at) = line.find("PIDS ") {
+                let _ = tx.send(line[at + 5..].to_string());
             }
         }
     });
     let line = rx.recv_timeout(Duration::from_secs(120)).expect("the child reports its control plane's pids");
     let (pids, dir) = line.split_once(" DIR ").unwrap();
     let pids = pids.split(',').map(|p| p.parse().unwrap()).collect();
-    (child, pids, dir.to_string())
+    (ChildGuard(child), pids, dir.to_string())
 }
 
 /// Alive = exists and is not a zombie waiting for a reaper.
@@ -80,7 +86,7 @@ fn wait_until_gone(pids: &[u32], deadline: Duration) -> Vec<u32> {
 fn processes_stop_when_the_test_binary_exits() {
     let (mut child, pids, dir) = spawn_child("exit");
     assert!(pids.len() >= 2, "etcd and kube-apiserver at least: {pids:?}");
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "the child test failed: {status}");
     // The atexit hook reaps them before the process is gone.
     let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
@@ -97,8 +103,8 @@ fn processes_stop_when_the_test_binary_exits() {
 fn processes_stop_when_the_test_binary_is_killed() {
     let (mut child, pids, dir) = spawn_child("wait");
     assert!(pids.iter().all(|&p| alive(p)), "the control plane runs: {pids:?}");
-    child.kill().unwrap(); // SIGKILL: no unwinding, no atexit
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL: no unwinding, no atexit
+    child.0.wait().unwrap();
     let left = wait_until_gone(&pids, Duration::from_secs(15));
     assert!(left.is_empty(), "still running 15s after SIGKILL of the test binary: {left:?}");
     let end = Instant::now() + Duration::from_secs(15);

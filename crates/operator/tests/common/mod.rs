@@ -12,7 +12,7 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
+use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, ZooKeeperCluster};
 use magnetar_build::OperatorIdentity;
 use magnetar_build::cluster::{ClusterKey, Inventory};
 use magnetar_operator::kinds::{CORE, ISTIO};
@@ -109,6 +109,10 @@ pub fn operator_options(ns: &str) -> Options {
 
 /// A namespace, the gateway prerequisites and a client.
 pub async fn setup(ns: &str) -> Client {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let env = env().await;
     let client = env.client().await.unwrap();
     ensure_gateway(&client).await;
@@ -124,6 +128,66 @@ pub async fn setup(ns: &str) -> Client {
     }
     ensure_namespace(&client, ns).await.unwrap();
     client
+}
+
+/// Stands in for a storage provisioner, which the test control plane has
+/// not: every Pending PVC of `ns` gets a hostPath PersistentVolume bound to
+/// it, so that ZooKeeper's and BookKeeper's pods can be scheduled.
+pub struct Provisioner(tokio::task::JoinHandle<()>);
+
+impl Drop for Provisioner {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+pub fn provisioner(client: &Client, ns: &str) -> Provisioner {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let pvs: Api<PersistentVolume> = Api::all(client.clone());
+    let ns = ns.to_string();
+    Provisioner(tokio::spawn(async move {
+        let mut done = BTreeSet::new();
+        loop {
+            if let Ok(list) = pvcs.list(&ListParams::default()).await {
+                for pvc in list.items {
+                    let name = pvc.name_any();
+                    let uid = pvc.uid().unwrap_or_default();
+                    let bound = pvc.spec.as_ref().and_then(|s| s.volume_name.as_ref()).is_some();
+                    if bound || done.contains(&uid) || pvc.metadata.deletion_timestamp.is_some() {
+                        continue;
+                    }
+                    let size = pvc
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.resources.as_ref())
+                        .and_then(|r| r.requests.as_ref())
+                        .and_then(|r| r.get("storage"))
+                        .map(|q| q.0.clone())
+                        .unwrap_or_else(|| "1Gi".into());
+                    let pv_name = format!("{ns}-{name}-{}", &uid[..8.min(uid.len())]);
+                    let pv = json!({
+                        "apiVersion": "v1", "kind": "PersistentVolume",
+                        "metadata": {"name": pv_name},
+                        "spec": {
+                            "capacity": {"storage": size},
+                            "accessModes": pvc.spec.as_ref().and_then(|s| s.access_modes.clone()).unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
+                            "persistentVolumeReclaimPolicy": "Retain",
+                            "storageClassName": pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone()).unwrap_or_default(),
+                            "hostPath": {"path": format!("/tmp/{pv_name}")},
+                            "claimRef": {"namespace": ns, "name": name, "uid": uid}
+                        }
+                    });
+                    if let Ok(pv) = serde_json::from_value::<PersistentVolume>(pv) {
+                        if pvs.create(&Default::default(), &pv).await.is_ok() {
+                            done.insert(uid);
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }))
 }
 
 pub async fn start_operator(client: &Client, ns: &str) -> Operator {
@@ -184,7 +248,24 @@ pub async fn all_ready(client: &Client, ns: &str) -> bool {
 }
 
 pub async fn wait_all_ready(client: &Client, ns: &str) {
-    wait_for("every resource Ready with endpoints", DEADLINE, || async { all_ready(client, ns).await.then_some(()) }).await;
+    let start = Instant::now();
+    while !all_ready(client, ns).await {
+        if start.elapsed() > DEADLINE {
+            for v in [
+                get_json::<PulsarCoordinator>(client, ns, NAME).await,
+                get_json::<ZooKeeperCluster>(client, ns, NAME).await,
+                get_json::<BookKeeperCluster>(client, ns, NAME).await,
+                get_json::<PulsarBroker>(client, ns, NAME).await,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                eprintln!("{} generation {}: {}", v["kind"], v["metadata"]["generation"], serde_json::to_string_pretty(&v["status"]).unwrap());
+            }
+            panic!("timed out after {DEADLINE:?} waiting for every resource Ready with endpoints");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// `(kind, name)` of every managed object in `ns` (generated kinds only).
@@ -263,7 +344,6 @@ pub async fn desired_set(client: &Client, ns: &str) -> BTreeSet<(String, String)
 
 /// Waits until the managed objects are exactly what the build step says.
 pub async fn wait_exact(client: &Client, ns: &str) {
-    let mut last = (BTreeSet::new(), BTreeSet::new());
     let start = Instant::now();
     loop {
         let live = live_set(client, ns).await;
@@ -271,10 +351,9 @@ pub async fn wait_exact(client: &Client, ns: &str) {
         if live == desired {
             return;
         }
-        last = (live, desired);
         if start.elapsed() > DEADLINE {
-            let missing: Vec<_> = last.1.difference(&last.0).collect();
-            let extra: Vec<_> = last.0.difference(&last.1).collect();
+            let missing: Vec<_> = desired.difference(&live).collect();
+            let extra: Vec<_> = live.difference(&desired).collect();
             panic!("managed objects never matched the build: missing {missing:?}, extra {extra:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -282,13 +361,14 @@ pub async fn wait_exact(client: &Client, ns: &str) {
 }
 
 /// Brings the quick-start up with a running operator; returns when converged.
-pub async fn converged_quick_start(ns: &str) -> (Client, Operator) {
+pub async fn converged_quick_start(ns: &str) -> (Client, Operator, Provisioner) {
     let client = setup(ns).await;
+    let pv = provisioner(&client, ns);
     let op = start_operator(&client, ns).await;
     apply_all(&client, &quick_start(ns)).await;
     wait_all_ready(&client, ns).await;
     wait_exact(&client, ns).await;
-    (client, op)
+    (client, op, pv)
 }
 
 /// Deletes the namespace (best effort, at the end of a test).

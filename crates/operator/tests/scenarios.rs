@@ -1,0 +1,526 @@
+//! The operator against a real control plane (magnetar-testenv: etcd,
+//! kube-apiserver, controller-manager, scheduler, kwok), one test per
+//! scenario of the guide. Each test has a namespace and an in-process
+//! operator of its own; waits poll with deadlines.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, ZooKeeperCluster};
+use magnetar_operator::Operator;
+
+use common::*;
+
+/// Waits until the operator has written nothing for a second.
+async fn quiesce(op: &Operator) {
+    let mut last = op.writes();
+    let mut stable_since = Instant::now();
+    wait_for("the operator to go quiet", DEADLINE, || {
+        let now = op.writes();
+        if now != last {
+            last = now;
+            stable_since = Instant::now();
+        }
+        let quiet = stable_since.elapsed() > Duration::from_secs(1);
+        async move { quiet.then_some(()) }
+    })
+    .await;
+}
+
+async fn events(client: &Client, ns: &str, reason: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default()).await.unwrap().items.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).collect()
+}
+
+fn kinds_of(set: &std::collections::BTreeSet<(String, String)>, prefix: &str) -> Vec<String> {
+    set.iter().filter(|(_, n)| n.starts_with(prefix)).map(|(k, n)| format!("{k}/{n}")).collect()
+}
+
+#[tokio::test]
+async fn quick_start_converges_with_endpoints() {
+    let ns = "op-quick-start";
+    let client = setup(ns).await;
+    let _pv = provisioner(&client, ns);
+    let op = start_operator(&client, ns).await;
+    let t0 = Instant::now();
+    apply_all(&client, &quick_start(ns)).await;
+    wait_all_ready(&client, ns).await;
+    let converged = t0.elapsed();
+    wait_exact(&client, ns).await;
+
+    // SPEC 3: the objects of every component, Istio's included.
+    let live = live_set(&client, ns).await;
+    for (kind, name) in [
+        ("StatefulSet", "private-cloud-zk"),
+        ("StatefulSet", "private-cloud-bk"),
+        ("StatefulSet", "private-cloud-broker"),
+        ("Deployment", "private-cloud-bk-auto-recovery"),
+        ("Service", "private-cloud-zk-headless"),
+        ("Service", "private-cloud-broker-0"),
+        ("Service", "private-cloud-broker-1"),
+        ("PeerAuthentication", "private-cloud-zk"),
+        ("AuthorizationPolicy", "private-cloud-broker"),
+        ("DestinationRule", "private-cloud-bk"),
+        ("Gateway", "private-cloud-broker-gateway"),
+        ("VirtualService", "private-cloud-broker"),
+        ("VirtualService", "private-cloud-broker-1"),
+        ("ServiceEntry", "private-cloud-broker-0"),
+    ] {
+        assert!(live.contains(&(kind.to_string(), name.to_string())), "{kind}/{name} missing; have {live:?}");
+    }
+
+    // Pods Ready, status as SPEC 2.
+    let pb = get_json::<PulsarBroker>(&client, ns, NAME).await.unwrap();
+    let st = &pb["status"];
+    assert_eq!(st["readyReplicas"], 2);
+    assert_eq!(st["updatedReplicas"], 2);
+    assert_eq!(st["labelSelector"], "app.kubernetes.io/component=broker,app.kubernetes.io/instance=private-cloud,app.kubernetes.io/name=pulsar-broker");
+    assert_eq!(st["mesh"]["dataplaneMode"], "sidecar");
+    let e = &st["serviceEndpoints"];
+    assert_eq!(e["cluster"]["webServiceURL"], format!("http://private-cloud-broker.{ns}.svc.cluster.local:8080"));
+    assert_eq!(e["cluster"]["pulsarServiceURL"], format!("pulsar://private-cloud-broker.{ns}.svc.cluster.local:6650"));
+    assert_eq!(e["external"]["webServiceURL"], "https://pulsar.example.com");
+    assert_eq!(e["external"]["pulsarServiceURL"], "pulsar+ssl://pulsar.example.com:6651");
+    assert_eq!(e["brokers"], json!(["pb0-pulsar.example.com", "pb1-pulsar.example.com"]));
+    for kind in ["Ready", "Progressing", "Degraded", "MeshConfigured"] {
+        assert!(condition(&pb, kind).is_some(), "condition {kind} missing: {st}");
+    }
+    assert_eq!(condition(&pb, "MeshConfigured").unwrap()["status"], "True");
+    let pc = get_json::<PulsarCoordinator>(&client, ns, NAME).await.unwrap();
+    assert_eq!(pc["status"]["components"].as_array().map(Vec::len), Some(3), "{}", pc["status"]);
+
+    // The coordinator wrote its trust domain by server-side apply (SPEC 1.7).
+    let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await.unwrap();
+    assert_eq!(zk["spec"]["istio"]["trustDomain"], "cluster.local");
+    let managers: Vec<&str> = zk["metadata"]["managedFields"].as_array().unwrap().iter().filter_map(|m| m["manager"].as_str()).collect();
+    assert!(managers.contains(&"magnetar-coordinator"), "{managers:?}");
+    assert!(!events(&client, ns, "Applied").await.is_empty(), "an Applied event");
+
+    eprintln!("quick-start: converged (all Ready, endpoints published) in {converged:?}; operator writes {}", op.writes());
+
+    // The floor: the same rendered objects applied directly (kubectl apply
+    // --server-side), until their workloads are Ready.
+    let floor_ns = "op-quick-start-floor";
+    let _ = setup(floor_ns).await;
+    let _floor_pv = provisioner(&client, floor_ns);
+    let mut rendered = Vec::new();
+    let docs = quick_start(floor_ns);
+    let zk: ZooKeeperCluster = serde_json::from_value(docs[1].clone()).unwrap();
+    let bk: BookKeeperCluster = serde_json::from_value(docs[2].clone()).unwrap();
+    let pb: PulsarBroker = serde_json::from_value(docs[3].clone()).unwrap();
+    let inv = magnetar_build::cluster::Inventory { zookeepers: vec![zk.clone()], bookkeepers: vec![bk.clone()], brokers: vec![pb.clone()], ..Default::default() };
+    let id = magnetar_build::OperatorIdentity::default();
+    use kube::Resource;
+    rendered.extend(magnetar_build::build_zookeeper(&zk, &inv.context_for(zk.meta(), &id)).unwrap());
+    rendered.extend(magnetar_build::build_bookkeeper(&bk, &inv.context_for(bk.meta(), &id)).unwrap());
+    rendered.extend(magnetar_build::build_broker(&pb, &inv.context_for(pb.meta(), &id)).unwrap());
+    magnetar_build::object::sort(&mut rendered);
+    let values: Vec<Value> = rendered.iter().map(|o| o.value.clone()).collect();
+    let t1 = Instant::now();
+    apply_all(&client, &values).await;
+    let sts: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(client.clone(), floor_ns);
+    let deps: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), floor_ns);
+    wait_for("the rendered workloads Ready", DEADLINE, || {
+        let (sts, deps) = (sts.clone(), deps.clone());
+        async move {
+            let s = sts.list(&ListParams::default()).await.ok()?;
+            let d = deps.list(&ListParams::default()).await.ok()?;
+            let ok = s.items.len() == 3
+                && s.items.iter().all(|s| s.status.as_ref().and_then(|x| x.ready_replicas) == s.spec.as_ref().and_then(|x| x.replicas))
+                && d.items.iter().all(|d| d.status.as_ref().and_then(|x| x.ready_replicas) == d.spec.as_ref().and_then(|x| x.replicas));
+            ok.then_some(())
+        }
+    })
+    .await;
+    let floor = t1.elapsed();
+    eprintln!(
+        "quick-start: floor (server-side apply of {} rendered objects, workloads Ready) {floor:?}; operator/floor = {:.2}",
+        values.len(),
+        converged.as_secs_f64() / floor.as_secs_f64()
+    );
+    cleanup(&client, floor_ns).await;
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+#[tokio::test]
+async fn mtls_permissive_reaches_every_peer_authentication() {
+    let ns = "op-mtls";
+    let (client, op, _pv) = converged_quick_start(ns).await;
+    let strict = get_dyn(&client, ns, "PeerAuthentication", "private-cloud-zk").await.unwrap();
+    assert_eq!(strict["spec"]["mtls"]["mode"], "STRICT");
+    let p = json!({"spec": {"istio": {"mtls": {"mode": "permissive"}}}});
+    patch::<ZooKeeperCluster>(&client, ns, NAME, p.clone()).await;
+    patch::<BookKeeperCluster>(&client, ns, NAME, p.clone()).await;
+    patch::<PulsarBroker>(&client, ns, NAME, p).await;
+    for name in ["private-cloud-zk", "private-cloud-bk", "private-cloud-broker"] {
+        wait_for(&format!("PeerAuthentication {name} PERMISSIVE"), DEADLINE, || {
+            let client = client.clone();
+            async move {
+                let pa = get_dyn(&client, ns, "PeerAuthentication", name).await?;
+                (pa["spec"]["mtls"]["mode"] == "PERMISSIVE").then_some(())
+            }
+        })
+        .await;
+    }
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+#[tokio::test]
+async fn disabling_istio_on_the_broker_removes_its_istio_objects() {
+    let ns = "op-no-mesh-broker";
+    let (client, op, _pv) = converged_quick_start(ns).await;
+    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"istio": {"enabled": false}}})).await;
+    wait_for("the broker's Istio objects to go", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let live = live_set(&client, ns).await;
+            let istio = ["PeerAuthentication", "AuthorizationPolicy", "DestinationRule", "Gateway", "VirtualService", "ServiceEntry"];
+            let left: Vec<_> = live.iter().filter(|(k, n)| n.starts_with("private-cloud-broker") && istio.contains(&k.as_str())).collect();
+            left.is_empty().then_some(())
+        }
+    })
+    .await;
+    // Pod template and pods relabelled out of the mesh.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
+    wait_for("broker pods relabelled out of the mesh", DEADLINE, || {
+        let pods = pods.clone();
+        async move {
+            let l = pods.list_metadata(&ListParams::default().labels("app.kubernetes.io/component=broker")).await.ok()?;
+            let ok = l.items.len() == 2
+                && l.items.iter().all(|p| {
+                    let labels = p.metadata.labels.clone().unwrap_or_default();
+                    labels.get("sidecar.istio.io/inject").map(String::as_str) == Some("false")
+                        && labels.get("istio.io/dataplane-mode").map(String::as_str) == Some("none")
+                });
+            ok.then_some(())
+        }
+    })
+    .await;
+    let sts = get_dyn(&client, ns, "StatefulSet", "private-cloud-broker").await.unwrap();
+    assert_eq!(sts["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"], "false");
+    wait_all_ready_no_external(&client, ns).await;
+    wait_exact(&client, ns).await;
+    let pb = get_json::<PulsarBroker>(&client, ns, NAME).await.unwrap();
+    assert!(pb["status"]["serviceEndpoints"]["external"].is_null());
+    assert!(condition(&pb, "MeshConfigured").is_none());
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+async fn wait_all_ready_no_external(client: &Client, ns: &str) {
+    wait_for("every resource Ready", DEADLINE, || async {
+        let zk = get_json::<ZooKeeperCluster>(client, ns, NAME).await?;
+        let bk = get_json::<BookKeeperCluster>(client, ns, NAME).await?;
+        let pb = get_json::<PulsarBroker>(client, ns, NAME).await?;
+        let pc = get_json::<PulsarCoordinator>(client, ns, NAME).await?;
+        (is_ready(&zk) && is_ready(&bk) && is_ready(&pb) && is_ready(&pc)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scaling_brokers_down_removes_per_broker_objects() {
+    let ns = "op-scale";
+    let (client, op, _pv) = converged_quick_start(ns).await;
+    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"replicas": 5}})).await;
+    wait_for("5 brokers Ready", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+            (is_ready(&pb) && pb["status"]["readyReplicas"] == 5 && pb["status"]["serviceEndpoints"]["brokers"].as_array()?.len() == 5).then_some(())
+        }
+    })
+    .await;
+    wait_exact(&client, ns).await;
+    assert_eq!(kinds_of(&live_set(&client, ns).await, "private-cloud-broker-4").len(), 3, "Service, VirtualService, ServiceEntry for broker 4");
+    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"replicas": 2}})).await;
+    wait_for("per-broker objects 2-4 gone", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let live = live_set(&client, ns).await;
+            let left: Vec<String> = (2..5).flat_map(|i| kinds_of(&live, &format!("private-cloud-broker-{i}"))).collect();
+            left.is_empty().then_some(())
+        }
+    })
+    .await;
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    assert_eq!(kinds_of(&live_set(&client, ns).await, "private-cloud-broker-1").len(), 3);
+    assert!(!events(&client, ns, "Deleted").await.is_empty(), "a Deleted event");
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+#[tokio::test]
+async fn hand_edited_virtual_service_is_restored() {
+    let ns = "op-drift-edit";
+    let (client, op, _pv) = converged_quick_start(ns).await;
+    let original = get_dyn(&client, ns, "VirtualService", "private-cloud-broker-0").await.unwrap();
+    let vs: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), ns, &magnetar_operator::kinds::ISTIO[4].resource(None));
+    vs.patch("private-cloud-broker-0", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"hosts": ["evil.example.com"]}})))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    wait_for("the VirtualService restored", Duration::from_secs(30), || {
+        let client = client.clone();
+        let want = original["spec"].clone();
+        async move {
+            let now = get_dyn(&client, ns, "VirtualService", "private-cloud-broker-0").await?;
+            (now["spec"] == want).then_some(())
+        }
+    })
+    .await;
+    eprintln!("hand edit restored in {:?}", started.elapsed());
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+#[tokio::test]
+async fn deleted_managed_object_is_recreated() {
+    let ns = "op-drift-delete";
+    let (client, op, _pv) = converged_quick_start(ns).await;
+    for (kind, name) in [("ServiceEntry", "private-cloud-broker-1"), ("Service", "private-cloud-zk"), ("PeerAuthentication", "private-cloud-bk")] {
+        let old = get_dyn(&client, ns, kind, name).await.unwrap();
+        let k = magnetar_operator::kinds::CORE.iter().chain(magnetar_operator::kinds::ISTIO.iter()).find(|k| k.kind == kind).unwrap();
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &k.resource(None));
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+        let uid = old["metadata"]["uid"].clone();
+        wait_for(&format!("{kind}/{name} recreated"), Duration::from_secs(30), || {
+            let client = client.clone();
+            let uid = uid.clone();
+            async move {
+                let now = get_dyn(&client, ns, kind, name).await?;
+                (now["metadata"]["uid"] != uid && now["metadata"]["deletionTimestamp"].is_null()).then_some(())
+            }
+        })
+        .await;
+    }
+    wait_exact(&client, ns).await;
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+/// Touches every resource (an annotation) so that each is reconciled, and
+/// waits until each kind has reconciled since.
+async fn reconcile_everything(client: &Client, ns: &str, op: &Operator, stamp: &str) {
+    let kinds = ["PulsarCoordinator", "ZooKeeperCluster", "BookKeeperCluster", "PulsarBroker"];
+    let before: Vec<u64> = kinds.iter().map(|k| op.metrics().reconciles(k)).collect();
+    let p = json!({"metadata": {"annotations": {"test.magnetar.io/touch": stamp}}});
+    patch::<PulsarCoordinator>(client, ns, NAME, p.clone()).await;
+    patch::<ZooKeeperCluster>(client, ns, NAME, p.clone()).await;
+    patch::<BookKeeperCluster>(client, ns, NAME, p.clone()).await;
+    patch::<PulsarBroker>(client, ns, NAME, p).await;
+    wait_for("a reconcile of every kind", DEADLINE, || {
+        let done = kinds.iter().zip(&before).all(|(k, b)| op.metrics().reconciles(k) > *b);
+        async move { done.then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn noop_reconcile_writes_nothing() {
+    let ns = "op-noop";
+    let (client, op, _pv) = converged_quick_start(ns).await;
+    quiesce(&op).await;
+    let before = op.writes();
+    reconcile_everything(&client, ns, &op, "1").await;
+    reconcile_everything(&client, ns, &op, "2").await;
+    assert_eq!(op.writes() - before, 0, "a reconcile with nothing to change wrote to the API server");
+    eprintln!("no-op reconcile: {} write requests", op.writes() - before);
+
+    // A restarted operator (empty memory) writes nothing either.
+    op.stop().await.unwrap();
+    let op = start_operator(&client, ns).await;
+    wait_for("the restarted operator to reconcile every kind", DEADLINE, || {
+        let m = op.metrics().clone();
+        async move {
+            ["PulsarCoordinator", "ZooKeeperCluster", "BookKeeperCluster", "PulsarBroker"]
+                .iter()
+                .all(|k| m.reconciles(k) > 0)
+                .then_some(())
+        }
+    })
+    .await;
+    reconcile_everything(&client, ns, &op, "3").await;
+    assert_eq!(op.writes(), 0, "a restarted operator rewrote an unchanged cluster");
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+#[tokio::test]
+async fn invalid_spec_is_reported_and_touches_nothing() {
+    let ns = "op-invalid";
+    let (client, op, _pv) = converged_quick_start(ns).await;
+    let before = live_set(&client, ns).await;
+    let sts_before = get_dyn(&client, ns, "StatefulSet", "private-cloud-broker").await.unwrap();
+    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"zkServers": "no-such-zk:2181", "replicas": 3}})).await;
+    let pb = wait_for("Degraded=True InvalidSpec", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+            let d = condition(&pb, "Degraded")?;
+            (d["status"] == "True" && d["reason"] == "InvalidSpec").then_some(pb)
+        }
+    })
+    .await;
+    let msg = condition(&pb, "Degraded").unwrap()["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("spec.zkServers") && msg.contains("no-such-zk") && msg.contains("private-cloud-zk:2181"), "{msg}");
+    assert_eq!(condition(&pb, "Ready").unwrap()["status"], "False");
+    let ev = events(&client, ns, "InvalidSpec").await;
+    assert!(ev.iter().any(|e| e.note.as_deref().unwrap_or_default().contains("no-such-zk")), "an InvalidSpec event");
+    // Nothing applied, nothing deleted: still 2 brokers, same objects.
+    let sts_after = get_dyn(&client, ns, "StatefulSet", "private-cloud-broker").await.unwrap();
+    assert_eq!(sts_after["spec"]["replicas"], 2);
+    assert_eq!(sts_after["metadata"]["resourceVersion"], sts_before["metadata"]["resourceVersion"]);
+    assert_eq!(live_set(&client, ns).await, before);
+    // Fixed: converges to 3 brokers.
+    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"zkServers": "private-cloud-zk:2181"}})).await;
+    wait_all_ready(&client, ns).await;
+    let pb = get_json::<PulsarBroker>(&client, ns, NAME).await.unwrap();
+    assert_eq!(pb["status"]["readyReplicas"], 3);
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+#[tokio::test]
+async fn deleting_the_cluster_leaves_only_retained_pvcs() {
+    let ns = "op-delete";
+    let client = setup(ns).await;
+    let _pv = provisioner(&client, ns);
+    let op = start_operator(&client, ns).await;
+    let mut docs = quick_start(ns);
+    // BookKeeper keeps its data; ZooKeeper's goes (the example says Delete).
+    docs[2]["spec"]["storage"]["reclaimPolicy"] = json!("Retain");
+    apply_all(&client, &docs).await;
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let names = |l: &[PersistentVolumeClaim]| l.iter().map(|p| p.name_any()).collect::<Vec<_>>();
+    let all = pvcs.list(&ListParams::default()).await.unwrap().items;
+    eprintln!("PVCs before deletion: {:?}", names(&all));
+    let bk_pvcs: Vec<String> = names(&all).into_iter().filter(|n| n.contains("-bk-")).collect();
+    let dp = DeleteParams::default();
+    Api::<PulsarCoordinator>::namespaced(client.clone(), ns).delete(NAME, &dp).await.unwrap();
+    Api::<ZooKeeperCluster>::namespaced(client.clone(), ns).delete(NAME, &dp).await.unwrap();
+    Api::<BookKeeperCluster>::namespaced(client.clone(), ns).delete(NAME, &dp).await.unwrap();
+    Api::<PulsarBroker>::namespaced(client.clone(), ns).delete(NAME, &dp).await.unwrap();
+    wait_for("every managed object gone", DEADLINE, || {
+        let client = client.clone();
+        async move { live_set(&client, ns).await.is_empty().then_some(()) }
+    })
+    .await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
+    wait_for("every pod gone", DEADLINE, || {
+        let pods = pods.clone();
+        async move { pods.list_metadata(&ListParams::default()).await.ok()?.items.is_empty().then_some(()) }
+    })
+    .await;
+    let left = wait_for("only BookKeeper's PVCs left", DEADLINE, || {
+        let pvcs = pvcs.clone();
+        async move {
+            let l = pvcs.list(&ListParams::default()).await.ok()?.items;
+            let live: Vec<&PersistentVolumeClaim> = l.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+            live.iter().all(|p| p.name_any().contains("-bk-")).then(|| live.iter().map(|p| p.name_any()).collect::<Vec<_>>())
+        }
+    })
+    .await;
+    let mut left = left;
+    left.sort();
+    let mut want = bk_pvcs;
+    want.sort();
+    assert_eq!(left, want, "BookKeeper's PVCs (Retain) stay, ZooKeeper's (Delete) go");
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+#[tokio::test]
+async fn killed_mid_reconcile_then_restarted_converges_without_orphans() {
+    let ns = "op-kill";
+    let client = setup(ns).await;
+    let _pv = provisioner(&client, ns);
+    let op = start_operator(&client, ns).await;
+    apply_all(&client, &quick_start(ns)).await;
+    wait_for("the operator in the middle of its work", DEADLINE, || {
+        let w = op.writes();
+        async move { (w >= 8).then_some(()) }
+    })
+    .await;
+    op.kill().await;
+    let op = start_operator(&client, ns).await;
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    // Nothing duplicated or orphaned: each managed object has exactly one
+    // controller, and it is one of the resources.
+    let mut uids = Vec::new();
+    for v in [
+        get_json::<PulsarCoordinator>(&client, ns, NAME).await,
+        get_json::<ZooKeeperCluster>(&client, ns, NAME).await,
+        get_json::<BookKeeperCluster>(&client, ns, NAME).await,
+        get_json::<PulsarBroker>(&client, ns, NAME).await,
+    ] {
+        uids.push(v.unwrap()["metadata"]["uid"].as_str().unwrap().to_string());
+    }
+    for (kind, name, owners) in live_owners(&client, ns).await {
+        assert_eq!(owners.len(), 1, "{kind}/{name} has {} controllers", owners.len());
+        assert!(uids.contains(&owners[0]), "{kind}/{name} is controlled by an unknown {}", owners[0]);
+    }
+    quiesce(&op).await;
+    let before = op.writes();
+    reconcile_everything(&client, ns, &op, "after-restart").await;
+    assert_eq!(op.writes(), before);
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+#[tokio::test]
+async fn coordinator_moves_components_to_ambient_one_kind_at_a_time() {
+    let ns = "op-ambient";
+    let (client, op, _pv) = converged_quick_start(ns).await;
+    assert!(!kinds_of(&live_set(&client, ns).await, "private-cloud-").iter().all(|k| !k.starts_with("DestinationRule")));
+    patch::<PulsarCoordinator>(&client, ns, NAME, json!({"spec": {"istio": {"dataplaneMode": "ambient"}}})).await;
+    // Record when each kind's spec turns ambient.
+    let mut seen: [Option<Instant>; 3] = [None; 3];
+    let t0 = Instant::now();
+    loop {
+        assert!(t0.elapsed() < DEADLINE * 2, "components never all ambient and Ready: seen {seen:?}");
+        let now = Instant::now();
+        let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await.unwrap();
+        let bk = get_json::<BookKeeperCluster>(&client, ns, NAME).await.unwrap();
+        let pb = get_json::<PulsarBroker>(&client, ns, NAME).await.unwrap();
+        for (i, v) in [&zk, &bk, &pb].into_iter().enumerate() {
+            if v["spec"]["istio"]["dataplaneMode"] == "ambient" && seen[i].is_none() {
+                seen[i] = Some(now);
+            }
+        }
+        if [&zk, &bk, &pb].iter().all(|v| is_ready(v) && v["status"]["mesh"]["dataplaneMode"] == "ambient") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at: Vec<Duration> = seen.iter().map(|s| s.expect("seen").duration_since(t0)).collect();
+    eprintln!("ambient reached ZooKeeper at {:?}, BookKeeper at {:?}, brokers at {:?}", at[0], at[1], at[2]);
+    assert!(at[0] < at[1] && at[1] < at[2], "one kind at a time: {at:?}");
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    // Ambient: no DestinationRules; STRICT restored after the move.
+    let live = live_set(&client, ns).await;
+    assert!(live.iter().all(|(k, _)| k != "DestinationRule"), "{live:?}");
+    for name in ["private-cloud-zk", "private-cloud-bk", "private-cloud-broker"] {
+        let pa = get_dyn(&client, ns, "PeerAuthentication", name).await.unwrap();
+        assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT", "{name}");
+    }
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
