@@ -21,6 +21,16 @@ mkdir -p "$dir/bin" "$dir/istio"
 
 log() { echo "build-cluster: $*" >&2; }
 
+# Several test binaries (or engineers) may start at once: one builds, the
+# others wait for it instead of building the same thing concurrently.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$cache_root/cluster/.lock"
+  if ! flock -n 9; then
+    log "another build-cluster.sh is running; waiting for it"
+    flock 9
+  fi
+fi
+
 if [ -f "$dir/bin/.complete" ]; then
   log "control plane cached in $dir"
 else
@@ -58,5 +68,19 @@ for v in "${ISTIO_VERSIONS[@]}"; do
     log "Istio $v CRDs: $out"
   fi
 done
+
+# kwok's default node and pod stages (what kwokctl installs for its binary
+# runtime), assembled from the kwok module; not committed.
+if [ ! -s "$dir/kwok/stages.yaml" ]; then
+  mkdir -p "$dir/kwok"
+  kwok_src=$(cd "$dir" && GO111MODULE=on GOFLAGS= go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    echo "---"
+    cat "$kwok_src/kustomize/stage/$f"
+  done > "$dir/kwok/stages.yaml.tmp"
+  mv "$dir/kwok/stages.yaml.tmp" "$dir/kwok/stages.yaml"
+  log "kwok stages: $dir/kwok/stages.yaml"
+fi
 
 echo "$dir"

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-const QUICK_START: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/compat/streamnative-quick-start-istio.yaml");
+const QUICK_START: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/compat/streamnative-quick-start-istio.yaml");
 
 /// Coordinator, ZooKeeper, BookKeeper, 10 brokers with KoP (TLS), MoP and
 /// AoP (with their proxies) behind the gateway, a proxy, and the toolset.

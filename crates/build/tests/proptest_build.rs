@@ -92,7 +92,7 @@ fn cr_name() -> BoxedStrategy<String> {
         1 => Just("a".repeat(42)),
         1 => Just(format!("pulsar-{}", "x".repeat(35))),
         1 => Just("b".repeat(43)),
-        1 => "[A-Za-z0-9_.-]{1,10}",
+        1 => "[A-Za-z_.-][A-Za-z0-9_.-]{0,9}",
         1 => Just("-bad".to_string()),
     ]
     .boxed()
@@ -206,7 +206,10 @@ fn mesh_fields(gateway: bool) -> Vec<(&'static str, BoxedStrategy<Option<Value>>
         f.push((
             "gateway",
             opt(obj(vec![
-                ("selector", opt(pick(&[json!({}), json!({"istio": "ingressgateway"}), json!({"app": "custom-gateway"})]))),
+                (
+                    "selector",
+                    opt(pick(&[json!({}), json!({"istio": "ingressgateway"}), json!({"app": "custom-gateway"})])),
+                ),
                 ("namespace", opt(strs(&["", "istio-system", "gateways"]))),
                 ("serviceAccount", opt(strs(&["", "istio-ingressgateway-service-account", "custom-gw"]))),
                 ("gateways", opt(list(strs(&["shared-gw", "istio-system/public-gw"]), 2))),
@@ -256,7 +259,7 @@ fn name_regex() -> S {
     prop_oneof![
         8 => strs(&["", ".*", ".*-broker", ".*-zk", "[a-z]+-proxy", ".*-(zk|bk)(-headless)?"]),
         1 => strs(&["(", "[", "a{2,1}", "(?P<x", "\\"]),
-        1 => "[a-z.*()|\\[\\]+?-]{0,8}".prop_map(Value::String),
+        1 => "[a-z.*|\\[\\]+?-]{0,8}".prop_map(Value::String),
     ]
     .boxed()
 }
@@ -273,7 +276,8 @@ fn customization() -> S {
         strs(&["", "42", "null", "~", "- a\n- b", "[1, 2]", "just text", "'quoted'", "{", "spec: [", "{a: 1", ": :"]),
         "[a-z0-9 \\[\\],'\"#-]{0,16}".prop_map(Value::String),
     ];
-    let any_kinds = prop_oneof![12 => proptest::collection::vec(gvk(), 1..=2).prop_map(Value::Array), 1 => Just(json!([]))];
+    let any_kinds =
+        prop_oneof![12 => proptest::collection::vec(gvk(), 1..=2).prop_map(Value::Array), 1 => Just(json!([]))];
     let generic = (prop_oneof![8 => metadata_patch, 1 => junk], any_kinds, name_regex())
         .prop_map(|(m, k, n)| json!({"manifest": m, "match": {"groupVersionKinds": k, "name": n}}));
     let dr = (
@@ -403,7 +407,10 @@ fn resource(api_version: &'static str, kind: &'static str, spec: S) -> BoxedStra
             if ignore_leader && kind == "ZooKeeperCluster" {
                 metadata["annotations"] = json!({"cloud.streamnative.io/ignore-leader-check": "true"});
             }
-            Input { value: json!({"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}), coordinator }
+            Input {
+                value: json!({"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}),
+                coordinator,
+            }
         })
         .boxed()
 }
@@ -485,7 +492,8 @@ fn proxy() -> BoxedStrategy<Input> {
 // ---------------------------------------------------------------- checks
 
 fn typed<T: DeserializeOwned>(v: &Value) -> T {
-    serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("the generator made an undeserializable resource: {e}\n{v:#}"))
+    serde_json::from_value(v.clone())
+        .unwrap_or_else(|e| panic!("the generator made an undeserializable resource: {e}\n{v:#}"))
 }
 
 /// The coordinator (if linked) propagated into the resource, like render.
@@ -504,7 +512,11 @@ fn prepare(input: &Input) -> (Value, Option<PulsarCoordinator>) {
     (value, coordinator)
 }
 
-fn context<K: Resource>(res: &K, coordinator: Option<PulsarCoordinator>, inventory: impl FnOnce(&mut Inventory)) -> BuildContext {
+fn context<K: Resource>(
+    res: &K,
+    coordinator: Option<PulsarCoordinator>,
+    inventory: impl FnOnce(&mut Inventory),
+) -> BuildContext {
     let mut inv = Inventory::default();
     inv.coordinators.extend(coordinator);
     inventory(&mut inv);
@@ -512,22 +524,35 @@ fn context<K: Resource>(res: &K, coordinator: Option<PulsarCoordinator>, invento
 }
 
 /// What a successful build must satisfy.
-fn check_output<K: Resource<DynamicType = ()>>(res: &K, app_name: &str, instance: &str, objects: &[Object]) -> Result<(), TestCaseError> {
+fn check_output<K: Resource<DynamicType = ()>>(
+    res: &K,
+    app_name: &str,
+    instance: &str,
+    objects: &[Object],
+) -> Result<(), TestCaseError> {
     let mut problems = support::all_errors(objects, false);
     let ns = res.namespace().unwrap_or_default();
     let uid = res.uid().filter(|u| !u.is_empty());
     for o in objects {
         let labels = &o.value["metadata"]["labels"];
         if labels["app.kubernetes.io/name"] != app_name {
-            problems.push(format!("{} {}: app.kubernetes.io/name is {}, want {app_name}", o.kind, o.name, labels["app.kubernetes.io/name"]));
+            problems.push(format!(
+                "{} {}: app.kubernetes.io/name is {}, want {app_name}",
+                o.kind, o.name, labels["app.kubernetes.io/name"]
+            ));
         }
         if labels["app.kubernetes.io/instance"] != instance {
-            problems.push(format!("{} {}: app.kubernetes.io/instance is {}, want {instance}", o.kind, o.name, labels["app.kubernetes.io/instance"]));
+            problems.push(format!(
+                "{} {}: app.kubernetes.io/instance is {}, want {instance}",
+                o.kind, o.name, labels["app.kubernetes.io/instance"]
+            ));
         }
         let refs = o.value["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
         let want = usize::from(uid.is_some() && o.namespace == ns);
         let controller_to_owner = refs.iter().any(|r| {
-            r["controller"] == true && Some(r["uid"].as_str().unwrap_or_default()) == uid.as_deref() && r["kind"] == K::kind(&()).as_ref()
+            r["controller"] == true
+                && Some(r["uid"].as_str().unwrap_or_default()) == uid.as_deref()
+                && r["kind"] == K::kind(&()).as_ref()
         });
         if refs.len() != want || (want == 1 && !controller_to_owner) {
             problems.push(format!(
@@ -544,7 +569,10 @@ fn check_output<K: Resource<DynamicType = ()>>(res: &K, app_name: &str, instance
 }
 
 /// Builds twice: same objects, same bytes.
-fn deterministic(first: &Result<Vec<Object>, Invalid>, again: Result<Vec<Object>, Invalid>) -> Result<(), TestCaseError> {
+fn deterministic(
+    first: &Result<Vec<Object>, Invalid>,
+    again: Result<Vec<Object>, Invalid>,
+) -> Result<(), TestCaseError> {
     prop_assert_eq!(first, &again, "building twice gave different results");
     if let (Ok(a), Ok(b)) = (first, again) {
         let bytes = |v: &[Object]| serde_json::to_vec(&v.iter().map(|o| &o.value).collect::<Vec<_>>()).unwrap();
@@ -554,14 +582,11 @@ fn deterministic(first: &Result<Vec<Object>, Invalid>, again: Result<Vec<Object>
 }
 
 fn refused(result: &Result<Vec<Object>, Invalid>) -> Result<(), TestCaseError> {
-    match result {
-        Err(Invalid(errors)) => {
-            prop_assert!(!errors.is_empty(), "Invalid without a reason");
-            for e in errors {
-                prop_assert!(!e.message.trim().is_empty(), "error without a message at {:?}", e.path);
-            }
+    if let Err(Invalid(errors)) = result {
+        prop_assert!(!errors.is_empty(), "Invalid without a reason");
+        for e in errors {
+            prop_assert!(!e.message.trim().is_empty(), "error without a message at {:?}", e.path);
         }
-        Ok(_) => {}
     }
     Ok(())
 }
@@ -598,10 +623,8 @@ impl Must {
             if c["match"]["groupVersionKinds"].as_array().is_none_or(Vec::is_empty) {
                 refuse.push("customization without groupVersionKinds".into());
             }
-            if let Some(n) = c["match"]["name"].as_str().filter(|n| !n.is_empty()) {
-                if regex::Regex::new(n).is_err() {
-                    refuse.push(format!("customization regex {n:?}"));
-                }
+            if let Some(n) = c["match"]["name"].as_str().filter(|n| !n.is_empty() && regex::Regex::new(n).is_err()) {
+                refuse.push(format!("customization regex {n:?}"));
             }
         }
         Must { refuse }
@@ -615,8 +638,10 @@ impl Must {
     }
 }
 
+/// CASES per property; PROPTEST_CASES overrides it for a deeper run.
 fn config() -> Config {
-    Config { cases: CASES, failure_persistence: None, ..Config::default() }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(CASES);
+    Config { cases, failure_persistence: None, ..Config::default() }
 }
 
 proptest! {

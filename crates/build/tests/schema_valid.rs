@@ -80,7 +80,10 @@ fn errors_after(base: &Value, edit: impl FnOnce(&mut Value)) -> Vec<String> {
 fn assert_rejected(base: &Value, what: &str, expect: &str, edit: impl FnOnce(&mut Value)) {
     let errors = errors_after(base, edit);
     assert!(!errors.is_empty(), "{what}: the validator accepted it");
-    assert!(errors.iter().any(|e| e.contains(expect)), "{what}: expected an error mentioning {expect:?}, got {errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.contains(expect)),
+        "{what}: expected an error mentioning {expect:?}, got {errors:#?}"
+    );
     let sets = Schemas::sets_for(base["apiVersion"].as_str().unwrap()).len();
     assert!(errors.len() >= sets, "{what}: every schema set ({sets}) must refuse it, got {errors:#?}");
 }
@@ -98,7 +101,9 @@ fn validator_refuses_unknown_fields() {
     let gw = gateway();
     assert_rejected(&gw, "Gateway spec.bogus", "bogus", |v| v["spec"]["bogus"] = json!(1));
     assert_rejected(&gw, "Gateway servers[0].bogus", "bogus", |v| v["spec"]["servers"][0]["bogus"] = json!("x"));
-    assert_rejected(&gw, "Gateway servers[0].tls.bogus", "bogus", |v| v["spec"]["servers"][0]["tls"]["bogus"] = json!(true));
+    assert_rejected(&gw, "Gateway servers[0].tls.bogus", "bogus", |v| {
+        v["spec"]["servers"][0]["tls"]["bogus"] = json!(true)
+    });
     assert_rejected(&gw, "Gateway top-level bogus", "bogus", |v| v["bogus"] = json!({}));
     assert_rejected(&gw, "Gateway metadata.bogus", "bogus", |v| v["metadata"]["bogus"] = json!("x"));
     let svc = service();
@@ -143,7 +148,10 @@ fn validator_refuses_wrong_types_enums_required_and_duplicates() {
 fn both_istio_versions_are_checked() {
     let errors = errors_after(&gateway(), |v| v["spec"]["bogus"] = json!(1));
     for version in support::schemas::ISTIO_VERSIONS {
-        assert!(errors.iter().any(|e| e.contains(&format!("Istio {version}"))), "no error from Istio {version}: {errors:#?}");
+        assert!(
+            errors.iter().any(|e| e.contains(&format!("Istio {version}"))),
+            "no error from Istio {version}: {errors:#?}"
+        );
     }
 }
 
@@ -177,4 +185,66 @@ fn every_compat_manifest_renders_schema_valid_objects() {
 fn every_example_renders_schema_valid_objects() {
     let total = check_manifests(support::example_manifests());
     assert!(total > 0, "the examples rendered no object at all");
+}
+
+fn object(v: Value) -> magnetar_build::Object {
+    magnetar_build::Object::from_value(v)
+}
+
+fn labelled(mut v: Value) -> Value {
+    v["metadata"]["labels"] = json!({
+        "app.kubernetes.io/name": "pulsar-broker",
+        "app.kubernetes.io/instance": "x",
+        "app.kubernetes.io/component": "broker",
+        "app.kubernetes.io/managed-by": "magnetar",
+        "app": "x",
+    });
+    v
+}
+
+/// The checks beyond the schema find what they are meant to find.
+#[test]
+fn invariant_checks_catch_mistakes() {
+    let svc = labelled(service());
+    let mut sts = labelled(statefulset());
+    sts["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"name": "http-web", "containerPort": 8080}]);
+    sts["spec"]["serviceName"] = json!("svc");
+    sts["spec"]["template"]["metadata"]["labels"] = sts["metadata"]["labels"].clone();
+    let good = vec![object(svc.clone()), object(sts.clone())];
+    assert_eq!(support::all_errors(&good, true), Vec::<String>::new());
+
+    let expect = |objects: Vec<Value>, needle: &str| {
+        let objects: Vec<_> = objects.into_iter().map(object).collect();
+        let errors = support::all_errors(&objects, true);
+        assert!(errors.iter().any(|e| e.contains(needle)), "expected {needle:?} in {errors:#?}");
+    };
+    let mut v = svc.clone();
+    v["metadata"]["labels"].as_object_mut().unwrap().remove("app.kubernetes.io/managed-by");
+    expect(vec![v, sts.clone()], "missing label app.kubernetes.io/managed-by");
+    let mut v = svc.clone();
+    v["spec"]["ports"][0]["name"] = json!("pulsar");
+    expect(vec![v, sts.clone()], "tcp-/tls-/http-/https- prefix");
+    let mut v = svc.clone();
+    v["spec"]["ports"][0]["name"] = json!("tcp-much-too-long-name");
+    expect(vec![v, sts.clone()], "at most 15 chars");
+    let mut v = svc.clone();
+    v["spec"]["ports"][1]["targetPort"] = json!("http-admin");
+    expect(vec![v, sts.clone()], "no container port name");
+    let mut v = svc.clone();
+    v["spec"]["selector"] =
+        json!({"app": "y", "app.kubernetes.io/name": "pulsar-broker", "app.kubernetes.io/instance": "x"});
+    expect(vec![v, sts.clone()], "selects no generated workload");
+    let mut v = sts.clone();
+    v["spec"]["selector"]["matchLabels"] = json!({"app": "other"});
+    expect(vec![svc.clone(), v], "does not match the pod template");
+    let mut v = sts.clone();
+    v["metadata"]["name"] = json!("s".repeat(53));
+    expect(vec![svc.clone(), v], "not valid for a StatefulSet");
+    let mut v = sts.clone();
+    v["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = json!([{"name": "data", "mountPath": "/data"}]);
+    expect(vec![svc.clone(), v], "does not declare");
+    let mut v = svc.clone();
+    v["metadata"]["labels"]["bad key!"] = json!("v");
+    expect(vec![v, sts.clone()], "label key");
+    expect(vec![svc.clone(), sts.clone(), svc.clone()], "generated twice");
 }

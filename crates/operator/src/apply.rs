@@ -85,6 +85,11 @@ async fn apply_one(ctx: &Context, o: &Object, live: &[Live]) -> Result<Option<(S
     if drift::up_to_date(&value, &hash, current, ctx.remembered(&key).as_ref()) {
         return Ok(None);
     }
+    if let Some(live) = current {
+        let why = drift::first_difference(&value, live).unwrap_or_else(|| "desired object changed".into());
+        tracing::debug!(object = %id, namespace = %o.namespace, differs = %why, "live object differs");
+        tracing::trace!(object = %id, desired = %value["spec"], live = %live["spec"], "live object differs");
+    }
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &o.namespace, &child.resource(Some(o.version())));
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let response = api

@@ -207,7 +207,10 @@ impl Context {
                 if !owned {
                     continue;
                 }
-                let Ok(value) = serde_json::to_value(&*o) else { continue };
+                let Ok(mut value) = serde_json::to_value(&*o) else { continue };
+                // Items of a list carry no apiVersion/kind.
+                value["apiVersion"] = Value::String(child.resource.api_version.clone());
+                value["kind"] = Value::String(child.kind.kind.to_string());
                 out.push(Live {
                     kind: child.kind,
                     resource: child.resource.clone(),

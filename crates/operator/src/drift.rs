@@ -108,6 +108,25 @@ pub fn contains(desired: &Value, live: &Value) -> bool {
     }
 }
 
+/// The first path where `desired` is not contained in `live` (for logs).
+pub fn first_difference(desired: &Value, live: &Value) -> Option<String> {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => d
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "status"))
+            .find_map(|(k, dv)| match l.get(k) {
+                Some(lv) => first_difference(dv, lv).map(|p| format!(".{k}{p}")),
+                None if is_zero(dv) => None,
+                None => Some(format!(".{k} (absent)")),
+            }),
+        (Value::Array(d), Value::Array(l)) if d.len() == l.len() => {
+            d.iter().zip(l).enumerate().find_map(|(i, (a, b))| first_difference(a, b).map(|p| format!("[{i}]{p}")))
+        }
+        _ if contains(desired, live) => None,
+        _ => Some(format!(": {desired} != {live}")),
+    }
+}
+
 /// What the operator remembers of an object it applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {

@@ -48,6 +48,15 @@ impl Binaries {
         self.dir.join("bin").join(tool)
     }
 
+    /// kwok's default node and pod stages, taken from the kwok module.
+    pub fn kwok_stages(&self) -> anyhow::Result<PathBuf> {
+        let p = self.dir.join("kwok").join("stages.yaml");
+        if p.is_file() {
+            return Ok(p);
+        }
+        bail!("{} is missing: run tools/build-cluster.sh", p.display())
+    }
+
     /// The CRD YAML of an Istio version.
     pub fn istio_crds(&self, version: &str) -> anyhow::Result<PathBuf> {
         let p = self.dir.join("istio").join(format!("{version}.yaml"));

@@ -25,7 +25,6 @@ pub const FAKE_NODE: &str = "kwok-node-0";
 /// The annotation kwok selects its nodes by.
 pub const KWOK_NODE_ANNOTATION: (&str, &str) = ("kwok.x-k8s.io/node", "fake");
 
-const KWOK_STAGES: &str = include_str!("../kwok/stages.yaml");
 const SERVICE_CIDR: &str = "10.96.0.0/16";
 const POD_CIDR: &str = "10.244.0.0/16";
 
@@ -112,6 +111,22 @@ impl ControlPlane {
     /// CRDs and waits until everything is ready. Prints the log directory on
     /// stderr.
     pub async fn start(options: Options) -> anyhow::Result<ControlPlane> {
+        // A free port can be taken by someone else between our choosing it
+        // and the process binding it: start again with new ports.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(&options).await {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("address already in use") => {
+                    eprintln!("magnetar-testenv: a port was taken meanwhile, starting again: {e:#}");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(options: &Options) -> anyhow::Result<ControlPlane> {
+        let options = options.clone();
         let t0 = Instant::now();
         let binaries = tokio::task::spawn_blocking(Binaries::locate).await??;
         let t_build = t0.elapsed();
@@ -151,6 +166,8 @@ impl ControlPlane {
                 format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
                 "--bind-address=127.0.0.1".into(),
                 "--advertise-address=127.0.0.1".into(),
+                // The `kubernetes` Endpoints may not hold a loopback address.
+                "--endpoint-reconciler-type=none".into(),
                 format!("--secure-port={api_port}"),
                 format!("--tls-cert-file={}", p(&pki.serving_cert)),
                 format!("--tls-private-key-file={}", p(&pki.serving_key)),
@@ -233,11 +250,11 @@ impl ControlPlane {
         };
         // --use-service-account-credentials=false: every controller acts as
         // the controller-manager itself, which therefore needs every right.
-        let kcm_kc = write_kubeconfig("kube-controller-manager", "system:kube-controller-manager", Some("system:masters"))?;
+        let kcm_kc =
+            write_kubeconfig("kube-controller-manager", "system:kube-controller-manager", Some("system:masters"))?;
         let sched_kc = write_kubeconfig("kube-scheduler", "system:kube-scheduler", None)?;
         let kwok_kc = write_kubeconfig("kwok", "kwok", Some("system:masters"))?;
-        let stages = self.dir.join("kwok-stages.yaml");
-        std::fs::write(&stages, KWOK_STAGES)?;
+        let stages = self.binaries.kwok_stages()?;
 
         {
             let mut sup = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
@@ -277,7 +294,10 @@ impl ControlPlane {
                     format!("--kubeconfig={}", p(&kwok_kc)),
                     format!("--config={}", p(&stages)),
                     "--manage-all-nodes=false".into(),
-                    format!("--manage-nodes-with-annotation-selector={}={}", KWOK_NODE_ANNOTATION.0, KWOK_NODE_ANNOTATION.1),
+                    format!(
+                        "--manage-nodes-with-annotation-selector={}={}",
+                        KWOK_NODE_ANNOTATION.0, KWOK_NODE_ANNOTATION.1
+                    ),
                     format!("--cidr={POD_CIDR}"),
                     "--node-ip=127.0.0.1".into(),
                 ],
@@ -316,10 +336,8 @@ impl ControlPlane {
                 .and_then(|n| n.status.as_ref())
                 .and_then(|s| s.conditions.as_ref())
                 .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            let tainted = n
-                .and_then(|n| n.spec.as_ref())
-                .and_then(|s| s.taints.as_ref())
-                .is_some_and(|ts| !ts.is_empty());
+            let tainted =
+                n.and_then(|n| n.spec.as_ref()).and_then(|s| s.taints.as_ref()).is_some_and(|ts| !ts.is_empty());
             ready && !tainted
         };
         let timeout = self.options.timeout;
@@ -482,10 +500,9 @@ fn tail(path: &Path, lines: usize) -> String {
 
 /// `YYYYmmdd-HHMMSS` in UTC, without a date crate.
 fn utc_stamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default() as i64;
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+            as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;

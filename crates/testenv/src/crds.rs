@@ -13,10 +13,7 @@ const FIELD_MANAGER: &str = "magnetar-testenv";
 
 /// magnetar's own CRDs, as JSON.
 pub fn magnetar_crds() -> Vec<Value> {
-    magnetar_api::crds()
-        .into_iter()
-        .map(|crd| serde_json::to_value(crd).expect("CRDs serialize"))
-        .collect()
+    magnetar_api::crds().into_iter().map(|crd| serde_json::to_value(crd).expect("CRDs serialize")).collect()
 }
 
 /// The CRDs in a multi-document YAML file (Istio's
@@ -59,9 +56,7 @@ pub async fn install(client: &kube::Client, crds: &[Value], timeout: Duration) -
         let pp = pp.clone();
         async move {
             let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            api.patch(&name, &pp, &Patch::Apply(crd))
-                .await
-                .with_context(|| format!("applying CRD {name}"))?;
+            api.patch(&name, &pp, &Patch::Apply(crd)).await.with_context(|| format!("applying CRD {name}"))?;
             Ok::<_, anyhow::Error>(name)
         }
     });

@@ -19,13 +19,22 @@ pub struct DevEnvironment {
 /// 10-25 minutes and reports progress on stderr), starts it and installs
 /// every CRD.
 pub async fn dev_environment() -> anyhow::Result<DevEnvironment> {
-    let options = Options {
+    dev_environment_with(dev_options()).await
+}
+
+/// What [`dev_environment`] starts: everything, with the newest Istio's CRDs.
+pub fn dev_options() -> Options {
+    Options {
         istio: Some(ISTIO_NEWEST.to_string()),
         magnetar_crds: true,
         workloads: true,
         label: "dev".to_string(),
         timeout: Duration::from_secs(180),
-    };
+    }
+}
+
+/// [`dev_environment`] with other options (another Istio version, say).
+pub async fn dev_environment_with(options: Options) -> anyhow::Result<DevEnvironment> {
     Ok(DevEnvironment { control_plane: ControlPlane::start(options).await? })
 }
 

@@ -25,5 +25,5 @@ mod shared;
 
 pub use binaries::{Binaries, ISTIO_GUIDE, ISTIO_NEWEST, repo_root};
 pub use control_plane::{ControlPlane, FAKE_NODE, KWOK_NODE_ANNOTATION, Options};
-pub use dev::{DevEnvironment, dev_environment};
+pub use dev::{DevEnvironment, dev_environment, dev_environment_with, dev_options};
 pub use shared::{shared, start_detached};

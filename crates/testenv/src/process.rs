@@ -102,11 +102,24 @@ impl Supervisor {
 
     /// Like [`Supervisor::spawn`], for a process that the others need until
     /// they are gone (etcd): it is stopped after them.
-    pub fn spawn_stopped_last(&mut self, name: &str, program: &Path, args: &[String], log_dir: &Path) -> anyhow::Result<()> {
+    pub fn spawn_stopped_last(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log_dir: &Path,
+    ) -> anyhow::Result<()> {
         self.spawn_inner(name, program, args, log_dir, true)
     }
 
-    fn spawn_inner(&mut self, name: &str, program: &Path, args: &[String], log_dir: &Path, last: bool) -> anyhow::Result<()> {
+    fn spawn_inner(
+        &mut self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log_dir: &Path,
+        last: bool,
+    ) -> anyhow::Result<()> {
         let log_path = log_dir.join(format!("{name}.log"));
         let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         writeln!(&log, "# {} {}", program.display(), args.join(" "))?;
@@ -136,9 +149,7 @@ impl Supervisor {
 
     /// The first child that has exited, if any.
     pub fn first_exited(&mut self) -> Option<(String, PathBuf, std::process::ExitStatus)> {
-        self.procs
-            .iter_mut()
-            .find_map(|p| p.exited().map(|st| (p.name.clone(), p.log.clone(), st)))
+        self.procs.iter_mut().find_map(|p| p.exited().map(|st| (p.name.clone(), p.log.clone(), st)))
     }
 
     /// Stops every child (SIGTERM, then SIGKILL after a grace period), reaps

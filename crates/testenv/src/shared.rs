@@ -33,9 +33,7 @@ pub async fn shared(options: Options) -> anyhow::Result<&'static ControlPlane> {
             }
         }
     };
-    let result = cell
-        .get_or_init(|| async move { start_detached(options).await.map_err(|e| format!("{e:#}")) })
-        .await;
+    let result = cell.get_or_init(|| async move { start_detached(options).await.map_err(|e| format!("{e:#}")) }).await;
     let env = result.as_ref().map_err(|e| anyhow!("the shared control plane did not start: {e}"))?;
     // Captured by the test harness: shown when the calling test fails.
     eprintln!("magnetar-testenv: shared control plane {}, logs in {}", env.server(), env.log_dir().display());

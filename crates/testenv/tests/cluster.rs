@@ -42,12 +42,13 @@ async fn statefulset_gets_ready_pods() {
     .unwrap();
     sts.patch("web", &PatchParams::apply("testenv-test").force(), &Patch::Apply(&manifest)).await.unwrap();
 
-    let all_ready = |s: Option<&StatefulSet>| {
-        s.and_then(|s| s.status.as_ref()).is_some_and(|st| st.ready_replicas == Some(3))
-    };
+    let all_ready =
+        |s: Option<&StatefulSet>| s.and_then(|s| s.status.as_ref()).is_some_and(|st| st.ready_replicas == Some(3));
     tokio::time::timeout(DEADLINE, await_condition(sts.clone(), "web", all_ready))
         .await
-        .unwrap_or_else(|_| panic!("StatefulSet web not 3/3 Ready within {DEADLINE:?}; logs in {}", env.log_dir().display()))
+        .unwrap_or_else(|_| {
+            panic!("StatefulSet web not 3/3 Ready within {DEADLINE:?}; logs in {}", env.log_dir().display())
+        })
         .unwrap();
 
     let pods: Api<Pod> = Api::namespaced(client, ns);
@@ -103,4 +104,42 @@ async fn deleting_an_owner_collects_its_children() {
             .unwrap();
     }
     assert!(cms.get_opt("bystander").await.unwrap().is_some(), "an object without owner was collected");
+}
+
+#[tokio::test]
+async fn deleting_a_magnetar_resource_collects_its_children() {
+    let env = env().await;
+    let client = env.client().await.unwrap();
+    let ns = "gc-crd";
+    ensure_namespace(&client, ns).await.unwrap();
+    let applier = magnetar_testenv::apply::Applier::new(client.clone(), "testenv-test");
+    let zk = applier
+        .apply(&json!({
+            "apiVersion": "zookeeper.streamnative.io/v1alpha1",
+            "kind": "ZooKeeperCluster",
+            "metadata": {"name": "zk", "namespace": ns},
+            "spec": {"image": "apachepulsar/pulsar:4.0.5", "replicas": 1},
+        }))
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let child: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "zk-config", "ownerReferences": [{
+        "apiVersion": "zookeeper.streamnative.io/v1alpha1", "kind": "ZooKeeperCluster", "name": "zk",
+        "uid": zk.metadata.uid.unwrap(), "controller": true, "blockOwnerDeletion": true,
+    }]}}))
+    .unwrap();
+    let child_uid = cms.create(&PostParams::default(), &child).await.unwrap().metadata.uid.unwrap();
+
+    applier.api_for(&json!({"apiVersion": "zookeeper.streamnative.io/v1alpha1", "kind": "ZooKeeperCluster", "metadata": {"namespace": ns}}))
+        .await
+        .unwrap()
+        .delete("zk", &DeleteParams::background())
+        .await
+        .unwrap();
+    tokio::time::timeout(DEADLINE, await_condition(cms.clone(), "zk-config", conditions::is_deleted(&child_uid)))
+        .await
+        .unwrap_or_else(|_| {
+            panic!("zk-config not garbage-collected within {DEADLINE:?}; logs in {}", env.log_dir().display())
+        })
+        .unwrap();
 }

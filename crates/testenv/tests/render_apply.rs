@@ -33,9 +33,8 @@ fn is_magnetar(doc: &Value) -> bool {
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect()).unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
     files.sort();
     files
@@ -237,7 +236,11 @@ async fn api_server_refuses_bad_input_with_the_expected_message() {
         if create.is_empty() {
             failures.push(format!("{}: create accepted it; the table says: {want}", case.name));
         } else if !create.iter().any(|r| r.contains(want.as_str())) {
-            failures.push(format!("{}: create\n  want a refusal containing {want}\n  got {}", case.name, create.join("\n      ")));
+            failures.push(format!(
+                "{}: create\n  want a refusal containing {want}\n  got {}",
+                case.name,
+                create.join("\n      ")
+            ));
         }
         let ssa_ok = |r: &String| r.contains(want.as_str()) || field_of(want).is_some_and(|f| r.contains(f));
         if ssa.is_empty() {
@@ -273,7 +276,8 @@ async fn api_server_accepts_bad_input_only_magnetar_can_judge() {
         checked += 1;
         let (create, ssa) = refusals(&applier, &docs).await;
         if let Some(r) = create.first().or(ssa.first()) {
-            failures.push(format!("{}: the API server refuses it, so the table should give `apiserver:`: {r}", case.name));
+            failures
+                .push(format!("{}: the API server refuses it, so the table should give `apiserver:`: {r}", case.name));
         }
     }
     eprintln!("{checked} cases only magnetar judges");

@@ -131,7 +131,9 @@ fn label_map_errors(out: &mut Vec<String>, who: &str, at: &str, map: &Value) {
         }
         match v.as_str() {
             Some(v) if label_value(v) => {}
-            _ => out.push(format!("{who}: {at}.{k}: label value {v} is not a valid label value (<= 63 chars, alphanumeric ends)")),
+            _ => out.push(format!(
+                "{who}: {at}.{k}: label value {v} is not a valid label value (<= 63 chars, alphanumeric ends)"
+            )),
         }
     }
 }
@@ -197,10 +199,8 @@ pub fn object_errors(o: &Object) -> Vec<String> {
             out.push(format!("{who}: missing label {l}"));
         }
     }
-    if let Some(n) = meta["labels"]["app.kubernetes.io/name"].as_str() {
-        if !APP_NAMES.contains(&n) {
-            out.push(format!("{who}: app.kubernetes.io/name {n:?} is none of {APP_NAMES:?}"));
-        }
+    if let Some(n) = meta["labels"]["app.kubernetes.io/name"].as_str().filter(|n| !APP_NAMES.contains(n)) {
+        out.push(format!("{who}: app.kubernetes.io/name {n:?} is none of {APP_NAMES:?}"));
     }
     if meta["labels"]["app.kubernetes.io/managed-by"].as_str().is_some_and(|m| m != "magnetar") {
         out.push(format!("{who}: app.kubernetes.io/managed-by must be magnetar"));
@@ -248,7 +248,10 @@ pub fn object_errors(o: &Object) -> Vec<String> {
             for m in c["volumeMounts"].as_array().into_iter().flatten() {
                 let n = m["name"].as_str().unwrap_or_default();
                 if !volumes.contains(n) {
-                    out.push(format!("{who}: container {} mounts volume {n:?}, which the pod does not declare", c["name"]));
+                    out.push(format!(
+                        "{who}: container {} mounts volume {n:?}, which the pod does not declare",
+                        c["name"]
+                    ));
                 }
             }
         }
@@ -258,8 +261,9 @@ pub fn object_errors(o: &Object) -> Vec<String> {
         let mut names = BTreeSet::new();
         for p in &ports {
             let n = p["name"].as_str().unwrap_or_default();
-            let prefixed = ["tcp-", "tls-", "http-", "https-"].iter().any(|pre| n.starts_with(pre) && n.len() > pre.len())
-                || ["tcp", "tls", "http", "https"].contains(&n);
+            let prefixed =
+                ["tcp-", "tls-", "http-", "https-"].iter().any(|pre| n.starts_with(pre) && n.len() > pre.len())
+                    || ["tcp", "tls", "http", "https"].contains(&n);
             if n.len() > 15 || !dns1123_label(n) || !prefixed {
                 out.push(format!(
                     "{who}: port {} name {n:?} must be a DNS label of at most 15 chars with a tcp-/tls-/http-/https- prefix",
@@ -272,10 +276,8 @@ pub fn object_errors(o: &Object) -> Vec<String> {
             if p["appProtocol"].as_str().is_none_or(str::is_empty) {
                 out.push(format!("{who}: port {n:?} has no appProtocol"));
             }
-            if let Some(tp) = p["targetPort"].as_str() {
-                if !iana_svc_name(tp) {
-                    out.push(format!("{who}: port {n:?} targetPort {tp:?} is not an IANA_SVC_NAME"));
-                }
+            if let Some(tp) = p["targetPort"].as_str().filter(|tp| !iana_svc_name(tp)) {
+                out.push(format!("{who}: port {n:?} targetPort {tp:?} is not an IANA_SVC_NAME"));
             }
         }
     }
@@ -291,10 +293,12 @@ fn selects_pods_of(selector: &Value, w: &Object) -> bool {
     let replicas = w.value["spec"]["replicas"].as_i64().unwrap_or(1);
     let ordinal_ok = |o: Option<i64>| o.is_some_and(|o| (0..replicas).contains(&o));
     s.iter().all(|(k, v)| match k.as_str() {
-        "statefulset.kubernetes.io/pod-name" if w.kind == "StatefulSet" => ordinal_ok(
-            v.as_str().and_then(|p| p.strip_prefix(&format!("{}-", w.name))).and_then(|o| o.parse().ok()),
-        ),
-        "apps.kubernetes.io/pod-index" if w.kind == "StatefulSet" => ordinal_ok(v.as_str().and_then(|o| o.parse().ok())),
+        "statefulset.kubernetes.io/pod-name" if w.kind == "StatefulSet" => {
+            ordinal_ok(v.as_str().and_then(|p| p.strip_prefix(&format!("{}-", w.name))).and_then(|o| o.parse().ok()))
+        }
+        "apps.kubernetes.io/pod-index" if w.kind == "StatefulSet" => {
+            ordinal_ok(v.as_str().and_then(|o| o.parse().ok()))
+        }
         _ => labels.get(k) == Some(v),
     })
 }
@@ -344,10 +348,9 @@ pub fn set_errors(objects: &[Object], complete: bool) -> Vec<String> {
         }
         if complete {
             for v in t["spec"]["volumes"].as_array().into_iter().flatten() {
-                if let Some(cm) = v["configMap"]["name"].as_str() {
-                    if !objects.iter().any(|c| c.kind == "ConfigMap" && c.namespace == w.namespace && c.name == cm) {
-                        out.push(format!("{}: mounts ConfigMap {cm:?}, which is not generated", id(w)));
-                    }
+                let Some(cm) = v["configMap"]["name"].as_str() else { continue };
+                if !objects.iter().any(|c| c.kind == "ConfigMap" && c.namespace == w.namespace && c.name == cm) {
+                    out.push(format!("{}: mounts ConfigMap {cm:?}, which is not generated", id(w)));
                 }
             }
         }
@@ -377,7 +380,10 @@ pub fn set_errors(objects: &[Object], complete: bool) -> Vec<String> {
                             .any(|c| c["ports"].as_array().into_iter().flatten().any(|cp| cp["name"] == tp))
                     });
                     if !declared {
-                        out.push(format!("{}: targetPort {tp:?} is no container port name of the selected pods", id(o)));
+                        out.push(format!(
+                            "{}: targetPort {tp:?} is no container port name of the selected pods",
+                            id(o)
+                        ));
                     }
                 }
             }

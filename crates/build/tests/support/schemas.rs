@@ -53,6 +53,7 @@ impl Set {
 }
 
 type Key = (Set, String, String);
+type Components = Arc<Map<String, Value>>;
 
 pub struct Schemas {
     openapi_dir: PathBuf,
@@ -61,7 +62,7 @@ pub struct Schemas {
     /// Per Istio version: (apiVersion, kind) -> raw openAPIV3Schema.
     istio: Vec<HashMap<(String, String), Value>>,
     /// Strict `components.schemas` per Kubernetes group version.
-    k8s_components: Mutex<HashMap<String, Option<Arc<Map<String, Value>>>>>,
+    k8s_components: Mutex<HashMap<String, Option<Components>>>,
     validators: Mutex<HashMap<Key, Arc<Result<Validator, String>>>>,
 }
 
@@ -214,9 +215,9 @@ impl Schemas {
                 json!({"$ref": format!("#/components/schemas/{name}"), "components": {"schemas": &*components}})
             }
             Set::Istio(i) => {
-                let raw = self.istio[i].get(&(api_version.to_string(), kind.to_string())).ok_or_else(|| {
-                    format!("Istio {} serves no {kind} in {api_version}", ISTIO_VERSIONS[i])
-                })?;
+                let raw = self.istio[i]
+                    .get(&(api_version.to_string(), kind.to_string()))
+                    .ok_or_else(|| format!("Istio {} serves no {kind} in {api_version}", ISTIO_VERSIONS[i]))?;
                 let mut root = raw.clone();
                 strict(&mut root, true);
                 let props = root["properties"].as_object_mut().expect("CRD schema has properties");
@@ -235,7 +236,7 @@ impl Schemas {
             .map_err(|e| format!("schema of {api_version} {kind} does not compile: {e}"))
     }
 
-    fn k8s_components(&self, api_version: &str) -> Option<Arc<Map<String, Value>>> {
+    fn k8s_components(&self, api_version: &str) -> Option<Components> {
         if api_version == "v1" {
             return Some(self.core.clone());
         }
@@ -288,7 +289,11 @@ const K8S_ENUMS: &[(&str, &str, &[&str])] = &[
     ("io.k8s.api.core.v1.PodSpec", "restartPolicy", &["Always", "OnFailure", "Never"]),
     ("io.k8s.api.core.v1.PodSpec", "dnsPolicy", &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]),
     ("io.k8s.api.core.v1.HTTPGetAction", "scheme", &["HTTP", "HTTPS"]),
-    ("io.k8s.api.core.v1.PersistentVolumeClaimSpec", "accessModes", &["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]),
+    (
+        "io.k8s.api.core.v1.PersistentVolumeClaimSpec",
+        "accessModes",
+        &["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"],
+    ),
     ("io.k8s.api.core.v1.Toleration", "operator", &["Exists", "Equal"]),
     ("io.k8s.api.core.v1.Toleration", "effect", &["NoSchedule", "PreferNoSchedule", "NoExecute"]),
     ("io.k8s.api.apps.v1.StatefulSetSpec", "podManagementPolicy", &["OrderedReady", "Parallel"]),
@@ -413,6 +418,7 @@ fn list_map_keys<'a>(
     value: &'a Value,
     _path: Location,
 ) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
-    let keys = value.as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect()).unwrap_or_default();
+    let keys =
+        value.as_array().map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect()).unwrap_or_default();
     Ok(Box::new(ListMapKeys(keys)))
 }

@@ -37,6 +37,7 @@ where
     let old_v = old.map(serde_json::to_value).transpose()?.unwrap_or(serde_json::Value::Null);
     let new_v = serde_json::to_value(new)?;
     let patch = serde_json::json!({ "status": merge_patch(&old_v, &new_v) });
+    tracing::debug!(object = %key(obj), old = %old_v, new = %new_v, "status changed");
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
     api.patch_status(&obj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(Error::Status)?;
     ctx.metrics.status_updated();
