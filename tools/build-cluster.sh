@@ -69,17 +69,23 @@ for v in "${ISTIO_VERSIONS[@]}"; do
   fi
 done
 
-# kwok's default node and pod stages (what kwokctl installs for its binary
-# runtime), assembled from the kwok module; not committed.
-if [ ! -s "$dir/kwok/stages.yaml" ]; then
+# kwok's default node, pod and volume stages (what kwokctl installs), and its
+# default StorageClass, assembled from the kwok module; not committed.
+kwok_stages="node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml
+  pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml
+  volume/fast/pvc-provision.yaml volume/fast/pv-bind.yaml volume/fast/pvc-delete.yaml volume/fast/pv-delete.yaml"
+stamp=$(echo "$kwok_stages" | sha256sum | cut -c1-12)
+if [ ! -s "$dir/kwok/stages-$stamp.yaml" ]; then
   mkdir -p "$dir/kwok"
   kwok_src=$(cd "$dir" && GO111MODULE=on GOFLAGS= go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+  for f in $kwok_stages; do
     echo "---"
     cat "$kwok_src/kustomize/stage/$f"
-  done > "$dir/kwok/stages.yaml.tmp"
-  mv "$dir/kwok/stages.yaml.tmp" "$dir/kwok/stages.yaml"
+  done > "$dir/kwok/stages.tmp"
+  cp "$kwok_src/kustomize/stage/volume/fast/storage-class.yaml" "$dir/kwok/storage-class.yaml"
+  chmod 644 "$dir/kwok/storage-class.yaml"
+  cp "$dir/kwok/stages.tmp" "$dir/kwok/stages-$stamp.yaml"
+  mv "$dir/kwok/stages.tmp" "$dir/kwok/stages.yaml"
   log "kwok stages: $dir/kwok/stages.yaml"
 fi
 

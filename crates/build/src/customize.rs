@@ -32,7 +32,9 @@ fn compile(customization: &[Customization]) -> Result<Vec<Compiled<'_>>, Invalid
         let at = |field: &str| format!("spec.customization[{i}].{field}");
         let name = match c.match_.name.as_deref().filter(|n| !n.is_empty()) {
             None => None,
-            Some(n) => match Regex::new(&format!("^(?:{n})$")) {
+            // Compile the pattern alone first: `a)|(b` is only valid inside
+            // the anchoring wrapper, where it would no longer be anchored.
+            Some(n) => match Regex::new(n).and_then(|_| Regex::new(&format!("^(?:{n})$"))) {
                 Ok(re) => Some(re),
                 Err(e) => {
                     let reason = e.to_string().lines().last().unwrap_or_default().trim().to_string();
@@ -149,6 +151,17 @@ mod tests {
         apply(&mut objs, &c).unwrap();
         assert_eq!(objs[0].value["metadata"]["name"], "a");
         assert!(objs[0].value["spec"].get("keep").is_none());
+    }
+
+    #[test]
+    fn a_pattern_that_only_parses_inside_the_anchors_is_refused() {
+        let c = custom("- manifest: 'spec: {}'\n  match: {groupVersionKinds: [{kind: Service}], name: 'a)|(b'}\n");
+        assert!(
+            validate(&c)
+                .unwrap_err()
+                .to_string()
+                .contains("spec.customization[0].match.name: invalid regular expression")
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@ use magnetar_api::broker::ServiceUrlGenerationPolicy;
 use magnetar_api::common::{Customization, PodSpec};
 use magnetar_api::istio::{AuthRule, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
+use std::sync::LazyLock;
+
 use regex::Regex;
 
 use crate::hosts;
@@ -28,20 +30,25 @@ impl Errors {
     }
 }
 
-fn dns_label(s: &str) -> bool {
-    static_regex(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").is_match(s) && s.len() <= 63
-}
+/// Compiled once: validation runs on every reconcile.
+static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z]([-a-z0-9]*[a-z0-9])?$").expect("static pattern"));
+static ZK_SERVER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?:[0-9]{1,5}$").expect("static pattern"));
+static DOMAIN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(magnetar_api::broker::DOMAIN_PATTERN).expect("static pattern"));
 
-fn static_regex(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("static pattern")
+/// A name magnetar can derive Service names from: a DNS-1035 label (a
+/// Service name must start with a letter).
+fn service_safe_name(s: &str) -> bool {
+    NAME.is_match(s) && s.len() <= 63
 }
 
 fn name(e: &mut Errors, obj: &impl ResourceExt) {
     let n = obj.name_any();
-    if n.len() > MAX_NAME || !dns_label(&n) {
+    if n.len() > MAX_NAME || !service_safe_name(&n) {
         e.add(
             "metadata.name",
-            format!("{n:?} must be a DNS label of at most {MAX_NAME} characters (magnetar derives names such as <name>-bk-auto-recovery from it): choose a shorter lower-case name"),
+            format!("{n:?} must start with a letter, contain only lower-case letters, digits and '-', and have at most {MAX_NAME} characters (magnetar derives Service names such as <name>-bk-auto-recovery from it)"),
         );
     }
 }
@@ -62,10 +69,9 @@ fn replicas(e: &mut Errors, replicas: i32, min: i32) {
 }
 
 fn zk_servers(e: &mut Errors, path: &str, value: &str) {
-    let entry = static_regex(r"^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?:[0-9]{1,5}$");
     let ok = !value.is_empty()
         && value.split(',').all(|hp| {
-            entry.is_match(hp)
+            ZK_SERVER.is_match(hp)
                 && hp.rsplit(':').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| (1..=65535).contains(&p))
         });
     if !ok {
@@ -217,7 +223,7 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
     let config = b.spec.config.as_ref();
     let domain = config.and_then(|c| c.advertised_domain.as_deref());
     if let Some(d) = domain {
-        if d.len() > 200 || !static_regex(magnetar_api::broker::DOMAIN_PATTERN).is_match(d) {
+        if d.len() > 200 || !DOMAIN.is_match(d) {
             e.add(
                 "spec.config.advertisedDomain",
                 format!("{d:?} must be a lower-case DNS name with at least two labels, at most 200 characters, for example pulsar.example.com"),
@@ -293,7 +299,7 @@ pub fn proxy(p: &PulsarProxy) -> Result<(), Invalid> {
         e.add("spec.brokerAddress", "is required: name the brokers' Service, for example my-cluster-broker");
     }
     for (i, d) in p.spec.dns_names.iter().enumerate() {
-        if !static_regex(magnetar_api::broker::DOMAIN_PATTERN).is_match(d) {
+        if !DOMAIN.is_match(d) {
             e.add(format!("spec.dnsNames[{i}]"), format!("{d:?} is not a lower-case DNS name"));
         }
     }

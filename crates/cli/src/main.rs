@@ -1,8 +1,10 @@
 //! `magnetar`: the operator and its tools in one binary (SPEC 5).
 
 mod crds;
+mod dev;
 mod doctor;
 mod render;
+mod run;
 
 use std::process::ExitCode;
 
@@ -17,12 +19,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator (kubeconfig or in-cluster).
+    Run(run::Args),
     /// Print every object the operator would create for the given manifests (offline).
     Render(render::Args),
     /// Print magnetar's CustomResourceDefinitions (or write them into a folder).
     Crds(crds::Args),
     /// Check a live cluster the way the Istio guide's verify and troubleshooting steps do.
     Doctor(doctor::Args),
+    /// Start a local control plane, run the operator against it and apply an example.
+    Dev(dev::Args),
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -35,6 +41,8 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::Crds(args) => crds::run(args),
         Command::Doctor(args) => runtime().and_then(|rt| rt.block_on(doctor::run(args))),
+        Command::Run(args) => runtime().and_then(|rt| rt.block_on(run::run(args))),
+        Command::Dev(args) => runtime().and_then(|rt| rt.block_on(dev::run(args))),
     };
     match result {
         Ok(code) => code,

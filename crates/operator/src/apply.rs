@@ -9,9 +9,9 @@
 //! that is already as desired is not sent at all (see [`crate::drift`]).
 
 use futures::future::try_join_all;
+use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::core::DynamicObject;
-use kube::Api;
 use serde_json::Value;
 
 use magnetar_build::Object;
@@ -76,7 +76,8 @@ pub async fn sync(ctx: &Context, namespace: &str, desired: &[Object], live: &[Li
 
 async fn apply_one(ctx: &Context, o: &Object, live: &[Live]) -> Result<Option<(String, Value)>, Error> {
     let id = format!("{}/{}", o.kind, o.name);
-    let child = kinds::child(o.group(), &o.kind).ok_or_else(|| Error::UnknownKind(o.api_version.clone(), o.kind.clone()))?;
+    let child =
+        kinds::child(o.group(), &o.kind).ok_or_else(|| Error::UnknownKind(o.api_version.clone(), o.kind.clone()))?;
     let mut value = o.value.clone();
     let hash = drift::desired_hash(&value);
     drift::annotate(&mut value, &hash);
@@ -90,7 +91,8 @@ async fn apply_one(ctx: &Context, o: &Object, live: &[Live]) -> Result<Option<(S
         tracing::debug!(object = %id, namespace = %o.namespace, differs = %why, "live object differs");
         tracing::trace!(object = %id, desired = %value["spec"], live = %live["spec"], "live object differs");
     }
-    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &o.namespace, &child.resource(Some(o.version())));
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &o.namespace, &child.resource(Some(o.version())));
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let response = api
         .patch(&o.name, &params, &Patch::Apply(&value))

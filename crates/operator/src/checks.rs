@@ -72,11 +72,16 @@ pub async fn zk_servers(
         }
         let hint = match zookeepers.first() {
             Some(zk) => format!("for the ZooKeeperCluster {zk} use {}:2181", Component::ZooKeeper.object_name(zk)),
-            None => format!("create a ZooKeeperCluster in namespace {namespace} or point zkServers at an existing ZooKeeper Service"),
+            None => format!(
+                "create a ZooKeeperCluster in namespace {namespace} or point zkServers at an existing ZooKeeper Service"
+            ),
         };
         return Ok(Some(FieldError {
             path: path.to_string(),
-            message: format!("names no ZooKeeper Service: Service {} does not exist in namespace {}; {hint}", r.name, r.namespace),
+            message: format!(
+                "names no ZooKeeper Service: Service {} does not exist in namespace {}; {hint}",
+                r.name, r.namespace
+            ),
         }));
     }
     Ok(None)

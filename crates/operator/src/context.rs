@@ -131,7 +131,12 @@ impl Context {
 
     /// Names of the resources of every kind in a namespace.
     pub fn names_in(&self, namespace: &str) -> Vec<(MainKind, String)> {
-        fn names<K: Resource<DynamicType = ()> + Clone>(kind: MainKind, store: &Store<K>, ns: &str, out: &mut Vec<(MainKind, String)>) {
+        fn names<K: Resource<DynamicType = ()> + Clone>(
+            kind: MainKind,
+            store: &Store<K>,
+            ns: &str,
+            out: &mut Vec<(MainKind, String)>,
+        ) {
             for o in store.state() {
                 if o.meta().namespace.as_deref() == Some(ns) {
                     out.push((kind, o.meta().name.clone().unwrap_or_default()));
@@ -199,11 +204,8 @@ impl Context {
                 if label(APP_MANAGED_BY) != Some(MANAGED_BY) || label(APP_INSTANCE) != Some(instance) {
                     continue;
                 }
-                let owned = meta
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|r| r.controller == Some(true) && r.uid == owner_uid);
+                let owned =
+                    meta.owner_references.iter().flatten().any(|r| r.controller == Some(true) && r.uid == owner_uid);
                 if !owned {
                     continue;
                 }

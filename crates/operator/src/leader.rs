@@ -9,7 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
 
 /// Leader election settings.
@@ -73,7 +73,11 @@ pub async fn try_acquire(api: &Api<Lease>, le: &LeaderElection) -> Result<bool, 
     match api.get_opt(&le.name).await? {
         None => {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(le.name.clone()), namespace: Some(le.namespace.clone()), ..ObjectMeta::default() },
+                metadata: ObjectMeta {
+                    name: Some(le.name.clone()),
+                    namespace: Some(le.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
                 spec: Some(spec_for(le, None, now)),
             };
             match api.create(&PostParams::default(), &lease).await {

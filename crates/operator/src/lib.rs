@@ -42,10 +42,10 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use kube::Client;
+use kube::runtime::applier;
 use kube::runtime::controller::{self as kcontroller, Action};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
-use kube::runtime::applier;
 use tokio::task::JoinSet;
 
 pub use magnetar_build::OperatorIdentity;
@@ -352,7 +352,10 @@ async fn controllers(
         child_writers.push((ar, writer));
     }
 
-    let reporter = Reporter { controller: opts.reporter.clone(), instance: opts.leader_election.as_ref().map(|l| l.identity.clone()) };
+    let reporter = Reporter {
+        controller: opts.reporter.clone(),
+        instance: opts.leader_election.as_ref().map(|l| l.identity.clone()),
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         identity: opts.identity.clone(),
@@ -407,7 +410,13 @@ async fn controllers(
     tracing::info!(namespace = ?ns, istio = ctx.istio_available(), "caches synced; controllers running");
 
     futures::join!(
-        run_applier(controller::coordinator::reconcile, ctx.clone(), ctx.stores.coordinators.clone(), coord_rx, shutdown.clone()),
+        run_applier(
+            controller::coordinator::reconcile,
+            ctx.clone(),
+            ctx.stores.coordinators.clone(),
+            coord_rx,
+            shutdown.clone()
+        ),
         component_applier::<magnetar_api::ZooKeeperCluster>(ctx.clone(), zk_rx, shutdown.clone()),
         component_applier::<magnetar_api::BookKeeperCluster>(ctx.clone(), bk_rx, shutdown.clone()),
         component_applier::<magnetar_api::PulsarBroker>(ctx.clone(), pb_rx, shutdown.clone()),

@@ -120,18 +120,57 @@ impl Metrics {
         family("magnetar_reconcile_errors_total", "Reconciles that failed (retried with back-off).", "counter", &|s| {
             s.errors.to_string()
         });
-        family("magnetar_invalid_specs_total", "Reconciles that found an invalid spec.", "counter", &|s| s.invalid.to_string());
-        family("magnetar_reconcile_seconds_total", "Time spent reconciling.", "counter", &|s| format!("{:.6}", s.seconds));
+        family("magnetar_invalid_specs_total", "Reconciles that found an invalid spec.", "counter", &|s| {
+            s.invalid.to_string()
+        });
+        family("magnetar_reconcile_seconds_total", "Time spent reconciling.", "counter", &|s| {
+            format!("{:.6}", s.seconds)
+        });
         let mut single = |name: &str, help: &str, kind: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         };
-        single("magnetar_write_requests_total", "Write requests sent to the API server (lease renewals excluded).", "counter", self.writes.writes());
-        single("magnetar_lease_writes_total", "Lease writes of the leader election.", "counter", self.writes.lease_writes());
-        single("magnetar_objects_applied_total", "Objects applied by server-side apply.", "counter", self.applied.load(Ordering::Relaxed));
-        single("magnetar_objects_deleted_total", "Objects deleted because they were no longer desired.", "counter", self.deleted.load(Ordering::Relaxed));
-        single("magnetar_status_updates_total", "Status updates.", "counter", self.status_updates.load(Ordering::Relaxed));
-        single("magnetar_istio_available", "1 when Istio's CRDs are served.", "gauge", u64::from(self.istio_available.load(Ordering::Relaxed)));
-        single("magnetar_leader", "1 while this instance holds the leader lease.", "gauge", u64::from(self.leader.load(Ordering::Relaxed)));
+        single(
+            "magnetar_write_requests_total",
+            "Write requests sent to the API server (lease renewals excluded).",
+            "counter",
+            self.writes.writes(),
+        );
+        single(
+            "magnetar_lease_writes_total",
+            "Lease writes of the leader election.",
+            "counter",
+            self.writes.lease_writes(),
+        );
+        single(
+            "magnetar_objects_applied_total",
+            "Objects applied by server-side apply.",
+            "counter",
+            self.applied.load(Ordering::Relaxed),
+        );
+        single(
+            "magnetar_objects_deleted_total",
+            "Objects deleted because they were no longer desired.",
+            "counter",
+            self.deleted.load(Ordering::Relaxed),
+        );
+        single(
+            "magnetar_status_updates_total",
+            "Status updates.",
+            "counter",
+            self.status_updates.load(Ordering::Relaxed),
+        );
+        single(
+            "magnetar_istio_available",
+            "1 when Istio's CRDs are served.",
+            "gauge",
+            u64::from(self.istio_available.load(Ordering::Relaxed)),
+        );
+        single(
+            "magnetar_leader",
+            "1 while this instance holds the leader lease.",
+            "gauge",
+            u64::from(self.leader.load(Ordering::Relaxed)),
+        );
         single("magnetar_ready", "1 when caches are synced and controllers run.", "gauge", u64::from(self.is_ready()));
         out
     }

@@ -150,9 +150,16 @@ mod tests {
     fn new_component_and_steady_state_are_not_migrating() {
         let t = labels(SIDECAR);
         let pods = vec![pod(SIDECAR, &[]), pod(SIDECAR, &[])];
-        let o = Observed { desired: Mode::Sidecar, template_labels: None, settled: false, pods: &[], was_migrating: false };
+        let o =
+            Observed { desired: Mode::Sidecar, template_labels: None, settled: false, pods: &[], was_migrating: false };
         assert!(!migrating(&o));
-        let o = Observed { desired: Mode::Sidecar, template_labels: Some(&t), settled: true, pods: &pods, was_migrating: false };
+        let o = Observed {
+            desired: Mode::Sidecar,
+            template_labels: Some(&t),
+            settled: true,
+            pods: &pods,
+            was_migrating: false,
+        };
         assert!(!migrating(&o));
         // An image roll-out (not settled) is not a migration.
         let o = Observed { settled: false, ..o };
@@ -165,7 +172,13 @@ mod tests {
         let new = labels(AMBIENT);
         let mixed = vec![pod(AMBIENT, &[]), pod(SIDECAR, &[])];
         let moved = vec![pod(AMBIENT, &[]), pod(AMBIENT, &[])];
-        let base = Observed { desired: Mode::Ambient, template_labels: Some(&old), settled: true, pods: &mixed, was_migrating: false };
+        let base = Observed {
+            desired: Mode::Ambient,
+            template_labels: Some(&old),
+            settled: true,
+            pods: &mixed,
+            was_migrating: false,
+        };
         assert!(migrating(&base), "template still sidecar");
         assert!(migrating(&Observed { template_labels: Some(&new), ..base.clone() }), "pods still sidecar");
         let done = Observed { template_labels: Some(&new), pods: &moved, ..base.clone() };
@@ -177,9 +190,16 @@ mod tests {
     fn real_mesh_pods_must_be_enrolled_the_new_way() {
         let new = labels(AMBIENT);
         let half = vec![pod(AMBIENT, &[(AMBIENT_REDIRECTION, "enabled")]), pod(AMBIENT, &[])];
-        let o = Observed { desired: Mode::Ambient, template_labels: Some(&new), settled: true, pods: &half, was_migrating: true };
+        let o = Observed {
+            desired: Mode::Ambient,
+            template_labels: Some(&new),
+            settled: true,
+            pods: &half,
+            was_migrating: true,
+        };
         assert!(migrating(&o));
-        let all = vec![pod(AMBIENT, &[(AMBIENT_REDIRECTION, "enabled")]), pod(AMBIENT, &[(AMBIENT_REDIRECTION, "enabled")])];
+        let all =
+            vec![pod(AMBIENT, &[(AMBIENT_REDIRECTION, "enabled")]), pod(AMBIENT, &[(AMBIENT_REDIRECTION, "enabled")])];
         assert!(!migrating(&Observed { pods: &all, ..o }));
     }
 
@@ -196,7 +216,8 @@ mod tests {
     #[test]
     fn disabled_is_never_migrating() {
         let t = labels(SIDECAR);
-        let o = Observed { desired: Mode::None, template_labels: Some(&t), settled: false, pods: &[], was_migrating: true };
+        let o =
+            Observed { desired: Mode::None, template_labels: Some(&t), settled: false, pods: &[], was_migrating: true };
         assert!(!migrating(&o));
     }
 }

@@ -202,7 +202,8 @@ mod tests {
         use Decision::*;
         let r = Change::Rolling;
         // Everything running and settled: only ZooKeeper rolls now.
-        let ms = [m(1, r, true, true), m(2, r, true, true), m(3, r, true, true), m(3, r, true, true), m(4, r, true, true)];
+        let ms =
+            [m(1, r, true, true), m(2, r, true, true), m(3, r, true, true), m(3, r, true, true), m(4, r, true, true)];
         assert_eq!(plan(&ms), [Apply, Hold, Hold, Hold, Hold]);
         // ZooKeeper done and settled: BookKeeper next.
         let ms = [m(1, Change::None, true, true), m(2, r, true, true), m(3, r, true, true)];
@@ -218,7 +219,11 @@ mod tests {
     #[test]
     fn components_without_pods_are_not_held() {
         use Decision::*;
-        let ms = [m(1, Change::Rolling, false, false), m(2, Change::Rolling, false, false), m(4, Change::Rolling, false, false)];
+        let ms = [
+            m(1, Change::Rolling, false, false),
+            m(2, Change::Rolling, false, false),
+            m(4, Change::Rolling, false, false),
+        ];
         assert_eq!(plan(&ms), [Apply, Apply, Apply]);
         assert!(plan(&[]).is_empty());
     }

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use magnetar_api::PulsarBroker;
 use magnetar_api::status::{
-    ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, ExternalEndpoints, MESH_CONFIGURED, ManagedComponent,
-    MeshStatus, PROGRESSING, READY, ServiceEndpoints,
+    ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, ExternalEndpoints, MESH_CONFIGURED,
+    ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
 };
 use magnetar_build::listeners::BrokerListeners;
 use magnetar_build::mesh::Enrolment;
@@ -138,16 +138,20 @@ fn truncate(t: Timestamp) -> Timestamp {
 pub fn component_status(o: &Observed) -> ComponentStatus {
     let prev_conditions: &[Condition] = o.previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
     let generation = o.generation;
-    let cond = |t: &str, ok: bool, reason: &str, msg: String| condition(prev_conditions, t, ok, reason, msg, generation, o.now);
+    let cond = |t: &str, ok: bool, reason: &str, msg: String| {
+        condition(prev_conditions, t, ok, reason, msg, generation, o.now)
+    };
 
     let primary = o.primary.as_ref();
     let (replicas, ready, updated) = primary.map_or((0, 0, 0), |w| (w.replicas, w.ready, w.updated));
     let mode = mode_of(&o.enrolment);
     let on_mesh = i32::try_from(o.pods.iter().filter(|p| p.enrolled(mode)).count()).unwrap_or(i32::MAX);
     let revision = match &o.enrolment {
-        Enrolment::Sidecar { revision } => {
-            o.pods.iter().find_map(PodView::injected_revision).or_else(|| Some(revision.clone().unwrap_or_else(|| "default".into())))
-        }
+        Enrolment::Sidecar { revision } => o
+            .pods
+            .iter()
+            .find_map(PodView::injected_revision)
+            .or_else(|| Some(revision.clone().unwrap_or_else(|| "default".into()))),
         _ => None,
     };
     let mesh = MeshStatus { dataplane_mode: o.enrolment.mode_name().into(), revision, on_mesh_replicas: on_mesh };
@@ -173,7 +177,12 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
                 let msg = workloads.iter().map(|w| w.describe()).collect::<Vec<_>>().join("; ");
                 conditions.push(cond(READY, true, "AllReplicasReady", msg));
             } else if primary.is_none() {
-                conditions.push(cond(READY, false, "WorkloadMissing", format!("StatefulSet {} does not exist yet", o.primary_name)));
+                conditions.push(cond(
+                    READY,
+                    false,
+                    "WorkloadMissing",
+                    format!("StatefulSet {} does not exist yet", o.primary_name),
+                ));
             } else {
                 conditions.push(cond(READY, false, "ReplicasNotReady", format!("waiting for {}", waiting.join("; "))));
             }
@@ -282,7 +291,8 @@ pub fn coordinator_status(
 ) -> CoordinatorStatus {
     let prev: &[Condition] = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
     let cond = |t: &str, ok: bool, reason: &str, msg: String| condition(prev, t, ok, reason, msg, generation, now);
-    let not_ready: Vec<String> = members.iter().filter(|m| !m.ready).map(|m| format!("{} {}", m.kind, m.name)).collect();
+    let not_ready: Vec<String> =
+        members.iter().filter(|m| !m.ready).map(|m| format!("{} {}", m.kind, m.name)).collect();
     let mut conditions = Vec::new();
     match problem {
         Some(Problem::Invalid(msg)) => {
@@ -298,7 +308,8 @@ pub fn coordinator_status(
         None => {
             if not_ready.is_empty() && held.is_empty() {
                 let msg = if members.is_empty() {
-                    "no component carries the label k8s.streamnative.io/coordinator-name with this coordinator's name".to_string()
+                    "no component carries the label k8s.streamnative.io/coordinator-name with this coordinator's name"
+                        .to_string()
                 } else {
                     format!("all {} managed components are Ready", members.len())
                 };
@@ -314,7 +325,12 @@ pub fn coordinator_status(
                 conditions.push(cond(READY, false, "ComponentsNotReady", parts.join("; ")));
             }
             if held.is_empty() && not_ready.is_empty() {
-                conditions.push(cond(PROGRESSING, false, "Stable", "every component runs the coordinator's settings".into()));
+                conditions.push(cond(
+                    PROGRESSING,
+                    false,
+                    "Stable",
+                    "every component runs the coordinator's settings".into(),
+                ));
             } else if held.is_empty() {
                 conditions.push(cond(PROGRESSING, true, "RollingOut", format!("waiting for {}", not_ready.join(", "))));
             } else {

@@ -10,13 +10,15 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::{DynamicObject, PartialObjectMeta};
 use kube::discovery::ApiResource;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, store::Writer};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use magnetar_api::labels::{AMBIENT_REDIRECTION, APP_INSTANCE, APP_MANAGED_BY, APP_NAME, COORDINATOR_NAME, MANAGED_BY, SIDECAR_STATUS};
+use magnetar_api::labels::{
+    AMBIENT_REDIRECTION, APP_INSTANCE, APP_MANAGED_BY, APP_NAME, COORDINATOR_NAME, MANAGED_BY, SIDECAR_STATUS,
+};
 
 use crate::context::Context;
 use crate::controller::Kind;
@@ -108,7 +110,13 @@ where
 
 /// Watches a generated kind into its store; every change queues the
 /// resource that controls the object.
-pub async fn child_kind(client: Client, namespace: Option<String>, ar: ApiResource, writer: Writer<DynamicObject>, ctx: Arc<Context>) {
+pub async fn child_kind(
+    client: Client,
+    namespace: Option<String>,
+    ar: ApiResource,
+    writer: Writer<DynamicObject>,
+    ctx: Arc<Context>,
+) {
     let api = dyn_api(&client, namespace.as_deref(), &ar);
     let config = watcher::Config::default().labels(&managed_selector());
     let stream = reflector::reflector(writer, watcher::watcher(api, config).default_backoff());
@@ -133,7 +141,12 @@ pub async fn child_kind(client: Client, namespace: Option<String>, ar: ApiResour
 
 /// Watches the components' pods (metadata only). A pod that appears,
 /// disappears or changes its mesh enrolment queues its component.
-pub async fn pods(client: Client, namespace: Option<String>, writer: Writer<PartialObjectMeta<Pod>>, ctx: Arc<Context>) {
+pub async fn pods(
+    client: Client,
+    namespace: Option<String>,
+    writer: Writer<PartialObjectMeta<Pod>>,
+    ctx: Arc<Context>,
+) {
     let api: Api<PartialObjectMeta<Pod>> = match namespace.as_deref() {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),

@@ -36,7 +36,13 @@ async fn quiesce(op: &Operator) {
 
 async fn events(client: &Client, ns: &str, reason: &str) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
-    api.list(&ListParams::default()).await.unwrap().items.into_iter().filter(|e| e.reason.as_deref() == Some(reason)).collect()
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .collect()
 }
 
 fn kinds_of(set: &std::collections::BTreeSet<(String, String)>, prefix: &str) -> Vec<String> {
@@ -81,7 +87,10 @@ async fn quick_start_converges_with_endpoints() {
     let st = &pb["status"];
     assert_eq!(st["readyReplicas"], 2);
     assert_eq!(st["updatedReplicas"], 2);
-    assert_eq!(st["labelSelector"], "app.kubernetes.io/component=broker,app.kubernetes.io/instance=private-cloud,app.kubernetes.io/name=pulsar-broker");
+    assert_eq!(
+        st["labelSelector"],
+        "app.kubernetes.io/component=broker,app.kubernetes.io/instance=private-cloud,app.kubernetes.io/name=pulsar-broker"
+    );
     assert_eq!(st["mesh"]["dataplaneMode"], "sidecar");
     let e = &st["serviceEndpoints"];
     assert_eq!(e["cluster"]["webServiceURL"], format!("http://private-cloud-broker.{ns}.svc.cluster.local:8080"));
@@ -99,11 +108,15 @@ async fn quick_start_converges_with_endpoints() {
     // The coordinator wrote its trust domain by server-side apply (SPEC 1.7).
     let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await.unwrap();
     assert_eq!(zk["spec"]["istio"]["trustDomain"], "cluster.local");
-    let managers: Vec<&str> = zk["metadata"]["managedFields"].as_array().unwrap().iter().filter_map(|m| m["manager"].as_str()).collect();
+    let managers: Vec<&str> =
+        zk["metadata"]["managedFields"].as_array().unwrap().iter().filter_map(|m| m["manager"].as_str()).collect();
     assert!(managers.contains(&"magnetar-coordinator"), "{managers:?}");
     assert!(!events(&client, ns, "Applied").await.is_empty(), "an Applied event");
 
-    eprintln!("quick-start: converged (all Ready, endpoints published) in {converged:?}; operator writes {}", op.writes());
+    eprintln!(
+        "quick-start: converged (all Ready, endpoints published) in {converged:?}; operator writes {}",
+        op.writes()
+    );
 
     // The floor: the same rendered objects applied directly (kubectl apply
     // --server-side), until their workloads are Ready.
@@ -115,7 +128,12 @@ async fn quick_start_converges_with_endpoints() {
     let zk: ZooKeeperCluster = serde_json::from_value(docs[1].clone()).unwrap();
     let bk: BookKeeperCluster = serde_json::from_value(docs[2].clone()).unwrap();
     let pb: PulsarBroker = serde_json::from_value(docs[3].clone()).unwrap();
-    let inv = magnetar_build::cluster::Inventory { zookeepers: vec![zk.clone()], bookkeepers: vec![bk.clone()], brokers: vec![pb.clone()], ..Default::default() };
+    let inv = magnetar_build::cluster::Inventory {
+        zookeepers: vec![zk.clone()],
+        bookkeepers: vec![bk.clone()],
+        brokers: vec![pb.clone()],
+        ..Default::default()
+    };
     let id = magnetar_build::OperatorIdentity::default();
     use kube::Resource;
     rendered.extend(magnetar_build::build_zookeeper(&zk, &inv.context_for(zk.meta(), &id)).unwrap());
@@ -133,8 +151,12 @@ async fn quick_start_converges_with_endpoints() {
             let s = sts.list(&ListParams::default()).await.ok()?;
             let d = deps.list(&ListParams::default()).await.ok()?;
             let ok = s.items.len() == 3
-                && s.items.iter().all(|s| s.status.as_ref().and_then(|x| x.ready_replicas) == s.spec.as_ref().and_then(|x| x.replicas))
-                && d.items.iter().all(|d| d.status.as_ref().and_then(|x| x.ready_replicas) == d.spec.as_ref().and_then(|x| x.replicas));
+                && s.items.iter().all(|s| {
+                    s.status.as_ref().and_then(|x| x.ready_replicas) == s.spec.as_ref().and_then(|x| x.replicas)
+                })
+                && d.items.iter().all(|d| {
+                    d.status.as_ref().and_then(|x| x.ready_replicas) == d.spec.as_ref().and_then(|x| x.replicas)
+                });
             ok.then_some(())
         }
     })
@@ -185,8 +207,18 @@ async fn disabling_istio_on_the_broker_removes_its_istio_objects() {
         let client = client.clone();
         async move {
             let live = live_set(&client, ns).await;
-            let istio = ["PeerAuthentication", "AuthorizationPolicy", "DestinationRule", "Gateway", "VirtualService", "ServiceEntry"];
-            let left: Vec<_> = live.iter().filter(|(k, n)| n.starts_with("private-cloud-broker") && istio.contains(&k.as_str())).collect();
+            let istio = [
+                "PeerAuthentication",
+                "AuthorizationPolicy",
+                "DestinationRule",
+                "Gateway",
+                "VirtualService",
+                "ServiceEntry",
+            ];
+            let left: Vec<_> = live
+                .iter()
+                .filter(|(k, n)| n.starts_with("private-cloud-broker") && istio.contains(&k.as_str()))
+                .collect();
             left.is_empty().then_some(())
         }
     })
@@ -196,7 +228,8 @@ async fn disabling_istio_on_the_broker_removes_its_istio_objects() {
     wait_for("broker pods relabelled out of the mesh", DEADLINE, || {
         let pods = pods.clone();
         async move {
-            let l = pods.list_metadata(&ListParams::default().labels("app.kubernetes.io/component=broker")).await.ok()?;
+            let l =
+                pods.list_metadata(&ListParams::default().labels("app.kubernetes.io/component=broker")).await.ok()?;
             let ok = l.items.len() == 2
                 && l.items.iter().all(|p| {
                     let labels = p.metadata.labels.clone().unwrap_or_default();
@@ -238,18 +271,26 @@ async fn scaling_brokers_down_removes_per_broker_objects() {
         let client = client.clone();
         async move {
             let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
-            (is_ready(&pb) && pb["status"]["readyReplicas"] == 5 && pb["status"]["serviceEndpoints"]["brokers"].as_array()?.len() == 5).then_some(())
+            (is_ready(&pb)
+                && pb["status"]["readyReplicas"] == 5
+                && pb["status"]["serviceEndpoints"]["brokers"].as_array()?.len() == 5)
+                .then_some(())
         }
     })
     .await;
     wait_exact(&client, ns).await;
-    assert_eq!(kinds_of(&live_set(&client, ns).await, "private-cloud-broker-4").len(), 3, "Service, VirtualService, ServiceEntry for broker 4");
+    assert_eq!(
+        kinds_of(&live_set(&client, ns).await, "private-cloud-broker-4").len(),
+        3,
+        "Service, VirtualService, ServiceEntry for broker 4"
+    );
     patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"replicas": 2}})).await;
     wait_for("per-broker objects 2-4 gone", DEADLINE, || {
         let client = client.clone();
         async move {
             let live = live_set(&client, ns).await;
-            let left: Vec<String> = (2..5).flat_map(|i| kinds_of(&live, &format!("private-cloud-broker-{i}"))).collect();
+            let left: Vec<String> =
+                (2..5).flat_map(|i| kinds_of(&live, &format!("private-cloud-broker-{i}"))).collect();
             left.is_empty().then_some(())
         }
     })
@@ -269,9 +310,13 @@ async fn hand_edited_virtual_service_is_restored() {
     let original = get_dyn(&client, ns, "VirtualService", "private-cloud-broker-0").await.unwrap();
     let vs: Api<kube::api::DynamicObject> =
         Api::namespaced_with(client.clone(), ns, &magnetar_operator::kinds::ISTIO[4].resource(None));
-    vs.patch("private-cloud-broker-0", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"hosts": ["evil.example.com"]}})))
-        .await
-        .unwrap();
+    vs.patch(
+        "private-cloud-broker-0",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"hosts": ["evil.example.com"]}})),
+    )
+    .await
+    .unwrap();
     let started = Instant::now();
     wait_for("the VirtualService restored", Duration::from_secs(30), || {
         let client = client.clone();
@@ -291,9 +336,17 @@ async fn hand_edited_virtual_service_is_restored() {
 async fn deleted_managed_object_is_recreated() {
     let ns = "op-drift-delete";
     let (client, op, _pv) = converged_quick_start(ns).await;
-    for (kind, name) in [("ServiceEntry", "private-cloud-broker-1"), ("Service", "private-cloud-zk"), ("PeerAuthentication", "private-cloud-bk")] {
+    for (kind, name) in [
+        ("ServiceEntry", "private-cloud-broker-1"),
+        ("Service", "private-cloud-zk"),
+        ("PeerAuthentication", "private-cloud-bk"),
+    ] {
         let old = get_dyn(&client, ns, kind, name).await.unwrap();
-        let k = magnetar_operator::kinds::CORE.iter().chain(magnetar_operator::kinds::ISTIO.iter()).find(|k| k.kind == kind).unwrap();
+        let k = magnetar_operator::kinds::CORE
+            .iter()
+            .chain(magnetar_operator::kinds::ISTIO.iter())
+            .find(|k| k.kind == kind)
+            .unwrap();
         let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &k.resource(None));
         api.delete(name, &DeleteParams::default()).await.unwrap();
         let uid = old["metadata"]["uid"].clone();
@@ -376,7 +429,10 @@ async fn invalid_spec_is_reported_and_touches_nothing() {
     })
     .await;
     let msg = condition(&pb, "Degraded").unwrap()["message"].as_str().unwrap().to_string();
-    assert!(msg.contains("spec.zkServers") && msg.contains("no-such-zk") && msg.contains("private-cloud-zk:2181"), "{msg}");
+    assert!(
+        msg.contains("spec.zkServers") && msg.contains("no-such-zk") && msg.contains("private-cloud-zk:2181"),
+        "{msg}"
+    );
     assert_eq!(condition(&pb, "Ready").unwrap()["status"], "False");
     let ev = events(&client, ns, "InvalidSpec").await;
     assert!(ev.iter().any(|e| e.note.as_deref().unwrap_or_default().contains("no-such-zk")), "an InvalidSpec event");
@@ -431,8 +487,11 @@ async fn deleting_the_cluster_leaves_only_retained_pvcs() {
         let pvcs = pvcs.clone();
         async move {
             let l = pvcs.list(&ListParams::default()).await.ok()?.items;
-            let live: Vec<&PersistentVolumeClaim> = l.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
-            live.iter().all(|p| p.name_any().contains("-bk-")).then(|| live.iter().map(|p| p.name_any()).collect::<Vec<_>>())
+            let live: Vec<&PersistentVolumeClaim> =
+                l.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+            live.iter()
+                .all(|p| p.name_any().contains("-bk-"))
+                .then(|| live.iter().map(|p| p.name_any()).collect::<Vec<_>>())
         }
     })
     .await;
@@ -488,7 +547,9 @@ async fn killed_mid_reconcile_then_restarted_converges_without_orphans() {
 async fn coordinator_moves_components_to_ambient_one_kind_at_a_time() {
     let ns = "op-ambient";
     let (client, op, _pv) = converged_quick_start(ns).await;
-    assert!(!kinds_of(&live_set(&client, ns).await, "private-cloud-").iter().all(|k| !k.starts_with("DestinationRule")));
+    assert!(
+        !kinds_of(&live_set(&client, ns).await, "private-cloud-").iter().all(|k| !k.starts_with("DestinationRule"))
+    );
     patch::<PulsarCoordinator>(&client, ns, NAME, json!({"spec": {"istio": {"dataplaneMode": "ambient"}}})).await;
     // Record when each kind's spec turns ambient.
     let mut seen: [Option<Instant>; 3] = [None; 3];

@@ -329,6 +329,16 @@ impl ControlPlane {
             .await
             .context("creating the fake node")?;
 
+        // kwok's default StorageClass: its volume stages bind PVCs (the
+        // StatefulSets' volumeClaimTemplates) to hostPath PVs it creates.
+        let sc_yaml = std::fs::read_to_string(self.binaries.dir.join("kwok/storage-class.yaml"))
+            .context("reading kwok's StorageClass (run tools/build-cluster.sh)")?;
+        let sc: k8s_openapi::api::storage::v1::StorageClass = serde_norway::from_str(&sc_yaml)?;
+        kube::Api::<k8s_openapi::api::storage::v1::StorageClass>::all(client.clone())
+            .patch("kwok-volume", &PatchParams::apply("magnetar-testenv").force(), &Patch::Apply(&sc))
+            .await
+            .context("creating kwok's StorageClass")?;
+
         // Ready (kwok), and the node lifecycle controller has lifted the
         // not-ready taint that admission put on the new node.
         let node_ready = |n: Option<&Node>| {

@@ -19,6 +19,7 @@ mod binaries;
 mod control_plane;
 pub mod crds;
 pub mod dev;
+pub mod prerequisites;
 mod pki;
 mod process;
 mod shared;

@@ -185,12 +185,16 @@ pub fn object_errors(o: &Object) -> Vec<String> {
         _ => dns1123_subdomain(&o.name) && o.name.len() <= 63,
     };
     if !name_ok {
+        let rule = match o.kind.as_str() {
+            "Service" => "an RFC 1035 label: lower-case letter first, at most 63 chars",
+            "StatefulSet" => "a DNS label of at most 52 chars",
+            _ => "a DNS subdomain of at most 63 chars",
+        };
         out.push(format!(
-            "{who}: name {:?} ({} chars) is not valid for a {} (DNS label/subdomain, at most {} chars)",
+            "{who}: name {:?} ({} chars) is not valid for a {}: must be {rule}",
             o.name,
             o.name.len(),
-            o.kind,
-            if o.kind == "StatefulSet" { 52 } else { 63 }
+            o.kind
         ));
     }
     // Common labels (SPEC 3).

@@ -35,7 +35,15 @@ use crate::status::{self, Observed, Problem, REASON_MIGRATING, Workload};
 
 /// What the controller needs from a component kind.
 pub trait ComponentResource:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope> + Kind + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Kind
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
 {
     /// The component whose StatefulSet is the primary workload.
     const COMPONENT: Component;
@@ -166,7 +174,9 @@ pub fn workloads(live: &[Live], outcome: Option<&Outcome>) -> Vec<Value> {
     let is_workload = |k: &str| k == "StatefulSet" || k == "Deployment";
     let mut out: Vec<Value> = live.iter().filter(|l| is_workload(l.kind.kind)).map(|l| l.value.clone()).collect();
     if let Some(o) = outcome {
-        let id = |v: &Value| format!("{}/{}", v["kind"].as_str().unwrap_or_default(), v["metadata"]["name"].as_str().unwrap_or_default());
+        let id = |v: &Value| {
+            format!("{}/{}", v["kind"].as_str().unwrap_or_default(), v["metadata"]["name"].as_str().unwrap_or_default())
+        };
         out.retain(|v| !o.deleted.contains(&id(v)));
         for r in o.responses.iter().filter(|r| is_workload(r["kind"].as_str().unwrap_or_default())) {
             match out.iter_mut().find(|v| v["metadata"]["name"] == r["metadata"]["name"] && v["kind"] == r["kind"]) {
@@ -243,10 +253,8 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
 
     // Status.
     let workloads = workloads(&live, outcome.as_ref());
-    let (primary, others): (Vec<Workload>, Vec<Workload>) = workloads
-        .iter()
-        .map(Workload::from_value)
-        .partition(|w| w.kind == "StatefulSet" && w.name == primary_name);
+    let (primary, others): (Vec<Workload>, Vec<Workload>) =
+        workloads.iter().map(Workload::from_value).partition(|w| w.kind == "StatefulSet" && w.name == primary_name);
     let new_status = status::component_status(&Observed {
         generation: obj.meta().generation,
         label_selector: names::selector_string(K::COMPONENT, &name),
@@ -278,7 +286,11 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
             events::publish(&ctx, obj.as_ref(), EventType::Normal, "Applied", "Apply", note).await;
         }
         if !o.deleted.is_empty() {
-            let note = format!("deleted {} object(s) the spec no longer asks for: {}", o.deleted.len(), events::list(&o.deleted));
+            let note = format!(
+                "deleted {} object(s) the spec no longer asks for: {}",
+                o.deleted.len(),
+                events::list(&o.deleted)
+            );
             events::publish(&ctx, obj.as_ref(), EventType::Normal, "Deleted", "Delete", note).await;
         }
     }
@@ -286,7 +298,8 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
         Some(Problem::Invalid(msg)) => {
             ctx.metrics.invalid(K::MAIN.kind());
             if status_written {
-                let note = format!("{msg}. Nothing was applied or deleted; fix the spec (or create what it refers to).");
+                let note =
+                    format!("{msg}. Nothing was applied or deleted; fix the spec (or create what it refers to).");
                 events::publish(&ctx, obj.as_ref(), EventType::Warning, "InvalidSpec", "Validate", note).await;
             }
         }
@@ -316,15 +329,43 @@ mod tests {
 
     #[test]
     fn workloads_follow_the_pass() {
-        let sts = |name: &str, gen_: i64| json!({"kind": "StatefulSet", "metadata": {"name": name, "generation": gen_}});
+        let sts =
+            |name: &str, gen_: i64| json!({"kind": "StatefulSet", "metadata": {"name": name, "generation": gen_}});
         let live = vec![
-            Live { kind: CORE[4], resource: CORE[4].resource(None), name: "a".into(), uid: "1".into(), value: sts("a", 1) },
-            Live { kind: CORE[4], resource: CORE[4].resource(None), name: "b".into(), uid: "2".into(), value: sts("b", 1) },
-            Live { kind: CORE[2], resource: CORE[2].resource(None), name: "s".into(), uid: "3".into(), value: json!({"kind": "Service"}) },
+            Live {
+                kind: CORE[4],
+                resource: CORE[4].resource(None),
+                name: "a".into(),
+                uid: "1".into(),
+                value: sts("a", 1),
+            },
+            Live {
+                kind: CORE[4],
+                resource: CORE[4].resource(None),
+                name: "b".into(),
+                uid: "2".into(),
+                value: sts("b", 1),
+            },
+            Live {
+                kind: CORE[2],
+                resource: CORE[2].resource(None),
+                name: "s".into(),
+                uid: "3".into(),
+                value: json!({"kind": "Service"}),
+            },
         ];
-        let outcome = Outcome { applied: vec![], deleted: vec!["StatefulSet/b".into()], responses: vec![sts("a", 2), sts("c", 1)] };
+        let outcome = Outcome {
+            applied: vec![],
+            deleted: vec!["StatefulSet/b".into()],
+            responses: vec![sts("a", 2), sts("c", 1)],
+        };
         let w = workloads(&live, Some(&outcome));
-        let gens: Vec<(String, i64)> = w.iter().map(|v| (v["metadata"]["name"].as_str().unwrap().to_string(), v["metadata"]["generation"].as_i64().unwrap())).collect();
+        let gens: Vec<(String, i64)> = w
+            .iter()
+            .map(|v| {
+                (v["metadata"]["name"].as_str().unwrap().to_string(), v["metadata"]["generation"].as_i64().unwrap())
+            })
+            .collect();
         assert_eq!(gens, [("a".to_string(), 2), ("c".to_string(), 1)]);
     }
 }

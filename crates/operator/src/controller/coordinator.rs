@@ -42,7 +42,10 @@ struct Linked {
 }
 
 impl Linked {
-    fn of<K: Resource<DynamicType = ()> + Kind + serde::Serialize>(obj: &K, status: Option<&ComponentStatus>) -> Option<Self> {
+    fn of<K: Resource<DynamicType = ()> + Kind + serde::Serialize>(
+        obj: &K,
+        status: Option<&ComponentStatus>,
+    ) -> Option<Self> {
         Some(Linked {
             kind: K::MAIN,
             resource: ApiResource::erase::<K>(&()),
@@ -57,7 +60,9 @@ impl Linked {
     fn settled(&self) -> bool {
         let Some(s) = &self.status else { return false };
         s.observed_generation == self.generation
-            && s.conditions.iter().any(|c| c.type_ == READY && c.status == "True" && c.observed_generation == self.generation)
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == READY && c.status == "True" && c.observed_generation == self.generation)
     }
 
     fn running(&self) -> bool {
@@ -75,10 +80,34 @@ fn linked(inventory: &Inventory, namespace: &str, key: &ClusterKey) -> Vec<Linke
         o.meta().namespace.as_deref() == Some(namespace) && &ClusterKey::of(o.meta()) == key
     }
     let mut out = Vec::new();
-    out.extend(inventory.zookeepers.iter().filter(|o| mine(*o, namespace, key)).filter_map(|o: &ZooKeeperCluster| Linked::of(o, o.status.as_ref())));
-    out.extend(inventory.bookkeepers.iter().filter(|o| mine(*o, namespace, key)).filter_map(|o: &BookKeeperCluster| Linked::of(o, o.status.as_ref())));
-    out.extend(inventory.brokers.iter().filter(|o| mine(*o, namespace, key)).filter_map(|o: &PulsarBroker| Linked::of(o, o.status.as_ref())));
-    out.extend(inventory.proxies.iter().filter(|o| mine(*o, namespace, key)).filter_map(|o: &PulsarProxy| Linked::of(o, o.status.as_ref())));
+    out.extend(
+        inventory
+            .zookeepers
+            .iter()
+            .filter(|o| mine(*o, namespace, key))
+            .filter_map(|o: &ZooKeeperCluster| Linked::of(o, o.status.as_ref())),
+    );
+    out.extend(
+        inventory
+            .bookkeepers
+            .iter()
+            .filter(|o| mine(*o, namespace, key))
+            .filter_map(|o: &BookKeeperCluster| Linked::of(o, o.status.as_ref())),
+    );
+    out.extend(
+        inventory
+            .brokers
+            .iter()
+            .filter(|o| mine(*o, namespace, key))
+            .filter_map(|o: &PulsarBroker| Linked::of(o, o.status.as_ref())),
+    );
+    out.extend(
+        inventory
+            .proxies
+            .iter()
+            .filter(|o| mine(*o, namespace, key))
+            .filter_map(|o: &PulsarProxy| Linked::of(o, o.status.as_ref())),
+    );
     out
 }
 
@@ -96,14 +125,17 @@ pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Resu
     let members = linked(&inventory, &ns, &cluster);
 
     // Propagation, gated by the rolling order.
-    let fields: Vec<_> = members
-        .iter()
-        .map(|m| propagate::fields(&coord.spec, &m.value, rollout::owned(&m.value)))
-        .collect();
+    let fields: Vec<_> =
+        members.iter().map(|m| propagate::fields(&coord.spec, &m.value, rollout::owned(&m.value))).collect();
     let plan: Vec<Member> = members
         .iter()
         .zip(&fields)
-        .map(|(m, f)| Member { rank: m.kind.rank(), change: rollout::change(&m.value, f), settled: m.settled(), running: m.running() })
+        .map(|(m, f)| Member {
+            rank: m.kind.rank(),
+            change: rollout::change(&m.value, f),
+            settled: m.settled(),
+            running: m.running(),
+        })
         .collect();
     let decisions = rollout::plan(&plan);
     let mut propagated = Vec::new();
@@ -167,7 +199,8 @@ pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Resu
         views.push(MemberView { kind: w.kind.clone(), name: w.name.clone(), ready: w.settled(), message: None });
     }
     let previous = coord.status.as_ref();
-    let new_status = status::coordinator_status(previous, coord.meta().generation, views, &held, problem.as_ref(), Timestamp::now());
+    let new_status =
+        status::coordinator_status(previous, coord.meta().generation, views, &held, problem.as_ref(), Timestamp::now());
     let written = match patch_status(&ctx, coord.as_ref(), previous, &new_status).await {
         Ok(w) => w,
         Err(e) => {

@@ -51,7 +51,8 @@ where
 
 /// The quick-start example with its namespace replaced by `ns`.
 pub fn quick_start(ns: &str) -> Vec<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat/streamnative-quick-start-istio.yaml");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/compat/streamnative-quick-start-istio.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut docs = magnetar_testenv::crds::yaml_documents(&text).expect("quick-start parses");
     for d in &mut docs {
@@ -100,11 +101,7 @@ pub async fn ensure_gateway(client: &Client) {
 }
 
 pub fn operator_options(ns: &str) -> Options {
-    Options {
-        namespace: Some(ns.to_string()),
-        istio_recheck: Duration::from_secs(1),
-        ..Options::default()
-    }
+    Options { namespace: Some(ns.to_string()), istio_recheck: Duration::from_secs(1), ..Options::default() }
 }
 
 /// A namespace, the gateway prerequisites and a client.
@@ -178,10 +175,9 @@ pub fn provisioner(client: &Client, ns: &str) -> Provisioner {
                             "claimRef": {"namespace": ns, "name": name, "uid": uid}
                         }
                     });
-                    if let Ok(pv) = serde_json::from_value::<PersistentVolume>(pv) {
-                        if pvs.create(&Default::default(), &pv).await.is_ok() {
-                            done.insert(uid);
-                        }
+                    let Ok(pv) = serde_json::from_value::<PersistentVolume>(pv) else { continue };
+                    if pvs.create(&Default::default(), &pv).await.is_ok() {
+                        done.insert(uid);
                     }
                 }
             }
@@ -207,7 +203,10 @@ pub async fn apply_all(client: &Client, docs: &[Value]) {
 /// A merge patch on a resource, the way `kubectl patch --type merge` does.
 pub async fn patch<K>(client: &Client, ns: &str, name: &str, patch: Value)
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
@@ -229,7 +228,11 @@ pub fn is_ready(obj: &Value) -> bool {
 
 pub async fn get_json<K>(client: &Client, ns: &str, name: &str) -> Option<Value>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + serde::Serialize,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + serde::Serialize,
 {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     api.get_opt(name).await.ok()?.map(|o| serde_json::to_value(o).unwrap())
@@ -260,7 +263,12 @@ pub async fn wait_all_ready(client: &Client, ns: &str) {
             .into_iter()
             .flatten()
             {
-                eprintln!("{} generation {}: {}", v["kind"], v["metadata"]["generation"], serde_json::to_string_pretty(&v["status"]).unwrap());
+                eprintln!(
+                    "{} generation {}: {}",
+                    v["kind"],
+                    v["metadata"]["generation"],
+                    serde_json::to_string_pretty(&v["status"]).unwrap()
+                );
             }
             panic!("timed out after {DEADLINE:?} waiting for every resource Ready with endpoints");
         }
@@ -308,7 +316,10 @@ pub async fn live_owners(client: &Client, ns: &str) -> Vec<(String, String, Vec<
 pub async fn desired_set(client: &Client, ns: &str) -> BTreeSet<(String, String)> {
     async fn list<K>(client: &Client, ns: &str) -> Vec<K>
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
     {
         let api: Api<K> = Api::namespaced(client.clone(), ns);
         api.list(&ListParams::default()).await.unwrap().items

@@ -1,0 +1,69 @@
+//! `magnetar run`: the operator.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use magnetar_operator::{LeaderElection, OperatorIdentity, Options};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Watch only this namespace (default: all).
+    #[arg(long)]
+    watch_namespace: Option<String>,
+    /// The operator's namespace (its Lease lives there, and its identity is
+    /// allowed to ZooKeeper for the leader check).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "magnetar-system")]
+    namespace: String,
+    /// The operator's ServiceAccount.
+    #[arg(long, default_value = "magnetar")]
+    service_account: String,
+    /// This instance's name in the leader Lease.
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
+    /// Run without leader election (a single instance).
+    #[arg(long)]
+    no_leader_election: bool,
+}
+
+/// Installs the log subscriber (RUST_LOG filters, default info).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_runtime=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let client = kube::Client::try_default().await.context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
+    let identity = OperatorIdentity { namespace: args.namespace.clone(), service_account: args.service_account };
+    let leader_election = (!args.no_leader_election).then(|| {
+        let me = args.pod_name.clone().unwrap_or_else(|| format!("magnetar-{}", std::process::id()));
+        LeaderElection::new(args.namespace.clone(), me)
+    });
+    let opts = Options {
+        identity,
+        namespace: args.watch_namespace,
+        leader_election,
+        metrics_addr: Some(args.metrics_addr),
+        ..Options::default()
+    };
+    magnetar_operator::run(client, opts).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,69 @@
+//! Istio absent: the operator runs the Pulsar workloads, skips the Istio
+//! objects and says so (MeshConfigured=False); once Istio's CRDs are
+//! installed it configures the mesh without a restart. Uses a control plane
+//! of its own (no Istio CRDs at start).
+
+mod common;
+
+use std::time::Duration;
+
+use magnetar_api::{PulsarBroker, ZooKeeperCluster};
+use magnetar_testenv::{Binaries, ISTIO_GUIDE};
+
+use common::*;
+
+#[tokio::test]
+async fn istio_installed_later_is_picked_up_without_restart() {
+    let env = magnetar_testenv::shared(
+        magnetar_testenv::Options::default().with_workloads().without_istio().label("no-istio"),
+    )
+    .await
+    .expect("control plane");
+    let ns = "op-no-istio";
+    let client = env.client().await.unwrap();
+    ensure_gateway(&client).await;
+    magnetar_testenv::apply::ensure_namespace(&client, ns).await.unwrap();
+    let _pv = provisioner(&client, ns);
+    let op = start_operator(&client, ns).await;
+    apply_all(&client, &quick_start(ns)).await;
+
+    // Workloads run, no Istio object, MeshConfigured=False with the reason.
+    let zk = wait_for("ZooKeeper Ready with MeshConfigured=False", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await?;
+            let mesh = condition(&zk, "MeshConfigured")?;
+            (is_ready(&zk) && mesh["status"] == "False").then_some(zk)
+        }
+    })
+    .await;
+    assert_eq!(condition(&zk, "MeshConfigured").unwrap()["reason"], "IstioNotInstalled");
+    let pb = wait_for("brokers Ready", DEADLINE, || {
+        let client = client.clone();
+        async move { get_json::<PulsarBroker>(&client, ns, NAME).await.filter(is_ready) }
+    })
+    .await;
+    assert!(pb["status"]["serviceEndpoints"]["external"].is_null(), "no gateway objects, no external endpoints");
+    let mut cores = std::collections::BTreeSet::new();
+    for kind in magnetar_operator::kinds::CORE {
+        let api: kube::Api<kube::api::DynamicObject> =
+            kube::Api::namespaced_with(client.clone(), ns, &kind.resource(None));
+        for o in api.list(&Default::default()).await.unwrap().items {
+            cores.insert((kind.kind, kube::ResourceExt::name_any(&o)));
+        }
+    }
+    assert!(cores.contains(&("StatefulSet", "private-cloud-broker".to_string())));
+
+    // Install Istio's CRDs: the operator notices and creates the mesh objects.
+    let crds =
+        magnetar_testenv::crds::crds_from_yaml_file(&Binaries::locate().unwrap().istio_crds(ISTIO_GUIDE).unwrap())
+            .unwrap();
+    magnetar_testenv::crds::install(&client, &crds, Duration::from_secs(60)).await.unwrap();
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await.unwrap();
+    assert_eq!(condition(&zk, "MeshConfigured").unwrap()["status"], "True");
+    assert!(get_dyn(&client, ns, "PeerAuthentication", "private-cloud-zk").await.is_some());
+    assert!(get_dyn(&client, ns, "VirtualService", "private-cloud-broker-0").await.is_some());
+    op.stop().await.unwrap();
+}
