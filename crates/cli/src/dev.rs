@@ -41,7 +41,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(ns) = doc["metadata"]["namespace"].as_str() {
                 ensure_namespace(&client, ns).await?;
             }
-            let what = format!("{}/{}", doc["kind"].as_str().unwrap_or("?"), doc["metadata"]["name"].as_str().unwrap_or("?"));
+            let what =
+                format!("{}/{}", doc["kind"].as_str().unwrap_or("?"), doc["metadata"]["name"].as_str().unwrap_or("?"));
             match applier.apply(&doc).await {
                 Ok(_) => eprintln!("applied {what} from {}", file.display()),
                 Err(e) => eprintln!("could not apply {what} from {}: {}", file.display(), server_message(&e)),
