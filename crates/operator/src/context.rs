@@ -22,6 +22,7 @@ use magnetar_build::cluster::Inventory;
 use magnetar_build::names::{self, Component};
 
 use crate::backoff::Backoff;
+use crate::discovery::MeshDns;
 use crate::drift::Applied;
 use crate::kinds::{ChildKind, MainKind};
 use crate::metrics::Metrics;
@@ -94,6 +95,8 @@ pub struct Context {
     pub pods: Store<PartialObjectMeta<Pod>>,
     pub triggers: Triggers,
     pub istio: AtomicBool,
+    /// istiod's DNS capture, read at the Istio re-checks.
+    pub mesh_dns: RwLock<MeshDns>,
     /// What was applied last, by `group/kind/namespace/name` (see [`crate::drift`]).
     pub memory: Mutex<HashMap<String, Applied>>,
     pub backoff: Backoff,
@@ -116,6 +119,10 @@ fn cloned<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, namespace: &s
 impl Context {
     pub fn istio_available(&self) -> bool {
         self.istio.load(Ordering::Relaxed)
+    }
+
+    pub fn mesh_dns(&self) -> MeshDns {
+        self.mesh_dns.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Every magnetar resource of a namespace, from the stores.

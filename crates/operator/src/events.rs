@@ -1,5 +1,6 @@
 //! Kubernetes Events for what the operator did and why.
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType};
 
@@ -39,7 +40,23 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
     action: &str,
     note: String,
 ) {
-    let ev = Event { type_, reason: reason.into(), note: Some(truncate(note)), action: action.into(), secondary: None };
+    publish_related(ctx, obj, None, type_, reason, action, note).await;
+}
+
+/// Publishes an Event about `obj` that concerns `related` too (an object of
+/// its own, e.g. a restarted pod, so that Events about different objects are
+/// not folded into one series).
+pub async fn publish_related<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    related: Option<ObjectReference>,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let ev =
+        Event { type_, reason: reason.into(), note: Some(truncate(note)), action: action.into(), secondary: related };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish an Event");
     }

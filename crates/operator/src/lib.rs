@@ -12,7 +12,8 @@
 //! Module map: [`controller`] (reconcilers), [`apply`] (SSA + prune),
 //! [`drift`] (no-write decisions), [`status`] (pure status), [`migration`]
 //! (sidecar ↔ ambient rule), [`rollout`] (coordinator propagation order),
-//! [`checks`], [`watch`], [`discovery`] (Istio present?), [`leader`],
+//! [`restart`] (ZooKeeper restarts, followers first and the leader last),
+//! [`checks`], [`watch`], [`discovery`] (Istio present? its DNS capture?), [`leader`],
 //! [`metrics`], [`counting`] (write counter), [`backoff`], [`events`].
 
 pub mod apply;
@@ -28,6 +29,7 @@ pub mod kinds;
 pub mod leader;
 pub mod metrics;
 pub mod migration;
+pub mod restart;
 pub mod rollout;
 pub mod status;
 pub mod watch;
@@ -364,6 +366,7 @@ async fn controllers(
         pods: pods_r,
         triggers: Triggers { coordinator: coord_tx, zookeeper: zk_tx, bookkeeper: bk_tx, broker: pb_tx, proxy: pp_tx },
         istio: AtomicBool::new(false),
+        mesh_dns: RwLock::new(discovery::MeshDns::default()),
         memory: Mutex::new(HashMap::new()),
         backoff: backoff::Backoff::default(),
         metrics: metrics.clone(),
@@ -472,6 +475,23 @@ async fn istio_loop(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "could not discover Istio's API groups"),
+        }
+        if ctx.istio_available() {
+            match discovery::mesh_dns(&ctx.client).await {
+                Ok(dns) => {
+                    let changed = {
+                        let mut current = ctx.mesh_dns.write().unwrap_or_else(|e| e.into_inner());
+                        std::mem::replace(&mut *current, dns.clone()) != dns
+                    };
+                    if changed {
+                        tracing::info!(?dns, "Istio control plane's DNS capture");
+                        if first.is_none() {
+                            ctx.trigger_all();
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read istiod's version or the mesh config"),
+            }
         }
         if let Some(tx) = first.take() {
             let _ = tx.send(());

@@ -99,6 +99,12 @@ pub struct Observed<'a> {
     pub migrating: bool,
     pub problem: Option<Problem>,
     pub endpoints: Option<ServiceEndpoints>,
+    /// A roll-out that cannot go on (ZooKeeper's leader check failed):
+    /// `(reason, message naming the fix)`; Progressing and Degraded say so.
+    pub blocked: Option<(&'static str, String)>,
+    /// A mesh configuration that works but needs attention (DNS capture off):
+    /// `(reason, message naming the fix)`; MeshConfigured stays True.
+    pub mesh_warning: Option<(&'static str, String)>,
     pub previous: Option<&'a ComponentStatus>,
     pub now: Timestamp,
 }
@@ -186,7 +192,9 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
             } else {
                 conditions.push(cond(READY, false, "ReplicasNotReady", format!("waiting for {}", waiting.join("; "))));
             }
-            if o.migrating {
+            if let Some((reason, msg)) = &o.blocked {
+                conditions.push(cond(PROGRESSING, true, reason, msg.clone()));
+            } else if o.migrating {
                 conditions.push(cond(
                     PROGRESSING,
                     true,
@@ -201,7 +209,10 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
             } else {
                 conditions.push(cond(PROGRESSING, false, "Stable", "every replica runs the current spec".into()));
             }
-            conditions.push(cond(DEGRADED, false, "AsExpected", "the cluster matches the spec".into()));
+            conditions.push(match &o.blocked {
+                Some((reason, msg)) => cond(DEGRADED, true, reason, msg.clone()),
+                None => cond(DEGRADED, false, "AsExpected", "the cluster matches the spec".into()),
+            });
         }
     }
     if o.enrolment.enabled() {
@@ -217,17 +228,11 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
         } else if matches!(o.problem, Some(Problem::ApplyFailed(_))) {
             cond(MESH_CONFIGURED, false, "ApplyFailed", "some Istio objects could not be applied; see Degraded".into())
         } else {
-            cond(
-                MESH_CONFIGURED,
-                true,
-                "IstioObjectsApplied",
-                format!(
-                    "{} mode; {} of {} pods enrolled",
-                    o.enrolment.mode_name(),
-                    on_mesh,
-                    o.pods.len()
-                ),
-            )
+            let enrolled = format!("{} mode; {} of {} pods enrolled", o.enrolment.mode_name(), on_mesh, o.pods.len());
+            match &o.mesh_warning {
+                Some((reason, msg)) => cond(MESH_CONFIGURED, true, reason, format!("{enrolled}; {msg}")),
+                None => cond(MESH_CONFIGURED, true, "IstioObjectsApplied", enrolled),
+            }
         });
     }
 
@@ -403,6 +408,8 @@ mod tests {
             migrating: false,
             problem: None,
             endpoints: None,
+            blocked: None,
+            mesh_warning: None,
             previous,
             now: Timestamp::from_second(1_700_000_000).unwrap(),
         }
@@ -457,6 +464,30 @@ mod tests {
         let s = component_status(&o);
         assert!(s.conditions.iter().all(|c| c.type_ != MESH_CONFIGURED));
         assert_eq!(s.mesh.unwrap().dataplane_mode, "none");
+    }
+
+    #[test]
+    fn a_blocked_roll_is_progressing_and_degraded_with_the_fix() {
+        let mut o = observed(Some(sts(3, 3, 0, 2, 2)), None);
+        o.blocked = Some(("LeaderCheckFailed", "set cloud.streamnative.io/ignore-leader-check".into()));
+        let s = component_status(&o);
+        assert_eq!(get(&s, PROGRESSING).status, "True");
+        assert_eq!(get(&s, PROGRESSING).reason, "LeaderCheckFailed");
+        assert!(get(&s, PROGRESSING).message.contains("ignore-leader-check"));
+        assert_eq!(get(&s, DEGRADED).status, "True");
+        assert_eq!(get(&s, DEGRADED).reason, "LeaderCheckFailed");
+        assert_eq!(get(&s, READY).status, "False");
+    }
+
+    #[test]
+    fn a_mesh_warning_keeps_mesh_configured_true() {
+        let mut o = observed(Some(sts(2, 2, 2, 1, 1)), None);
+        o.mesh_warning = Some(("DNSCaptureOff", "set ISTIO_META_DNS_CAPTURE".into()));
+        let s = component_status(&o);
+        let m = get(&s, MESH_CONFIGURED);
+        assert_eq!((m.status.as_str(), m.reason.as_str()), ("True", "DNSCaptureOff"));
+        assert!(m.message.contains("sidecar mode") && m.message.contains("ISTIO_META_DNS_CAPTURE"), "{}", m.message);
+        assert_eq!(get(&s, READY).status, "True");
     }
 
     #[test]

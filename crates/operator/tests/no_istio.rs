@@ -23,7 +23,6 @@ async fn istio_installed_later_is_picked_up_without_restart() {
     let client = env.client().await.unwrap();
     ensure_gateway(&client).await;
     magnetar_testenv::apply::ensure_namespace(&client, ns).await.unwrap();
-    let _pv = provisioner(&client, ns);
     let op = start_operator(&client, ns).await;
     apply_all(&client, &quick_start(ns)).await;
 
@@ -65,5 +64,48 @@ async fn istio_installed_later_is_picked_up_without_restart() {
     assert_eq!(condition(&zk, "MeshConfigured").unwrap()["status"], "True");
     assert!(get_dyn(&client, ns, "PeerAuthentication", "private-cloud-zk").await.is_some());
     assert!(get_dyn(&client, ns, "VirtualService", "private-cloud-broker-0").await.is_some());
+    let pb = get_json::<PulsarBroker>(&client, ns, NAME).await.unwrap();
+    assert_eq!(condition(&pb, "MeshConfigured").unwrap()["reason"], "IstioObjectsApplied", "istiod unknown: no guess");
+
+    // An Istio 1.24 control plane without DNS capture: the brokers' per-broker
+    // ServiceEntries need it, so MeshConfigured says so (and stays True).
+    let applier = magnetar_testenv::apply::Applier::new(client.clone(), "istioctl");
+    let istiod = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "istiod", "namespace": "istio-system"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "istiod"}},
+            "template": {
+                "metadata": {"labels": {"app": "istiod"}},
+                "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.24.2"}]}
+            }
+        }
+    });
+    applier.apply(&istiod).await.unwrap();
+    let mesh_configured = |reason: &'static str| {
+        let client = client.clone();
+        move || {
+            let client = client.clone();
+            async move {
+                let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+                let c = condition(&pb, "MeshConfigured")?;
+                (c["status"] == "True" && c["reason"] == reason).then_some(c)
+            }
+        }
+    };
+    let c = wait_for("MeshConfigured reason DNSCaptureOff", DEADLINE, mesh_configured("DNSCaptureOff")).await;
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.contains("ISTIO_META_DNS_CAPTURE") && msg.contains("meshInternalHosts: false"), "{msg}");
+    let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await.unwrap();
+    assert_eq!(condition(&zk, "MeshConfigured").unwrap()["reason"], "IstioObjectsApplied", "no ServiceEntries");
+    // Both proxyMetadata flags on: the warning goes.
+    let mesh = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "istio", "namespace": "istio-system"},
+        "data": {"mesh": "defaultConfig:\n  proxyMetadata:\n    ISTIO_META_DNS_CAPTURE: \"true\"\n    ISTIO_META_DNS_AUTO_ALLOCATE: \"true\"\n"}
+    });
+    applier.apply(&mesh).await.unwrap();
+    wait_for("MeshConfigured reason IstioObjectsApplied", DEADLINE, mesh_configured("IstioObjectsApplied")).await;
     op.stop().await.unwrap();
 }

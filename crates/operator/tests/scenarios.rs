@@ -53,7 +53,6 @@ fn kinds_of(set: &std::collections::BTreeSet<(String, String)>, prefix: &str) ->
 async fn quick_start_converges_with_endpoints() {
     let ns = "op-quick-start";
     let client = setup(ns).await;
-    let _pv = provisioner(&client, ns);
     let op = start_operator(&client, ns).await;
     let t0 = Instant::now();
     apply_all(&client, &quick_start(ns)).await;
@@ -122,7 +121,6 @@ async fn quick_start_converges_with_endpoints() {
     // --server-side), until their workloads are Ready.
     let floor_ns = "op-quick-start-floor";
     let _ = setup(floor_ns).await;
-    let _floor_pv = provisioner(&client, floor_ns);
     let mut rendered = Vec::new();
     let docs = quick_start(floor_ns);
     let zk: ZooKeeperCluster = serde_json::from_value(docs[1].clone()).unwrap();
@@ -175,7 +173,7 @@ async fn quick_start_converges_with_endpoints() {
 #[tokio::test]
 async fn mtls_permissive_reaches_every_peer_authentication() {
     let ns = "op-mtls";
-    let (client, op, _pv) = converged_quick_start(ns).await;
+    let (client, op) = converged_quick_start(ns).await;
     let strict = get_dyn(&client, ns, "PeerAuthentication", "private-cloud-zk").await.unwrap();
     assert_eq!(strict["spec"]["mtls"]["mode"], "STRICT");
     let p = json!({"spec": {"istio": {"mtls": {"mode": "permissive"}}}});
@@ -201,7 +199,7 @@ async fn mtls_permissive_reaches_every_peer_authentication() {
 #[tokio::test]
 async fn disabling_istio_on_the_broker_removes_its_istio_objects() {
     let ns = "op-no-mesh-broker";
-    let (client, op, _pv) = converged_quick_start(ns).await;
+    let (client, op) = converged_quick_start(ns).await;
     patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"istio": {"enabled": false}}})).await;
     wait_for("the broker's Istio objects to go", DEADLINE, || {
         let client = client.clone();
@@ -265,7 +263,7 @@ async fn wait_all_ready_no_external(client: &Client, ns: &str) {
 #[tokio::test]
 async fn scaling_brokers_down_removes_per_broker_objects() {
     let ns = "op-scale";
-    let (client, op, _pv) = converged_quick_start(ns).await;
+    let (client, op) = converged_quick_start(ns).await;
     patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"replicas": 5}})).await;
     wait_for("5 brokers Ready", DEADLINE, || {
         let client = client.clone();
@@ -306,7 +304,7 @@ async fn scaling_brokers_down_removes_per_broker_objects() {
 #[tokio::test]
 async fn hand_edited_virtual_service_is_restored() {
     let ns = "op-drift-edit";
-    let (client, op, _pv) = converged_quick_start(ns).await;
+    let (client, op) = converged_quick_start(ns).await;
     let original = get_dyn(&client, ns, "VirtualService", "private-cloud-broker-0").await.unwrap();
     let vs: Api<kube::api::DynamicObject> =
         Api::namespaced_with(client.clone(), ns, &magnetar_operator::kinds::ISTIO[4].resource(None));
@@ -335,7 +333,7 @@ async fn hand_edited_virtual_service_is_restored() {
 #[tokio::test]
 async fn deleted_managed_object_is_recreated() {
     let ns = "op-drift-delete";
-    let (client, op, _pv) = converged_quick_start(ns).await;
+    let (client, op) = converged_quick_start(ns).await;
     for (kind, name) in [
         ("ServiceEntry", "private-cloud-broker-1"),
         ("Service", "private-cloud-zk"),
@@ -385,7 +383,7 @@ async fn reconcile_everything(client: &Client, ns: &str, op: &Operator, stamp: &
 #[tokio::test]
 async fn noop_reconcile_writes_nothing() {
     let ns = "op-noop";
-    let (client, op, _pv) = converged_quick_start(ns).await;
+    let (client, op) = converged_quick_start(ns).await;
     quiesce(&op).await;
     let before = op.writes();
     reconcile_everything(&client, ns, &op, "1").await;
@@ -415,7 +413,7 @@ async fn noop_reconcile_writes_nothing() {
 #[tokio::test]
 async fn invalid_spec_is_reported_and_touches_nothing() {
     let ns = "op-invalid";
-    let (client, op, _pv) = converged_quick_start(ns).await;
+    let (client, op) = converged_quick_start(ns).await;
     let before = live_set(&client, ns).await;
     let sts_before = get_dyn(&client, ns, "StatefulSet", "private-cloud-broker").await.unwrap();
     patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"zkServers": "no-such-zk:2181", "replicas": 3}})).await;
@@ -454,7 +452,6 @@ async fn invalid_spec_is_reported_and_touches_nothing() {
 async fn deleting_the_cluster_leaves_only_retained_pvcs() {
     let ns = "op-delete";
     let client = setup(ns).await;
-    let _pv = provisioner(&client, ns);
     let op = start_operator(&client, ns).await;
     let mut docs = quick_start(ns);
     // BookKeeper keeps its data; ZooKeeper's goes (the example says Delete).
@@ -467,6 +464,11 @@ async fn deleting_the_cluster_leaves_only_retained_pvcs() {
     let all = pvcs.list(&ListParams::default()).await.unwrap().items;
     eprintln!("PVCs before deletion: {:?}", names(&all));
     let bk_pvcs: Vec<String> = names(&all).into_iter().filter(|n| n.contains("-bk-")).collect();
+    // Bound by kwok's StorageClass (kwok-volume: hostPath PVs, reclaimPolicy Delete).
+    let volume = |p: &PersistentVolumeClaim| p.spec.as_ref().and_then(|s| s.volume_name.clone()).unwrap_or_default();
+    assert!(all.iter().all(|p| !volume(p).is_empty()), "every PVC bound before deletion");
+    let zk_pvs: Vec<String> = all.iter().filter(|p| p.name_any().contains("-zk-")).map(volume).collect();
+    assert_eq!(zk_pvs.len(), 3, "{:?}", names(&all));
     let dp = DeleteParams::default();
     Api::<PulsarCoordinator>::namespaced(client.clone(), ns).delete(NAME, &dp).await.unwrap();
     Api::<ZooKeeperCluster>::namespaced(client.clone(), ns).delete(NAME, &dp).await.unwrap();
@@ -500,6 +502,25 @@ async fn deleting_the_cluster_leaves_only_retained_pvcs() {
     let mut want = bk_pvcs;
     want.sort();
     assert_eq!(left, want, "BookKeeper's PVCs (Retain) stay, ZooKeeper's (Delete) go");
+    // The retained claims keep their volumes (the data); ZooKeeper's volumes
+    // go with their claims (the StorageClass's reclaimPolicy Delete).
+    for p in pvcs.list(&ListParams::default()).await.unwrap().items {
+        let phase = p.status.as_ref().and_then(|s| s.phase.clone());
+        assert_eq!(phase.as_deref(), Some("Bound"), "retained PVC {} keeps its volume", p.name_any());
+    }
+    let pv_api: Api<k8s_openapi::api::core::v1::PersistentVolume> = Api::all(client.clone());
+    wait_for("ZooKeeper's volumes gone", DEADLINE, || {
+        let (pv_api, zk_pvs) = (pv_api.clone(), zk_pvs.clone());
+        async move {
+            for pv in &zk_pvs {
+                if pv_api.get_opt(pv).await.ok()?.is_some() {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    })
+    .await;
     op.stop().await.unwrap();
     cleanup(&client, ns).await;
 }
@@ -508,7 +529,6 @@ async fn deleting_the_cluster_leaves_only_retained_pvcs() {
 async fn killed_mid_reconcile_then_restarted_converges_without_orphans() {
     let ns = "op-kill";
     let client = setup(ns).await;
-    let _pv = provisioner(&client, ns);
     let op = start_operator(&client, ns).await;
     apply_all(&client, &quick_start(ns)).await;
     wait_for("the operator in the middle of its work", DEADLINE, || {
@@ -546,7 +566,7 @@ async fn killed_mid_reconcile_then_restarted_converges_without_orphans() {
 #[tokio::test]
 async fn coordinator_moves_components_to_ambient_one_kind_at_a_time() {
     let ns = "op-ambient";
-    let (client, op, _pv) = converged_quick_start(ns).await;
+    let (client, op) = converged_quick_start(ns).await;
     assert!(
         !kinds_of(&live_set(&client, ns).await, "private-cloud-").iter().all(|k| !k.starts_with("DestinationRule"))
     );
@@ -582,6 +602,107 @@ async fn coordinator_moves_components_to_ambient_one_kind_at_a_time() {
         let pa = get_dyn(&client, ns, "PeerAuthentication", name).await.unwrap();
         assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT", "{name}");
     }
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+/// `(ordinal, uid, controller-revision-hash)` of the ZooKeeper pods.
+async fn zk_pods(client: &Client, ns: &str) -> Vec<(String, String, String)> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().labels("app.kubernetes.io/component=zookeeper");
+    let mut out: Vec<(String, String, String)> = pods
+        .list_metadata(&lp)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let hash = p.labels().get("controller-revision-hash").cloned().unwrap_or_default();
+            (p.name_any(), p.uid().unwrap_or_default(), hash)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn zookeeper_restarts_wait_for_the_leader_check_or_the_annotation() {
+    let ns = "op-zk-leader";
+    let client = setup(ns).await;
+    let op = start_operator(&client, ns).await;
+    // ZooKeeper alone, without ignore-leader-check.
+    let mut zk = quick_start(ns).into_iter().find(|d| d["kind"] == "ZooKeeperCluster").unwrap();
+    zk["metadata"].as_object_mut().unwrap().remove("annotations");
+    zk["metadata"].as_object_mut().unwrap().remove("labels");
+    apply_all(&client, &[zk]).await;
+    wait_for("ZooKeeper Ready", DEADLINE, || {
+        let client = client.clone();
+        async move { get_json::<ZooKeeperCluster>(&client, ns, NAME).await.filter(is_ready) }
+    })
+    .await;
+    let sts = get_dyn(&client, ns, "StatefulSet", "private-cloud-zk").await.unwrap();
+    assert_eq!(sts["spec"]["updateStrategy"]["type"], "OnDelete");
+    let before = zk_pods(&client, ns).await;
+    assert_eq!(before.len(), 3, "{before:?}");
+
+    // A pod-template change: under kwok nothing answers srvr, so the check
+    // fails, nothing is restarted, and the status names the annotation.
+    let p = json!({"spec": {"pod": {"resources": {"requests": {"cpu": "300m"}}}}});
+    patch::<ZooKeeperCluster>(&client, ns, NAME, p).await;
+    let zk = wait_for("Progressing=True LeaderCheckFailed", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await?;
+            let c = condition(&zk, "Progressing")?;
+            (c["status"] == "True" && c["reason"] == "LeaderCheckFailed").then_some(zk)
+        }
+    })
+    .await;
+    let msg = condition(&zk, "Progressing").unwrap()["message"].as_str().unwrap().to_string();
+    eprintln!("leader check failed: {msg}");
+    assert!(msg.contains("cloud.streamnative.io/ignore-leader-check: \"true\""), "{msg}");
+    assert!(msg.contains("private-cloud-zk-") && msg.contains("no pod was restarted"), "{msg}");
+    assert_eq!(condition(&zk, "Degraded").unwrap()["reason"], "LeaderCheckFailed");
+    assert_eq!(condition(&zk, "Ready").unwrap()["status"], "False");
+    let ev = events(&client, ns, "LeaderCheckFailed").await;
+    assert!(ev.iter().any(|e| e.note.as_deref().unwrap_or_default().contains("ignore-leader-check")), "an Event");
+    // The StatefulSet has the new revision; no pod was deleted.
+    let sts = get_dyn(&client, ns, "StatefulSet", "private-cloud-zk").await.unwrap();
+    let update = sts["status"]["updateRevision"].as_str().unwrap().to_string();
+    assert!(before.iter().all(|(_, _, hash)| *hash != update), "{before:?} vs {update}");
+    assert_eq!(zk_pods(&client, ns).await, before, "no ZooKeeper pod may restart without the leader check");
+    assert!(events(&client, ns, "RestartedPod").await.is_empty());
+
+    // The fix the status names: the pods are replaced, highest ordinal first.
+    let p = json!({"metadata": {"annotations": {"cloud.streamnative.io/ignore-leader-check": "true"}}});
+    patch::<ZooKeeperCluster>(&client, ns, NAME, p).await;
+    let after = wait_for("every ZooKeeper pod on the new revision, ZooKeeper Ready", DEADLINE, || {
+        let client = client.clone();
+        let update = update.clone();
+        async move {
+            let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await?;
+            let pods = zk_pods(&client, ns).await;
+            let sts = get_dyn(&client, ns, "StatefulSet", "private-cloud-zk").await?;
+            let done = is_ready(&zk)
+                && pods.len() == 3
+                && pods.iter().all(|(_, _, hash)| *hash == update)
+                && sts["status"]["updatedReplicas"] == 3
+                && sts["status"]["readyReplicas"] == 3;
+            done.then_some(pods)
+        }
+    })
+    .await;
+    for ((name, old_uid, _), (_, new_uid, _)) in before.iter().zip(&after) {
+        assert_ne!(old_uid, new_uid, "{name} was replaced");
+    }
+    let mut restarted = events(&client, ns, "RestartedPod").await;
+    restarted.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    let order: Vec<String> =
+        restarted.iter().filter_map(|e| e.note.as_deref()?.split_whitespace().nth(2).map(str::to_string)).collect();
+    assert_eq!(order, ["private-cloud-zk-2", "private-cloud-zk-1", "private-cloud-zk-0"], "reverse ordinal order");
+    let zk = get_json::<ZooKeeperCluster>(&client, ns, NAME).await.unwrap();
+    assert_eq!(condition(&zk, "Degraded").unwrap()["status"], "False");
     op.stop().await.unwrap();
     cleanup(&client, ns).await;
 }

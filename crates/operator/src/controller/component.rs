@@ -28,9 +28,11 @@ use crate::Error;
 use crate::apply::{self, Outcome};
 use crate::checks;
 use crate::context::{Context, Live, template_labels};
+use crate::discovery;
 use crate::events;
 use crate::kinds::is_istio_group;
 use crate::migration::{self, mode_of};
+use crate::restart;
 use crate::status::{self, Observed, Problem, REASON_MIGRATING, Workload};
 
 /// What the controller needs from a component kind.
@@ -251,8 +253,36 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
         }
     }
 
-    // Status.
+    // ZooKeeper: pods on an old template are restarted by the operator,
+    // followers first and the leader last (SPEC 4.4).
     let workloads = workloads(&live, outcome.as_ref());
+    let mut roll = restart::Outcome::Idle;
+    if K::COMPONENT == Component::ZooKeeper && problem.is_none() {
+        let sts =
+            workloads.iter().find(|w| w["kind"] == "StatefulSet" && w["metadata"]["name"] == primary_name.as_str());
+        if let Some(sts) = sts {
+            match restart::roll(&ctx, obj.as_ref(), sts).await {
+                Ok(o) => roll = o,
+                Err(e) => {
+                    problem = Some(Problem::ApplyFailed(e.to_string()));
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    let blocked = match &roll {
+        restart::Outcome::CheckFailed(msg) => Some((restart::REASON_LEADER_CHECK_FAILED, msg.clone())),
+        _ => None,
+    };
+    let mesh_warning = istio
+        .then(|| {
+            let service_entries = desired.iter().any(|o| o.kind == "ServiceEntry");
+            let sidecar = matches!(enrolment, Enrolment::Sidecar { .. });
+            discovery::dns_warning(service_entries, sidecar, &ctx.mesh_dns())
+        })
+        .flatten();
+
+    // Status.
     let (primary, others): (Vec<Workload>, Vec<Workload>) =
         workloads.iter().map(Workload::from_value).partition(|w| w.kind == "StatefulSet" && w.name == primary_name);
     let new_status = status::component_status(&Observed {
@@ -267,6 +297,8 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
         migrating,
         problem: problem.clone(),
         endpoints: obj.endpoints(istio),
+        blocked: blocked.clone(),
+        mesh_warning,
         previous,
         now: Timestamp::now(),
     });
@@ -294,6 +326,12 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
             events::publish(&ctx, obj.as_ref(), EventType::Normal, "Deleted", "Delete", note).await;
         }
     }
+    if let Some((reason, msg)) = blocked.as_ref().filter(|_| status_written) {
+        let before = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == PROGRESSING));
+        if before.is_none_or(|c| c.reason != *reason || c.message != *msg) {
+            events::publish(&ctx, obj.as_ref(), EventType::Warning, reason, "Restart", msg.clone()).await;
+        }
+    }
     match &problem {
         Some(Problem::Invalid(msg)) => {
             ctx.metrics.invalid(K::MAIN.kind());
@@ -317,6 +355,11 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
     Ok(match problem {
         // The cluster may fix an invalid spec (a Service or Secret created).
         Some(_) => Action::requeue(Duration::from_secs(30)),
+        // Look again at a blocked roll (the mesh may have been fixed).
+        None if blocked.is_some() => Action::requeue(Duration::from_secs(30)),
+        // Watches of the pods and the StatefulSet bring the next step; this
+        // is a safety net.
+        None if roll.rolling() => Action::requeue(Duration::from_secs(5)),
         None => Action::requeue(ctx.resync),
     })
 }

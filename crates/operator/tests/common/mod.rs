@@ -127,65 +127,6 @@ pub async fn setup(ns: &str) -> Client {
     client
 }
 
-/// Stands in for a storage provisioner, which the test control plane has
-/// not: every Pending PVC of `ns` gets a hostPath PersistentVolume bound to
-/// it, so that ZooKeeper's and BookKeeper's pods can be scheduled.
-pub struct Provisioner(tokio::task::JoinHandle<()>);
-
-impl Drop for Provisioner {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-pub fn provisioner(client: &Client, ns: &str) -> Provisioner {
-    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
-    let pvs: Api<PersistentVolume> = Api::all(client.clone());
-    let ns = ns.to_string();
-    Provisioner(tokio::spawn(async move {
-        let mut done = BTreeSet::new();
-        loop {
-            if let Ok(list) = pvcs.list(&ListParams::default()).await {
-                for pvc in list.items {
-                    let name = pvc.name_any();
-                    let uid = pvc.uid().unwrap_or_default();
-                    let bound = pvc.spec.as_ref().and_then(|s| s.volume_name.as_ref()).is_some();
-                    if bound || done.contains(&uid) || pvc.metadata.deletion_timestamp.is_some() {
-                        continue;
-                    }
-                    let size = pvc
-                        .spec
-                        .as_ref()
-                        .and_then(|s| s.resources.as_ref())
-                        .and_then(|r| r.requests.as_ref())
-                        .and_then(|r| r.get("storage"))
-                        .map(|q| q.0.clone())
-                        .unwrap_or_else(|| "1Gi".into());
-                    let pv_name = format!("{ns}-{name}-{}", &uid[..8.min(uid.len())]);
-                    let pv = json!({
-                        "apiVersion": "v1", "kind": "PersistentVolume",
-                        "metadata": {"name": pv_name},
-                        "spec": {
-                            "capacity": {"storage": size},
-                            "accessModes": pvc.spec.as_ref().and_then(|s| s.access_modes.clone()).unwrap_or_else(|| vec!["ReadWriteOnce".into()]),
-                            "persistentVolumeReclaimPolicy": "Retain",
-                            "storageClassName": pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone()).unwrap_or_default(),
-                            "hostPath": {"path": format!("/tmp/{pv_name}")},
-                            "claimRef": {"namespace": ns, "name": name, "uid": uid}
-                        }
-                    });
-                    let Ok(pv) = serde_json::from_value::<PersistentVolume>(pv) else { continue };
-                    if pvs.create(&Default::default(), &pv).await.is_ok() {
-                        done.insert(uid);
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }))
-}
-
 pub async fn start_operator(client: &Client, ns: &str) -> Operator {
     let op = Operator::start(client.clone(), operator_options(ns));
     assert!(op.wait_ready(DEADLINE).await, "operator caches did not sync");
@@ -372,14 +313,13 @@ pub async fn wait_exact(client: &Client, ns: &str) {
 }
 
 /// Brings the quick-start up with a running operator; returns when converged.
-pub async fn converged_quick_start(ns: &str) -> (Client, Operator, Provisioner) {
+pub async fn converged_quick_start(ns: &str) -> (Client, Operator) {
     let client = setup(ns).await;
-    let pv = provisioner(&client, ns);
     let op = start_operator(&client, ns).await;
     apply_all(&client, &quick_start(ns)).await;
     wait_all_ready(&client, ns).await;
     wait_exact(&client, ns).await;
-    (client, op, pv)
+    (client, op)
 }
 
 /// Deletes the namespace (best effort, at the end of a test).
