@@ -163,6 +163,8 @@ fn bench_cluster(c: &mut Criterion, name: &str, text: &str) {
     let inputs = vec![(format!("{name}.yaml"), text.to_string())];
     let mut g = c.benchmark_group(name);
     g.bench_function("build", |b| b.iter(|| build(black_box(&prepared))));
+    g.bench_function("clone-output", |b| b.iter(|| black_box(&objects).clone()));
+    g.bench_function("build-nodrop", |b| b.iter_with_large_drop(|| build(black_box(&prepared))));
     g.bench_function("build+serialise", |b| b.iter(|| serialise(&build(black_box(&prepared)))));
     g.bench_function("render-from-text", |b| {
         b.iter(|| magnetar_build::render::render(black_box(&inputs)).expect("renders"))

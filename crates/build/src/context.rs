@@ -2,8 +2,10 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
+use serde_json::{Map, Value, json};
 
 use crate::names::{self, Component};
+use crate::object::Object;
 
 /// The custom resource that owns generated objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +52,41 @@ impl Owner {
             owner_references: self.reference().map(|r| vec![r]),
             ..ObjectMeta::default()
         }
+    }
+}
+
+impl Owner {
+    /// [`Owner::metadata`] as JSON, built directly (the builders' form).
+    pub fn metadata_value(&self, name: impl Into<String>, component: Component) -> Value {
+        let mut m = Map::new();
+        m.insert("name".into(), Value::String(name.into()));
+        m.insert("namespace".into(), Value::String(self.namespace.clone()));
+        m.insert("labels".into(), names::labels_value(component, &self.name));
+        if let Some(uid) = &self.uid {
+            let reference = json!({
+                "apiVersion": self.api_version,
+                "kind": self.kind,
+                "name": self.name,
+                "uid": uid,
+                "controller": true,
+                "blockOwnerDeletion": true,
+            });
+            m.insert("ownerReferences".into(), Value::Array(vec![reference]));
+        }
+        Value::Object(m)
+    }
+
+    /// An object `name` of `component`, owned by this resource, with its
+    /// other top-level `fields` (`spec`, `data`, ...).
+    pub(crate) fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        name: impl Into<String>,
+        component: Component,
+        fields: Map<String, Value>,
+    ) -> Object {
+        Object::new(api_version, kind, self.metadata_value(name, component), fields)
     }
 }
 

@@ -3,6 +3,17 @@
 use std::collections::BTreeMap;
 
 use magnetar_api::labels::*;
+use serde_json::{Map, Value};
+
+/// `parts` joined: names are built on every build of every object, and
+/// this is a fraction of the cost of `format!`.
+pub(crate) fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
+}
 
 /// The parts of a Pulsar cluster, each with its own pods and identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,12 +65,12 @@ impl Component {
     /// `<instance>-<suffix>`: the workload, main Service, ConfigMap, PDB,
     /// ServiceAccount and Istio security objects share this name.
     pub fn object_name(self, instance: &str) -> String {
-        format!("{instance}-{}", self.suffix())
+        concat(&[instance, "-", self.suffix()])
     }
 
     /// `<instance>-<suffix>-headless`.
     pub fn headless_name(self, instance: &str) -> String {
-        format!("{instance}-{}-headless", self.suffix())
+        concat(&[instance, "-", self.suffix(), "-headless"])
     }
 }
 
@@ -80,6 +91,26 @@ pub fn selector(component: Component, instance: &str) -> BTreeMap<String, String
     ])
 }
 
+/// [`labels`] as a JSON object, built directly (what the builders emit).
+pub fn labels_value(component: Component, instance: &str) -> Value {
+    let mut m = selector_map(component, instance);
+    m.insert(APP_MANAGED_BY.into(), Value::String(MANAGED_BY.into()));
+    Value::Object(m)
+}
+
+/// [`selector`] as a JSON object, built directly.
+pub fn selector_value(component: Component, instance: &str) -> Value {
+    Value::Object(selector_map(component, instance))
+}
+
+fn selector_map(component: Component, instance: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(APP_NAME.into(), Value::String(component.app_name().into()));
+    m.insert(APP_INSTANCE.into(), Value::String(instance.into()));
+    m.insert(APP_COMPONENT.into(), Value::String(component.component_label().into()));
+    m
+}
+
 /// Label selector string for the scale subresource (`k=v,k=v`).
 pub fn selector_string(component: Component, instance: &str) -> String {
     selector(component, instance).into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
@@ -96,10 +127,31 @@ pub fn service_account(component: Component, instance: &str, user: Option<&str>)
 
 /// Istio principal of a ServiceAccount.
 pub fn principal(trust_domain: &str, namespace: &str, service_account: &str) -> String {
-    format!("{trust_domain}/ns/{namespace}/sa/{service_account}")
+    concat(&[trust_domain, "/ns/", namespace, "/sa/", service_account])
 }
 
 /// Name of the per-broker Service, VirtualService and ServiceEntry.
 pub fn broker_pod_name(instance: &str, ordinal: i32) -> String {
-    format!("{instance}-broker-{ordinal}")
+    concat(&[instance, "-broker-", &ordinal.to_string()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_labels_match_the_maps() {
+        for c in [Component::ZooKeeper, Component::AutoRecovery, Component::Broker] {
+            assert_eq!(labels_value(c, "pc"), serde_json::to_value(labels(c, "pc")).unwrap());
+            assert_eq!(selector_value(c, "pc"), serde_json::to_value(selector(c, "pc")).unwrap());
+        }
+    }
+
+    #[test]
+    fn names_are_joined() {
+        assert_eq!(Component::AutoRecovery.object_name("pc"), "pc-bk-auto-recovery");
+        assert_eq!(Component::ZooKeeper.headless_name("pc"), "pc-zk-headless");
+        assert_eq!(broker_pod_name("pc", 12), "pc-broker-12");
+        assert_eq!(principal("td", "ns", "sa"), "td/ns/ns/sa/sa");
+    }
 }

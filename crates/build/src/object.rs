@@ -1,6 +1,15 @@
 //! A generated object: what the build step produces and the shell applies.
+//!
+//! Builders write `serde_json::Value`s directly (with `json!` and the helpers
+//! below) rather than filling k8s-openapi structs and serialising them: the
+//! typed detour allocated every string and map twice, and the build step is
+//! on the reconcile path of every resource (docs/performance.md). The
+//! schema tests (tests/schema_valid.rs) check the result against the real
+//! Kubernetes and Istio schemas instead.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
 
 /// One Kubernetes object the build step wants to exist, as JSON (with
 /// apiVersion, kind and metadata), plus the identity fields pulled out.
@@ -18,6 +27,17 @@ impl Object {
     pub fn from_typed<T: serde::Serialize>(typed: &T) -> Self {
         let value = serde_json::to_value(typed).expect("typed objects serialize");
         Self::from_value(value)
+    }
+
+    /// An object from its identity and the rest of its fields (`spec`,
+    /// `data`, ...); `metadata` must carry the same name and namespace.
+    pub(crate) fn new(api_version: &str, kind: &str, metadata: Value, mut fields: Map<String, Value>) -> Self {
+        let name = metadata["name"].as_str().unwrap_or_default().to_string();
+        let namespace = metadata["namespace"].as_str().unwrap_or_default().to_string();
+        fields.insert("apiVersion".into(), Value::String(api_version.into()));
+        fields.insert("kind".into(), Value::String(kind.into()));
+        fields.insert("metadata".into(), metadata);
+        Object { api_version: api_version.into(), kind: kind.into(), name, namespace, value: Value::Object(fields) }
     }
 
     /// Wraps a JSON object; identity fields are read from it.
@@ -58,6 +78,28 @@ impl Object {
     pub fn sort_key(&self) -> (u8, &str, &str, &str) {
         (self.apply_rank(), &self.kind, &self.namespace, &self.name)
     }
+}
+
+/// A JSON object of string values, moving the strings rather than copying.
+pub(crate) fn string_map(map: BTreeMap<String, String>) -> Value {
+    Value::Object(map.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+/// A typed value from the user's spec (resources, tolerations, ...) as JSON.
+pub(crate) fn to_json<T: serde::Serialize>(typed: &T) -> Value {
+    serde_json::to_value(typed).expect("typed values serialize")
+}
+
+/// `{key: value, ...}` from pairs, moving the values in. Use this rather
+/// than `json!` when a value is itself a `Value`: `json!` serialises an
+/// interpolated expression again, which deep-copies it.
+pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
+    Value::Object(fields(pairs))
+}
+
+/// `{key: value, ...}` from pairs; for the `fields` of [`Object::new`].
+pub(crate) fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 /// Rank of a kind in the apply order.

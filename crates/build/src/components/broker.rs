@@ -11,10 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use magnetar_api::PulsarBroker;
 use magnetar_api::broker::{BrokerConfig, KopTls};
 use magnetar_api::istio::GatewayTlsMode;
+use serde_json::Value;
 
 use super::pod::{self, PodParts, Probes, ServiceKind};
 use crate::listeners::{BrokerListeners, External};
@@ -216,7 +217,7 @@ fn passthrough_secret<'a>(l: &'a BrokerListeners) -> Option<&'a str> {
 }
 
 /// Read-only mounts of the KoP keystore and the gateway certificate.
-fn tls_volumes(kop: Option<&KopTls>, gateway_secret: Option<&str>) -> (Vec<Volume>, Vec<VolumeMount>) {
+fn tls_volumes(kop: Option<&KopTls>, gateway_secret: Option<&str>) -> (Vec<Value>, Vec<Value>) {
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     if let Some(secret) = kop.and_then(|k| k.cert_secret_name.as_deref()) {

@@ -8,9 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use magnetar_api::PulsarProxy;
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
+use serde_json::Value;
 
 use super::pod::{self, PodParts, Probes, ServiceKind};
 use crate::istio::routing::{self, PROXY_HTTPS, PROXY_PULSAR_TLS};
@@ -92,7 +92,7 @@ fn tls_entries(gw: &GatewaySpec) -> BTreeMap<String, String> {
 }
 
 /// The gateway certificate, mounted read-only in PASSTHROUGH mode.
-fn gateway_cert(passthrough: Option<&GatewaySpec>) -> (Vec<Volume>, Vec<VolumeMount>) {
+fn gateway_cert(passthrough: Option<&GatewaySpec>) -> (Vec<Value>, Vec<Value>) {
     match passthrough.and_then(|g| g.cert_secret_name()) {
         Some(secret) => {
             (vec![pod::secret_volume("gateway-tls", secret)], vec![pod::mount("gateway-tls", GATEWAY_TLS_DIR, true)])

@@ -66,8 +66,13 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, _ctx: &BuildContext) -> Vec<
     let claims = vec![pod::claim_template(owner, C, DATA_VOLUME, size, storage_class)];
     let reclaim = persistence.and_then(|p| p.reclaim_policy);
 
+    let mut sts =
+        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), claims, reclaim);
+    // The operator restarts the pods itself, followers first and the leader
+    // last (SPEC 4.4): the StatefulSet controller only recreates them.
+    sts.value["spec"]["updateStrategy"] = serde_json::json!({"type": "OnDelete"});
     let mut out = vec![
-        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), claims, reclaim),
+        sts,
         pod::service(owner, C.object_name(&owner.name), C, &client_ports(), ServiceKind::ClusterIp),
         pod::service(owner, C.headless_name(&owner.name), C, &all_ports(), ServiceKind::Headless),
         pod::config_map(owner, C, data),
@@ -166,6 +171,11 @@ mod tests {
         let sts = find(&o, "StatefulSet", "pc-zk");
         assert_eq!(sts["spec"]["serviceName"], "pc-zk-headless");
         assert_eq!(sts["spec"]["podManagementPolicy"], "Parallel");
+        assert_eq!(
+            sts["spec"]["updateStrategy"],
+            serde_json::json!({"type": "OnDelete"}),
+            "the operator rolls ZooKeeper"
+        );
         assert_eq!(sts["metadata"]["ownerReferences"][0]["uid"], "u-1");
         assert_eq!(find(&o, "PodDisruptionBudget", "pc-zk")["spec"]["maxUnavailable"], 1);
     }

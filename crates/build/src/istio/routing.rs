@@ -8,17 +8,17 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use magnetar_api::istio::{GatewaySpec as GatewayConfig, GatewayTlsMode};
 use magnetar_api::labels::STS_POD_NAME;
 use magnetar_api::{PulsarBroker, PulsarProxy};
+use serde_json::{Value, json};
 
 use super::security::service_host;
 use super::types::*;
 use crate::hosts::HostPattern;
 use crate::listeners::{BrokerListeners, NamedPort, Protocol, Route};
 use crate::names::{self, Component};
+use crate::object::{fields, obj, string_map};
 use crate::ports::{GW_HTTPS, GW_PULSAR, HTTP, PULSAR};
 use crate::{Object, Owner};
 
@@ -48,12 +48,11 @@ pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) ->
     let bindings = broker_bindings(&ext.hosts, &ordinals, owner);
     let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();
     let mut out: Vec<Object> =
-        ordinals.iter().map(|&i| Object::from_typed(&per_broker_service(i, &targets, owner))).collect();
+        ordinals.iter().map(|&i| per_broker_service(i, &targets, owner)).collect();
     let gateway_name = format!("{}-gateway", c.object_name(&owner.name));
     out.extend(gateway_and_routes(ext.gateway, &gateway_name, &routes, &bindings, c, owner));
     if ext.gateway.mesh_internal_hosts() {
-        let entries = ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &targets, owner));
-        out.extend(entries.map(|se| Object::from_typed(&se)));
+        out.extend(ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &targets, owner)));
     }
     out
 }
@@ -94,13 +93,13 @@ fn gateway_and_routes(
     let mut out = Vec::new();
     let refs = if existing.is_empty() {
         let spec = GatewaySpec { selector: gw.selector(), servers: servers(gw, routes, bindings) };
-        out.push(Object::from_typed(&Gateway::new(owner.metadata(gateway_name, component), spec)));
+        out.push(Gateway::object(owner, gateway_name, component, &spec));
         vec![gateway_name.to_string()]
     } else {
         existing
     };
     let mode = gw.tls_mode();
-    out.extend(bindings.iter().map(|b| Object::from_typed(&virtual_service(b, routes, &refs, mode, component, owner))));
+    out.extend(bindings.iter().map(|b| virtual_service(b, routes, &refs, mode, component, owner)));
     out
 }
 
@@ -154,7 +153,7 @@ fn virtual_service(
     mode: GatewayTlsMode,
     component: Component,
     owner: &Owner,
-) -> VirtualService {
+) -> Object {
     let mut spec =
         VirtualServiceSpec { hosts: binding.hosts.clone(), gateways: gateways.to_vec(), ..Default::default() };
     for r in routes {
@@ -172,7 +171,7 @@ fn virtual_service(
             }),
         }
     }
-    VirtualService::new(owner.metadata(&binding.name, component), spec)
+    VirtualService::object(owner, &binding.name, component, &spec)
 }
 
 /// Selects broker `ordinal`'s pod only.
@@ -184,34 +183,29 @@ fn pod_selector(owner: &Owner, ordinal: i32) -> BTreeMap<String, String> {
 
 /// `<n>-broker-<i>`: what the per-broker routes point at. A Service (not a
 /// pod address) works with auto-mTLS in sidecar mode and HBONE in ambient.
-fn per_broker_service(ordinal: i32, ports: &[NamedPort], owner: &Owner) -> Service {
-    let ports = ports
+fn per_broker_service(ordinal: i32, ports: &[NamedPort], owner: &Owner) -> Object {
+    let ports: Value = ports
         .iter()
-        .map(|p| ServicePort {
-            name: Some(p.name.to_string()),
-            port: p.port,
-            target_port: Some(IntOrString::Int(p.port)),
-            protocol: Some("TCP".into()),
-            app_protocol: Some(p.app_protocol.to_string()),
-            ..Default::default()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "port": p.port,
+                "targetPort": p.port,
+                "protocol": "TCP",
+                "appProtocol": p.app_protocol,
+            })
         })
         .collect();
-    Service {
-        metadata: owner.metadata(names::broker_pod_name(&owner.name, ordinal), Component::Broker),
-        spec: Some(ServiceSpec {
-            selector: Some(pod_selector(owner, ordinal)),
-            ports: Some(ports),
-            ..Default::default()
-        }),
-        status: None,
-    }
+    let spec = obj([("selector", string_map(pod_selector(owner, ordinal))), ("ports", ports)]);
+    let name = names::broker_pod_name(&owner.name, ordinal);
+    owner.object("v1", "Service", name, Component::Broker, fields([("spec", spec)]))
 }
 
 /// Lets mesh clients in the namespace reach broker `ordinal` by its external
 /// name; endpoints are the pod's IP (workloadSelector), so mTLS/HBONE apply.
 /// Ports are those of the per-broker Service; in SIMPLE mode they are
 /// plaintext (the gateway terminated TLS), so such a client adds no TLS.
-fn service_entry(ordinal: i32, host: &str, ports: &[NamedPort], owner: &Owner) -> ServiceEntry {
+fn service_entry(ordinal: i32, host: &str, ports: &[NamedPort], owner: &Owner) -> Object {
     let spec = ServiceEntrySpec {
         hosts: vec![host.to_string()],
         location: Location::MeshInternal,
@@ -227,7 +221,7 @@ fn service_entry(ordinal: i32, host: &str, ports: &[NamedPort], owner: &Owner) -
         workload_selector: Some(ServiceEntryWorkloadSelector { labels: pod_selector(owner, ordinal) }),
         export_to: vec![".".into()],
     };
-    ServiceEntry::new(owner.metadata(names::broker_pod_name(&owner.name, ordinal), Component::Broker), spec)
+    ServiceEntry::object(owner, names::broker_pod_name(&owner.name, ordinal), Component::Broker, &spec)
 }
 
 /// The proxy's gateway routes. SIMPLE: the gateway terminates TLS and sends

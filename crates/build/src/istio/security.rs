@@ -27,11 +27,9 @@ pub struct Target<'a> {
 /// PeerAuthentication, AuthorizationPolicy (not with mtls none) and
 /// DestinationRules (sidecar mode only) of `target`.
 pub fn objects<M: MeshSettings>(mesh: &M, target: &Target, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
-    let mut out = vec![Object::from_typed(&peer_authentication(mesh, target, owner, ctx))];
-    if let Some(ap) = authorization_policy(mesh, target, owner, ctx) {
-        out.push(Object::from_typed(&ap));
-    }
-    out.extend(destination_rules(mesh, target, owner, ctx).iter().map(Object::from_typed));
+    let mut out = vec![peer_authentication(mesh, target, owner, ctx)];
+    out.extend(authorization_policy(mesh, target, owner, ctx));
+    out.extend(destination_rules(mesh, target, owner, ctx));
     out
 }
 
@@ -64,7 +62,7 @@ pub fn peer_authentication<M: MeshSettings>(
     target: &Target,
     owner: &Owner,
     ctx: &BuildContext,
-) -> PeerAuthentication {
+) -> Object {
     let mut spec = PeerAuthenticationSpec {
         selector: Some(selector(target, owner)),
         mtls: Some(PeerMtls { mode: peer_mode(mesh, ctx) }),
@@ -74,7 +72,7 @@ pub fn peer_authentication<M: MeshSettings>(
         spec.port_level_mtls.insert(target.metrics_port.to_string(), PeerMtls { mode: PeerMtlsMode::Permissive });
     }
     let name = target.component.object_name(&owner.name);
-    PeerAuthentication::new(owner.metadata(name, target.component), spec)
+    PeerAuthentication::object(owner, name, target.component, &spec)
 }
 
 /// None with mtls none: principals need mTLS, and an ALLOW policy that can
@@ -84,7 +82,7 @@ pub fn authorization_policy<M: MeshSettings>(
     target: &Target,
     owner: &Owner,
     ctx: &BuildContext,
-) -> Option<AuthorizationPolicy> {
+) -> Option<Object> {
     if mesh.mtls_mode() == MtlsMode::None {
         return None;
     }
@@ -94,7 +92,7 @@ pub fn authorization_policy<M: MeshSettings>(
         rules: rules(mesh, target, owner, ctx),
     };
     let name = target.component.object_name(&owner.name);
-    Some(AuthorizationPolicy::new(owner.metadata(name, target.component), spec))
+    Some(AuthorizationPolicy::object(owner, name, target.component, &spec))
 }
 
 /// L4 rules only (principals and ports), so ztunnel enforces them in ambient
@@ -167,7 +165,7 @@ pub fn destination_rules<M: MeshSettings>(
     target: &Target,
     owner: &Owner,
     ctx: &BuildContext,
-) -> Vec<DestinationRule> {
+) -> Vec<Object> {
     let sidecar = mesh.dataplane_mode() == DataplaneMode::Sidecar;
     if !sidecar || ctx.migrating || mesh.mtls_mode() == MtlsMode::None {
         return Vec::new();
@@ -175,15 +173,15 @@ pub fn destination_rules<M: MeshSettings>(
     target.services.iter().map(|svc| destination_rule(svc, target.component, owner)).collect()
 }
 
-fn destination_rule(service: &str, component: Component, owner: &Owner) -> DestinationRule {
+fn destination_rule(service: &str, component: Component, owner: &Owner) -> Object {
     let spec = DestinationRuleSpec {
         host: service_host(service, &owner.namespace),
         traffic_policy: Some(TrafficPolicy { tls: ClientTls { mode: ClientTlsMode::IstioMutual } }),
     };
-    DestinationRule::new(owner.metadata(service, component), spec)
+    DestinationRule::object(owner, service, component, &spec)
 }
 
 /// In-cluster FQDN of a Service.
 pub fn service_host(service: &str, namespace: &str) -> String {
-    format!("{service}.{namespace}.svc.cluster.local")
+    crate::names::concat(&[service, ".", namespace, ".svc.cluster.local"])
 }

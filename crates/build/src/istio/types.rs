@@ -31,6 +31,19 @@ macro_rules! istio_kind {
             pub fn new(metadata: ObjectMeta, spec: $spec) -> Self {
                 $kind { api_version: Self::API_VERSION.into(), kind: Self::KIND.into(), metadata, spec }
             }
+
+            /// The object `name` of `component` as the build step emits it:
+            /// the same JSON as [`Self::new`] serialised, with the metadata
+            /// built directly.
+            pub fn object(
+                owner: &crate::Owner,
+                name: impl Into<String>,
+                component: crate::names::Component,
+                spec: &$spec,
+            ) -> crate::Object {
+                let spec = crate::object::to_json(spec);
+                owner.object(Self::API_VERSION, Self::KIND, name, component, crate::object::fields([("spec", spec)]))
+            }
         }
     };
 }

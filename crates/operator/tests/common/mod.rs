@@ -20,7 +20,7 @@ use magnetar_operator::{Operator, Options};
 use magnetar_testenv::apply::{Applier, ensure_namespace};
 use magnetar_testenv::{ControlPlane, ISTIO_GUIDE};
 
-pub const DEADLINE: Duration = Duration::from_secs(120);
+pub const DEADLINE: Duration = Duration::from_secs(240);
 pub const NAME: &str = "private-cloud";
 
 pub fn env_options() -> magnetar_testenv::Options {
