@@ -19,8 +19,8 @@ mod binaries;
 mod control_plane;
 pub mod crds;
 pub mod dev;
-pub mod prerequisites;
 mod pki;
+pub mod prerequisites;
 mod process;
 mod shared;
 
