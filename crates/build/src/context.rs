@@ -53,9 +53,7 @@ impl Owner {
             ..ObjectMeta::default()
         }
     }
-}
 
-impl Owner {
     /// [`Owner::metadata`] as JSON, built directly (the builders' form).
     pub fn metadata_value(&self, name: impl Into<String>, component: Component) -> Value {
         let mut m = Map::new();

@@ -1,5 +1,8 @@
 //! `customization[]`: JSON merge patches on generated objects (SPEC 1.1).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
 use magnetar_api::common::{Customization, GroupVersionKindMatch};
 use regex::Regex;
 use serde_json::Value;
@@ -24,6 +27,32 @@ impl Compiled<'_> {
     }
 }
 
+/// Most compiled name patterns kept; the cache is emptied when it is full.
+const MAX_PATTERNS: usize = 64;
+
+/// Compiled name patterns by pattern text. Validation and the build both
+/// compile every entry on every reconcile of the same resources, and
+/// compiling a regex costs more than building all of a broker's objects.
+static PATTERNS: LazyLock<Mutex<HashMap<String, Result<Regex, regex::Error>>>> = LazyLock::new(Mutex::default);
+
+/// `pattern` anchored at both ends (it must match the whole name).
+fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
+    // A poisoned lock only means another thread panicked mid-insert; the
+    // map itself is still consistent.
+    let mut cache = PATTERNS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(compiled) = cache.get(pattern) {
+        return compiled.clone();
+    }
+    // Compile the pattern alone first: `a)|(b` is only valid inside the
+    // anchoring wrapper, where it would no longer be anchored.
+    let compiled = Regex::new(pattern).and_then(|_| Regex::new(&format!("^(?:{pattern})$")));
+    if cache.len() >= MAX_PATTERNS {
+        cache.clear();
+    }
+    cache.insert(pattern.to_string(), compiled.clone());
+    compiled
+}
+
 /// Parses and compiles every entry; errors name `spec.customization[i]`.
 fn compile(customization: &[Customization]) -> Result<Vec<Compiled<'_>>, Invalid> {
     let mut errors = Vec::new();
@@ -32,9 +61,7 @@ fn compile(customization: &[Customization]) -> Result<Vec<Compiled<'_>>, Invalid
         let at = |field: &str| format!("spec.customization[{i}].{field}");
         let name = match c.match_.name.as_deref().filter(|n| !n.is_empty()) {
             None => None,
-            // Compile the pattern alone first: `a)|(b` is only valid inside
-            // the anchoring wrapper, where it would no longer be anchored.
-            Some(n) => match Regex::new(n).and_then(|_| Regex::new(&format!("^(?:{n})$"))) {
+            Some(n) => match anchored(n) {
                 Ok(re) => Some(re),
                 Err(e) => {
                     let reason = e.to_string().lines().last().unwrap_or_default().trim().to_string();
@@ -162,6 +189,15 @@ mod tests {
                 .to_string()
                 .contains("spec.customization[0].match.name: invalid regular expression")
         );
+    }
+
+    #[test]
+    fn a_cached_pattern_gives_the_same_answer() {
+        for _ in 0..2 {
+            assert!(anchored(".*-broker").unwrap().is_match("pc-broker"));
+            assert!(!anchored(".*-broker").unwrap().is_match("pc-broker-x"));
+            assert!(anchored("a)|(b").is_err());
+        }
     }
 
     #[test]

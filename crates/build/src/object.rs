@@ -1,11 +1,12 @@
 //! A generated object: what the build step produces and the shell applies.
 //!
-//! Builders write `serde_json::Value`s directly (with `json!` and the helpers
-//! below) rather than filling k8s-openapi structs and serialising them: the
-//! typed detour allocated every string and map twice, and the build step is
-//! on the reconcile path of every resource (docs/performance.md). The
-//! schema tests (tests/schema_valid.rs) check the result against the real
-//! Kubernetes and Istio schemas instead.
+//! Kubernetes objects and all metadata are written as `serde_json::Value`s
+//! directly (with `json!` and the helpers below) rather than as k8s-openapi
+//! structs serialised afterwards: that detour allocated every string and map
+//! twice, and the build step runs on every reconcile (docs/performance.md).
+//! The schema tests (tests/schema_valid.rs) check the result against the
+//! real Kubernetes and Istio schemas. Istio specs are still built as the
+//! typed structs of [`crate::istio::types`] and serialised once.
 
 use std::collections::BTreeMap;
 
@@ -82,7 +83,11 @@ impl Object {
 
 /// A JSON object of string values, moving the strings rather than copying.
 pub(crate) fn string_map(map: BTreeMap<String, String>) -> Value {
-    Value::Object(map.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+    let mut m = Map::new();
+    for (k, v) in map {
+        m.insert(k, Value::String(v));
+    }
+    Value::Object(m)
 }
 
 /// A typed value from the user's spec (resources, tolerations, ...) as JSON.
@@ -99,7 +104,12 @@ pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
 
 /// `{key: value, ...}` from pairs; for the `fields` of [`Object::new`].
 pub(crate) fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    // Inserted one by one: collecting would buffer and sort the pairs first.
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        m.insert(k.to_string(), v);
+    }
+    m
 }
 
 /// Rank of a kind in the apply order.

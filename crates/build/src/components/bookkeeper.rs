@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use magnetar_api::BookKeeperCluster;
-use magnetar_api::bookkeeper::VolumeSize;
+use magnetar_api::bookkeeper::{AutoRecovery, VolumeSize};
+use magnetar_api::common::PodSpec;
 
 use super::pod::{self, PodParts, Probes, ServiceKind, port};
 use crate::listeners::NamedPort;
@@ -38,9 +39,11 @@ pub fn build(res: &BookKeeperCluster, owner: &Owner, _ctx: &BuildContext) -> Vec
 
 fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let spec = &res.spec;
-    let pod_spec = spec.pod.clone().unwrap_or_default();
-    let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
-    let (custom_conf, env) = pod::split_custom(&custom);
+    let default_pod = PodSpec::default();
+    let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
+    let no_custom = BTreeMap::new();
+    let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
+    let (custom_conf, env) = pod::split_custom(custom);
     let mut entries = bookie_entries(&spec.zk_servers);
     entries.extend(custom_conf);
     let data = BTreeMap::from([(
@@ -59,7 +62,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         component: C,
         image: pod::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
-        pod: &pod_spec,
+        pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
         script: bookie_script(),
         env,
@@ -81,7 +84,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         pod::config_map(owner, C, data),
         pod::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, &pod_spec));
+    out.extend(pod::service_account(owner, C, pod_spec));
     out
 }
 
@@ -139,20 +142,23 @@ exec bin/pulsar bookie
 /// The auto-recovery Deployment and its plumbing; nothing with 0 replicas.
 fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let spec = &res.spec;
-    let ar = spec.auto_recovery.clone().unwrap_or_default();
+    let default_ar = AutoRecovery::default();
+    let ar = spec.auto_recovery.as_ref().unwrap_or(&default_ar);
     let replicas = ar.replicas.unwrap_or(1);
     if replicas <= 0 {
         return Vec::new();
     }
-    let pod_spec = ar.pod.clone().unwrap_or_default();
+    let default_pod = PodSpec::default();
+    let pod_spec = ar.pod.as_ref().unwrap_or(&default_pod);
     let zk = ar
         .conf
         .as_ref()
         .and_then(|c| c.zk_servers.as_deref())
         .filter(|z| !z.trim().is_empty())
         .unwrap_or(&spec.zk_servers);
-    let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
-    let (custom_conf, env) = pod::split_custom(&custom);
+    let no_custom = BTreeMap::new();
+    let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
+    let (custom_conf, env) = pod::split_custom(custom);
     let mut entries = metadata_entries(zk);
     // The metrics provider serves 8000 itself only while the HTTP server is off.
     entries.insert("httpServerEnabled".into(), "false".into());
@@ -167,7 +173,7 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         component: AR,
         image: pod::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
-        pod: &pod_spec,
+        pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
         script: pod::shell(&format!("{}exec bin/bookkeeper autorecovery\n", pod::install_conf_script(BOOKKEEPER_CONF))),
         env,
@@ -183,7 +189,7 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         pod::config_map(owner, AR, data),
         pod::pdb(owner, AR),
     ];
-    out.extend(pod::service_account(owner, AR, &pod_spec));
+    out.extend(pod::service_account(owner, AR, pod_spec));
     out
 }
 

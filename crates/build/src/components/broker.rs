@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use magnetar_api::PulsarBroker;
 use magnetar_api::broker::{BrokerConfig, KopTls};
+use magnetar_api::common::PodSpec;
 use magnetar_api::istio::GatewayTlsMode;
 use serde_json::Value;
 
@@ -42,14 +43,16 @@ const AMQP_PROXY_PORT: i32 = 5683;
 pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
     let listeners = BrokerListeners::of(res);
-    let config = spec.config.clone().unwrap_or_default();
-    let pod_spec = spec.pod.clone().unwrap_or_default();
+    let default_config = BrokerConfig::default();
+    let config = spec.config.as_ref().unwrap_or(&default_config);
+    let default_pod = PodSpec::default();
+    let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let (custom_conf, custom_env) = pod::split_custom(&config.custom);
-    let mut entries = broker_entries(owner, &spec.zk_servers, &config, &listeners);
+    let mut entries = broker_entries(owner, &spec.zk_servers, config, &listeners);
     entries.extend(custom_conf);
     let data = BTreeMap::from([(BROKER_CONF.to_string(), pod::properties("broker.conf of PulsarBroker", &entries))]);
 
-    let kop_tls = kop_tls(&config, &listeners);
+    let kop_tls = kop_tls(config, &listeners);
     let gateway_secret = passthrough_secret(&listeners);
     let (volumes, mounts) = tls_volumes(kop_tls, gateway_secret);
     let mut env = custom_env;
@@ -60,9 +63,9 @@ pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Obje
         component: C,
         image: pod::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
-        pod: &pod_spec,
+        pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: start_script(owner, &cluster_name(owner, &config), &spec.zk_servers, &listeners),
+        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners),
         env,
         ports: listeners.container_ports(),
         config: &data,
@@ -80,7 +83,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Obje
         pod::config_map(owner, C, data),
         pod::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, &pod_spec));
+    out.extend(pod::service_account(owner, C, pod_spec));
     out
 }
 

@@ -115,7 +115,7 @@ bin/apply-config-from-env.py conf/{file}
 /// A start-up script: stop at the first failing step, run from the image's
 /// Pulsar home (where `bin/` and `conf/` are).
 pub fn shell(body: &str) -> String {
-    format!("set -e\ncd /pulsar\n{body}")
+    names::concat(&["set -e\ncd /pulsar\n", body])
 }
 
 /// Keeps only characters that are safe unquoted in a shell word and valid
@@ -174,7 +174,13 @@ pub fn service_account(owner: &Owner, component: Component, pod: &PodSpec) -> Op
 /// PodDisruptionBudget `<n>-<suffix>`: one pod of the component down at a time.
 pub fn pdb(owner: &Owner, component: Component) -> Object {
     let spec = obj([("maxUnavailable", json!(1)), ("selector", selector(component, &owner.name))]);
-    owner.object("policy/v1", "PodDisruptionBudget", component.object_name(&owner.name), component, fields([("spec", spec)]))
+    owner.object(
+        "policy/v1",
+        "PodDisruptionBudget",
+        component.object_name(&owner.name),
+        component,
+        fields([("spec", spec)]),
+    )
 }
 
 /// How a Service routes.
@@ -244,12 +250,7 @@ pub fn claim_template(
         spec["storageClassName"] = json!(class);
     }
     let metadata = obj([("name", json!(name)), ("labels", names::labels_value(component, &owner.name))]);
-    obj([
-        ("apiVersion", json!("v1")),
-        ("kind", json!("PersistentVolumeClaim")),
-        ("metadata", metadata),
-        ("spec", spec),
-    ])
+    obj([("apiVersion", json!("v1")), ("kind", json!("PersistentVolumeClaim")), ("metadata", metadata), ("spec", spec)])
 }
 
 /// A volume mount.
@@ -443,10 +444,7 @@ fn user_secret(i: usize) -> String {
 }
 
 fn container_ports(ports: &[NamedPort]) -> Value {
-    dedup(ports)
-        .into_iter()
-        .map(|p| json!({"name": p.name, "containerPort": p.port, "protocol": "TCP"}))
-        .collect()
+    dedup(ports).into_iter().map(|p| json!({"name": p.name, "containerPort": p.port, "protocol": "TCP"})).collect()
 }
 
 /// The user's pod security context with non-root defaults filled in where
@@ -481,9 +479,13 @@ fn jvm_memory(pod: &PodSpec) -> Option<EnvVar> {
 
 /// Default affinity: prefer one pod of the component per node.
 fn spread(component: Component, instance: &str) -> Value {
-    let term = obj([("labelSelector", selector(component, instance)), ("topologyKey", json!("kubernetes.io/hostname"))]);
+    let term =
+        obj([("labelSelector", selector(component, instance)), ("topologyKey", json!("kubernetes.io/hostname"))]);
     let preferred = obj([("weight", json!(100)), ("podAffinityTerm", term)]);
-    obj([("podAntiAffinity", obj([("preferredDuringSchedulingIgnoredDuringExecution", Value::Array(vec![preferred]))]))])
+    obj([(
+        "podAntiAffinity",
+        obj([("preferredDuringSchedulingIgnoredDuringExecution", Value::Array(vec![preferred]))]),
+    )])
 }
 
 // ---------------------------------------------------------------------------

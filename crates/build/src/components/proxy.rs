@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use magnetar_api::PulsarProxy;
+use magnetar_api::common::PodSpec;
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
 use serde_json::Value;
 
@@ -27,9 +28,11 @@ pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
 
 pub fn build(res: &PulsarProxy, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
-    let pod_spec = spec.pod.clone().unwrap_or_default();
-    let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
-    let (custom_conf, env) = pod::split_custom(&custom);
+    let default_pod = PodSpec::default();
+    let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
+    let no_custom = BTreeMap::new();
+    let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
+    let (custom_conf, env) = pod::split_custom(custom);
     let (host, pulsar_port) = broker_address(&spec.broker_address, &owner.namespace);
     let mut entries: BTreeMap<String, String> = BTreeMap::from([
         ("brokerServiceURL".to_string(), format!("pulsar://{host}:{pulsar_port}")),
@@ -51,7 +54,7 @@ pub fn build(res: &PulsarProxy, owner: &Owner, _ctx: &BuildContext) -> Vec<Objec
         component: C,
         image: pod::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
-        pod: &pod_spec,
+        pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
         script: pod::shell(&format!("{}exec bin/pulsar proxy\n", pod::install_conf_script(PROXY_CONF))),
         env,
@@ -69,7 +72,7 @@ pub fn build(res: &PulsarProxy, owner: &Owner, _ctx: &BuildContext) -> Vec<Objec
         pod::config_map(owner, C, data),
         pod::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, &pod_spec));
+    out.extend(pod::service_account(owner, C, pod_spec));
     out
 }
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use kube::ResourceExt;
+use magnetar_api::common::PodSpec;
 use magnetar_api::{PulsarBroker, PulsarCoordinator};
 
 use super::pod::{self, PodParts, Probes};
@@ -23,7 +24,8 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
         return Vec::new();
     };
     let first = brokers.first().copied();
-    let pod_spec = tool_set.pod.clone().unwrap_or_default();
+    let default_pod = PodSpec::default();
+    let pod_spec = tool_set.pod.as_ref().unwrap_or(&default_pod);
     let data = BTreeMap::from([(
         CLIENT_CONF.to_string(),
         pod::properties("client.conf of the toolset", &client_entries(first, owner)),
@@ -36,7 +38,7 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
         component: C,
         image: pod::image(image),
         pull_policy: first.and_then(|b| b.spec.image_pull_policy),
-        pod: &pod_spec,
+        pod: pod_spec,
         // Enrolled like the brokers, so that it can reach STRICT brokers.
         enrolment: Enrolment::of(first.and_then(|b| b.spec.istio.as_ref())),
         script: start_script(),
@@ -53,7 +55,7 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
         pod::config_map(owner, C, data),
         pod::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, &pod_spec));
+    out.extend(pod::service_account(owner, C, pod_spec));
     out
 }
 

@@ -47,8 +47,7 @@ pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) ->
     let c = Component::Broker;
     let bindings = broker_bindings(&ext.hosts, &ordinals, owner);
     let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();
-    let mut out: Vec<Object> =
-        ordinals.iter().map(|&i| per_broker_service(i, &targets, owner)).collect();
+    let mut out: Vec<Object> = ordinals.iter().map(|&i| per_broker_service(i, &targets, owner)).collect();
     let gateway_name = format!("{}-gateway", c.object_name(&owner.name));
     out.extend(gateway_and_routes(ext.gateway, &gateway_name, &routes, &bindings, c, owner));
     if ext.gateway.mesh_internal_hosts() {

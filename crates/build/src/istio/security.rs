@@ -57,12 +57,7 @@ fn peer_mode<M: MeshSettings>(mesh: &M, ctx: &BuildContext) -> PeerMtlsMode {
     }
 }
 
-pub fn peer_authentication<M: MeshSettings>(
-    mesh: &M,
-    target: &Target,
-    owner: &Owner,
-    ctx: &BuildContext,
-) -> Object {
+pub fn peer_authentication<M: MeshSettings>(mesh: &M, target: &Target, owner: &Owner, ctx: &BuildContext) -> Object {
     let mut spec = PeerAuthenticationSpec {
         selector: Some(selector(target, owner)),
         mtls: Some(PeerMtls { mode: peer_mode(mesh, ctx) }),
@@ -160,12 +155,7 @@ fn user_rule(rule: &magnetar_api::istio::AuthRule) -> Option<Rule> {
 /// mode (and while moving to it) such a rule makes the gateway and sidecars
 /// send legacy mTLS instead of HBONE, which STRICT ztunnel pods reject on
 /// Istio 1.24.x (istio/istio#53526).
-pub fn destination_rules<M: MeshSettings>(
-    mesh: &M,
-    target: &Target,
-    owner: &Owner,
-    ctx: &BuildContext,
-) -> Vec<Object> {
+pub fn destination_rules<M: MeshSettings>(mesh: &M, target: &Target, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let sidecar = mesh.dataplane_mode() == DataplaneMode::Sidecar;
     if !sidecar || ctx.migrating || mesh.mtls_mode() == MtlsMode::None {
         return Vec::new();
