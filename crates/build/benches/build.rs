@@ -17,6 +17,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// The allocator the `magnetar` binary (and so the operator) uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const QUICK_START: &str =
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/compat/streamnative-quick-start-istio.yaml");
 
