@@ -82,6 +82,23 @@ pub enum Problem {
     ApplyFailed(String),
 }
 
+/// Ready, Progressing and Degraded for a resource that has a problem;
+/// `cond` makes one condition (type, status, reason, message).
+fn problem_conditions(problem: &Problem, cond: impl Fn(&str, bool, &str, String) -> Condition) -> [Condition; 3] {
+    match problem {
+        Problem::Invalid(msg) => [
+            cond(READY, false, "InvalidSpec", format!("{msg} (nothing was changed in the cluster)")),
+            cond(PROGRESSING, false, "InvalidSpec", "waiting for a valid spec".into()),
+            cond(DEGRADED, true, "InvalidSpec", msg.clone()),
+        ],
+        Problem::ApplyFailed(msg) => [
+            cond(READY, false, "ApplyFailed", msg.clone()),
+            cond(PROGRESSING, true, "Retrying", "retrying with exponential back-off".into()),
+            cond(DEGRADED, true, "ApplyFailed", msg.clone()),
+        ],
+    }
+}
+
 /// What a component's status is computed from.
 #[derive(Clone, Debug)]
 pub struct Observed<'a> {
@@ -168,16 +185,7 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
 
     let mut conditions = Vec::new();
     match &o.problem {
-        Some(Problem::Invalid(msg)) => {
-            conditions.push(cond(READY, false, "InvalidSpec", format!("{msg} (nothing was changed in the cluster)")));
-            conditions.push(cond(PROGRESSING, false, "InvalidSpec", "waiting for a valid spec".into()));
-            conditions.push(cond(DEGRADED, true, "InvalidSpec", msg.clone()));
-        }
-        Some(Problem::ApplyFailed(msg)) => {
-            conditions.push(cond(READY, false, "ApplyFailed", msg.clone()));
-            conditions.push(cond(PROGRESSING, true, "Retrying", "retrying with exponential back-off".into()));
-            conditions.push(cond(DEGRADED, true, "ApplyFailed", msg.clone()));
-        }
+        Some(p) => conditions.extend(problem_conditions(p, cond)),
         None => {
             if all_settled {
                 let msg = workloads.iter().map(|w| w.describe()).collect::<Vec<_>>().join("; ");
@@ -300,16 +308,7 @@ pub fn coordinator_status(
         members.iter().filter(|m| !m.ready).map(|m| format!("{} {}", m.kind, m.name)).collect();
     let mut conditions = Vec::new();
     match problem {
-        Some(Problem::Invalid(msg)) => {
-            conditions.push(cond(READY, false, "InvalidSpec", format!("{msg} (nothing was changed in the cluster)")));
-            conditions.push(cond(PROGRESSING, false, "InvalidSpec", "waiting for a valid spec".into()));
-            conditions.push(cond(DEGRADED, true, "InvalidSpec", msg.clone()));
-        }
-        Some(Problem::ApplyFailed(msg)) => {
-            conditions.push(cond(READY, false, "ApplyFailed", msg.clone()));
-            conditions.push(cond(PROGRESSING, true, "Retrying", "retrying with exponential back-off".into()));
-            conditions.push(cond(DEGRADED, true, "ApplyFailed", msg.clone()));
-        }
+        Some(p) => conditions.extend(problem_conditions(p, cond)),
         None => {
             if not_ready.is_empty() && held.is_empty() {
                 let msg = if members.is_empty() {
