@@ -52,29 +52,26 @@ impl Enrolment {
     ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         let owned = [SIDECAR_INJECT, ISTIO_REV, DATAPLANE_MODE];
+        if self.enabled() {
+            // Magnetar owns the enrolment labels: drop the user's.
+            out.extend(user.iter().filter(|(k, _)| !owned.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())));
+        }
         match self {
             Self::Disabled => {
                 out.insert(SIDECAR_INJECT.into(), "false".into());
                 out.insert(DATAPLANE_MODE.into(), "none".into());
+                // The user's labels win while Istio is disabled.
                 out.extend(user.clone());
             }
-            _ => {
-                out.extend(
-                    user.iter().filter(|(k, _)| !owned.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())),
-                );
-                match self {
-                    Self::Sidecar { revision: None } => {
-                        out.insert(SIDECAR_INJECT.into(), "true".into());
-                    }
-                    Self::Sidecar { revision: Some(r) } => {
-                        out.insert(ISTIO_REV.into(), r.clone());
-                    }
-                    Self::Ambient => {
-                        out.insert(DATAPLANE_MODE.into(), "ambient".into());
-                        out.insert(SIDECAR_INJECT.into(), "false".into());
-                    }
-                    Self::Disabled => unreachable!(),
-                }
+            Self::Sidecar { revision: None } => {
+                out.insert(SIDECAR_INJECT.into(), "true".into());
+            }
+            Self::Sidecar { revision: Some(r) } => {
+                out.insert(ISTIO_REV.into(), r.clone());
+            }
+            Self::Ambient => {
+                out.insert(DATAPLANE_MODE.into(), "ambient".into());
+                out.insert(SIDECAR_INJECT.into(), "false".into());
             }
         }
         // Selector labels always win: the workload must select its pods.
