@@ -1,6 +1,5 @@
 //! What the build step needs beyond the resource itself.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 use serde_json::{Map, Value, json};
 
@@ -29,32 +28,10 @@ impl Owner {
         }
     }
 
-    /// The controller ownerReference; none without a UID (the API server
-    /// refuses an empty one).
-    pub fn reference(&self) -> Option<OwnerReference> {
-        self.uid.as_ref().map(|uid| OwnerReference {
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            name: self.name.clone(),
-            uid: uid.clone(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        })
-    }
-
     /// Metadata of a generated object named `name` that belongs to
-    /// `component`: namespace, the common labels, the ownerReference.
-    pub fn metadata(&self, name: impl Into<String>, component: Component) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(self.namespace.clone()),
-            labels: Some(names::labels(component, &self.name)),
-            owner_references: self.reference().map(|r| vec![r]),
-            ..ObjectMeta::default()
-        }
-    }
-
-    /// [`Owner::metadata`] as JSON, built directly (the builders' form).
+    /// `component`: namespace, the common labels and, when the owner's UID
+    /// is known, the controller ownerReference (the API server refuses an
+    /// empty UID).
     pub fn metadata_value(&self, name: impl Into<String>, component: Component) -> Value {
         let mut m = Map::new();
         m.insert("name".into(), Value::String(name.into()));

@@ -24,12 +24,6 @@ pub struct Object {
 }
 
 impl Object {
-    /// Wraps a typed object (k8s-openapi or our Istio structs).
-    pub fn from_typed<T: serde::Serialize>(typed: &T) -> Self {
-        let value = serde_json::to_value(typed).expect("typed objects serialize");
-        Self::from_value(value)
-    }
-
     /// An object from its identity and the rest of its fields (`spec`,
     /// `data`, ...); `metadata` must carry the same name and namespace.
     pub(crate) fn new(api_version: &str, kind: &str, metadata: Value, mut fields: Map<String, Value>) -> Self {
