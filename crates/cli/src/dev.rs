@@ -19,9 +19,10 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging(LogFormat::Text);
     eprintln!("starting the local control plane (the first run builds it from source)...");
     let env = magnetar_testenv::dev_environment().await?;
+    // After start-up: its readiness polling would log every refused connection.
+    init_logging(LogFormat::Text);
     let client = env.client().await?;
     let operator = Operator::start(client.clone(), Options::default());
     if !operator.wait_ready(Duration::from_secs(60)).await {
