@@ -199,10 +199,7 @@ mod tests {
     use crate::components::pod::test_util::*;
 
     fn bk(yaml_spec: &str) -> BookKeeperCluster {
-        let doc = format!(
-            "apiVersion: bookkeeper.streamnative.io/v1alpha1\nkind: BookKeeperCluster\nmetadata: {{name: pc, namespace: pulsar}}\nspec:\n  image: img\n  zkServers: pc-zk:2181\n{yaml_spec}"
-        );
-        serde_norway::from_str(&doc).unwrap()
+        resource("pc", &format!("  image: img\n  zkServers: pc-zk:2181\n{yaml_spec}"))
     }
 
     fn objects(b: &BookKeeperCluster) -> Vec<Object> {

@@ -313,10 +313,7 @@ mod tests {
     use crate::components::pod::test_util::*;
 
     fn broker(yaml_spec: &str) -> PulsarBroker {
-        let doc = format!(
-            "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {{name: pc, namespace: pulsar}}\nspec:\n  image: img\n  zkServers: pc-zk:2181\n{yaml_spec}"
-        );
-        serde_norway::from_str(&doc).unwrap()
+        resource("pc", &format!("  image: img\n  zkServers: pc-zk:2181\n{yaml_spec}"))
     }
 
     fn objects(b: &PulsarBroker) -> Vec<Object> {

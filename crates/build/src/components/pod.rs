@@ -537,9 +537,20 @@ pub fn deployment(owner: &Owner, component: Component, replicas: i32, template: 
 
 #[cfg(test)]
 pub(crate) mod test_util {
+    use serde::de::DeserializeOwned;
     use serde_json::Value;
 
     use crate::Object;
+
+    /// A resource of kind `K` called `name` in namespace `pulsar`, its spec
+    /// given as YAML lines indented by two spaces.
+    pub fn resource<K: kube::Resource<DynamicType = ()> + DeserializeOwned>(name: &str, spec: &str) -> K {
+        let (api_version, kind) = (K::api_version(&()), K::kind(&()));
+        let doc = format!(
+            "apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: {name}, namespace: pulsar}}\nspec:\n{spec}"
+        );
+        serde_norway::from_str(&doc).unwrap()
+    }
 
     pub fn find<'a>(objects: &'a [Object], kind: &str, name: &str) -> &'a Value {
         match objects.iter().find(|o| o.kind == kind && o.name == name) {

@@ -129,10 +129,7 @@ mod tests {
     use crate::components::pod::test_util::*;
 
     fn proxy(yaml_spec: &str) -> PulsarProxy {
-        let doc = format!(
-            "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarProxy\nmetadata: {{name: pc, namespace: pulsar}}\nspec:\n  image: img\n  brokerAddress: pc-broker\n{yaml_spec}"
-        );
-        serde_norway::from_str(&doc).unwrap()
+        resource("pc", &format!("  image: img\n  brokerAddress: pc-broker\n{yaml_spec}"))
     }
 
     fn objects(p: &PulsarProxy) -> Vec<Object> {

@@ -85,17 +85,11 @@ mod tests {
     use crate::components::pod::test_util::*;
 
     fn coordinator(yaml_spec: &str) -> PulsarCoordinator {
-        let doc = format!(
-            "apiVersion: k8s.streamnative.io/v1alpha1\nkind: PulsarCoordinator\nmetadata: {{name: pc, namespace: pulsar}}\nspec:\n  image: img\n{yaml_spec}"
-        );
-        serde_norway::from_str(&doc).unwrap()
+        resource("pc", &format!("  image: img\n{yaml_spec}"))
     }
 
     fn broker(istio: &str) -> PulsarBroker {
-        let doc = format!(
-            "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {{name: b1, namespace: pulsar}}\nspec:\n  zkServers: zk:2181\n{istio}"
-        );
-        serde_norway::from_str(&doc).unwrap()
+        resource("b1", &format!("  zkServers: zk:2181\n{istio}"))
     }
 
     fn objects(c: &PulsarCoordinator, brokers: &[&PulsarBroker]) -> Vec<Object> {
