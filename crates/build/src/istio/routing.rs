@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use magnetar_api::istio::{GatewaySpec as GatewayConfig, GatewayTlsMode};
 use magnetar_api::labels::STS_POD_NAME;
 use magnetar_api::{PulsarBroker, PulsarProxy};
-use serde_json::{Value, json};
 
 use super::security::service_host;
 use super::types::*;
@@ -183,18 +182,7 @@ fn pod_selector(owner: &Owner, ordinal: i32) -> BTreeMap<String, String> {
 /// `<n>-broker-<i>`: what the per-broker routes point at. A Service (not a
 /// pod address) works with auto-mTLS in sidecar mode and HBONE in ambient.
 fn per_broker_service(ordinal: i32, ports: &[NamedPort], owner: &Owner) -> Object {
-    let ports: Value = ports
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "port": p.port,
-                "targetPort": p.port,
-                "protocol": "TCP",
-                "appProtocol": p.app_protocol,
-            })
-        })
-        .collect();
+    let ports = crate::components::pod::service_ports(ports);
     let spec = obj([("selector", string_map(pod_selector(owner, ordinal))), ("ports", ports)]);
     let name = names::broker_pod_name(&owner.name, ordinal);
     owner.object("v1", "Service", name, Component::Broker, fields([("spec", spec)]))
