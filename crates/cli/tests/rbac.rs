@@ -78,8 +78,11 @@ async fn operator_converges_with_only_its_rbac() {
         ready(&c.status.map(|s| s.conditions).filter(|c| !c.is_empty()))
     })
     .await;
-    let broker = brokers.get("private-cloud").await.unwrap();
-    let endpoints = broker.status.and_then(|s| s.service_endpoints).expect("endpoints published");
-    assert_eq!(endpoints.brokers, ["pb0-pulsar.example.com", "pb1-pulsar.example.com"]);
+    wait_for("the broker's endpoints", Duration::from_secs(60), || async {
+        let broker = brokers.get("private-cloud").await.unwrap();
+        let endpoints = broker.status.and_then(|s| s.service_endpoints);
+        endpoints.is_some_and(|e| e.brokers == ["pb0-pulsar.example.com", "pb1-pulsar.example.com"])
+    })
+    .await;
     operator.stop().await.unwrap();
 }

@@ -310,13 +310,13 @@ pub fn coordinator_status(
     match problem {
         Some(p) => conditions.extend(problem_conditions(p, cond)),
         None => {
-            if not_ready.is_empty() && held.is_empty() {
-                let msg = if members.is_empty() {
-                    "no component carries the label k8s.streamnative.io/coordinator-name with this coordinator's name"
-                        .to_string()
-                } else {
-                    format!("all {} managed components are Ready", members.len())
-                };
+            if members.is_empty() {
+                // Not vacuously Ready: `kubectl wait` right after applying a
+                // cluster must not return before its components are seen.
+                let msg = "no component carries the label k8s.streamnative.io/coordinator-name with this coordinator's name: label the ZooKeeperCluster, BookKeeperCluster, PulsarBroker and PulsarProxy to manage";
+                conditions.push(cond(READY, false, "NoComponents", msg.to_string()));
+            } else if not_ready.is_empty() && held.is_empty() {
+                let msg = format!("all {} managed components are Ready", members.len());
                 conditions.push(cond(READY, true, "AllComponentsReady", msg));
             } else {
                 let mut parts = Vec::new();
@@ -549,6 +549,8 @@ mod tests {
         assert!(s.conditions[0].message.contains("ZooKeeperCluster pc"));
         let s = coordinator_status(None, Some(1), vec![m(true)], &["PulsarBroker pc".into()], None, now);
         assert_eq!(s.conditions[1].reason, "RollingInOrder");
+        let s = coordinator_status(None, Some(1), vec![], &[], None, now);
+        assert_eq!((s.conditions[0].status.as_str(), s.conditions[0].reason.as_str()), ("False", "NoComponents"));
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub const FAKE_NODE: &str = "kwok-node-0";
 pub const KWOK_NODE_ANNOTATION: (&str, &str) = ("kwok.x-k8s.io/node", "fake");
 
 const SERVICE_CIDR: &str = "10.96.0.0/16";
-const POD_CIDR: &str = "10.244.0.0/16";
+/// kwok's pod IPs are on loopback: nothing outside this machine is ever a
+/// target, even for code that connects to pods (the ZooKeeper leader check),
+/// and a connection fails at once instead of timing out.
+const POD_CIDR: &str = "127.244.0.0/16";
 
 /// What to start and install.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -266,7 +269,9 @@ impl ControlPlane {
                     "--secure-port=0".into(),
                     "--leader-elect=false".into(),
                     // Everything but what needs a cloud or real kubelets.
-                    "--controllers=*,-node-ipam-controller,-node-route-controller,-cloud-node-lifecycle-controller,-service-lb-controller".into(),
+                    // Endpoints and EndpointSlices: nothing here routes traffic,
+                    // and the API server refuses kwok's loopback pod IPs in them.
+                    "--controllers=*,-node-ipam-controller,-node-route-controller,-cloud-node-lifecycle-controller,-service-lb-controller,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller".into(),
                     "--use-service-account-credentials=false".into(),
                     format!("--root-ca-file={}", p(&pki.ca_cert)),
                     format!("--cluster-signing-cert-file={}", p(&pki.ca_cert)),
