@@ -34,7 +34,7 @@ fi
 if [ -f "$dir/bin/.complete" ]; then
   log "control plane cached in $dir"
 else
-  log "building Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION into $dir (cold build: 10-25 minutes on 2 cores)"
+  log "building Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION into $dir (cold build: 5-10 minutes on 2 cores)"
   start=$(date +%s)
   minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
   now=$(date -u +%Y-%m-%dT%H:%M:%SZ)

@@ -20,7 +20,7 @@ pub struct Binaries {
 
 impl Binaries {
     /// Runs `tools/build-cluster.sh` (a no-op when cached; a cold build takes
-    /// 10-25 minutes and reports progress on stderr) and returns its cache
+    /// 5-10 minutes and reports progress on stderr) and returns its cache
     /// directory. `MAGNETAR_CLUSTER_DIR` skips the script and names the
     /// directory directly. Runs the script once per process.
     pub fn locate() -> anyhow::Result<Binaries> {

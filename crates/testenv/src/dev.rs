@@ -16,7 +16,7 @@ pub struct DevEnvironment {
 }
 
 /// Builds the control plane if it is not cached yet (a cold build takes
-/// 10-25 minutes and reports progress on stderr), starts it and installs
+/// 5-10 minutes and reports progress on stderr), starts it and installs
 /// every CRD.
 pub async fn dev_environment() -> anyhow::Result<DevEnvironment> {
     dev_environment_with(dev_options()).await
