@@ -4,6 +4,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType};
 
+use crate::apply::Outcome;
 use crate::context::Context;
 
 /// Longest note an Event may carry (1 kB).
@@ -59,6 +60,19 @@ pub async fn publish_related<K: Resource<DynamicType = ()>>(
         Event { type_, reason: reason.into(), note: Some(truncate(note)), action: action.into(), secondary: related };
     if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish an Event");
+    }
+}
+
+/// Normal Events for what one apply pass did: the objects it applied and
+/// the ones it deleted because the spec no longer asks for them.
+pub async fn publish_outcome<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, o: &Outcome) {
+    if !o.applied.is_empty() {
+        let note = format!("applied {} object(s) to match the spec: {}", o.applied.len(), list(&o.applied));
+        publish(ctx, obj, EventType::Normal, "Applied", "Apply", note).await;
+    }
+    if !o.deleted.is_empty() {
+        let note = format!("deleted {} object(s) the spec no longer asks for: {}", o.deleted.len(), list(&o.deleted));
+        publish(ctx, obj, EventType::Normal, "Deleted", "Delete", note).await;
     }
 }
 

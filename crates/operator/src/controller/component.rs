@@ -313,18 +313,7 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
 
     // Events.
     if let Some(o) = &outcome {
-        if !o.applied.is_empty() {
-            let note = format!("applied {} object(s) to match the spec: {}", o.applied.len(), events::list(&o.applied));
-            events::publish(&ctx, obj.as_ref(), EventType::Normal, "Applied", "Apply", note).await;
-        }
-        if !o.deleted.is_empty() {
-            let note = format!(
-                "deleted {} object(s) the spec no longer asks for: {}",
-                o.deleted.len(),
-                events::list(&o.deleted)
-            );
-            events::publish(&ctx, obj.as_ref(), EventType::Normal, "Deleted", "Delete", note).await;
-        }
+        events::publish_outcome(&ctx, obj.as_ref(), o).await;
     }
     if let Some((reason, msg)) = blocked.as_ref().filter(|_| status_written) {
         let before = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == PROGRESSING));

@@ -222,14 +222,7 @@ pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Resu
         events::publish(&ctx, coord.as_ref(), EventType::Normal, "RolloutHeld", "Propagate", note).await;
     }
     if let Some(o) = &outcome {
-        if !o.applied.is_empty() {
-            let note = format!("applied {} object(s): {}", o.applied.len(), events::list(&o.applied));
-            events::publish(&ctx, coord.as_ref(), EventType::Normal, "Applied", "Apply", note).await;
-        }
-        if !o.deleted.is_empty() {
-            let note = format!("deleted {} object(s) no longer desired: {}", o.deleted.len(), events::list(&o.deleted));
-            events::publish(&ctx, coord.as_ref(), EventType::Normal, "Deleted", "Delete", note).await;
-        }
+        events::publish_outcome(&ctx, coord.as_ref(), o).await;
     }
     match &problem {
         Some(Problem::Invalid(msg)) if written => {
