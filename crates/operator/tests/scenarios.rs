@@ -706,3 +706,89 @@ async fn zookeeper_restarts_wait_for_the_leader_check_or_the_annotation() {
     op.stop().await.unwrap();
     cleanup(&client, ns).await;
 }
+
+/// The test environment stays healthy past the node lifecycle controller's
+/// grace period: kwok renews the fake nodes' Leases, so no node and no pod
+/// turns NotReady while a converged cluster sits for three minutes
+/// (before the Leases, every pod went NotReady about 70 s after start).
+#[tokio::test]
+async fn a_converged_cluster_stays_ready_for_three_minutes() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use kube::runtime::watcher;
+
+    const HOLD: Duration = Duration::from_secs(180);
+    let ns = "op-hold-ready";
+    let (client, op) = converged_quick_start(ns).await;
+
+    let pod_ready = |p: &Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let nodes: Api<Node> = Api::all(client.clone());
+    enum Change {
+        Pod(Box<Pod>),
+        Node(Box<Node>),
+        Deleted(String),
+        Nothing,
+    }
+    fn change<K: kube::Resource, F: Fn(K) -> Change>(e: watcher::Event<K>, wrap: F) -> Change {
+        match e {
+            watcher::Event::Apply(k) | watcher::Event::InitApply(k) => wrap(k),
+            watcher::Event::Delete(k) => Change::Deleted(k.meta().name.clone().unwrap_or_default()),
+            watcher::Event::Init | watcher::Event::InitDone => Change::Nothing,
+        }
+    }
+    // Every change to a pod of the cluster or to a node during the hold.
+    let mut changes = futures::stream::select(
+        watcher(pods, watcher::Config::default()).map(|e| e.map(|e| change(e, |p| Change::Pod(Box::new(p))))),
+        watcher(nodes, watcher::Config::default()).map(|e| e.map(|e| change(e, |n| Change::Node(Box::new(n))))),
+    )
+    .boxed();
+    let (mut pod_events, mut node_events) = (0, 0);
+    let end = tokio::time::Instant::now() + HOLD;
+    loop {
+        let next = tokio::select! {
+            next = changes.next() => next,
+            _ = tokio::time::sleep_until(end) => break,
+        };
+        let item = next.expect("the watches go on").expect("watch error");
+        {
+            match item {
+                Change::Nothing => {}
+                Change::Deleted(name) => panic!("{name} was deleted during the hold"),
+                Change::Node(node) => {
+                    node_events += 1;
+                    assert!(
+                        magnetar_testenv::node_ready_untainted(Some(&node)),
+                        "node {} turned NotReady or tainted during the hold: {:?}",
+                        node.name_any(),
+                        node.status.and_then(|s| s.conditions)
+                    );
+                }
+                Change::Pod(pod) => {
+                    pod_events += 1;
+                    assert!(
+                        pod.metadata.deletion_timestamp.is_none(),
+                        "pod {} deleted during the hold",
+                        pod.name_any()
+                    );
+                    assert!(
+                        pod_ready(&pod),
+                        "pod {} turned NotReady during the hold: {:?}",
+                        pod.name_any(),
+                        pod.status
+                    );
+                }
+            }
+        }
+    }
+    assert!(all_ready(&client, ns).await, "every resource still Ready with endpoints after {HOLD:?}");
+    assert!(pod_events > 0 && node_events > 0, "the watches saw the pods and the nodes ({pod_events}, {node_events})");
+    eprintln!("held Ready for {HOLD:?}: {pod_events} pod and {node_events} node events, all Ready");
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}

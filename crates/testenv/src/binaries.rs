@@ -91,7 +91,33 @@ pub fn repo_root() -> anyhow::Result<PathBuf> {
 }
 
 fn run_build_script() -> anyhow::Result<PathBuf> {
-    let script = repo_root()?.join("tools/build-cluster.sh");
+    run_script("tools/build-cluster.sh")
+}
+
+/// The JVM toolkit (real ZooKeeper, BookKeeper and Pulsar configuration
+/// jars, the image shims): `tools/build-jvm.sh`'s cache directory, built
+/// once per process. `MAGNETAR_JVM_DIR` names it directly.
+pub fn jvm_toolkit() -> anyhow::Result<PathBuf> {
+    static CACHED: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut cached = CACHED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = &*cached {
+        return Ok(d.clone());
+    }
+    let dir = match std::env::var_os("MAGNETAR_JVM_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => run_script("tools/build-jvm.sh")?,
+    };
+    if !dir.join("image/bin").is_dir() {
+        bail!("{} has no image/bin: the JVM toolkit cache is incomplete", dir.display());
+    }
+    *cached = Some(dir.clone());
+    Ok(dir)
+}
+
+/// Runs a build script of `tools/` and returns the cache directory it
+/// prints on its last line.
+fn run_script(relative: &str) -> anyhow::Result<PathBuf> {
+    let script = repo_root()?.join(relative);
     let out = Command::new("bash")
         .arg(&script)
         .stdin(Stdio::null())

@@ -1,16 +1,18 @@
 //! One Kubernetes control plane on loopback ports: etcd and kube-apiserver,
-//! and, on request, kube-controller-manager, kube-scheduler and kwok with a
-//! fake node.
+//! and, on request, kube-controller-manager, kube-scheduler and kwok with
+//! fake nodes.
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use k8s_openapi::api::core::v1::{Node, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node, NodeStatus, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::await_condition;
@@ -19,9 +21,18 @@ use crate::binaries::{self, Binaries, ISTIO_NEWEST};
 use crate::crds;
 use crate::pki::{self, Pki};
 use crate::process::Supervisor;
+use crate::real_node::{NodeConfig, REAL_NODE, REAL_NODE_TAINT, RealNode};
 
-/// The name of the fake node kwok manages.
-pub const FAKE_NODE: &str = "kwok-node-0";
+/// How many fake nodes kwok manages, and how many pods each admits: room
+/// for 2,000 pods (about 150 quick-start clusters).
+pub const FAKE_NODES: usize = 4;
+pub const PODS_PER_NODE: u32 = 500;
+/// kwok renews each fake node's Lease in `kube-node-lease` every quarter of
+/// this, as a kubelet does. Without a Lease the node lifecycle controller
+/// sees no heartbeat but kwok's rare status posts (the heartbeat stage waits
+/// 10-20 minutes), declares every node NotReady about a minute after start
+/// and marks every pod NotReady with it.
+pub const NODE_LEASE_SECONDS: u32 = 40;
 /// The annotation kwok selects its nodes by.
 pub const KWOK_NODE_ANNOTATION: (&str, &str) = ("kwok.x-k8s.io/node", "fake");
 
@@ -43,6 +54,9 @@ pub struct Options {
     /// node, so that workloads get pods that become Running and Ready, and
     /// owners' children are garbage-collected.
     pub workloads: bool,
+    /// Also run the real node (see [`crate::real_node`]): pods that
+    /// tolerate its taint run as real processes from the JVM toolkit.
+    pub real_node: bool,
     /// A short word for the log directory's name.
     pub label: String,
     /// How long each start-up step may take.
@@ -56,6 +70,7 @@ impl Default for Options {
             istio: Some(ISTIO_NEWEST.to_string()),
             magnetar_crds: true,
             workloads: false,
+            real_node: false,
             label: "env".to_string(),
             timeout: Duration::from_secs(120),
         }
@@ -79,6 +94,12 @@ impl Options {
         self.workloads = true;
         self
     }
+    /// Workloads, and the real node beside kwok's.
+    pub fn with_real_node(mut self) -> Self {
+        self.workloads = true;
+        self.real_node = true;
+        self
+    }
     pub fn label(mut self, label: &str) -> Self {
         self.label = label.to_string();
         self
@@ -96,7 +117,8 @@ pub struct ControlPlane {
     kubeconfig: PathBuf,
     server: String,
     startup: Duration,
-    supervisor: Mutex<Supervisor>,
+    supervisor: Arc<Mutex<Supervisor>>,
+    real_node: Mutex<Option<RealNode>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -198,7 +220,8 @@ impl ControlPlane {
             kubeconfig,
             server,
             startup: Duration::ZERO,
-            supervisor: Mutex::new(supervisor),
+            supervisor: Arc::new(Mutex::new(supervisor)),
+            real_node: Mutex::new(None),
         };
         let client = cp.client().await?;
 
@@ -221,6 +244,9 @@ impl ControlPlane {
         if options.workloads {
             cp.start_workloads(&pki, &client).await?;
         }
+        if options.real_node {
+            cp.start_real_node().await?;
+        }
         let t_work = t3.elapsed();
 
         cp.startup = t0.elapsed();
@@ -233,7 +259,7 @@ impl ControlPlane {
             all.len(),
             t_crds.as_secs_f64(),
             if options.workloads {
-                format!(", controllers + kwok node {:.1}s", t_work.as_secs_f64())
+                format!(", controllers + kwok nodes {:.1}s", t_work.as_secs_f64())
             } else {
                 String::new()
             },
@@ -242,7 +268,7 @@ impl ControlPlane {
         Ok(cp)
     }
 
-    /// kube-controller-manager, kube-scheduler, kwok and its fake node.
+    /// kube-controller-manager, kube-scheduler, kwok and its fake nodes.
     async fn start_workloads(&self, pki: &Pki, client: &kube::Client) -> anyhow::Result<()> {
         let p = |path: &Path| path.display().to_string();
         let write_kubeconfig = |name: &str, cn: &str, org: Option<&str>| -> anyhow::Result<PathBuf> {
@@ -305,34 +331,19 @@ impl ControlPlane {
                     ),
                     format!("--cidr={POD_CIDR}"),
                     "--node-ip=127.0.0.1".into(),
+                    format!("--node-lease-duration-seconds={NODE_LEASE_SECONDS}"),
                 ],
                 &self.dir,
             )?;
         }
 
         let nodes: Api<Node> = Api::all(client.clone());
-        let node = serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": FAKE_NODE,
-                "annotations": {KWOK_NODE_ANNOTATION.0: KWOK_NODE_ANNOTATION.1, "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {
-                    "kubernetes.io/hostname": FAKE_NODE,
-                    "kubernetes.io/os": "linux",
-                    "kubernetes.io/arch": "amd64",
-                    "type": "kwok",
-                },
-            },
-            "status": {
-                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "250"},
-                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "250"},
-            },
-        });
-        nodes
-            .patch(FAKE_NODE, &PatchParams::apply("magnetar-testenv").force(), &Patch::Apply(&node))
-            .await
-            .context("creating the fake node")?;
+        for name in fake_nodes() {
+            nodes
+                .patch(&name, &PatchParams::apply("magnetar-testenv").force(), &Patch::Apply(&fake_node(&name)))
+                .await
+                .with_context(|| format!("creating the fake node {name}"))?;
+        }
 
         // kwok's default StorageClass: its volume stages bind PVCs (the
         // StatefulSets' volumeClaimTemplates) to hostPath PVs it creates.
@@ -345,24 +356,17 @@ impl ControlPlane {
             .context("creating kwok's StorageClass")?;
 
         // Ready (kwok), and the node lifecycle controller has lifted the
-        // not-ready taint that admission put on the new node.
-        let node_ready = |n: Option<&Node>| {
-            let ready = n
-                .and_then(|n| n.status.as_ref())
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-            let tainted =
-                n.and_then(|n| n.spec.as_ref()).and_then(|s| s.taints.as_ref()).is_some_and(|ts| !ts.is_empty());
-            ready && !tainted
-        };
+        // not-ready taint that admission put on each new node.
         let timeout = self.options.timeout;
-        self.guard("the fake node becoming Ready and untainted", async {
-            tokio::time::timeout(timeout, await_condition(nodes.clone(), FAKE_NODE, node_ready))
-                .await
-                .map_err(|_| anyhow!("node {FAKE_NODE} not Ready and untainted within {timeout:?}"))??;
-            Ok(())
-        })
-        .await?;
+        for name in fake_nodes() {
+            self.guard(&format!("the fake node {name} becoming Ready and untainted"), async {
+                tokio::time::timeout(timeout, await_condition(nodes.clone(), &name, node_ready_untainted))
+                    .await
+                    .map_err(|_| anyhow!("node {name} not Ready and untainted within {timeout:?}"))??;
+                Ok(())
+            })
+            .await?;
+        }
 
         // The service-account controller creating `default` in `default`
         // tells us the controller-manager runs.
@@ -375,6 +379,45 @@ impl ControlPlane {
         })
         .await?;
         Ok(())
+    }
+
+    /// The real node, with the JVM toolkit (built on first use).
+    async fn start_real_node(&self) -> anyhow::Result<()> {
+        let toolkit = tokio::task::spawn_blocking(binaries::jvm_toolkit).await??;
+        let config = NodeConfig {
+            kubeconfig: self.kubeconfig.clone(),
+            scratch: self.scratch.join("real-node"),
+            logs: self.dir.join("pods"),
+            toolkit,
+            supervisor: self.supervisor.clone(),
+        };
+        let node = tokio::task::spawn_blocking(move || RealNode::start(config)).await??;
+        *self.real_node.lock().unwrap_or_else(|e| e.into_inner()) = Some(node);
+        let nodes: Api<Node> = Api::all(self.client().await?);
+        let timeout = self.options.timeout;
+        self.guard("the real node becoming Ready and untainted but for its own taint", async {
+            let ready = |n: Option<&Node>| {
+                let ready = n
+                    .and_then(|n| n.status.as_ref())
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                let foreign = n
+                    .and_then(|n| n.spec.as_ref())
+                    .and_then(|s| s.taints.as_ref())
+                    .is_some_and(|ts| ts.iter().any(|t| t.key != REAL_NODE_TAINT.0));
+                ready && !foreign
+            };
+            tokio::time::timeout(timeout, await_condition(nodes, REAL_NODE, ready))
+                .await
+                .map_err(|_| anyhow!("node {REAL_NODE} not Ready within {timeout:?}"))??;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The directory of the real node's container logs, if it runs.
+    pub fn pod_logs(&self) -> Option<PathBuf> {
+        self.real_node.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|n| n.log_dir().to_path_buf())
     }
 
     /// Runs `fut`, failing early (with the log's tail) if a process exits.
@@ -453,6 +496,9 @@ impl ControlPlane {
     /// Stops every process and removes the scratch data (etcd). The log
     /// directory stays. Idempotent.
     pub fn shutdown(&self) {
+        if let Some(mut node) = self.real_node.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            node.shutdown();
+        }
         self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).shutdown();
     }
 }
@@ -461,6 +507,59 @@ impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The names of the fake nodes kwok manages.
+pub fn fake_nodes() -> impl Iterator<Item = String> {
+    (0..FAKE_NODES).map(|i| format!("kwok-node-{i}"))
+}
+
+/// A fake node, selected by kwok through its annotation.
+fn fake_node(name: &str) -> Node {
+    let pods = PODS_PER_NODE.to_string();
+    let resources = || {
+        std::collections::BTreeMap::from([
+            ("cpu".to_string(), Quantity("64".into())),
+            ("memory".to_string(), Quantity("256Gi".into())),
+            ("pods".to_string(), Quantity(pods.clone())),
+        ])
+    };
+    let labels = [
+        ("kubernetes.io/hostname", name),
+        ("kubernetes.io/os", "linux"),
+        ("kubernetes.io/arch", "amd64"),
+        ("type", "kwok"),
+    ];
+    Node {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            annotations: Some(
+                [(KWOK_NODE_ANNOTATION.0, KWOK_NODE_ANNOTATION.1), ("node.alpha.kubernetes.io/ttl", "0")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            labels: Some(labels.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            ..ObjectMeta::default()
+        },
+        status: Some(NodeStatus {
+            allocatable: Some(resources()),
+            capacity: Some(resources()),
+            ..NodeStatus::default()
+        }),
+        ..Node::default()
+    }
+}
+
+/// Ready, and without taints (the lifecycle controller lifts the
+/// not-ready taint once the node is Ready).
+pub fn node_ready_untainted(n: Option<&Node>) -> bool {
+    let ready = n
+        .and_then(|n| n.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let tainted = n.and_then(|n| n.spec.as_ref()).and_then(|s| s.taints.as_ref()).is_some_and(|ts| !ts.is_empty());
+    ready && !tainted
 }
 
 async fn wait_readyz(client: &kube::Client) -> anyhow::Result<()> {

@@ -28,6 +28,7 @@ pub fn dev_options() -> Options {
         istio: Some(ISTIO_NEWEST.to_string()),
         magnetar_crds: true,
         workloads: true,
+        real_node: false,
         label: "dev".to_string(),
         timeout: Duration::from_secs(180),
     }

@@ -22,9 +22,13 @@ pub mod dev;
 mod pki;
 pub mod prerequisites;
 mod process;
+pub mod real_node;
 mod shared;
 
-pub use binaries::{Binaries, ISTIO_GUIDE, ISTIO_NEWEST, repo_root};
-pub use control_plane::{ControlPlane, FAKE_NODE, KWOK_NODE_ANNOTATION, Options};
+pub use binaries::{Binaries, ISTIO_GUIDE, ISTIO_NEWEST, jvm_toolkit, repo_root};
+pub use control_plane::{
+    ControlPlane, FAKE_NODES, KWOK_NODE_ANNOTATION, NODE_LEASE_SECONDS, Options, PODS_PER_NODE, fake_nodes,
+    node_ready_untainted,
+};
 pub use dev::{DevEnvironment, dev_environment, dev_environment_with, dev_options};
 pub use shared::{shared, start_detached};

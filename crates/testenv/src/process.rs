@@ -142,6 +142,16 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Takes a process group started elsewhere (a real node's container)
+    /// under the same guarantees: killed when this process exits or dies.
+    pub fn adopt(&mut self, pid: i32) {
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push((pid, false));
+        if let Some((_, stdin)) = &mut self.watchdog {
+            let _ = writeln!(stdin, "{pid}");
+            let _ = stdin.flush();
+        }
+    }
+
     /// `(name, pid)` of every child; each is also its process group id.
     pub fn pids(&self) -> Vec<(String, u32)> {
         self.procs.iter().map(|p| (p.name.clone(), p.child.id())).collect()
@@ -204,6 +214,11 @@ fn terminate_groups(pids: &[i32]) {
     for &pid in &waiting {
         unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
     }
+}
+
+/// An adopted process group that has ended: the exit hook leaves it alone.
+pub(crate) fn forget(pid: i32) {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|(p, _)| *p != pid);
 }
 
 extern "C" fn kill_all_at_exit() {

@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
-use magnetar_testenv::{ControlPlane, FAKE_NODE, Options, apply::ensure_namespace, shared};
+use magnetar_testenv::{ControlPlane, Options, apply::ensure_namespace, fake_nodes, shared};
 use serde_json::json;
 
 const DEADLINE: Duration = Duration::from_secs(90);
@@ -58,7 +58,8 @@ async fn statefulset_gets_ready_pods() {
     assert_eq!(names, ["web-0", "web-1", "web-2"]);
     for pod in &list.items {
         let spec = pod.spec.as_ref().unwrap();
-        assert_eq!(spec.node_name.as_deref(), Some(FAKE_NODE), "scheduled onto the kwok node");
+        let node = spec.node_name.clone().unwrap_or_default();
+        assert!(fake_nodes().any(|n| n == node), "scheduled onto a kwok node, not {node:?}");
         let status = pod.status.as_ref().unwrap();
         assert_eq!(status.phase.as_deref(), Some("Running"));
         assert!(status.pod_ip.is_some(), "kwok assigns a pod IP");
@@ -142,4 +143,62 @@ async fn deleting_a_magnetar_resource_collects_its_children() {
             panic!("zk-config not garbage-collected within {DEADLINE:?}; logs in {}", env.log_dir().display())
         })
         .unwrap();
+}
+
+/// The fake nodes have room for large tests, and kwok keeps a renewed Lease
+/// for each, as kubelets do (without one, the node lifecycle controller marks
+/// the nodes and every pod NotReady about a minute after start).
+#[tokio::test]
+async fn fake_nodes_have_room_and_renewed_leases() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use k8s_openapi::api::core::v1::Node;
+    use magnetar_testenv::{NODE_LEASE_SECONDS, fake_nodes};
+
+    let env = env().await;
+    let client = env.client().await.unwrap();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut room = 0;
+    for name in fake_nodes() {
+        let node = nodes.get(&name).await.unwrap();
+        let pods = node.status.and_then(|s| s.allocatable).and_then(|a| a.get("pods").cloned()).unwrap();
+        room += pods.0.parse::<u32>().unwrap();
+    }
+    assert!(room >= 1500, "the fake nodes admit {room} pods");
+
+    let leases: Api<Lease> = Api::namespaced(client, "kube-node-lease");
+    let renewed = |name: &str| {
+        let leases = leases.clone();
+        let name = name.to_string();
+        async move {
+            let l = leases.get_opt(&name).await.ok()??;
+            let spec = l.spec?;
+            assert_eq!(spec.lease_duration_seconds, Some(NODE_LEASE_SECONDS as i32), "lease {name}");
+            spec.renew_time.map(|t| t.0)
+        }
+    };
+    for name in fake_nodes() {
+        // A renewal after the first one seen: kwok renews every quarter of
+        // the duration, so within one duration.
+        let first = tokio::time::timeout(DEADLINE, async {
+            loop {
+                if let Some(t) = renewed(&name).await {
+                    return t;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no Lease for {name} within {DEADLINE:?}"));
+        let wait = Duration::from_secs(u64::from(NODE_LEASE_SECONDS) + 10);
+        tokio::time::timeout(wait, async {
+            loop {
+                if renewed(&name).await.is_some_and(|t| t > first) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the Lease of {name} was not renewed within {wait:?}"));
+    }
 }

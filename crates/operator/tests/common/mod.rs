@@ -106,11 +106,15 @@ pub fn operator_options(ns: &str) -> Options {
 
 /// A namespace, the gateway prerequisites and a client.
 pub async fn setup(ns: &str) -> Client {
+    setup_on(env().await, ns).await
+}
+
+/// [`setup`] on a control plane of the caller's choice.
+pub async fn setup_on(env: &ControlPlane, ns: &str) -> Client {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let env = env().await;
     let client = env.client().await.unwrap();
     ensure_gateway(&client).await;
     let api: Api<Namespace> = Api::all(client.clone());
