@@ -196,11 +196,18 @@ public final class ConfigCheck {
         errors++;
     }
 
-    /** The message of an exception and of its causes, on one line. */
+    /**
+     * The messages of an exception and of its causes, on one line; a message
+     * that only wraps its cause's (e.g. "java.lang.X: <cause's>") is left out.
+     */
     private static String describe(Throwable t) {
         StringBuilder b = new StringBuilder();
         for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
             String m = c.getMessage() == null ? c.getClass().getName() : c.getMessage();
+            Throwable next = c.getCause();
+            if (next != null && next != c && next.getMessage() != null && m.contains(next.getMessage())) {
+                continue;
+            }
             if (b.indexOf(m) < 0) {
                 if (b.length() > 0) {
                     b.append(": ");
