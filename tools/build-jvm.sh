@@ -51,7 +51,7 @@ else
   for tool in java javac mvn; do
     command -v "$tool" >/dev/null 2>&1 || { log "$tool is not on PATH (needs a JDK 17 and Maven)"; exit 1; }
   done
-  log "resolving ZooKeeper $ZOOKEEPER_VERSION, BookKeeper $BOOKKEEPER_VERSION, Pulsar $PULSAR_VERSION config classes into $dir (cold: about 2 minutes, mostly downloads)"
+  log "resolving ZooKeeper $ZOOKEEPER_VERSION, BookKeeper $BOOKKEEPER_VERSION, Pulsar $PULSAR_VERSION config classes into $dir (cold: about a minute, mostly downloads)"
   start=$(date +%s)
   tmp="$cache_root/jvm/.$key.partial"
   rm -rf "$tmp"
