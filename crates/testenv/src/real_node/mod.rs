@@ -153,9 +153,11 @@ impl Drop for RealNode {
     }
 }
 
+pub use pod::{OfflineOutput, Paths, Refs, run_offline};
+
 /// Compiles the bind shim once per control plane (a few hundred
 /// milliseconds; `cc` is part of the toolchain the project needs anyway).
-fn build_bind_shim(scratch: &Path) -> anyhow::Result<PathBuf> {
+pub fn build_bind_shim(scratch: &Path) -> anyhow::Result<PathBuf> {
     let src = scratch.join("bind_shim.c");
     let out = scratch.join("bind_shim.so");
     std::fs::write(&src, include_str!("bind_shim.c"))?;

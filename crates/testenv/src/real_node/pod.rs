@@ -165,6 +165,7 @@ struct Layout {
     hosts: PathBuf,
     toolkit: PathBuf,
     shim: PathBuf,
+    refs: Refs,
     pod: Pod,
 }
 
@@ -184,68 +185,148 @@ async fn prepare(ctx: &NodeCtx, pod: &Pod, dir: &Path, ip: Ipv4Addr) -> Layout {
 }
 
 async fn try_prepare(ctx: &NodeCtx, pod: &Pod, dir: &Path, ip: Ipv4Addr) -> anyhow::Result<Layout> {
+    let refs = Refs::fetch(&ctx.client, pod).await?;
+    let hosts = ctx.hosts_file(pod.metadata.namespace.as_deref().unwrap_or_default());
+    if !hosts.exists() {
+        std::fs::write(&hosts, "127.0.0.1 localhost\n")?;
+    }
+    let paths =
+        Paths { toolkit: ctx.toolkit.clone(), shim: ctx.shim.clone(), hosts, claims: ctx.scratch.join("claims") };
+    layout(pod, &refs, dir, ip, &paths)
+}
+
+/// The ConfigMaps and Secrets a pod refers to (volumes, env, envFrom),
+/// by name: data of ConfigMaps as text, of Secrets as bytes.
+#[derive(Clone, Debug, Default)]
+pub struct Refs {
+    pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
+    pub secrets: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+}
+
+impl Refs {
+    /// Reads every ConfigMap and Secret the pod names; one that is missing
+    /// and not optional is an error (the kubelet waits for it).
+    async fn fetch(client: &kube::Client, pod: &Pod) -> anyhow::Result<Refs> {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        let mut refs = Refs::default();
+        for (name, optional) in referenced(pod, true) {
+            match cms.get_opt(&name).await? {
+                Some(c) => {
+                    refs.config_maps.insert(name, c.data.unwrap_or_default());
+                }
+                None if optional => {}
+                None => anyhow::bail!("ConfigMap {ns}/{name} not found"),
+            }
+        }
+        for (name, optional) in referenced(pod, false) {
+            match secrets.get_opt(&name).await? {
+                Some(s) => {
+                    let mut d: BTreeMap<String, Vec<u8>> =
+                        s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+                    for (k, v) in s.string_data.unwrap_or_default() {
+                        d.insert(k, v.into_bytes());
+                    }
+                    refs.secrets.insert(name, d);
+                }
+                None if optional => {}
+                None => anyhow::bail!("Secret {ns}/{name} not found"),
+            }
+        }
+        Ok(refs)
+    }
+}
+
+/// `(name, optional)` of the ConfigMaps (or Secrets) a pod refers to.
+fn referenced(pod: &Pod, config_maps: bool) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let Some(spec) = &pod.spec else { return out };
+    for v in spec.volumes.iter().flatten() {
+        if config_maps && let Some(cm) = &v.config_map {
+            out.push((cm.name.clone(), cm.optional == Some(true)));
+        }
+        if !config_maps && let Some(s) = &v.secret {
+            out.push((s.secret_name.clone().unwrap_or_default(), s.optional == Some(true)));
+        }
+    }
+    for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+        for from in c.env_from.iter().flatten() {
+            if config_maps && let Some(r) = &from.config_map_ref {
+                out.push((r.name.clone(), r.optional == Some(true)));
+            }
+            if !config_maps && let Some(r) = &from.secret_ref {
+                out.push((r.name.clone(), r.optional == Some(true)));
+            }
+        }
+        for e in c.env.iter().flatten() {
+            let Some(from) = &e.value_from else { continue };
+            if config_maps && let Some(r) = &from.config_map_key_ref {
+                out.push((r.name.clone(), r.optional == Some(true)));
+            }
+            if !config_maps && let Some(r) = &from.secret_key_ref {
+                out.push((r.name.clone(), r.optional == Some(true)));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Where the shared pieces of every pod are on this machine.
+pub struct Paths {
+    pub toolkit: PathBuf,
+    pub shim: PathBuf,
+    pub hosts: PathBuf,
+    /// Claims' data, by namespace and claim name (outlives pods).
+    pub claims: PathBuf,
+}
+
+/// Lays out the pod's directory: a copy of the image's `/pulsar`, and each
+/// volume from `refs`.
+fn layout(pod: &Pod, refs: &Refs, dir: &Path, ip: Ipv4Addr, paths: &Paths) -> anyhow::Result<Layout> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
     let fs_group = spec.security_context.as_ref().and_then(|s| s.fs_group);
     std::fs::create_dir_all(dir.join("ns"))?;
     let image_home = dir.join("image");
     if !image_home.exists() {
-        copy_tree(&ctx.toolkit.join("image"), &image_home)?;
+        copy_tree(&paths.toolkit.join("image"), &image_home)?;
         // The image's directories are group 0 and group-writable (the
         // Pulsar image's convention; its user is 10000 in group 0).
         make_group_writable(&image_home, 0)?;
     }
     let mut volumes = BTreeMap::new();
     for v in spec.volumes.iter().flatten() {
+        let vdir = dir.join("volumes").join(&v.name);
         let path = if let Some(cm) = &v.config_map {
-            let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ns);
-            let name = cm.name.clone();
-            let found = api.get_opt(&name).await?;
-            let data = match found {
-                Some(c) => c.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
-                None if cm.optional == Some(true) => BTreeMap::new(),
-                None => anyhow::bail!("ConfigMap {ns}/{name} of volume {} not found", v.name),
-            };
+            let data: BTreeMap<String, Vec<u8>> = refs
+                .config_maps
+                .get(&cm.name)
+                .map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect())
+                .unwrap_or_default();
             let keys = cm.items.as_ref().map(|items| items.iter().map(|i| (i.key.clone(), i.path.clone())).collect());
-            write_files(&dir.join("volumes").join(&v.name), &data, keys, cm.default_mode.unwrap_or(0o644))?
+            write_files(&vdir, &data, keys, cm.default_mode.unwrap_or(0o644))?
         } else if let Some(s) = &v.secret {
-            let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-            let name = s.secret_name.clone().unwrap_or_default();
-            let data: BTreeMap<String, Vec<u8>> = match api.get_opt(&name).await? {
-                Some(sec) => {
-                    let mut d: BTreeMap<String, Vec<u8>> =
-                        sec.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-                    for (k, v) in sec.string_data.unwrap_or_default() {
-                        d.insert(k, v.into_bytes());
-                    }
-                    d
-                }
-                None if s.optional == Some(true) => BTreeMap::new(),
-                None => anyhow::bail!("Secret {ns}/{name} of volume {} not found", v.name),
-            };
+            let data = refs.secrets.get(s.secret_name.as_deref().unwrap_or_default()).cloned().unwrap_or_default();
             let keys = s.items.as_ref().map(|items| items.iter().map(|i| (i.key.clone(), i.path.clone())).collect());
-            write_files(&dir.join("volumes").join(&v.name), &data, keys, s.default_mode.unwrap_or(0o644))?
+            write_files(&vdir, &data, keys, s.default_mode.unwrap_or(0o644))?
         } else if let Some(claim) = &v.persistent_volume_claim {
             // Claims outlive pods: a StatefulSet's replacement pod finds
             // its data again.
-            let p = ctx.scratch.join("claims").join(&ns).join(&claim.claim_name);
+            let p = paths.claims.join(&ns).join(&claim.claim_name);
             std::fs::create_dir_all(&p)?;
+            make_group_writable(&p, fs_group.unwrap_or(0) as u32)?;
             p
         } else {
             // emptyDir, and anything else the test node does not model
             // (projected service-account tokens: nothing here reads them).
-            let p = dir.join("volumes").join(&v.name);
-            std::fs::create_dir_all(&p)?;
-            p
+            std::fs::create_dir_all(&vdir)?;
+            make_group_writable(&vdir, fs_group.unwrap_or(0) as u32)?;
+            vdir
         };
-        if v.config_map.is_none() && v.secret.is_none() {
-            make_group_writable(&path, fs_group.unwrap_or(0) as u32)?;
-        }
         volumes.insert(v.name.clone(), path);
-    }
-    let hosts = ctx.hosts_file(&ns);
-    if !hosts.exists() {
-        std::fs::write(&hosts, "127.0.0.1 localhost\n")?;
     }
     Ok(Layout {
         dir: dir.to_path_buf(),
@@ -255,9 +336,10 @@ async fn try_prepare(ctx: &NodeCtx, pod: &Pod, dir: &Path, ip: Ipv4Addr) -> anyh
         ip,
         volumes,
         image_home,
-        hosts,
-        toolkit: ctx.toolkit.clone(),
-        shim: ctx.shim.clone(),
+        hosts: paths.hosts.clone(),
+        toolkit: paths.toolkit.clone(),
+        shim: paths.shim.clone(),
+        refs: refs.clone(),
         pod: pod.clone(),
     })
 }
@@ -402,7 +484,7 @@ fn setup_script(l: &Layout, c: &Container, id: &Identity) -> String {
 }
 
 /// The container's environment, as the kubelet computes it.
-async fn environment(ctx: &NodeCtx, l: &Layout, c: &Container) -> anyhow::Result<Vec<(String, String)>> {
+fn environment(l: &Layout, c: &Container) -> anyhow::Result<Vec<(String, String)>> {
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     let mut set = |vars: &mut BTreeMap<String, String>, k: String, v: String| {
@@ -414,40 +496,37 @@ async fn environment(ctx: &NodeCtx, l: &Layout, c: &Container) -> anyhow::Result
     // What the image and the runtime provide.
     set(&mut vars, "PATH".into(), PATH.into());
     set(&mut vars, "HOSTNAME".into(), l.hostname.clone());
-    set(&mut vars, "HOME".into(), "/pulsar".into());
+    set(&mut vars, "HOME".into(), IMAGE_HOME.into());
     set(&mut vars, "PULSAR_HOME".into(), IMAGE_HOME.into());
     set(&mut vars, "MAGNETAR_JVM_HOME".into(), TOOLKIT_MOUNT.into());
     set(&mut vars, "MAGNETAR_POD_IP".into(), l.ip.to_string());
     set(&mut vars, "LD_PRELOAD".into(), format!("{TOOLKIT_MOUNT}-bind-shim.so"));
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
-        if let Some(cm) = &from.config_map_ref {
-            let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &l.ns);
-            for (k, v) in api.get_opt(&cm.name).await?.and_then(|c| c.data).unwrap_or_default() {
-                set(&mut vars, format!("{prefix}{k}"), v);
+        if let Some(data) = from.config_map_ref.as_ref().and_then(|r| l.refs.config_maps.get(&r.name)) {
+            for (k, v) in data {
+                set(&mut vars, format!("{prefix}{k}"), v.clone());
             }
         }
-        if let Some(sr) = &from.secret_ref {
-            let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &l.ns);
-            for (k, v) in api.get_opt(&sr.name).await?.and_then(|s| s.data).unwrap_or_default() {
-                set(&mut vars, format!("{prefix}{k}"), String::from_utf8_lossy(&v.0).into_owned());
+        if let Some(data) = from.secret_ref.as_ref().and_then(|r| l.refs.secrets.get(&r.name)) {
+            for (k, v) in data {
+                set(&mut vars, format!("{prefix}{k}"), String::from_utf8_lossy(v).into_owned());
             }
         }
     }
     for e in c.env.iter().flatten() {
-        let v = env_value(ctx, l, c, e).await?;
+        let v = env_value(l, c, e)?;
         let v = view::expand(&v, &vars);
         set(&mut vars, e.name.clone(), v);
     }
     Ok(order.into_iter().map(|k| (k.clone(), vars[&k].clone())).collect())
 }
 
-async fn env_value(ctx: &NodeCtx, l: &Layout, c: &Container, e: &EnvVar) -> anyhow::Result<String> {
+fn env_value(l: &Layout, c: &Container, e: &EnvVar) -> anyhow::Result<String> {
     let Some(from) = &e.value_from else { return Ok(e.value.clone().unwrap_or_default()) };
     if let Some(r) = &from.secret_key_ref {
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &l.ns);
-        let s = api.get_opt(&r.name).await?;
-        let v = s.and_then(|s| s.data).and_then(|d| d.get(&r.key).map(|b| String::from_utf8_lossy(&b.0).into_owned()));
+        let v =
+            l.refs.secrets.get(&r.name).and_then(|d| d.get(&r.key)).map(|b| String::from_utf8_lossy(b).into_owned());
         return match v {
             Some(v) => Ok(v),
             None if r.optional == Some(true) => Ok(String::new()),
@@ -455,8 +534,7 @@ async fn env_value(ctx: &NodeCtx, l: &Layout, c: &Container, e: &EnvVar) -> anyh
         };
     }
     if let Some(r) = &from.config_map_key_ref {
-        let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &l.ns);
-        let v = api.get_opt(&r.name).await?.and_then(|c| c.data).and_then(|d| d.get(&r.key).cloned());
+        let v = l.refs.config_maps.get(&r.name).and_then(|d| d.get(&r.key)).cloned();
         return match v {
             Some(v) => Ok(v),
             None if r.optional == Some(true) => Ok(String::new()),
@@ -538,7 +616,7 @@ impl ContainerRun {
     async fn run_once(&self, stop: &mut watch::Receiver<bool>) -> Option<(i32, String)> {
         let c = &self.container;
         let l = &self.layout;
-        let env = match environment(&self.ctx, l, c).await {
+        let env = match environment(l, c) {
             Ok(env) => env,
             Err(e) => {
                 self.update(|s| s.waiting = Some(("CreateContainerConfigError".into(), format!("{e:#}"))));
@@ -651,34 +729,85 @@ fn spawn(
     env: &[(String, String)],
     id: &Identity,
 ) -> anyhow::Result<(tokio::process::Child, i32)> {
-    let vars: BTreeMap<String, String> = env.iter().cloned().collect();
-    let mut argv: Vec<String> =
-        c.command.iter().flatten().chain(c.args.iter().flatten()).map(|a| view::expand(a, &vars)).collect();
-    if argv.is_empty() {
-        anyhow::bail!("container {} has no command: the test node has no image entrypoints", c.name);
-    }
     let log_path = ctx.logs.join(format!("{}_{}_{}.log", l.ns, l.pod_name, c.name));
     let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
     {
         use std::io::Write;
         writeln!(&log, "# {} started container {} (pod IP {})", now(), c.name, l.ip)?;
     }
-    let script = setup_script(l, c, id);
-    let mut cmd = tokio::process::Command::new("unshare");
-    cmd.args(["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", &script, "magnetar-setup"]);
-    cmd.args(argv.drain(..));
-    cmd.env_clear().envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut cmd = command(l, c, env, id)?;
     cmd.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
-    cmd.process_group(0);
     let child = cmd.spawn().context("starting unshare")?;
     let pid = child.id().ok_or_else(|| anyhow!("no pid"))? as i32;
     ctx.supervisor.lock().unwrap_or_else(|e| e.into_inner()).adopt(pid);
     Ok((child, pid))
 }
 
+/// The container's process: `unshare` into new mount and UTS namespaces,
+/// [`setup_script`], then the container's command and args unchanged (but
+/// for `$(VAR)` references), in its own process group.
+fn command(
+    l: &Layout,
+    c: &Container,
+    env: &[(String, String)],
+    id: &Identity,
+) -> anyhow::Result<tokio::process::Command> {
+    let vars: BTreeMap<String, String> = env.iter().cloned().collect();
+    let argv: Vec<String> =
+        c.command.iter().flatten().chain(c.args.iter().flatten()).map(|a| view::expand(a, &vars)).collect();
+    if argv.is_empty() {
+        anyhow::bail!("container {} has no command: the test node has no image entrypoints", c.name);
+    }
+    let script = setup_script(l, c, id);
+    let mut cmd = tokio::process::Command::new("unshare");
+    cmd.args(["--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", &script, "magnetar-setup"]);
+    cmd.args(argv);
+    cmd.env_clear().envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd.process_group(0);
+    Ok(cmd)
+}
+
+/// What an offline run printed.
+#[derive(Debug)]
+pub struct OfflineOutput {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the first container of `pod` once, outside any cluster, exactly as
+/// the real node would (same layout, environment, namespaces, user), with
+/// `refs` for its ConfigMaps and Secrets and `extra_env` added (after the
+/// pod's own). Waits up to `timeout` for it to exit; its output is returned.
+pub async fn run_offline(
+    pod: &Pod,
+    refs: &Refs,
+    paths: &Paths,
+    dir: &Path,
+    extra_env: &[(&str, &str)],
+    timeout: Duration,
+) -> anyhow::Result<OfflineOutput> {
+    let l = layout(pod, refs, dir, Ipv4Addr::LOCALHOST, paths)?;
+    let spec = pod.spec.as_ref().ok_or_else(|| anyhow!("a pod without spec"))?;
+    let c = spec.containers.first().ok_or_else(|| anyhow!("a pod without containers"))?;
+    let mut env = environment(&l, c)?;
+    env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let id = identity(pod, c);
+    let mut cmd = command(&l, c, &env, &id)?;
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+    let out = tokio::time::timeout(timeout, cmd.output())
+        .await
+        .map_err(|_| anyhow!("{} did not exit within {timeout:?}", c.name))??;
+    Ok(OfflineOutput {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
 /// Runs an init container to completion; its exit code.
 async fn run_to_completion(ctx: &NodeCtx, l: &Layout, c: &Container, _state: &Arc<Mutex<ContainerState>>) -> i32 {
-    let Ok(env) = environment(ctx, l, c).await else { return -1 };
+    let Ok(env) = environment(l, c) else { return -1 };
     let id = identity(&l.pod, c);
     let Ok((mut child, pid)) = spawn(ctx, l, c, &env, &id) else { return -1 };
     let status = child.wait().await;
