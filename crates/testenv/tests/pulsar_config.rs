@@ -1,0 +1,229 @@
+//! Pulsar's own configuration code judges every broker and proxy
+//! configuration magnetar renders, as the start-up script leaves it.
+//!
+//! For every manifest of `../shared/compat` and `examples/`, the rendered
+//! broker and proxy pods of ordinals 0 and 1 are run offline by the real
+//! node's machinery (the container's script unchanged: the ConfigMap merged
+//! into `conf/`, `PULSAR_PREFIX_` variables applied, the advertised
+//! listeners formed from the pod's hostname). In configuration-check mode
+//! the test image's `bin/pulsar broker|proxy` then loads the file with
+//! Pulsar 4.0.6's `PulsarConfigurationLoader` into `ServiceConfiguration`
+//! (or `ProxyConfiguration`) and runs `MultipleListenerValidator` and
+//! `BindAddressValidator` (the proxy: `ProxyServiceStarter`'s checks). A
+//! key that is neither a field of the configuration class nor one the
+//! enabled protocol handler reads fails the test.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use magnetar_build::Object;
+use magnetar_testenv::real_node::{self, Paths, Refs};
+
+fn manifests() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut out = Vec::new();
+    for dir in [root.join("../shared/compat"), root.join("examples")] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+fn render(path: &Path) -> Option<Vec<Object>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    // Manifests magnetar refuses are the business of the compatibility
+    // tests; only what renders can run.
+    magnetar_build::render::render(&[(name, text)]).ok().map(|r| r.objects)
+}
+
+/// Stand-ins for the Secrets a user creates (gateway certificates, KoP's
+/// keystores and their password): the file names pods mount, dummy bytes.
+fn secrets(template: &PodTemplateSpec) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    let spec = template.spec.as_ref().unwrap();
+    let files = ["tls.crt", "tls.key", "ca.crt", "keystore.jks", "truststore.jks"];
+    for v in spec.volumes.iter().flatten() {
+        if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            let e = out.entry(name).or_default();
+            for f in files {
+                e.insert(f.to_string(), b"stand-in".to_vec());
+            }
+        }
+    }
+    for c in &spec.containers {
+        for e in c.env.iter().flatten() {
+            if let Some(r) = e.value_from.as_ref().and_then(|f| f.secret_key_ref.as_ref()) {
+                out.entry(r.name.clone()).or_default().insert(r.key.clone(), b"changeit".to_vec());
+            }
+        }
+    }
+    out
+}
+
+/// The pod the StatefulSet controller would create for `ordinal`.
+fn pod(sts: &Object, ordinal: i32) -> (Pod, Refs) {
+    let template: PodTemplateSpec = serde_json::from_value(sts.value["spec"]["template"].clone()).unwrap();
+    let name = format!("{}-{ordinal}", sts.name);
+    let mut spec = template.spec.clone().unwrap();
+    spec.hostname = Some(name.clone());
+    spec.subdomain = sts.value["spec"]["serviceName"].as_str().map(str::to_string);
+    let pod = Pod {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name),
+            namespace: sts.value["metadata"]["namespace"].as_str().map(str::to_string),
+            labels: template.metadata.as_ref().and_then(|m| m.labels.clone()),
+            ..Default::default()
+        },
+        spec: Some(spec),
+        status: None,
+    };
+    let refs = Refs { config_maps: BTreeMap::new(), secrets: secrets(&template) };
+    (pod, refs)
+}
+
+#[derive(Debug, Default)]
+struct Verdict {
+    ok: bool,
+    unknown: BTreeSet<String>,
+    errors: Vec<String>,
+    listeners: Vec<String>,
+}
+
+fn verdict(stdout: &str) -> Verdict {
+    let mut v = Verdict::default();
+    for line in stdout.lines() {
+        if let Some(k) = line.strip_prefix("unknown-key ") {
+            v.unknown.insert(k.trim().to_string());
+        } else if let Some(e) = line.strip_prefix("error ") {
+            v.errors.push(e.to_string());
+        } else if let Some(l) = line.strip_prefix("listener ") {
+            v.listeners.push(l.to_string());
+        } else if line.trim() == "ok" {
+            v.ok = true;
+        }
+    }
+    v
+}
+
+/// The keys the protocol handlers named in `messagingProtocols` read.
+fn handler_keys(conf: &str) -> BTreeSet<&'static str> {
+    let protocols = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("messagingProtocols="))
+        .map(|p| p.split(',').map(str::trim).map(str::to_string).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut keys = BTreeSet::new();
+    for p in protocols {
+        let table = match p.as_str() {
+            "kafka" => support::protocol_keys::KOP,
+            "mqtt" => support::protocol_keys::MOP,
+            "amqp" => support::protocol_keys::AOP,
+            _ => &[],
+        };
+        keys.extend(table.iter().copied());
+    }
+    keys
+}
+
+async fn check(
+    file: &Path,
+    objects: &[Object],
+    workload: &Object,
+    kind: &str,
+    paths: &Paths,
+    scratch: &Path,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let replicas = workload.value["spec"]["replicas"].as_i64().unwrap_or(1).clamp(1, 2) as i32;
+    let config_maps: BTreeMap<String, BTreeMap<String, String>> = objects
+        .iter()
+        .filter(|o| o.kind == "ConfigMap")
+        .map(|o| (o.name.clone(), serde_json::from_value(o.value["data"].clone()).unwrap_or_default()))
+        .collect();
+    for ordinal in 0..replicas {
+        let (pod, mut refs) = pod(workload, ordinal);
+        refs.config_maps = config_maps.clone();
+        let name = pod.metadata.name.clone().unwrap();
+        let dir = scratch.join(format!("{}-{name}", file.file_stem().unwrap().to_string_lossy()));
+        let out = real_node::run_offline(
+            &pod,
+            &refs,
+            paths,
+            &dir,
+            &[("MAGNETAR_CONFIG_CHECK", "1")],
+            Duration::from_secs(180),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {name}: {e:#}", file.display()));
+        let v = verdict(&out.stdout);
+        let conf = config_maps.get(&workload.name).and_then(|d| d.values().next()).cloned().unwrap_or_default();
+        let allowed = handler_keys(&conf);
+        let unknown: Vec<&String> = v.unknown.iter().filter(|k| !allowed.contains(k.as_str())).collect();
+        let what = format!("{} {kind} {name}", file.file_name().unwrap().to_string_lossy());
+        eprintln!("{what}: ok={} listeners={:?} unknown={:?} errors={:?}", v.ok, v.listeners, v.unknown, v.errors);
+        if !out.status.success() || !v.ok || !v.errors.is_empty() {
+            failures.push(format!(
+                "{what}: Pulsar refused the configuration ({}): {:?}\n--- stdout\n{}\n--- stderr (tail)\n{}",
+                out.status,
+                v.errors,
+                out.stdout,
+                out.stderr.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        if !unknown.is_empty() {
+            failures.push(format!("{what}: keys Pulsar and the enabled protocol handlers do not know: {unknown:?}"));
+        }
+    }
+    failures
+}
+
+#[tokio::test]
+async fn pulsar_accepts_every_rendered_broker_and_proxy_configuration() {
+    let toolkit = tokio::task::spawn_blocking(magnetar_testenv::jvm_toolkit).await.unwrap().expect("JVM toolkit");
+    let scratch = std::env::temp_dir().join(format!("magnetar-config-check-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let shim = real_node::build_bind_shim(&scratch).unwrap();
+    let hosts = scratch.join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+    let paths = Paths { toolkit, shim, hosts, claims: scratch.join("claims") };
+
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for file in manifests() {
+        let Some(objects) = render(&file) else { continue };
+        for w in objects.iter().filter(|o| o.kind == "StatefulSet") {
+            let component = w.value["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"].clone();
+            let kind = match component.as_str() {
+                Some("broker") => "broker",
+                Some("proxy") => "proxy",
+                _ => continue,
+            };
+            failures.extend(check(&file, &objects, w, kind, &paths, &scratch).await);
+            checked += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(checked >= 5, "only {checked} broker and proxy workloads rendered");
+    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn handler_keys_follow_messaging_protocols() {
+    let keys = handler_keys("a=b\nmessagingProtocols=kafka,mqtt\n");
+    assert!(keys.contains("kafkaListeners"));
+    assert!(keys.contains("mqttListeners"));
+    assert!(!keys.contains("amqpListeners"));
+    assert!(handler_keys("x=y\n").is_empty());
+    let v = verdict("listener internal pulsar://a:6650\nunknown-key typo\nerror X: y\n");
+    assert_eq!((v.ok, v.unknown.len(), v.errors.len()), (false, 1, 1));
+}

@@ -1,0 +1,2 @@
+//! Data shared by the testenv tests.
+pub mod protocol_keys;
