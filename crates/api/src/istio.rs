@@ -111,6 +111,7 @@ pub struct AuthOperation {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(has(self.gateways) && size(self.gateways) > 0) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough') || (has(self.tls) && has(self.tls.certSecretName) && self.tls.certSecretName != '')").message("tls.certSecretName is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough").field_path(".tls"))]
+#[x_kube(validation = Rule::new("!(has(self.meshInternalHosts) && self.meshInternalHosts) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough')").message("meshInternalHosts needs tls.mode passthrough: with simple the broker's external listener is plaintext, so mesh clients that follow a lookup (TLS to port 6651) cannot use it; remove meshInternalHosts or set tls.mode: passthrough").field_path(".meshInternalHosts"))]
 pub struct GatewaySpec {
     /// Labels of the ingress gateway pods. Default {istio: ingressgateway}.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -127,8 +128,10 @@ pub struct GatewaySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
     /// Generate a MESH_INTERNAL ServiceEntry per broker so that clients in the
-    /// mesh reach a broker by its external name. Needs Istio DNS capture with
-    /// address auto-allocation. Default true.
+    /// mesh reach a broker by the external name a lookup hands out, straight
+    /// at the broker's TLS listener. Needs Istio DNS capture with address
+    /// auto-allocation, and tls.mode passthrough (only then does the broker
+    /// serve TLS itself). Default true with passthrough, false with simple.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh_internal_hosts: Option<bool>,
     /// TLS at the gateway.
@@ -252,7 +255,12 @@ impl GatewaySpec {
     pub fn cert_secret_name(&self) -> Option<&str> {
         self.tls.as_ref().and_then(|t| t.cert_secret_name.as_deref()).filter(|s| !s.is_empty())
     }
+    /// In SIMPLE mode the broker's external listener is plaintext (the
+    /// gateway terminates TLS), so a mesh client following a lookup
+    /// (`pulsar+ssl://<host>:6651`) would send TLS to a plaintext port:
+    /// without the ServiceEntry its DNS name reaches the gateway like any
+    /// other client's, which works.
     pub fn mesh_internal_hosts(&self) -> bool {
-        self.mesh_internal_hosts.unwrap_or(true)
+        self.mesh_internal_hosts.unwrap_or(self.tls_mode() == GatewayTlsMode::Passthrough)
     }
 }

@@ -167,6 +167,12 @@ fn gateway(e: &mut Errors, g: &GatewaySpec) {
             "is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough",
         );
     }
+    if g.mesh_internal_hosts == Some(true) && g.tls_mode() == GatewayTlsMode::Simple {
+        e.add(
+            "spec.istio.gateway.meshInternalHosts",
+            "needs tls.mode passthrough: with simple the broker's external listener is plaintext, so mesh clients that follow a lookup (TLS to port 6651) cannot use it; remove meshInternalHosts or set tls.mode: passthrough",
+        );
+    }
     for (k, v) in &g.selector {
         if k.is_empty() || v.len() > 63 {
             e.add(format!("spec.istio.gateway.selector.{k}"), "is not a valid label selector entry");

@@ -50,7 +50,7 @@ pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) ->
     let gateway_name = format!("{}-gateway", c.object_name(&owner.name));
     out.extend(gateway_and_routes(ext.gateway, &gateway_name, &routes, &bindings, c, owner));
     if ext.gateway.mesh_internal_hosts() {
-        out.extend(ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &targets, owner)));
+        out.extend(ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &routes, owner)));
     }
     out
 }
@@ -188,27 +188,49 @@ fn per_broker_service(ordinal: i32, ports: &[NamedPort], owner: &Owner) -> Objec
     owner.object("v1", "Service", name, Component::Broker, fields([("spec", spec)]))
 }
 
-/// Lets mesh clients in the namespace reach broker `ordinal` by its external
-/// name; endpoints are the pod's IP (workloadSelector), so mTLS/HBONE apply.
-/// Ports are those of the per-broker Service; in SIMPLE mode they are
-/// plaintext (the gateway terminated TLS), so such a client adds no TLS.
-fn service_entry(ordinal: i32, host: &str, ports: &[NamedPort], owner: &Owner) -> Object {
+/// Lets mesh clients in the namespace reach broker `ordinal` by the name a
+/// lookup hands out; endpoints are the pod's IP (workloadSelector), so
+/// mTLS/HBONE apply. Each port is the one the client dials (6651, 443,
+/// 9093, 8883: the gateway's) with `targetPort` the broker's own TLS
+/// listener behind it (6653, 8443, 9095, 8883), so that a client which
+/// follows a lookup lands on the listener that speaks what it sends.
+///
+/// Only routes whose target serves TLS are listed: behind the others (SIMPLE
+/// mode, AMQP) the gateway terminates TLS, and a mesh client would send TLS
+/// to a plaintext port. Every listed port is therefore TLS or HTTPS, which
+/// Istio routes by SNI; that is also why analyzer IST0134
+/// (ServiceEntryAddressesRequired), which fires for a port whose protocol is
+/// TCP or unset on a ServiceEntry without addresses, has nothing to report.
+///
+/// Istio takes an endpoint's port from the selected pod's container port of
+/// the same name before `targetPort` (pilot's serviceentry conversion and
+/// ambient's constructServices), so each port is named after its target
+/// container port: both rules give the same answer.
+fn service_entry(ordinal: i32, host: &str, routes: &[Route], owner: &Owner) -> Object {
     let spec = ServiceEntrySpec {
         hosts: vec![host.to_string()],
         location: Location::MeshInternal,
         resolution: Resolution::Static,
-        ports: ports
-            .iter()
-            .map(|p| ServiceEntryPort {
-                number: p.port,
-                protocol: PortProtocol::from_app_protocol(p.app_protocol),
-                name: p.name.to_string(),
-            })
-            .collect(),
+        ports: service_entry_ports(routes),
         workload_selector: Some(ServiceEntryWorkloadSelector { labels: pod_selector(owner, ordinal) }),
         export_to: vec![".".into()],
     };
     ServiceEntry::object(owner, names::broker_pod_name(&owner.name, ordinal), Component::Broker, &spec)
+}
+
+/// Client-facing ports of the routes whose target serves TLS (see
+/// [`service_entry`]).
+fn service_entry_ports(routes: &[Route]) -> Vec<ServiceEntryPort> {
+    routes
+        .iter()
+        .filter(|r| matches!(r.target.app_protocol, "tls" | "https"))
+        .map(|r| ServiceEntryPort {
+            number: r.gateway_port,
+            protocol: PortProtocol::from_app_protocol(r.target.app_protocol),
+            name: r.target.name.to_string(),
+            target_port: Some(r.target.port),
+        })
+        .collect()
 }
 
 /// The proxy's gateway routes. SIMPLE: the gateway terminates TLS and sends

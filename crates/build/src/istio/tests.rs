@@ -437,8 +437,8 @@ fn per_broker_services_select_one_pod_and_expose_route_targets() {
 }
 
 #[test]
-fn service_entries_per_broker_unless_switched_off() {
-    let objs = broker_objects(GW_SIMPLE);
+fn service_entries_per_broker_in_passthrough_unless_switched_off() {
+    let objs = broker_objects(GW_PASS);
     let entries = of_kind(&objs, "ServiceEntry");
     assert_eq!(entries.len(), 2);
     let se = get(&objs, "ServiceEntry", "pc-broker-0");
@@ -447,18 +447,67 @@ fn service_entries_per_broker_unless_switched_off() {
     assert_eq!(se["spec"]["resolution"], "STATIC");
     assert_eq!(strs(&se["spec"]["exportTo"]), ["."]);
     assert_eq!(se["spec"]["workloadSelector"]["labels"]["statefulset.kubernetes.io/pod-name"], "pc-broker-0");
-    let svc_ports = &get(&objs, "Service", "pc-broker-0")["spec"]["ports"];
-    let se_ports = se["spec"]["ports"].as_array().cloned().unwrap_or_default();
-    for (i, p) in se_ports.iter().enumerate() {
-        assert_eq!(p["number"], svc_ports[i]["port"]);
-        assert_eq!(p["name"], svc_ports[i]["name"]);
-        let want = svc_ports[i]["appProtocol"].as_str().unwrap_or_default().to_uppercase();
-        assert_eq!(p["protocol"], want.as_str());
-    }
 
-    let off = broker_objects(&GW_SIMPLE.replace("gateway: {", "gateway: {meshInternalHosts: false, "));
+    let off = broker_objects(&GW_PASS.replace("gateway: {", "gateway: {meshInternalHosts: false, "));
     assert!(of_kind(&off, "ServiceEntry").is_empty());
     assert_eq!(of_kind(&off, "VirtualService").len(), 3);
+}
+
+/// A lookup hands a client `pulsar+ssl://<host>:6651` (and `<host>:9093` for
+/// Kafka): the ServiceEntry must declare those ports, each pointing at the
+/// broker's TLS listener behind it, named like that container port (Istio
+/// prefers a same-named container port over targetPort).
+#[test]
+fn service_entries_declare_the_ports_a_lookup_hands_out() {
+    let r = pb(GW_PASS);
+    let mut objs = crate::components::broker::build(&r, &Owner::of(&r), &ctx());
+    objs.extend(broker(&r, &Owner::of(&r), &ctx()));
+    let container = &get(&objs, "StatefulSet", "pc-broker")["spec"]["template"]["spec"]["containers"][0]["ports"];
+    let container_ports: Vec<(String, i64)> = container
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or_default().to_string(), p["containerPort"].as_i64().unwrap_or(0)))
+        .collect();
+    let se = get(&objs, "ServiceEntry", "pc-broker-1");
+    let ports: Vec<(i64, i64, String, String)> = se["spec"]["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            (
+                p["number"].as_i64().unwrap_or(0),
+                p["targetPort"].as_i64().unwrap_or(0),
+                p["protocol"].as_str().unwrap_or_default().to_string(),
+                p["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(i64, i64)> = ports.iter().map(|p| (p.0, p.1)).collect();
+    for want in [(6651, 6653), (443, 8443), (9093, 9095), (8883, 8883)] {
+        assert!(pairs.contains(&want), "{want:?} in {pairs:?}");
+    }
+    for (number, target, protocol, name) in &ports {
+        // TLS or HTTPS only: Istio routes them by SNI, and IST0134 fires only
+        // for TCP (or unset) ports of a ServiceEntry without addresses.
+        assert!(protocol == "TLS" || protocol == "HTTPS", "{number}: {protocol}");
+        assert!(container_ports.contains(&(name.clone(), *target)), "{number}: {name} is not container port {target}");
+    }
+}
+
+/// SIMPLE: the external listener is plaintext, so a mesh client that follows
+/// a lookup (TLS to 6651) cannot use a ServiceEntry: none by default, and
+/// asking for one is refused.
+#[test]
+fn no_service_entries_in_simple_mode() {
+    let objs = broker_objects(GW_SIMPLE);
+    assert!(of_kind(&objs, "ServiceEntry").is_empty());
+    let on = pb(&GW_SIMPLE.replace("gateway: {", "gateway: {meshInternalHosts: true, "));
+    let err = crate::validate::broker(&on).unwrap_err();
+    let e = err.0.iter().find(|e| e.path == "spec.istio.gateway.meshInternalHosts").expect("meshInternalHosts refused");
+    assert!(e.message.contains("tls.mode passthrough"), "{}", e.message);
 }
 
 #[test]
