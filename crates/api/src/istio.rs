@@ -60,14 +60,24 @@ pub struct MtlsSpec {
     pub mode: Option<MtlsMode>,
 }
 
-/// Metrics scraping from outside the mesh.
+/// Metrics scraping by a Prometheus that is not one of the cluster's peers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsSpec {
-    /// Let a Prometheus outside the mesh scrape the metrics port: the port is
-    /// PERMISSIVE and open to any caller. Default true.
+    /// Ambient mode: accept plaintext on the metrics port (port-level
+    /// PERMISSIVE), for a Prometheus outside the mesh. Only the callers in
+    /// allowFrom get through, except on ZooKeeper, whose metrics port
+    /// serves nothing else and is then open to any caller. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissive: Option<bool>,
+    /// Who may scrape the metrics port (brokers and proxies 8080, bookies
+    /// and ZooKeeper 8000). On brokers, proxies and bookies that port is
+    /// also the admin API, so without an entry here it stays closed to
+    /// everyone but the cluster's own components. principals and namespaces
+    /// need mTLS (a Prometheus in the mesh); a Prometheus outside the mesh
+    /// sends plaintext and has only its address: use ipBlocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<AuthSource>,
 }
 
 /// An extra ALLOW rule for the component's AuthorizationPolicy (L4 only, so
@@ -164,6 +174,7 @@ pub trait MeshSettings {
     fn trust_domain(&self) -> &str;
     fn mtls_mode(&self) -> MtlsMode;
     fn metrics_permissive(&self) -> bool;
+    fn metrics_allow_from(&self) -> &[AuthSource];
     fn auth_rules(&self) -> &[AuthRule];
 }
 
@@ -192,7 +203,8 @@ macro_rules! mesh_block {
             /// Mutual TLS between the component's pods and their peers.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub mtls: Option<MtlsSpec>,
-            /// Metrics scraping from outside the mesh.
+            /// Metrics scraping by a Prometheus that is not one of the
+            /// cluster's components.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub metrics: Option<MetricsSpec>,
             /// Extra ALLOW rules for the component's AuthorizationPolicy.
@@ -215,6 +227,9 @@ macro_rules! mesh_block {
             }
             fn metrics_permissive(&self) -> bool {
                 self.metrics.as_ref().and_then(|m| m.permissive).unwrap_or(true)
+            }
+            fn metrics_allow_from(&self) -> &[AuthSource] {
+                self.metrics.as_ref().map(|m| m.allow_from.as_slice()).unwrap_or_default()
             }
             fn auth_rules(&self) -> &[AuthRule] { &self.auth_rules }
         }

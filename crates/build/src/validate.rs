@@ -5,7 +5,7 @@
 use kube::ResourceExt;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
 use magnetar_api::common::{Customization, PodSpec};
-use magnetar_api::istio::{AuthRule, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
+use magnetar_api::istio::{AuthRule, AuthSource, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
 use std::sync::LazyLock;
 
@@ -127,6 +127,43 @@ fn mesh<M: MeshSettings>(e: &mut Errors, istio: Option<&M>) {
         );
     }
     auth_rules(e, m.auth_rules());
+    metrics_allow_from(e, m.metrics_allow_from());
+}
+
+/// Each `metrics.allowFrom` entry becomes an Istio source: an empty one
+/// would match every caller, the opposite of what the field is for.
+fn metrics_allow_from(e: &mut Errors, sources: &[AuthSource]) {
+    for (i, s) in sources.iter().enumerate() {
+        let path = format!("spec.istio.metrics.allowFrom[{i}]");
+        let values = s.principals.iter().chain(&s.namespaces).chain(&s.ip_blocks);
+        if s.principals.is_empty() && s.namespaces.is_empty() && s.ip_blocks.is_empty() {
+            e.add(
+                path,
+                "an empty source would let every caller reach the metrics port (an admin API on brokers, proxies and bookies): give principals, namespaces or ipBlocks of your Prometheus",
+            );
+        } else if values.clone().any(|v| v.trim().is_empty()) {
+            e.add(path, "has an empty principal, namespace or ipBlock: remove it");
+        }
+        for (k, b) in s.ip_blocks.iter().enumerate() {
+            if !b.trim().is_empty() && !ip_block(b) {
+                e.add(
+                    format!("spec.istio.metrics.allowFrom[{i}].ipBlocks[{k}]"),
+                    format!("{b:?} is not an IP address or CIDR block, for example 10.42.0.0/16"),
+                );
+            }
+        }
+    }
+}
+
+/// An IP address or `address/prefix` with a prefix that fits the family.
+fn ip_block(s: &str) -> bool {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else { return false };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|p| p <= max))
 }
 
 fn auth_rules(e: &mut Errors, rules: &[AuthRule]) {

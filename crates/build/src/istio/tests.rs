@@ -221,8 +221,74 @@ fn ambient_opens_the_metrics_port_and_has_no_destination_rules() {
     assert!(rules.iter().all(|r| r.get("from").is_some()));
 
     let broker = broker_objects("  istio: {enabled: true, dataplaneMode: ambient}\n");
-    assert_eq!(get(&broker, "PeerAuthentication", "pc-broker")["spec"]["portLevelMtls"]["8080"]["mode"], "PERMISSIVE");
     assert!(of_kind(&broker, "DestinationRule").is_empty());
+}
+
+/// Rules that let a caller reach `port` whoever it is (no `from`), and those
+/// naming sources.
+fn open_rules(ap: &Value, port: &str) -> (usize, Vec<Value>) {
+    let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
+    let to_port = |r: &Value| strs(&r["to"][0]["operation"]["ports"]) == [port];
+    let anyone = rules.iter().filter(|r| r.get("from").is_none() && to_port(r)).count();
+    (anyone, rules.into_iter().filter(to_port).collect())
+}
+
+/// Brokers' 8080 and bookies' (and auto-recovery's) 8000 are admin APIs as
+/// well as metrics ports: ambient with the default `metrics.permissive` must
+/// not open them to every pod in plaintext. Only `allowFrom` opens them.
+#[test]
+fn ambient_metrics_never_open_an_admin_api_to_unnamed_callers() {
+    let ambient = "  istio: {enabled: true, dataplaneMode: ambient, metrics: {permissive: true}}\n";
+    let broker = broker_objects(ambient);
+    assert!(
+        get(&broker, "PeerAuthentication", "pc-broker")["spec"].get("portLevelMtls").is_none(),
+        "8080 stays STRICT"
+    );
+    assert_eq!(open_rules(get(&broker, "AuthorizationPolicy", "pc-broker"), "8080").0, 0);
+    let r = bk(ambient);
+    let bookies = bookkeeper(&r, &Owner::of(&r), &ctx());
+    for name in ["pc-bk", "pc-bk-auto-recovery"] {
+        assert!(get(&bookies, "PeerAuthentication", name)["spec"].get("portLevelMtls").is_none(), "{name}");
+        assert_eq!(open_rules(get(&bookies, "AuthorizationPolicy", name), "8000").0, 0, "{name}");
+    }
+    let proxy = proxy_objects(ambient);
+    assert_eq!(open_rules(get(&proxy, "AuthorizationPolicy", "pc-proxy"), "8080").0, 0);
+
+    // allowFrom names the Prometheus: PERMISSIVE on the port, and a rule for it only.
+    let scoped = "  istio: {enabled: true, dataplaneMode: ambient, metrics: {allowFrom: [{ipBlocks: [10.42.7.0/24]}, {namespaces: [monitoring]}]}}\n";
+    let broker = broker_objects(scoped);
+    assert_eq!(get(&broker, "PeerAuthentication", "pc-broker")["spec"]["portLevelMtls"]["8080"]["mode"], "PERMISSIVE");
+    let (anyone, rules) = open_rules(get(&broker, "AuthorizationPolicy", "pc-broker"), "8080");
+    assert_eq!(anyone, 0);
+    assert_eq!(rules.len(), 1);
+    assert_eq!(strs(&rules[0]["from"][0]["source"]["ipBlocks"]), ["10.42.7.0/24"]);
+    assert_eq!(strs(&rules[0]["from"][1]["source"]["namespaces"]), ["monitoring"]);
+
+    // Sidecar mode: no port-level PERMISSIVE, but an in-mesh Prometheus named
+    // in allowFrom may still scrape the port directly.
+    let sidecar = broker_objects(
+        "  istio: {enabled: true, metrics: {allowFrom: [{principals: [cluster.local/ns/monitoring/sa/prometheus]}]}}\n",
+    );
+    assert!(get(&sidecar, "PeerAuthentication", "pc-broker")["spec"].get("portLevelMtls").is_none());
+    let (_, rules) = open_rules(get(&sidecar, "AuthorizationPolicy", "pc-broker"), "8080");
+    assert_eq!(strs(&rules[0]["from"][0]["source"]["principals"]), ["cluster.local/ns/monitoring/sa/prometheus"]);
+}
+
+#[test]
+fn empty_or_malformed_metrics_sources_are_refused() {
+    for (allow_from, path) in [
+        ("[{}]", "spec.istio.metrics.allowFrom[0]"),
+        ("[{namespaces: [\"\"]}]", "spec.istio.metrics.allowFrom[0]"),
+        ("[{ipBlocks: [10.0.0.0/33]}]", "spec.istio.metrics.allowFrom[0].ipBlocks[0]"),
+        ("[{ipBlocks: [prometheus]}]", "spec.istio.metrics.allowFrom[0].ipBlocks[0]"),
+    ] {
+        let b = pb(&format!("  image: img\n  istio: {{enabled: true, metrics: {{allowFrom: {allow_from}}}}}\n"));
+        let err = crate::validate::broker(&b).unwrap_err();
+        assert!(err.0.iter().any(|e| e.path == path), "{allow_from}: {err:?}");
+    }
+    let ok =
+        pb("  image: img\n  istio: {enabled: true, metrics: {allowFrom: [{ipBlocks: [10.0.0.1, \"fd00::/8\"]}]}}\n");
+    assert!(crate::validate::broker(&ok).is_ok());
 }
 
 #[test]
