@@ -309,10 +309,35 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
                 "is required with istio.gateway: set it to the root domain external clients use, for example pulsar.example.com",
             );
         }
+        handler_proxies(&mut e, b);
         gateway(&mut e, g);
     }
     customization(&mut e, &b.spec.customization);
     e.finish()
+}
+
+/// With more than one broker behind the gateway, MQTT and AMQP must go
+/// through MoP's / AoP's proxy: the gateway spreads connections over the
+/// brokers, but a topic is served only by its owner. Unset means on
+/// (`listeners::handler_proxy`); an explicit false cannot work.
+fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
+    if b.spec.replicas <= 1 || crate::listeners::BrokerListeners::of(b).external.is_none() {
+        return;
+    }
+    let handlers = b.spec.config.as_ref().and_then(|c| c.protocol_handlers.as_ref());
+    let off = |h: Option<&magnetar_api::broker::ProxiedHandler>| {
+        h.is_some_and(|h| h.enabled.unwrap_or(false) && h.proxy_enabled == Some(false))
+    };
+    for (name, protocol, h) in
+        [("mop", "MQTT", handlers.and_then(|h| h.mop.as_ref())), ("aop", "AMQP", handlers.and_then(|h| h.aop.as_ref()))]
+    {
+        if off(h) {
+            e.add(
+                format!("spec.config.protocolHandlers.{name}.proxyEnabled"),
+                format!("must not be false with {} brokers behind istio.gateway: the gateway spreads {protocol} connections over the brokers, but only a topic's owner serves it; remove proxyEnabled (the proxy in each broker forwards to the owner) or set replicas: 1", b.spec.replicas),
+            );
+        }
+    }
 }
 
 /// Every per-broker host must be a valid DNS name (labels of at most 63).

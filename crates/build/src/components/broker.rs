@@ -36,9 +36,6 @@ const INTERNAL: &str = "internal";
 const EXTERNAL: &str = "external";
 const KAFKA_INTERNAL: &str = "kafka_internal";
 const KAFKA_EXTERNAL: &str = "kafka_external";
-/// MoP's and AoP's proxies both default to 5682; keep them apart.
-const MQTT_PROXY_PORT: i32 = 5682;
-const AMQP_PROXY_PORT: i32 = 5683;
 
 pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
@@ -172,7 +169,6 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             set("kopSslTruststoreLocation", format!("{KOP_TLS_DIR}/truststore.jks"));
         }
     }
-    let handlers = config.protocol_handlers.as_ref();
     if l.mop {
         protocols.push("mqtt");
         let mut listen = vec![format!("mqtt://0.0.0.0:{MQTT}")];
@@ -180,9 +176,13 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             listen.push(format!("mqtt+ssl://0.0.0.0:{EXT_MQTT_TLS}"));
         }
         set("mqttListeners", listen.join(","));
-        if handlers.and_then(|h| h.mop.as_ref()).and_then(|m| m.proxy_enabled).unwrap_or(false) {
+        if l.mop_proxy {
             set("mqttProxyEnabled", "true".into());
-            set("mqttProxyPort", MQTT_PROXY_PORT.to_string());
+            set("mqttProxyPort", MQTT_PROXY.to_string());
+            if passthrough {
+                set("mqttProxyTlsEnabled", "true".into());
+                set("mqttProxyTlsPort", EXT_MQTT_PROXY_TLS.to_string());
+            }
         }
     }
     if l.aop {
@@ -192,9 +192,9 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             listen.push(format!("amqps://0.0.0.0:{EXT_AMQP_TLS}"));
         }
         set("amqpListeners", listen.join(","));
-        if handlers.and_then(|h| h.aop.as_ref()).and_then(|a| a.proxy_enabled).unwrap_or(false) {
+        if l.aop_proxy {
             set("amqpProxyEnabled", "true".into());
-            set("amqpProxyPort", AMQP_PROXY_PORT.to_string());
+            set("amqpProxyPort", AMQP_PROXY.to_string());
         }
     }
     if !protocols.is_empty() {
@@ -450,7 +450,24 @@ mod tests {
         assert!(c.contains("amqpListeners=amqp://0.0.0.0:5672\n"));
         assert!(c.contains("mqttProxyPort=5682\n") && c.contains("amqpProxyPort=5683\n"));
         assert!(c.contains("transactionCoordinatorEnabled=true\n"));
-        assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 1883, 5672]);
+        // The proxies' ports are declared (pods reach each other's proxies through the mesh).
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 1883, 5672, 5682, 5683]);
+    }
+
+    /// With a gateway the proxies run unless switched off, so MQTT and AMQP
+    /// through the gateway reach the topic's owner; without, they do not.
+    #[test]
+    fn handler_proxies_run_with_external_access_by_default() {
+        let gw = "  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n";
+        let handlers = "  config: {advertisedDomain: d.example.com, protocolHandlers: {mop: {enabled: true}, aop: {enabled: true}}}\n";
+        let c = conf(&objects(&broker(&format!("{handlers}{gw}"))));
+        assert!(c.contains("mqttProxyEnabled=true\nmqttProxyPort=5682\n"), "{c}");
+        assert!(c.contains("amqpProxyPort=5683\n"), "{c}");
+        let c = conf(&objects(&broker(handlers)));
+        assert!(!c.contains("ProxyEnabled") && !c.contains("ProxyPort"), "{c}");
+        let pass = "  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n";
+        let c = conf(&objects(&broker(&format!("{handlers}{pass}"))));
+        assert!(c.contains("mqttProxyTlsEnabled=true\nmqttProxyTlsPort=5685\n"), "{c}");
     }
 
     #[test]

@@ -177,11 +177,12 @@ fn broker_policy_lets_the_gateway_reach_exactly_its_route_targets() {
     let mut want: BTreeSet<String> = ctx().peer_principals("cluster.local", NS).into_iter().collect();
     want.insert(gw.to_string());
     assert_eq!(principals(ap), want, "no operator principal outside ZooKeeper");
-    assert_eq!(ports_of(ap, gw), ["6652", "8080", "9094", "1883", "5672"]);
+    // MQTT and AMQP to the handlers' proxies (two brokers behind the gateway).
+    assert_eq!(ports_of(ap, gw), ["6652", "8080", "9094", "5682", "5683"]);
 
     let pass = broker_objects(GW_PASS);
     let ap = get(&pass, "AuthorizationPolicy", "pc-broker");
-    assert_eq!(ports_of(ap, gw), ["6653", "8443", "9095", "8883", "5671"]);
+    assert_eq!(ports_of(ap, gw), ["6653", "8443", "9095", "5685", "5671"]);
 }
 
 #[test]
@@ -272,6 +273,16 @@ fn ambient_metrics_never_open_an_admin_api_to_unnamed_callers() {
     assert!(get(&sidecar, "PeerAuthentication", "pc-broker")["spec"].get("portLevelMtls").is_none());
     let (_, rules) = open_rules(get(&sidecar, "AuthorizationPolicy", "pc-broker"), "8080");
     assert_eq!(strs(&rules[0]["from"][0]["source"]["principals"]), ["cluster.local/ns/monitoring/sa/prometheus"]);
+}
+
+#[test]
+fn switching_a_handler_proxy_off_behind_the_gateway_is_refused() {
+    let off = GW_SIMPLE.replace("mop: {enabled: true}", "mop: {enabled: true, proxyEnabled: false}");
+    let err = crate::validate::broker(&pb(&format!("  image: img\n{off}"))).unwrap_err();
+    let e = err.0.iter().find(|e| e.path == "spec.config.protocolHandlers.mop.proxyEnabled").expect("refused");
+    assert!(e.message.contains("remove proxyEnabled") && e.message.contains("replicas: 1"), "{}", e.message);
+    let one = off.replace("replicas: 2", "replicas: 1");
+    assert!(crate::validate::broker(&pb(&format!("  image: img\n{one}"))).is_ok());
 }
 
 #[test]
@@ -441,7 +452,7 @@ fn simple_virtual_services_route_tcp_and_http_per_the_table() {
     let svc = "pc-broker.pulsar.svc.cluster.local".to_string();
     assert_eq!(
         routes(main, "tcp"),
-        [(6651, svc.clone(), 6652), (9093, svc.clone(), 9094), (8883, svc.clone(), 1883), (5671, svc.clone(), 5672)]
+        [(6651, svc.clone(), 6652), (9093, svc.clone(), 9094), (8883, svc.clone(), 5682), (5671, svc.clone(), 5683)]
     );
     assert_eq!(routes(main, "http"), [(443, svc, 8080)]);
     assert!(main["spec"].get("tls").is_none());
@@ -466,7 +477,7 @@ fn passthrough_virtual_services_route_tls_by_sni() {
                 (p, t)
             })
             .collect();
-        assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 8883), (5671, 5671)]);
+        assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 5685), (5671, 5671)]);
         let hosts: BTreeSet<String> = strs(&vs["spec"]["hosts"]).into_iter().collect();
         for r in vs["spec"]["tls"].as_array().cloned().unwrap_or_default() {
             let sni: BTreeSet<String> = strs(&r["match"][0]["sniHosts"]).into_iter().collect();
@@ -552,7 +563,8 @@ fn service_entries_declare_the_ports_a_lookup_hands_out() {
         })
         .collect();
     let pairs: Vec<(i64, i64)> = ports.iter().map(|p| (p.0, p.1)).collect();
-    for want in [(6651, 6653), (443, 8443), (9093, 9095), (8883, 8883)] {
+    // MQTT: MoP's proxy TLS port (two brokers: the proxy forwards to the owner).
+    for want in [(6651, 6653), (443, 8443), (9093, 9095), (8883, 5685)] {
         assert!(pairs.contains(&want), "{want:?} in {pairs:?}");
     }
     for (number, target, protocol, name) in &ports {
