@@ -37,7 +37,7 @@ const EXTERNAL: &str = "external";
 const KAFKA_INTERNAL: &str = "kafka_internal";
 const KAFKA_EXTERNAL: &str = "kafka_external";
 
-pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
     let listeners = BrokerListeners::of(res);
     let default_config = BrokerConfig::default();
@@ -62,7 +62,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Obje
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners),
+        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners, ctx),
         env,
         ports: listeners.container_ports(),
         config: &data,
@@ -255,8 +255,8 @@ fn kop_password_env(tls: &KopTls) -> Vec<EnvVar> {
 /// Shell that exports the advertised listeners: `internal` on the pod's
 /// DNS name and, with external access, `external` on the per-broker host
 /// `prefix + ORDINAL + suffix`, the ordinal read from the pod name.
-fn listener_exports(owner: &Owner, l: &BrokerListeners) -> String {
-    let headless = pod::service_host(&C.headless_name(&owner.name), &owner.namespace);
+fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> String {
+    let headless = ctx.service_host(&C.headless_name(&owner.name), &owner.namespace);
     let mut s = format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"${{HOSTNAME}}.{}\"\n", pod::shell_safe(&headless));
     let mut pulsar = vec![format!("{INTERNAL}:pulsar://${{POD_HOST}}:{PULSAR}")];
     let mut kafka = vec![format!("{KAFKA_INTERNAL}://${{POD_HOST}}:{KAFKA}")];
@@ -280,9 +280,9 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners) -> String {
 /// the metadata store (idempotent; retried while ZooKeeper and the bookies
 /// come up, then left to the broker), and starts the broker. This runs in
 /// the main container so that it runs behind the sidecar.
-fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners) -> String {
+fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners, ctx: &BuildContext) -> String {
     let store = pod::metadata_store_url(zk_servers);
-    let svc = pod::service_host(&C.object_name(&owner.name), &owner.namespace);
+    let svc = ctx.service_host(&C.object_name(&owner.name), &owner.namespace);
     pod::shell(&format!(
         r#"{exports}{install}# Register the cluster (a no-op when it exists already).
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
@@ -295,7 +295,7 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
 done
 exec bin/pulsar broker
 "#,
-        exports = listener_exports(owner, l),
+        exports = listener_exports(owner, l, ctx),
         install = pod::install_conf_script(BROKER_CONF),
         cluster = shell_quoted(cluster),
         store = shell_quoted(&store),

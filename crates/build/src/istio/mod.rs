@@ -100,7 +100,7 @@ pub fn broker(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
         services: both_services(c, owner),
     };
     let mut out = security::objects(mesh, &target, owner, ctx);
-    out.extend(routing::broker(res, &listeners, owner));
+    out.extend(routing::broker(res, &listeners, owner, ctx));
     out
 }
 
@@ -122,7 +122,7 @@ pub fn proxy(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
         services: vec![Component::Proxy.object_name(&owner.name)],
     };
     let mut out = security::objects(mesh, &target, owner, ctx);
-    out.extend(routing::proxy(res, owner));
+    out.extend(routing::proxy(res, owner, ctx));
     out
 }
 

@@ -12,14 +12,13 @@ use magnetar_api::istio::{GatewaySpec as GatewayConfig, GatewayTlsMode};
 use magnetar_api::labels::STS_POD_NAME;
 use magnetar_api::{PulsarBroker, PulsarProxy};
 
-use super::security::service_host;
 use super::types::*;
 use crate::hosts::HostPattern;
 use crate::listeners::{BrokerListeners, NamedPort, Protocol, Route};
 use crate::names::{self, Component};
 use crate::object::{fields, obj, string_map};
 use crate::ports::{GW_HTTPS, GW_PULSAR, HTTP, PULSAR};
-use crate::{Object, Owner};
+use crate::{BuildContext, Object, Owner};
 
 /// Proxy port serving TLS for the Pulsar protocol (Pulsar's servicePortTls).
 pub const PROXY_PULSAR_TLS: i32 = 6651;
@@ -37,14 +36,14 @@ struct Binding {
 }
 
 /// Everything a broker with external access needs besides its workload.
-pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) -> Vec<Object> {
+pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let Some(ext) = &listeners.external else {
         return Vec::new();
     };
     let routes = listeners.routes();
     let ordinals: Vec<i32> = (0..res.spec.replicas.max(0)).collect();
     let c = Component::Broker;
-    let bindings = broker_bindings(&ext.hosts, &ordinals, owner);
+    let bindings = broker_bindings(&ext.hosts, &ordinals, owner, ctx);
     let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();
     let mut out: Vec<Object> = ordinals.iter().map(|&i| per_broker_service(i, &targets, owner)).collect();
     let gateway_name = format!("{}-gateway", c.object_name(&owner.name));
@@ -57,12 +56,12 @@ pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) ->
 
 /// The main host to the `<n>-broker` Service, and each per-broker host to
 /// its own `<n>-broker-<i>` Service.
-fn broker_bindings(hosts: &HostPattern, ordinals: &[i32], owner: &Owner) -> Vec<Binding> {
+fn broker_bindings(hosts: &HostPattern, ordinals: &[i32], owner: &Owner, ctx: &BuildContext) -> Vec<Binding> {
     let main = Component::Broker.object_name(&owner.name);
     let mut v = vec![Binding {
         label: "main".into(),
         hosts: vec![hosts.main.clone()],
-        destination: service_host(&main, &owner.namespace),
+        destination: ctx.service_host(&main, &owner.namespace),
         name: main,
     }];
     v.extend(ordinals.iter().map(|&i| {
@@ -70,7 +69,7 @@ fn broker_bindings(hosts: &HostPattern, ordinals: &[i32], owner: &Owner) -> Vec<
         Binding {
             label: format!("b{i}"),
             hosts: vec![hosts.host(i)],
-            destination: service_host(&pod, &owner.namespace),
+            destination: ctx.service_host(&pod, &owner.namespace),
             name: pod,
         }
     }));
@@ -286,7 +285,7 @@ pub fn proxy_ports(res: &PulsarProxy) -> Vec<NamedPort> {
 /// Gateway `<n>-proxy-gateway` and VirtualService `<n>-proxy` for the
 /// proxy's DNS names, all on one server per port (one certificate covers
 /// them; the proxy has no per-instance hosts).
-pub fn proxy(res: &PulsarProxy, owner: &Owner) -> Vec<Object> {
+pub fn proxy(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let Some(gw) = proxy_gateway(res) else {
         return Vec::new();
     };
@@ -295,7 +294,7 @@ pub fn proxy(res: &PulsarProxy, owner: &Owner) -> Vec<Object> {
     let binding = Binding {
         label: "proxy".into(),
         hosts: proxy_hosts(res),
-        destination: service_host(&name, &owner.namespace),
+        destination: ctx.service_host(&name, &owner.namespace),
         name: name.clone(),
     };
     gateway_and_routes(gw, &format!("{name}-gateway"), &proxy_routes(gw), &[binding], c, owner)

@@ -179,18 +179,13 @@ pub fn destination_rules<M: MeshSettings>(mesh: &M, target: &Target, owner: &Own
     if !sidecar || ctx.migrating || mesh.mtls_mode() == MtlsMode::None {
         return Vec::new();
     }
-    target.services.iter().map(|svc| destination_rule(svc, target.component, owner)).collect()
+    target.services.iter().map(|svc| destination_rule(svc, target.component, owner, ctx)).collect()
 }
 
-fn destination_rule(service: &str, component: Component, owner: &Owner) -> Object {
+fn destination_rule(service: &str, component: Component, owner: &Owner, ctx: &BuildContext) -> Object {
     let spec = DestinationRuleSpec {
-        host: service_host(service, &owner.namespace),
+        host: ctx.service_host(service, &owner.namespace),
         traffic_policy: Some(TrafficPolicy { tls: ClientTls { mode: ClientTlsMode::IstioMutual } }),
     };
     DestinationRule::object(owner, service, component, &spec)
-}
-
-/// In-cluster FQDN of a Service.
-pub fn service_host(service: &str, namespace: &str) -> String {
-    crate::names::concat(&[service, ".", namespace, ".svc.cluster.local"])
 }

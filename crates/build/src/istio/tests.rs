@@ -54,7 +54,7 @@ fn ctx() -> BuildContext {
         .map(peer)
         .collect(),
         operator: OperatorIdentity::default(),
-        migrating: false,
+        ..BuildContext::default()
     }
 }
 

@@ -322,7 +322,7 @@ pub struct RouteDestination {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Destination {
-    /// A Service FQDN, `<svc>.<ns>.svc.cluster.local`.
+    /// A Service FQDN, `<svc>.<ns>.svc.<cluster domain>`.
     pub host: String,
     pub port: PortSelector,
 }
