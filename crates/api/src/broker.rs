@@ -169,7 +169,12 @@ pub struct ProxiedHandler {
     /// Turn the protocol handler on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// Run the handler's proxy inside the broker.
+    /// Run the handler's proxy inside each broker (MoP 5682, AoP 5683): it
+    /// looks up the topic's owner and forwards to it, so a connection that
+    /// lands on any broker reaches the right one. Default: on when the
+    /// broker has external access through istio.gateway (the gateway spreads
+    /// connections over all brokers), off otherwise. false is refused with
+    /// a gateway and more than one broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_enabled: Option<bool>,
 }

@@ -60,14 +60,24 @@ pub struct MtlsSpec {
     pub mode: Option<MtlsMode>,
 }
 
-/// Metrics scraping from outside the mesh.
+/// Metrics scraping by a Prometheus that is not one of the cluster's peers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsSpec {
-    /// Let a Prometheus outside the mesh scrape the metrics port: the port is
-    /// PERMISSIVE and open to any caller. Default true.
+    /// Ambient mode: accept plaintext on the metrics port (port-level
+    /// PERMISSIVE), for a Prometheus outside the mesh. Only the callers in
+    /// allowFrom get through, except on ZooKeeper, whose metrics port
+    /// serves nothing else and is then open to any caller. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissive: Option<bool>,
+    /// Who may scrape the metrics port (brokers and proxies 8080, bookies
+    /// and ZooKeeper 8000). On brokers, proxies and bookies that port is
+    /// also the admin API, so without an entry here it stays closed to
+    /// everyone but the cluster's own components. principals and namespaces
+    /// need mTLS (a Prometheus in the mesh); a Prometheus outside the mesh
+    /// sends plaintext and has only its address: use ipBlocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_from: Vec<AuthSource>,
 }
 
 /// An extra ALLOW rule for the component's AuthorizationPolicy (L4 only, so
@@ -111,6 +121,7 @@ pub struct AuthOperation {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(has(self.gateways) && size(self.gateways) > 0) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough') || (has(self.tls) && has(self.tls.certSecretName) && self.tls.certSecretName != '')").message("tls.certSecretName is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough").field_path(".tls"))]
+#[x_kube(validation = Rule::new("!(has(self.meshInternalHosts) && self.meshInternalHosts) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough')").message("meshInternalHosts needs tls.mode passthrough: with simple the broker's external listener is plaintext, so mesh clients that follow a lookup (TLS to port 6651) cannot use it; remove meshInternalHosts or set tls.mode: passthrough").field_path(".meshInternalHosts"))]
 pub struct GatewaySpec {
     /// Labels of the ingress gateway pods. Default {istio: ingressgateway}.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -127,8 +138,10 @@ pub struct GatewaySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
     /// Generate a MESH_INTERNAL ServiceEntry per broker so that clients in the
-    /// mesh reach a broker by its external name. Needs Istio DNS capture with
-    /// address auto-allocation. Default true.
+    /// mesh reach a broker by the external name a lookup hands out, straight
+    /// at the broker's TLS listener. Needs Istio DNS capture with address
+    /// auto-allocation, and tls.mode passthrough (only then does the broker
+    /// serve TLS itself). Default true with passthrough, false with simple.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh_internal_hosts: Option<bool>,
     /// TLS at the gateway.
@@ -161,6 +174,7 @@ pub trait MeshSettings {
     fn trust_domain(&self) -> &str;
     fn mtls_mode(&self) -> MtlsMode;
     fn metrics_permissive(&self) -> bool;
+    fn metrics_allow_from(&self) -> &[AuthSource];
     fn auth_rules(&self) -> &[AuthRule];
 }
 
@@ -189,7 +203,8 @@ macro_rules! mesh_block {
             /// Mutual TLS between the component's pods and their peers.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub mtls: Option<MtlsSpec>,
-            /// Metrics scraping from outside the mesh.
+            /// Metrics scraping by a Prometheus that is not one of the
+            /// cluster's components.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub metrics: Option<MetricsSpec>,
             /// Extra ALLOW rules for the component's AuthorizationPolicy.
@@ -212,6 +227,9 @@ macro_rules! mesh_block {
             }
             fn metrics_permissive(&self) -> bool {
                 self.metrics.as_ref().and_then(|m| m.permissive).unwrap_or(true)
+            }
+            fn metrics_allow_from(&self) -> &[AuthSource] {
+                self.metrics.as_ref().map(|m| m.allow_from.as_slice()).unwrap_or_default()
             }
             fn auth_rules(&self) -> &[AuthRule] { &self.auth_rules }
         }
@@ -252,7 +270,12 @@ impl GatewaySpec {
     pub fn cert_secret_name(&self) -> Option<&str> {
         self.tls.as_ref().and_then(|t| t.cert_secret_name.as_deref()).filter(|s| !s.is_empty())
     }
+    /// In SIMPLE mode the broker's external listener is plaintext (the
+    /// gateway terminates TLS), so a mesh client following a lookup
+    /// (`pulsar+ssl://<host>:6651`) would send TLS to a plaintext port:
+    /// without the ServiceEntry its DNS name reaches the gateway like any
+    /// other client's, which works.
     pub fn mesh_internal_hosts(&self) -> bool {
-        self.mesh_internal_hosts.unwrap_or(true)
+        self.mesh_internal_hosts.unwrap_or(self.tls_mode() == GatewayTlsMode::Passthrough)
     }
 }

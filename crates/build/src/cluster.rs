@@ -102,13 +102,15 @@ impl Inventory {
         peers
     }
 
-    /// The build context of a component: its cluster's peers.
+    /// The build context of a component: its cluster's peers, in the
+    /// default cluster DNS domain (callers with another set
+    /// `cluster_domain`).
     pub fn context_for(&self, meta: &ObjectMeta, operator: &OperatorIdentity) -> BuildContext {
         let namespace = meta.namespace.as_deref().unwrap_or_default();
         BuildContext {
             peers: self.peers(namespace, &ClusterKey::of(meta)),
             operator: operator.clone(),
-            migrating: false,
+            ..BuildContext::default()
         }
     }
 }

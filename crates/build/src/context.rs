@@ -87,7 +87,7 @@ impl Default for OperatorIdentity {
 }
 
 /// Inputs of the build step that do not come from the resource.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildContext {
     /// ServiceAccounts of this cluster's components, the component's own
     /// included: every principal an AuthorizationPolicy allows in.
@@ -97,6 +97,20 @@ pub struct BuildContext {
     /// The component is moving between sidecar and ambient (SPEC 4.5): its
     /// PeerAuthentication is PERMISSIVE and it has no DestinationRules.
     pub migrating: bool,
+    /// The cluster's DNS domain (the kubelet's `--cluster-domain`), in every
+    /// Service and pod host name; see [`names::service_host`].
+    pub cluster_domain: String,
+}
+
+impl Default for BuildContext {
+    fn default() -> Self {
+        BuildContext {
+            peers: Vec::new(),
+            operator: OperatorIdentity::default(),
+            migrating: false,
+            cluster_domain: names::DEFAULT_CLUSTER_DOMAIN.into(),
+        }
+    }
 }
 
 impl BuildContext {
@@ -107,6 +121,11 @@ impl BuildContext {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// In-cluster DNS name of a Service in this cluster's DNS domain.
+    pub fn service_host(&self, service: &str, namespace: &str) -> String {
+        names::service_host(service, namespace, &self.cluster_domain)
     }
 
     /// The operator's principal.

@@ -58,7 +58,25 @@ pub struct BrokerListeners<'a> {
     pub kop: bool,
     pub mop: bool,
     pub aop: bool,
+    /// MoP's / AoP's proxy runs in each broker (see [`handler_proxy`]).
+    pub mop_proxy: bool,
+    pub aop_proxy: bool,
     pub external: Option<External<'a>>,
+}
+
+/// Whether a protocol handler's proxy runs: as the user says, and when
+/// unset, whenever the broker has external access. A topic is owned by one
+/// broker, MoP and AoP serve a topic only on its owner, and the gateway
+/// spreads connections over all brokers; the proxy (in every broker) looks
+/// the topic up and forwards to the owner (streamnative/mop
+/// `PulsarServiceLookupHandler.findBroker`: a Pulsar lookup, then the
+/// owner's `mqtt://` listener). Turning it on with external access rather
+/// than with more than one replica keeps the broker configuration the same
+/// when the brokers are scaled, so scaling rolls nothing; with one broker
+/// the proxy forwards to its own broker. An explicit false with more than
+/// one broker behind the gateway is refused by validation.
+fn handler_proxy(enabled: bool, proxy: Option<bool>, external: bool) -> bool {
+    enabled && proxy.unwrap_or(external)
 }
 
 impl<'a> BrokerListeners<'a> {
@@ -67,8 +85,10 @@ impl<'a> BrokerListeners<'a> {
         let handlers = config.and_then(|c| c.protocol_handlers.as_ref());
         let on = |b: Option<bool>| b.unwrap_or(false);
         let kop = on(handlers.and_then(|h| h.kop.as_ref()).and_then(|k| k.enabled));
-        let mop = on(handlers.and_then(|h| h.mop.as_ref()).and_then(|k| k.enabled));
-        let aop = on(handlers.and_then(|h| h.aop.as_ref()).and_then(|k| k.enabled));
+        let mop_spec = handlers.and_then(|h| h.mop.as_ref());
+        let aop_spec = handlers.and_then(|h| h.aop.as_ref());
+        let mop = on(mop_spec.and_then(|k| k.enabled));
+        let aop = on(aop_spec.and_then(|k| k.enabled));
         let istio = broker.spec.istio.as_ref().filter(|i| i.enabled.unwrap_or(false));
         let domain = config.and_then(|c| c.advertised_domain.as_deref()).filter(|d| !d.is_empty());
         let external = match (istio.and_then(|i| i.gateway.as_ref()), domain) {
@@ -78,7 +98,15 @@ impl<'a> BrokerListeners<'a> {
             }
             _ => None,
         };
-        BrokerListeners { kop, mop, aop, external }
+        let ext = external.is_some();
+        BrokerListeners {
+            kop,
+            mop,
+            aop,
+            mop_proxy: handler_proxy(mop, mop_spec.and_then(|m| m.proxy_enabled), ext),
+            aop_proxy: handler_proxy(aop, aop_spec.and_then(|a| a.proxy_enabled), ext),
+            external,
+        }
     }
 
     /// Ports every broker serves inside the cluster (and declares on its
@@ -93,6 +121,12 @@ impl<'a> BrokerListeners<'a> {
         }
         if self.aop {
             v.push(p("tcp-amqp", AMQP, "tcp"));
+        }
+        if self.mop_proxy {
+            v.push(p("tcp-mqtt-proxy", MQTT_PROXY, "tcp"));
+        }
+        if self.aop_proxy {
+            v.push(p("tcp-amqp-proxy", AMQP_PROXY, "tcp"));
         }
         v
     }
@@ -129,21 +163,31 @@ impl<'a> BrokerListeners<'a> {
                 },
             });
         }
+        // MQTT and AMQP go to the handler's proxy when it runs, which
+        // forwards to the topic's owner (see `handler_proxy`).
         if self.mop {
-            v.push(Route {
-                protocol: Protocol::Mqtt,
-                gateway_port: GW_MQTT,
-                target: if simple { p("tcp-mqtt", MQTT, "tcp") } else { p("tls-mqtt", EXT_MQTT_TLS, "tls") },
-            });
+            let target = match (simple, self.mop_proxy) {
+                (true, true) => p("tcp-mqtt-proxy", MQTT_PROXY, "tcp"),
+                (true, false) => p("tcp-mqtt", MQTT, "tcp"),
+                (false, true) => p("tls-mqtt-proxy", EXT_MQTT_PROXY_TLS, "tls"),
+                (false, false) => p("tls-mqtt", EXT_MQTT_TLS, "tls"),
+            };
+            v.push(Route { protocol: Protocol::Mqtt, gateway_port: GW_MQTT, target });
         }
         if self.aop {
             v.push(Route {
                 protocol: Protocol::Amqp,
                 gateway_port: GW_AMQP,
-                target: if simple { p("tcp-amqp", AMQP, "tcp") } else { p("tls-amqp", EXT_AMQP_TLS, "tls") },
+                target: if simple { self.amqp_plain_target() } else { p("tls-amqp", EXT_AMQP_TLS, "tls") },
             });
         }
         v
+    }
+
+    /// Where plaintext AMQP from the gateway goes: AoP's proxy when it
+    /// runs, else the broker's AMQP listener.
+    pub fn amqp_plain_target(&self) -> NamedPort {
+        if self.aop_proxy { p("tcp-amqp-proxy", AMQP_PROXY, "tcp") } else { p("tcp-amqp", AMQP, "tcp") }
     }
 
     /// External-listener ports (SPEC 3.5 "per broker Service"): the route
@@ -202,7 +246,32 @@ mod tests {
         ));
         let r: Vec<(i32, i32)> =
             BrokerListeners::of(&b).routes().iter().map(|r| (r.gateway_port, r.target.port)).collect();
-        assert_eq!(r, [(6651, 6653), (443, 8443), (8883, 8883), (5671, 5671)]);
+        assert_eq!(r, [(6651, 6653), (443, 8443), (8883, 5685), (5671, 5671)]);
+    }
+
+    /// A topic is owned by one broker: through the gateway (which spreads
+    /// connections over the brokers) MQTT and AMQP go to MoP's / AoP's proxy,
+    /// which forwards to the owner, not to a round-robin broker's listener.
+    #[test]
+    fn gateway_mqtt_and_amqp_reach_the_handler_proxies() {
+        let spec = |handlers: &str| {
+            broker(&format!(
+                "{BASE}spec:\n  replicas: 3\n  zkServers: zk:2181\n  config: {{advertisedDomain: d.io, protocolHandlers: {handlers}}}\n  istio: {{enabled: true, gateway: {{tls: {{certSecretName: c}}}}}}\n"
+            ))
+        };
+        let targets = |b: &PulsarBroker| -> Vec<(i32, i32)> {
+            BrokerListeners::of(b).routes().iter().map(|r| (r.gateway_port, r.target.port)).skip(2).collect()
+        };
+        let b = spec("{mop: {enabled: true}, aop: {enabled: true}}");
+        assert_eq!(targets(&b), [(8883, 5682), (5671, 5683)]);
+        let internal: Vec<i32> = BrokerListeners::of(&b).internal_ports().iter().map(|p| p.port).collect();
+        assert!(internal.contains(&5682) && internal.contains(&5683), "{internal:?}");
+        let b = spec("{mop: {enabled: true, proxyEnabled: true}, aop: {enabled: true, proxyEnabled: true}}");
+        assert_eq!(targets(&b), [(8883, 5682), (5671, 5683)]);
+        // Off: straight to the broker's listener (validation refuses this with
+        // more than one broker; see validate::broker).
+        let b = spec("{mop: {enabled: true, proxyEnabled: false}}");
+        assert_eq!(targets(&b), [(8883, 1883)]);
     }
 
     #[test]

@@ -125,6 +125,40 @@ pub fn service_account(component: Component, instance: &str, user: Option<&str>)
     }
 }
 
+/// The Kubernetes cluster DNS domain unless configured otherwise.
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// In-cluster DNS name of a Service, `<service>.<namespace>.svc.<domain>`
+/// (a pod of a headless Service is `<pod>.` + this). Every in-cluster host
+/// magnetar writes (configuration, listeners, Istio hosts, the operator's
+/// own connections and status) is built here, so the cluster DNS domain
+/// (`BuildContext::cluster_domain`, `--cluster-domain`) reaches all of them.
+/// Not to be confused with Istio's trust domain (`istio.trustDomain`,
+/// used in principals), which is a separate setting that merely has the
+/// same default.
+pub fn service_host(service: &str, namespace: &str, cluster_domain: &str) -> String {
+    concat(&[service, ".", namespace, ".svc.", cluster_domain])
+}
+
+/// A cluster DNS domain is one or more lower-case DNS labels
+/// (`cluster.local`, `k8s.example.com`); the reason when it is not.
+pub fn check_cluster_domain(domain: &str) -> Result<(), String> {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if domain.len() <= 253 && domain.split('.').all(label) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{domain:?} is not a cluster DNS domain: give lower-case DNS labels separated by dots, as in the kubelet's --cluster-domain (default cluster.local)"
+        ))
+    }
+}
+
 /// Istio principal of a ServiceAccount.
 pub fn principal(trust_domain: &str, namespace: &str, service_account: &str) -> String {
     concat(&[trust_domain, "/ns/", namespace, "/sa/", service_account])
@@ -153,5 +187,16 @@ mod tests {
         assert_eq!(Component::ZooKeeper.headless_name("pc"), "pc-zk-headless");
         assert_eq!(broker_pod_name("pc", 12), "pc-broker-12");
         assert_eq!(principal("td", "ns", "sa"), "td/ns/ns/sa/sa");
+        assert_eq!(service_host("b", "ns", "k8s.example.com"), "b.ns.svc.k8s.example.com");
+    }
+
+    #[test]
+    fn cluster_domains_are_dns_names() {
+        for ok in ["cluster.local", "k8s", "a-1.example.com"] {
+            assert!(check_cluster_domain(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Cluster.Local", "a..b", "-a.b", "a.b.", "a b"] {
+            assert!(check_cluster_domain(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -14,6 +14,10 @@ pub const HTTP: i32 = 8080;
 pub const KAFKA: i32 = 9092;
 pub const MQTT: i32 = 1883;
 pub const AMQP: i32 = 5672;
+/// MoP's and AoP's proxies (inside the broker) both default to 5682; keep
+/// them apart.
+pub const MQTT_PROXY: i32 = 5682;
+pub const AMQP_PROXY: i32 = 5683;
 
 /// Ports on the ingress gateway Service.
 pub const GW_PULSAR: i32 = 6651;
@@ -34,4 +38,8 @@ pub const EXT_PULSAR_TLS: i32 = 6653;
 pub const EXT_HTTPS_TLS: i32 = 8443;
 pub const EXT_KAFKA_TLS: i32 = 9095;
 pub const EXT_MQTT_TLS: i32 = 8883;
+/// MoP's proxy TLS port (`mqttProxyTlsPort`) when the gateway passes MQTT
+/// TLS through to the proxy: MoP's default 5683 is AoP's proxy here and 5684
+/// is MoP's PSK default.
+pub const EXT_MQTT_PROXY_TLS: i32 = 5685;
 pub const EXT_AMQP_TLS: i32 = 5671;

@@ -13,7 +13,7 @@ use magnetar_api::{PulsarBroker, PulsarCoordinator};
 
 use crate::cluster::{ClusterKey, Inventory};
 use crate::schema;
-use crate::{FieldError, Invalid, Object, OperatorIdentity, propagate};
+use crate::{BuildContext, FieldError, Invalid, Object, OperatorIdentity, propagate};
 
 /// The objects, plus notes for stderr (skipped kinds, provisional hosts).
 #[derive(Clone, Debug, Default)]
@@ -99,8 +99,28 @@ impl Doc {
     }
 }
 
-/// Renders `(source name, content)` inputs.
+/// Settings of the environment `render` stands in for (the live operator
+/// gets the same from its command line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// The cluster DNS domain (checked by the caller, see
+    /// [`crate::names::check_cluster_domain`]).
+    pub cluster_domain: String,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions { cluster_domain: crate::names::DEFAULT_CLUSTER_DOMAIN.into() }
+    }
+}
+
+/// Renders `(source name, content)` inputs with the default options.
 pub fn render(inputs: &[(String, String)]) -> Result<Rendered, RenderError> {
+    render_with(inputs, &RenderOptions::default())
+}
+
+/// Renders `(source name, content)` inputs.
+pub fn render_with(inputs: &[(String, String)], options: &RenderOptions) -> Result<Rendered, RenderError> {
     let mut notes = Vec::new();
     let mut errors = Vec::new();
     let docs = parse(inputs, &mut notes, &mut errors);
@@ -137,13 +157,23 @@ pub fn render(inputs: &[(String, String)]) -> Result<Rendered, RenderError> {
         return Err(RenderError(errors));
     }
 
-    let objects = build_all(&inventory, &docs, &mut notes, &mut errors);
+    let objects = build_all(&inventory, &docs, options, &mut notes, &mut errors);
     if errors.is_empty() { Ok(Rendered { objects, notes }) } else { Err(RenderError(errors)) }
 }
 
 /// Builds every resource of the inventory; errors point at its document.
-fn build_all(inv: &Inventory, docs: &[Doc], notes: &mut Vec<String>, errors: &mut Vec<DocumentError>) -> Vec<Object> {
+fn build_all(
+    inv: &Inventory,
+    docs: &[Doc],
+    options: &RenderOptions,
+    notes: &mut Vec<String>,
+    errors: &mut Vec<DocumentError>,
+) -> Vec<Object> {
     let operator = OperatorIdentity::default();
+    let context_for = |meta: &kube::core::ObjectMeta| BuildContext {
+        cluster_domain: options.cluster_domain.clone(),
+        ..inv.context_for(meta, &operator)
+    };
     let mut objects = Vec::new();
     let doc_of = |kind: Kind, ns: Option<String>, name: String| {
         docs.iter().find(|d| {
@@ -161,22 +191,22 @@ fn build_all(inv: &Inventory, docs: &[Doc], notes: &mut Vec<String>, errors: &mu
         }
     };
     for r in &inv.zookeepers {
-        collect(Kind::ZooKeeper, r.meta(), crate::build_zookeeper(r, &inv.context_for(r.meta(), &operator)));
+        collect(Kind::ZooKeeper, r.meta(), crate::build_zookeeper(r, &context_for(r.meta())));
     }
     for r in &inv.bookkeepers {
-        collect(Kind::BookKeeper, r.meta(), crate::build_bookkeeper(r, &inv.context_for(r.meta(), &operator)));
+        collect(Kind::BookKeeper, r.meta(), crate::build_bookkeeper(r, &context_for(r.meta())));
     }
     for r in &inv.brokers {
         provisional_hosts(r, notes);
-        collect(Kind::Broker, r.meta(), crate::build_broker(r, &inv.context_for(r.meta(), &operator)));
+        collect(Kind::Broker, r.meta(), crate::build_broker(r, &context_for(r.meta())));
     }
     for r in &inv.proxies {
-        collect(Kind::Proxy, r.meta(), crate::build_proxy(r, &inv.context_for(r.meta(), &operator)));
+        collect(Kind::Proxy, r.meta(), crate::build_proxy(r, &context_for(r.meta())));
     }
     for c in &inv.coordinators {
         let ns = c.namespace().unwrap_or_default();
         let brokers = inv.brokers_of(&ns, &ClusterKey::Coordinator(c.name_any()));
-        let ctx = inv.context_for(c.meta(), &operator);
+        let ctx = context_for(c.meta());
         collect(Kind::Coordinator, c.meta(), crate::build_coordinator(c, &brokers, &ctx));
     }
     let all = inv.coordinators.iter().map(|c| c.meta()).chain(inv.zookeepers.iter().map(|c| c.meta()));

@@ -5,7 +5,7 @@
 use kube::ResourceExt;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
 use magnetar_api::common::{Customization, PodSpec};
-use magnetar_api::istio::{AuthRule, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
+use magnetar_api::istio::{AuthRule, AuthSource, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
 use std::sync::LazyLock;
 
@@ -127,6 +127,43 @@ fn mesh<M: MeshSettings>(e: &mut Errors, istio: Option<&M>) {
         );
     }
     auth_rules(e, m.auth_rules());
+    metrics_allow_from(e, m.metrics_allow_from());
+}
+
+/// Each `metrics.allowFrom` entry becomes an Istio source: an empty one
+/// would match every caller, the opposite of what the field is for.
+fn metrics_allow_from(e: &mut Errors, sources: &[AuthSource]) {
+    for (i, s) in sources.iter().enumerate() {
+        let path = format!("spec.istio.metrics.allowFrom[{i}]");
+        let values = s.principals.iter().chain(&s.namespaces).chain(&s.ip_blocks);
+        if s.principals.is_empty() && s.namespaces.is_empty() && s.ip_blocks.is_empty() {
+            e.add(
+                path,
+                "an empty source would let every caller reach the metrics port (an admin API on brokers, proxies and bookies): give principals, namespaces or ipBlocks of your Prometheus",
+            );
+        } else if values.clone().any(|v| v.trim().is_empty()) {
+            e.add(path, "has an empty principal, namespace or ipBlock: remove it");
+        }
+        for (k, b) in s.ip_blocks.iter().enumerate() {
+            if !b.trim().is_empty() && !ip_block(b) {
+                e.add(
+                    format!("spec.istio.metrics.allowFrom[{i}].ipBlocks[{k}]"),
+                    format!("{b:?} is not an IP address or CIDR block, for example 10.42.0.0/16"),
+                );
+            }
+        }
+    }
+}
+
+/// An IP address or `address/prefix` with a prefix that fits the family.
+fn ip_block(s: &str) -> bool {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else { return false };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|p| p <= max))
 }
 
 fn auth_rules(e: &mut Errors, rules: &[AuthRule]) {
@@ -165,6 +202,12 @@ fn gateway(e: &mut Errors, g: &GatewaySpec) {
         e.add(
             "spec.istio.gateway.tls.certSecretName",
             "is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough",
+        );
+    }
+    if g.mesh_internal_hosts == Some(true) && g.tls_mode() == GatewayTlsMode::Simple {
+        e.add(
+            "spec.istio.gateway.meshInternalHosts",
+            "needs tls.mode passthrough: with simple the broker's external listener is plaintext, so mesh clients that follow a lookup (TLS to port 6651) cannot use it; remove meshInternalHosts or set tls.mode: passthrough",
         );
     }
     for (k, v) in &g.selector {
@@ -266,10 +309,35 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
                 "is required with istio.gateway: set it to the root domain external clients use, for example pulsar.example.com",
             );
         }
+        handler_proxies(&mut e, b);
         gateway(&mut e, g);
     }
     customization(&mut e, &b.spec.customization);
     e.finish()
+}
+
+/// With more than one broker behind the gateway, MQTT and AMQP must go
+/// through MoP's / AoP's proxy: the gateway spreads connections over the
+/// brokers, but a topic is served only by its owner. Unset means on
+/// (`listeners::handler_proxy`); an explicit false cannot work.
+fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
+    if b.spec.replicas <= 1 || crate::listeners::BrokerListeners::of(b).external.is_none() {
+        return;
+    }
+    let handlers = b.spec.config.as_ref().and_then(|c| c.protocol_handlers.as_ref());
+    let off = |h: Option<&magnetar_api::broker::ProxiedHandler>| {
+        h.is_some_and(|h| h.enabled.unwrap_or(false) && h.proxy_enabled == Some(false))
+    };
+    for (name, protocol, h) in
+        [("mop", "MQTT", handlers.and_then(|h| h.mop.as_ref())), ("aop", "AMQP", handlers.and_then(|h| h.aop.as_ref()))]
+    {
+        if off(h) {
+            e.add(
+                format!("spec.config.protocolHandlers.{name}.proxyEnabled"),
+                format!("must not be false with {} brokers behind istio.gateway: the gateway spreads {protocol} connections over the brokers, but only a topic's owner serves it; remove proxyEnabled (the proxy in each broker forwards to the owner) or set replicas: 1", b.spec.replicas),
+            );
+        }
+    }
 }
 
 /// Every per-broker host must be a valid DNS name (labels of at most 63).

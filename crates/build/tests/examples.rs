@@ -92,3 +92,31 @@ fn sidecar_quick_start_has_a_toolset_pointing_at_the_brokers() {
     assert!(cm.contains("demo-broker.pulsar-demo.svc.cluster.local:8080"), "{cm}");
     assert!(of(&objs, "StatefulSet").iter().any(|o| o.name == "demo-proxy"));
 }
+
+/// The cluster DNS domain is a setting: with another one, no generated name
+/// says `svc.cluster.local` (ZooKeeper servers, broker pod hosts, the
+/// cluster registration, client.conf, Istio hosts), while principals keep
+/// the trust domain, a separate setting.
+#[test]
+fn every_in_cluster_name_uses_the_configured_cluster_domain() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
+    let mut inputs = Vec::new();
+    for f in ["examples/sidecar-quick-start.yaml", "examples/passthrough-all-protocols.yaml", "examples/ambient.yaml"] {
+        inputs.push((f.to_string(), std::fs::read_to_string(format!("{root}{f}")).unwrap()));
+    }
+    let options = magnetar_build::render::RenderOptions { cluster_domain: "k8s.example.com".into() };
+    let objs = magnetar_build::render::render_with(&inputs, &options).unwrap().objects;
+    let text: String = objs.iter().map(|o| o.value.to_string()).collect();
+    assert!(!text.contains("svc.cluster.local"), "a name in the default domain is left");
+    for want in [
+        "pulsar-demo.svc.k8s.example.com", // zoo.cfg servers, broker hosts, client.conf
+        "svc.k8s.example.com:2888:3888",
+        "\"host\":\"five-broker-0.pulsar-streams.svc.k8s.example.com\"", // VirtualService destination
+    ] {
+        assert!(text.contains(want), "{want} missing");
+    }
+    assert!(text.contains("cluster.local/ns/"), "principals keep the trust domain");
+    let default = magnetar_build::render::render(&inputs).unwrap().objects;
+    let text: String = default.iter().map(|o| o.value.to_string()).collect();
+    assert!(text.contains("svc.cluster.local") && !text.contains("k8s.example.com"));
+}

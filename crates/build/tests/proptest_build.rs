@@ -202,7 +202,22 @@ fn mesh_fields(gateway: bool) -> Vec<(&'static str, BoxedStrategy<Option<Value>>
         ("revision", opt(strs(&["", "default", "canary", "1-24-2"]))),
         ("trustDomain", opt(strs(&["", "cluster.local", "td.example.com"]))),
         ("mtls", opt(obj(vec![("mode", opt(strs(&["strict", "permissive", "none"])))]))),
-        ("metrics", opt(obj(vec![("permissive", opt(boolean()))]))),
+        (
+            "metrics",
+            opt(obj(vec![
+                ("permissive", opt(boolean())),
+                (
+                    "allowFrom",
+                    opt(list(
+                        obj(vec![
+                            ("namespaces", opt(list(strs(&["monitoring"]), 1))),
+                            ("ipBlocks", opt(list(mostly(&["10.42.0.0/16", "10.0.0.7"], &["10.0.0.0/40"]), 1))),
+                        ]),
+                        2,
+                    )),
+                ),
+            ])),
+        ),
         ("authRules", opt(list(auth_rule(), 2))),
     ];
     if gateway {
@@ -618,6 +633,15 @@ impl Must {
         let istio = &v["spec"]["istio"];
         if istio["mtls"]["mode"] == "none" && istio["dataplaneMode"] == "ambient" {
             refuse.push("mtls none with ambient".into());
+        }
+        for src in istio["metrics"]["allowFrom"].as_array().into_iter().flatten() {
+            let empty = |k: &str| src[k].as_array().is_none_or(Vec::is_empty);
+            if empty("principals") && empty("namespaces") && empty("ipBlocks") {
+                refuse.push("metrics.allowFrom entry without a source".into());
+            }
+            if src["ipBlocks"].as_array().into_iter().flatten().any(|b| b == "10.0.0.0/40") {
+                refuse.push("metrics.allowFrom ipBlock /40".into());
+            }
         }
         for c in v["spec"]["customization"].as_array().into_iter().flatten() {
             let manifest = c["manifest"].as_str().unwrap_or_default();

@@ -16,6 +16,10 @@ pub struct Args {
     /// Manifests to apply (default: examples/sidecar-quick-start.yaml).
     #[arg(short = 'f', long = "filename")]
     files: Vec<PathBuf>,
+    /// The DNS domain the operator builds names in (the local control plane
+    /// runs no DNS, so this only changes the names).
+    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
+    cluster_domain: String,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -24,7 +28,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // After start-up: its readiness polling would log every refused connection.
     init_logging(LogFormat::Text);
     let client = env.client().await?;
-    let operator = Operator::start(client.clone(), Options::default());
+    let operator =
+        Operator::start(client.clone(), Options { cluster_domain: args.cluster_domain.clone(), ..Options::default() });
     if !operator.wait_ready(Duration::from_secs(60)).await {
         anyhow::bail!("the operator did not start; logs: {}", env.log_dir().display());
     }

@@ -37,6 +37,15 @@ enum Command {
     Dev(dev::Args),
 }
 
+/// Environment fallback of `--cluster-domain` (run, render, dev, doctor).
+pub const CLUSTER_DOMAIN_ENV: &str = "MAGNETAR_CLUSTER_DOMAIN";
+
+/// Parses `--cluster-domain`: a clear error instead of names that cannot
+/// resolve.
+pub fn cluster_domain(s: &str) -> Result<String, String> {
+    magnetar_build::names::check_cluster_domain(s).map(|()| s.to_string())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -21,6 +21,10 @@ pub struct Args {
     /// Output format: YAML documents, or one JSON `v1` List.
     #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
     output: Format,
+    /// The cluster's DNS domain (the kubelet's --cluster-domain), as the
+    /// operator would be given it.
+    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
+    cluster_domain: String,
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<(String, String)> {
@@ -35,7 +39,8 @@ fn read(path: &PathBuf) -> anyhow::Result<(String, String)> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let inputs = args.files.iter().map(read).collect::<anyhow::Result<Vec<_>>>()?;
-    let rendered = match magnetar_build::render::render(&inputs) {
+    let options = magnetar_build::render::RenderOptions { cluster_domain: args.cluster_domain };
+    let rendered = match magnetar_build::render::render_with(&inputs, &options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");

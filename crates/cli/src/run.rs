@@ -36,6 +36,10 @@ pub struct Args {
     /// Run without leader election (a single instance).
     #[arg(long)]
     no_leader_election: bool,
+    /// The cluster's DNS domain (the kubelet's --cluster-domain), used in
+    /// every in-cluster name magnetar writes.
+    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
+    cluster_domain: String,
 }
 
 /// Installs the log subscriber (RUST_LOG filters, default info).
@@ -62,6 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         namespace: args.watch_namespace,
         leader_election,
         metrics_addr: Some(args.metrics_addr),
+        cluster_domain: args.cluster_domain,
         ..Options::default()
     };
     magnetar_operator::run(client, opts).await?;

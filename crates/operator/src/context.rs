@@ -90,6 +90,8 @@ impl Live {
 pub struct Context {
     pub client: Client,
     pub identity: OperatorIdentity,
+    /// The cluster DNS domain (see `Options::cluster_domain`).
+    pub cluster_domain: String,
     pub stores: Stores,
     pub children: RwLock<Vec<ChildStore>>,
     pub pods: Store<PartialObjectMeta<Pod>>,

@@ -108,6 +108,9 @@ pub struct Options {
     pub resync: Duration,
     /// Name of the reporting controller in Events (and its instance).
     pub reporter: String,
+    /// The cluster DNS domain (the kubelet's `--cluster-domain`), in every
+    /// host name magnetar builds; see `magnetar_build::names::service_host`.
+    pub cluster_domain: String,
 }
 
 impl Default for Options {
@@ -120,6 +123,7 @@ impl Default for Options {
             istio_recheck: Duration::from_secs(10),
             resync: Duration::from_secs(300),
             reporter: "magnetar".into(),
+            cluster_domain: magnetar_build::names::DEFAULT_CLUSTER_DOMAIN.into(),
         }
     }
 }
@@ -361,6 +365,7 @@ async fn controllers(
     let ctx = Arc::new(Context {
         client: client.clone(),
         identity: opts.identity.clone(),
+        cluster_domain: opts.cluster_domain.clone(),
         stores: Stores { coordinators: coord_r, zookeepers: zk_r, bookkeepers: bk_r, brokers: pb_r, proxies: pp_r },
         children: RwLock::new(children),
         pods: pods_r,

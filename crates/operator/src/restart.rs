@@ -221,7 +221,7 @@ impl Outcome {
     }
 }
 
-fn pod_view(p: &Pod, headless: &str, namespace: &str) -> ZkPod {
+fn pod_view(p: &Pod, headless_host: &str) -> ZkPod {
     let name = p.metadata.name.clone().unwrap_or_default();
     let status = p.status.as_ref();
     let ready = status
@@ -230,7 +230,7 @@ fn pod_view(p: &Pod, headless: &str, namespace: &str) -> ZkPod {
     let ip = status.and_then(|s| s.pod_ip.as_deref()).and_then(|ip| ip.parse::<IpAddr>().ok());
     let address = match ip {
         Some(ip) => SocketAddr::new(ip, ZK_CLIENT as u16).to_string(),
-        None => format!("{name}.{headless}.{namespace}.svc.cluster.local:{ZK_CLIENT}"),
+        None => format!("{name}.{headless_host}:{ZK_CLIENT}"),
     };
     ZkPod {
         ordinal: ordinal(&name).unwrap_or(-1),
@@ -287,7 +287,8 @@ pub async fn roll<K: Resource<DynamicType = ()>>(ctx: &Context, zk: &K, sts: &Va
     let selector = names::selector_string(Component::ZooKeeper, &instance);
     let list = api.list(&ListParams::default().labels(&selector)).await.map_err(Error::Check)?;
     let headless = Component::ZooKeeper.headless_name(&instance);
-    let pods: Vec<ZkPod> = list.items.iter().map(|p| pod_view(p, &headless, &namespace)).collect();
+    let headless_host = magnetar_build::names::service_host(&headless, &namespace, &ctx.cluster_domain);
+    let pods: Vec<ZkPod> = list.items.iter().map(|p| pod_view(p, &headless_host)).collect();
 
     let (pod, why) = match step(&view, &pods) {
         Step::UpToDate => return Ok(Outcome::Idle),

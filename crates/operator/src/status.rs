@@ -258,10 +258,15 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
 
 /// Service URLs of a broker (SPEC 2). External URLs only when the gateway
 /// objects exist (a gateway, an advertised domain and Istio installed).
-pub fn broker_endpoints(broker: &PulsarBroker, replicas: i32, istio_available: bool) -> ServiceEndpoints {
+pub fn broker_endpoints(
+    broker: &PulsarBroker,
+    replicas: i32,
+    istio_available: bool,
+    cluster_domain: &str,
+) -> ServiceEndpoints {
     let name = kube::ResourceExt::name_any(broker);
     let ns = kube::ResourceExt::namespace(broker).unwrap_or_default();
-    let host = format!("{}.{ns}.svc.cluster.local", Component::Broker.object_name(&name));
+    let host = magnetar_build::names::service_host(&Component::Broker.object_name(&name), &ns, cluster_domain);
     let cluster = ClusterEndpoints {
         web_service_url: format!("http://{host}:{}", ports::HTTP),
         pulsar_service_url: format!("pulsar://{host}:{}", ports::PULSAR),
@@ -524,7 +529,7 @@ mod tests {
                 "istio": {"enabled": true, "gateway": {"tls": {"certSecretName": "c"}}}}
         }))
         .unwrap();
-        let e = broker_endpoints(&b, 2, true);
+        let e = broker_endpoints(&b, 2, true, "cluster.local");
         assert_eq!(e.cluster.web_service_url, "http://private-cloud-broker.pulsar.svc.cluster.local:8080");
         assert_eq!(e.cluster.pulsar_service_url, "pulsar://private-cloud-broker.pulsar.svc.cluster.local:6650");
         let x = e.external.unwrap();
@@ -534,7 +539,7 @@ mod tests {
         assert_eq!(x.mqtt_service_url.as_deref(), Some("mqtts://pulsar.example.com:8883"));
         assert_eq!(x.amqp_service_url, None);
         assert_eq!(e.brokers, ["pb0-pulsar.example.com", "pb1-pulsar.example.com"]);
-        let e = broker_endpoints(&b, 2, false);
+        let e = broker_endpoints(&b, 2, false, "cluster.local");
         assert!(e.external.is_none() && e.brokers.is_empty());
     }
 

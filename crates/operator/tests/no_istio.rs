@@ -24,7 +24,14 @@ async fn istio_installed_later_is_picked_up_without_restart() {
     ensure_gateway(&client).await;
     magnetar_testenv::apply::ensure_namespace(&client, ns).await.unwrap();
     let op = start_operator(&client, ns).await;
-    apply_all(&client, &quick_start(ns)).await;
+    // Per-broker ServiceEntries, whose DNS needs this test checks below,
+    // exist in PASSTHROUGH mode only (in SIMPLE the broker's external
+    // listener is plaintext; docs/design.md).
+    let mut docs = quick_start(ns);
+    for d in docs.iter_mut().filter(|d| d["kind"] == "PulsarBroker") {
+        d["spec"]["istio"]["gateway"]["tls"]["mode"] = serde_json::json!("passthrough");
+    }
+    apply_all(&client, &docs).await;
 
     // Workloads run, no Istio object, MeshConfigured=False with the reason.
     let zk = wait_for("ZooKeeper Ready with MeshConfigured=False", DEADLINE, || {

@@ -76,7 +76,6 @@ async fn quick_start_converges_with_endpoints() {
         ("Gateway", "private-cloud-broker-gateway"),
         ("VirtualService", "private-cloud-broker"),
         ("VirtualService", "private-cloud-broker-1"),
-        ("ServiceEntry", "private-cloud-broker-0"),
     ] {
         assert!(live.contains(&(kind.to_string(), name.to_string())), "{kind}/{name} missing; have {live:?}");
     }
@@ -277,10 +276,11 @@ async fn scaling_brokers_down_removes_per_broker_objects() {
     })
     .await;
     wait_exact(&client, ns).await;
+    // SIMPLE mode: no per-broker ServiceEntry (docs/design.md).
     assert_eq!(
         kinds_of(&live_set(&client, ns).await, "private-cloud-broker-4").len(),
-        3,
-        "Service, VirtualService, ServiceEntry for broker 4"
+        2,
+        "Service and VirtualService for broker 4"
     );
     patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"replicas": 2}})).await;
     wait_for("per-broker objects 2-4 gone", DEADLINE, || {
@@ -295,7 +295,7 @@ async fn scaling_brokers_down_removes_per_broker_objects() {
     .await;
     wait_all_ready(&client, ns).await;
     wait_exact(&client, ns).await;
-    assert_eq!(kinds_of(&live_set(&client, ns).await, "private-cloud-broker-1").len(), 3);
+    assert_eq!(kinds_of(&live_set(&client, ns).await, "private-cloud-broker-1").len(), 2);
     assert!(!events(&client, ns, "Deleted").await.is_empty(), "a Deleted event");
     op.stop().await.unwrap();
     cleanup(&client, ns).await;

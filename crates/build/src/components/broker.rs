@@ -36,11 +36,8 @@ const INTERNAL: &str = "internal";
 const EXTERNAL: &str = "external";
 const KAFKA_INTERNAL: &str = "kafka_internal";
 const KAFKA_EXTERNAL: &str = "kafka_external";
-/// MoP's and AoP's proxies both default to 5682; keep them apart.
-const MQTT_PROXY_PORT: i32 = 5682;
-const AMQP_PROXY_PORT: i32 = 5683;
 
-pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
     let listeners = BrokerListeners::of(res);
     let default_config = BrokerConfig::default();
@@ -65,7 +62,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Obje
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners),
+        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners, ctx),
         env,
         ports: listeners.container_ports(),
         config: &data,
@@ -172,7 +169,6 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             set("kopSslTruststoreLocation", format!("{KOP_TLS_DIR}/truststore.jks"));
         }
     }
-    let handlers = config.protocol_handlers.as_ref();
     if l.mop {
         protocols.push("mqtt");
         let mut listen = vec![format!("mqtt://0.0.0.0:{MQTT}")];
@@ -180,9 +176,13 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             listen.push(format!("mqtt+ssl://0.0.0.0:{EXT_MQTT_TLS}"));
         }
         set("mqttListeners", listen.join(","));
-        if handlers.and_then(|h| h.mop.as_ref()).and_then(|m| m.proxy_enabled).unwrap_or(false) {
+        if l.mop_proxy {
             set("mqttProxyEnabled", "true".into());
-            set("mqttProxyPort", MQTT_PROXY_PORT.to_string());
+            set("mqttProxyPort", MQTT_PROXY.to_string());
+            if passthrough {
+                set("mqttProxyTlsEnabled", "true".into());
+                set("mqttProxyTlsPort", EXT_MQTT_PROXY_TLS.to_string());
+            }
         }
     }
     if l.aop {
@@ -192,9 +192,9 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             listen.push(format!("amqps://0.0.0.0:{EXT_AMQP_TLS}"));
         }
         set("amqpListeners", listen.join(","));
-        if handlers.and_then(|h| h.aop.as_ref()).and_then(|a| a.proxy_enabled).unwrap_or(false) {
+        if l.aop_proxy {
             set("amqpProxyEnabled", "true".into());
-            set("amqpProxyPort", AMQP_PROXY_PORT.to_string());
+            set("amqpProxyPort", AMQP_PROXY.to_string());
         }
     }
     if !protocols.is_empty() {
@@ -255,8 +255,8 @@ fn kop_password_env(tls: &KopTls) -> Vec<EnvVar> {
 /// Shell that exports the advertised listeners: `internal` on the pod's
 /// DNS name and, with external access, `external` on the per-broker host
 /// `prefix + ORDINAL + suffix`, the ordinal read from the pod name.
-fn listener_exports(owner: &Owner, l: &BrokerListeners) -> String {
-    let headless = pod::service_host(&C.headless_name(&owner.name), &owner.namespace);
+fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> String {
+    let headless = ctx.service_host(&C.headless_name(&owner.name), &owner.namespace);
     let mut s = format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"${{HOSTNAME}}.{}\"\n", pod::shell_safe(&headless));
     let mut pulsar = vec![format!("{INTERNAL}:pulsar://${{POD_HOST}}:{PULSAR}")];
     let mut kafka = vec![format!("{KAFKA_INTERNAL}://${{POD_HOST}}:{KAFKA}")];
@@ -280,9 +280,9 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners) -> String {
 /// the metadata store (idempotent; retried while ZooKeeper and the bookies
 /// come up, then left to the broker), and starts the broker. This runs in
 /// the main container so that it runs behind the sidecar.
-fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners) -> String {
+fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners, ctx: &BuildContext) -> String {
     let store = pod::metadata_store_url(zk_servers);
-    let svc = pod::service_host(&C.object_name(&owner.name), &owner.namespace);
+    let svc = ctx.service_host(&C.object_name(&owner.name), &owner.namespace);
     pod::shell(&format!(
         r#"{exports}{install}# Register the cluster (a no-op when it exists already).
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
@@ -295,7 +295,7 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
 done
 exec bin/pulsar broker
 "#,
-        exports = listener_exports(owner, l),
+        exports = listener_exports(owner, l, ctx),
         install = pod::install_conf_script(BROKER_CONF),
         cluster = shell_quoted(cluster),
         store = shell_quoted(&store),
@@ -450,7 +450,24 @@ mod tests {
         assert!(c.contains("amqpListeners=amqp://0.0.0.0:5672\n"));
         assert!(c.contains("mqttProxyPort=5682\n") && c.contains("amqpProxyPort=5683\n"));
         assert!(c.contains("transactionCoordinatorEnabled=true\n"));
-        assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 1883, 5672]);
+        // The proxies' ports are declared (pods reach each other's proxies through the mesh).
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 1883, 5672, 5682, 5683]);
+    }
+
+    /// With a gateway the proxies run unless switched off, so MQTT and AMQP
+    /// through the gateway reach the topic's owner; without, they do not.
+    #[test]
+    fn handler_proxies_run_with_external_access_by_default() {
+        let gw = "  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n";
+        let handlers = "  config: {advertisedDomain: d.example.com, protocolHandlers: {mop: {enabled: true}, aop: {enabled: true}}}\n";
+        let c = conf(&objects(&broker(&format!("{handlers}{gw}"))));
+        assert!(c.contains("mqttProxyEnabled=true\nmqttProxyPort=5682\n"), "{c}");
+        assert!(c.contains("amqpProxyPort=5683\n"), "{c}");
+        let c = conf(&objects(&broker(handlers)));
+        assert!(!c.contains("ProxyEnabled") && !c.contains("ProxyPort"), "{c}");
+        let pass = "  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n";
+        let c = conf(&objects(&broker(&format!("{handlers}{pass}"))));
+        assert!(c.contains("mqttProxyTlsEnabled=true\nmqttProxyTlsPort=5685\n"), "{c}");
     }
 
     #[test]

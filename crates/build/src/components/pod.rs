@@ -149,11 +149,6 @@ pub fn metadata_store_url(zk_servers: &str) -> String {
     }
 }
 
-/// The in-cluster DNS name of a Service.
-pub fn service_host(service: &str, namespace: &str) -> String {
-    crate::names::concat(&[service, ".", namespace, ".svc.cluster.local"])
-}
-
 // ---------------------------------------------------------------------------
 // Objects around the workload
 

@@ -26,14 +26,14 @@ pub const PROXY_CONF: &str = "proxy.conf";
 /// Where the gateway certificate is mounted in PASSTHROUGH mode.
 pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
 
-pub fn build(res: &PulsarProxy, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
     let default_pod = PodSpec::default();
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, env) = pod::split_custom(custom);
-    let (host, pulsar_port) = broker_address(&spec.broker_address, &owner.namespace);
+    let (host, pulsar_port) = broker_address(&spec.broker_address, &owner.namespace, &ctx.cluster_domain);
     let mut entries: BTreeMap<String, String> = BTreeMap::from([
         ("brokerServiceURL".to_string(), format!("pulsar://{host}:{pulsar_port}")),
         ("brokerWebServiceURL".to_string(), format!("http://{host}:{HTTP}")),
@@ -105,10 +105,10 @@ fn gateway_cert(passthrough: Option<&GatewaySpec>) -> (Vec<Value>, Vec<Value>) {
 }
 
 /// Host and Pulsar port of `brokerAddress`: a bare Service name is
-/// `<name>.<ns>.svc.cluster.local`; a host with dots is used as given; a
+/// `<name>.<ns>.svc.<cluster domain>`; a host with dots is used as given; a
 /// `:port` is the Pulsar port (the web port stays 8080); a URL scheme is
 /// ignored.
-pub fn broker_address(address: &str, namespace: &str) -> (String, i32) {
+pub fn broker_address(address: &str, namespace: &str, cluster_domain: &str) -> (String, i32) {
     let a = address.trim();
     let a = a.split_once("://").map_or(a, |(_, rest)| rest);
     let a = a.trim_end_matches('/');
@@ -119,7 +119,8 @@ pub fn broker_address(address: &str, namespace: &str) -> (String, i32) {
         },
         None => (a, PULSAR),
     };
-    let host = if host.contains('.') { host.to_string() } else { pod::service_host(host, namespace) };
+    let host =
+        if host.contains('.') { host.to_string() } else { crate::names::service_host(host, namespace, cluster_domain) };
     (host, port)
 }
 
@@ -186,9 +187,11 @@ mod tests {
 
     #[test]
     fn broker_address_forms() {
-        assert_eq!(broker_address("b", "ns"), ("b.ns.svc.cluster.local".to_string(), 6650));
-        assert_eq!(broker_address("b.other.svc:6651", "ns"), ("b.other.svc".to_string(), 6651));
-        assert_eq!(broker_address("pulsar://b:6650/", "ns"), ("b.ns.svc.cluster.local".to_string(), 6650));
-        assert_eq!(broker_address("b:x", "ns"), ("b:x.ns.svc.cluster.local".to_string(), 6650));
+        let cl = "cluster.local";
+        assert_eq!(broker_address("b", "ns", cl), ("b.ns.svc.cluster.local".to_string(), 6650));
+        assert_eq!(broker_address("b.other.svc:6651", "ns", cl), ("b.other.svc".to_string(), 6651));
+        assert_eq!(broker_address("pulsar://b:6650/", "ns", cl), ("b.ns.svc.cluster.local".to_string(), 6650));
+        assert_eq!(broker_address("b:x", "ns", cl), ("b:x.ns.svc.cluster.local".to_string(), 6650));
+        assert_eq!(broker_address("b", "ns", "k8s.example.com"), ("b.ns.svc.k8s.example.com".to_string(), 6650));
     }
 }

@@ -19,7 +19,7 @@ const C: Component = Component::Toolset;
 /// Key of the generated client.conf entries in the ConfigMap.
 pub const CLIENT_CONF: &str = "client.conf";
 
-pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let Some(tool_set) = res.spec.tool_set.as_ref().filter(|t| t.enabled.unwrap_or(true)) else {
         return Vec::new();
     };
@@ -28,7 +28,7 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
     let pod_spec = tool_set.pod.as_ref().unwrap_or(&default_pod);
     let data = BTreeMap::from([(
         CLIENT_CONF.to_string(),
-        pod::properties("client.conf of the toolset", &client_entries(first, owner)),
+        pod::properties("client.conf of the toolset", &client_entries(first, owner, ctx)),
     )]);
     // The image of the coordinator, else the brokers'.
     let image =
@@ -61,10 +61,10 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
 
 /// webServiceUrl and brokerServiceUrl of the first broker's Service (in the
 /// broker's namespace); empty without brokers (the tools' defaults).
-fn client_entries(broker: Option<&PulsarBroker>, owner: &Owner) -> BTreeMap<String, String> {
+fn client_entries(broker: Option<&PulsarBroker>, owner: &Owner, ctx: &BuildContext) -> BTreeMap<String, String> {
     let Some(b) = broker else { return BTreeMap::new() };
     let namespace = b.namespace().unwrap_or_else(|| owner.namespace.clone());
-    let host = pod::service_host(&Component::Broker.object_name(&b.name_any()), &namespace);
+    let host = ctx.service_host(&Component::Broker.object_name(&b.name_any()), &namespace);
     BTreeMap::from([
         ("webServiceUrl".to_string(), format!("http://{host}:{HTTP}/")),
         ("brokerServiceUrl".to_string(), format!("pulsar://{host}:{PULSAR}/")),

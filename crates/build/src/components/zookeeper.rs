@@ -37,12 +37,12 @@ fn all_ports() -> Vec<NamedPort> {
     ]
 }
 
-pub fn build(res: &ZooKeeperCluster, owner: &Owner, _ctx: &BuildContext) -> Vec<Object> {
+pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
     let pod_spec = spec.pod.clone().unwrap_or_default();
     let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
     let (custom_conf, env) = pod::split_custom(&custom);
-    let data = BTreeMap::from([(ZOO_CFG.to_string(), zoo_cfg(owner, spec.replicas, &custom_conf))]);
+    let data = BTreeMap::from([(ZOO_CFG.to_string(), zoo_cfg(owner, spec.replicas, &custom_conf, ctx))]);
     let persistence = spec.persistence.as_ref();
     let size = persistence.and_then(|p| p.size.clone()).unwrap_or_else(|| Quantity(DEFAULT_SIZE.into()));
     let storage_class = persistence.and_then(|p| p.storage_class_name.as_deref());
@@ -87,7 +87,7 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, _ctx: &BuildContext) -> Vec<
 /// Port 8000 serves Prometheus metrics (Pulsar's convention); the role
 /// check uses the `srvr` four-letter word on 2181, so the admin server,
 /// which has mutating commands, stays off.
-fn zoo_cfg(owner: &Owner, replicas: i32, custom: &BTreeMap<String, String>) -> String {
+fn zoo_cfg(owner: &Owner, replicas: i32, custom: &BTreeMap<String, String>, ctx: &BuildContext) -> String {
     let mut e: BTreeMap<String, String> = [
         ("tickTime", "2000".to_string()),
         ("initLimit", "10".to_string()),
@@ -107,19 +107,17 @@ fn zoo_cfg(owner: &Owner, replicas: i32, custom: &BTreeMap<String, String>) -> S
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    for (i, host) in server_hosts(owner, replicas).into_iter().enumerate() {
+    for (i, host) in server_hosts(owner, replicas, ctx).into_iter().enumerate() {
         e.insert(format!("server.{}", i + 1), format!("{host}:{ZK_QUORUM}:{ZK_ELECTION}"));
     }
     e.extend(custom.iter().map(|(k, v)| (k.clone(), v.clone())));
     pod::properties("zoo.cfg of ZooKeeperCluster", &e)
 }
 
-/// `<n>-zk-<i>.<n>-zk-headless.<ns>.svc.cluster.local` for every server.
-pub fn server_hosts(owner: &Owner, replicas: i32) -> Vec<String> {
-    let headless = C.headless_name(&owner.name);
-    (0..replicas.max(0))
-        .map(|i| format!("{}-{i}.{}", C.object_name(&owner.name), pod::service_host(&headless, &owner.namespace)))
-        .collect()
+/// `<n>-zk-<i>.<n>-zk-headless.<ns>.svc.<cluster domain>` for every server.
+pub fn server_hosts(owner: &Owner, replicas: i32, ctx: &BuildContext) -> Vec<String> {
+    let headless = ctx.service_host(&C.headless_name(&owner.name), &owner.namespace);
+    (0..replicas.max(0)).map(|i| format!("{}-{i}.{headless}", C.object_name(&owner.name))).collect()
 }
 
 /// Writes myid from the pod's ordinal, installs zoo.cfg as the image's

@@ -38,6 +38,8 @@ pub fn zookeeper(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> V
         component: c,
         ports: vec![ZK_CLIENT, ZK_QUORUM, ZK_ELECTION, ZK_ADMIN],
         metrics_port: ZK_ADMIN,
+        // Prometheus metrics only: the admin server is off (docs/design.md).
+        metrics_is_admin: false,
         gateway: None,
         // The leader check asks each server for its role (SPEC 4.4).
         operator_ports: vec![ZK_CLIENT, ZK_ADMIN],
@@ -57,6 +59,8 @@ pub fn bookkeeper(res: &BookKeeperCluster, owner: &Owner, ctx: &BuildContext) ->
         component: c,
         ports: vec![BOOKIE, BOOKIE_HTTP],
         metrics_port: BOOKIE_HTTP,
+        // BookKeeper's HTTP server: metrics and the bookie admin API.
+        metrics_is_admin: true,
         gateway: None,
         operator_ports: vec![],
         services: both_services(c, owner),
@@ -68,6 +72,7 @@ pub fn bookkeeper(res: &BookKeeperCluster, owner: &Owner, ctx: &BuildContext) ->
             component: Component::AutoRecovery,
             ports: vec![BOOKIE_HTTP],
             metrics_port: BOOKIE_HTTP,
+            metrics_is_admin: true,
             gateway: None,
             operator_ports: vec![],
             services: vec![],
@@ -88,12 +93,14 @@ pub fn broker(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
         component: c,
         ports: listeners.container_ports().iter().map(|p| p.port).collect(),
         metrics_port: HTTP,
+        // Pulsar's web service: metrics and the admin REST API.
+        metrics_is_admin: true,
         gateway: listeners.external.as_ref().map(|e| (e.gateway, gateway_ports)),
         operator_ports: vec![],
         services: both_services(c, owner),
     };
     let mut out = security::objects(mesh, &target, owner, ctx);
-    out.extend(routing::broker(res, &listeners, owner));
+    out.extend(routing::broker(res, &listeners, owner, ctx));
     out
 }
 
@@ -107,13 +114,15 @@ pub fn proxy(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
         component: Component::Proxy,
         ports: routing::proxy_ports(res).iter().map(|p| p.port).collect(),
         metrics_port: HTTP,
+        // The proxy's web service: metrics and the proxied admin REST API.
+        metrics_is_admin: true,
         gateway: gateway.zip(gateway_ports),
         operator_ports: vec![],
         // The proxy has no headless Service.
         services: vec![Component::Proxy.object_name(&owner.name)],
     };
     let mut out = security::objects(mesh, &target, owner, ctx);
-    out.extend(routing::proxy(res, owner));
+    out.extend(routing::proxy(res, owner, ctx));
     out
 }
 

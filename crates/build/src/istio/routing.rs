@@ -12,14 +12,13 @@ use magnetar_api::istio::{GatewaySpec as GatewayConfig, GatewayTlsMode};
 use magnetar_api::labels::STS_POD_NAME;
 use magnetar_api::{PulsarBroker, PulsarProxy};
 
-use super::security::service_host;
 use super::types::*;
 use crate::hosts::HostPattern;
 use crate::listeners::{BrokerListeners, NamedPort, Protocol, Route};
 use crate::names::{self, Component};
 use crate::object::{fields, obj, string_map};
 use crate::ports::{GW_HTTPS, GW_PULSAR, HTTP, PULSAR};
-use crate::{Object, Owner};
+use crate::{BuildContext, Object, Owner};
 
 /// Proxy port serving TLS for the Pulsar protocol (Pulsar's servicePortTls).
 pub const PROXY_PULSAR_TLS: i32 = 6651;
@@ -37,32 +36,32 @@ struct Binding {
 }
 
 /// Everything a broker with external access needs besides its workload.
-pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) -> Vec<Object> {
+pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let Some(ext) = &listeners.external else {
         return Vec::new();
     };
     let routes = listeners.routes();
     let ordinals: Vec<i32> = (0..res.spec.replicas.max(0)).collect();
     let c = Component::Broker;
-    let bindings = broker_bindings(&ext.hosts, &ordinals, owner);
+    let bindings = broker_bindings(&ext.hosts, &ordinals, owner, ctx);
     let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();
     let mut out: Vec<Object> = ordinals.iter().map(|&i| per_broker_service(i, &targets, owner)).collect();
     let gateway_name = format!("{}-gateway", c.object_name(&owner.name));
     out.extend(gateway_and_routes(ext.gateway, &gateway_name, &routes, &bindings, c, owner));
     if ext.gateway.mesh_internal_hosts() {
-        out.extend(ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &targets, owner)));
+        out.extend(ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &routes, owner)));
     }
     out
 }
 
 /// The main host to the `<n>-broker` Service, and each per-broker host to
 /// its own `<n>-broker-<i>` Service.
-fn broker_bindings(hosts: &HostPattern, ordinals: &[i32], owner: &Owner) -> Vec<Binding> {
+fn broker_bindings(hosts: &HostPattern, ordinals: &[i32], owner: &Owner, ctx: &BuildContext) -> Vec<Binding> {
     let main = Component::Broker.object_name(&owner.name);
     let mut v = vec![Binding {
         label: "main".into(),
         hosts: vec![hosts.main.clone()],
-        destination: service_host(&main, &owner.namespace),
+        destination: ctx.service_host(&main, &owner.namespace),
         name: main,
     }];
     v.extend(ordinals.iter().map(|&i| {
@@ -70,7 +69,7 @@ fn broker_bindings(hosts: &HostPattern, ordinals: &[i32], owner: &Owner) -> Vec<
         Binding {
             label: format!("b{i}"),
             hosts: vec![hosts.host(i)],
-            destination: service_host(&pod, &owner.namespace),
+            destination: ctx.service_host(&pod, &owner.namespace),
             name: pod,
         }
     }));
@@ -188,27 +187,49 @@ fn per_broker_service(ordinal: i32, ports: &[NamedPort], owner: &Owner) -> Objec
     owner.object("v1", "Service", name, Component::Broker, fields([("spec", spec)]))
 }
 
-/// Lets mesh clients in the namespace reach broker `ordinal` by its external
-/// name; endpoints are the pod's IP (workloadSelector), so mTLS/HBONE apply.
-/// Ports are those of the per-broker Service; in SIMPLE mode they are
-/// plaintext (the gateway terminated TLS), so such a client adds no TLS.
-fn service_entry(ordinal: i32, host: &str, ports: &[NamedPort], owner: &Owner) -> Object {
+/// Lets mesh clients in the namespace reach broker `ordinal` by the name a
+/// lookup hands out; endpoints are the pod's IP (workloadSelector), so
+/// mTLS/HBONE apply. Each port is the one the client dials (6651, 443,
+/// 9093, 8883: the gateway's) with `targetPort` the broker's own TLS
+/// listener behind it (6653, 8443, 9095, 8883), so that a client which
+/// follows a lookup lands on the listener that speaks what it sends.
+///
+/// Only routes whose target serves TLS are listed: behind the others (SIMPLE
+/// mode, AMQP) the gateway terminates TLS, and a mesh client would send TLS
+/// to a plaintext port. Every listed port is therefore TLS or HTTPS, which
+/// Istio routes by SNI; that is also why analyzer IST0134
+/// (ServiceEntryAddressesRequired), which fires for a port whose protocol is
+/// TCP or unset on a ServiceEntry without addresses, has nothing to report.
+///
+/// Istio takes an endpoint's port from the selected pod's container port of
+/// the same name before `targetPort` (pilot's serviceentry conversion and
+/// ambient's constructServices), so each port is named after its target
+/// container port: both rules give the same answer.
+fn service_entry(ordinal: i32, host: &str, routes: &[Route], owner: &Owner) -> Object {
     let spec = ServiceEntrySpec {
         hosts: vec![host.to_string()],
         location: Location::MeshInternal,
         resolution: Resolution::Static,
-        ports: ports
-            .iter()
-            .map(|p| ServiceEntryPort {
-                number: p.port,
-                protocol: PortProtocol::from_app_protocol(p.app_protocol),
-                name: p.name.to_string(),
-            })
-            .collect(),
+        ports: service_entry_ports(routes),
         workload_selector: Some(ServiceEntryWorkloadSelector { labels: pod_selector(owner, ordinal) }),
         export_to: vec![".".into()],
     };
     ServiceEntry::object(owner, names::broker_pod_name(&owner.name, ordinal), Component::Broker, &spec)
+}
+
+/// Client-facing ports of the routes whose target serves TLS (see
+/// [`service_entry`]).
+fn service_entry_ports(routes: &[Route]) -> Vec<ServiceEntryPort> {
+    routes
+        .iter()
+        .filter(|r| matches!(r.target.app_protocol, "tls" | "https"))
+        .map(|r| ServiceEntryPort {
+            number: r.gateway_port,
+            protocol: PortProtocol::from_app_protocol(r.target.app_protocol),
+            name: r.target.name.to_string(),
+            target_port: Some(r.target.port),
+        })
+        .collect()
 }
 
 /// The proxy's gateway routes. SIMPLE: the gateway terminates TLS and sends
@@ -264,7 +285,7 @@ pub fn proxy_ports(res: &PulsarProxy) -> Vec<NamedPort> {
 /// Gateway `<n>-proxy-gateway` and VirtualService `<n>-proxy` for the
 /// proxy's DNS names, all on one server per port (one certificate covers
 /// them; the proxy has no per-instance hosts).
-pub fn proxy(res: &PulsarProxy, owner: &Owner) -> Vec<Object> {
+pub fn proxy(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let Some(gw) = proxy_gateway(res) else {
         return Vec::new();
     };
@@ -273,7 +294,7 @@ pub fn proxy(res: &PulsarProxy, owner: &Owner) -> Vec<Object> {
     let binding = Binding {
         label: "proxy".into(),
         hosts: proxy_hosts(res),
-        destination: service_host(&name, &owner.namespace),
+        destination: ctx.service_host(&name, &owner.namespace),
         name: name.clone(),
     };
     gateway_and_routes(gw, &format!("{name}-gateway"), &proxy_routes(gw), &[binding], c, owner)

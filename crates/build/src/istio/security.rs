@@ -13,9 +13,11 @@ pub struct Target<'a> {
     pub component: Component,
     /// Container ports: every peer of the Pulsar cluster may reach them.
     pub ports: Vec<i32>,
-    /// Where Prometheus scrapes; PERMISSIVE and open to anyone in ambient
-    /// mode with `metrics.permissive`.
+    /// Where Prometheus scrapes (see [`metrics_permissive_port`]).
     pub metrics_port: i32,
+    /// The metrics port also serves an admin API (broker and proxy 8080,
+    /// bookie and auto-recovery 8000): never open it to unnamed callers.
+    pub metrics_is_admin: bool,
     /// The ingress gateway and the target ports it routes to.
     pub gateway: Option<(&'a GatewaySpec, Vec<i32>)>,
     /// Ports the operator reaches (ZooKeeper's leader check); empty otherwise.
@@ -38,9 +40,28 @@ fn selector(target: &Target, owner: &Owner) -> WorkloadSelector {
 }
 
 /// Ambient pods have no sidecar to merge metrics, so a Prometheus outside
-/// the mesh scrapes the metrics port directly.
-fn metrics_open<M: MeshSettings>(mesh: &M) -> bool {
-    mesh.dataplane_mode() == DataplaneMode::Ambient && mesh.metrics_permissive()
+/// the mesh scrapes the metrics port directly, in plaintext: the port must
+/// then accept plaintext. That is only worth doing where someone plaintext
+/// may pass the AuthorizationPolicy: the `allowFrom` callers, or anyone on a
+/// port that serves metrics only (ZooKeeper's). A port that is also an
+/// admin API without `allowFrom` stays STRICT.
+fn metrics_permissive_port<M: MeshSettings>(mesh: &M, target: &Target) -> bool {
+    mesh.dataplane_mode() == DataplaneMode::Ambient
+        && mesh.metrics_permissive()
+        && (!mesh.metrics_allow_from().is_empty() || !target.metrics_is_admin)
+}
+
+/// Who may scrape the metrics port besides the cluster's peers: the
+/// `allowFrom` callers (both modes: an in-mesh Prometheus scraping
+/// directly); with none, anyone, but only on a metrics-only port in ambient
+/// mode with `permissive` (what a Prometheus outside the mesh needs there).
+fn metrics_rule<M: MeshSettings>(mesh: &M, target: &Target) -> Option<Rule> {
+    let to = vec![to_ports(&[target.metrics_port])];
+    let allow_from = mesh.metrics_allow_from();
+    if !allow_from.is_empty() {
+        return Some(Rule { from: allow_from.iter().map(rule_from).collect(), to });
+    }
+    metrics_permissive_port(mesh, target).then_some(Rule { from: vec![], to })
 }
 
 /// The component-wide mode. While the component moves between sidecar and
@@ -63,7 +84,7 @@ pub fn peer_authentication<M: MeshSettings>(mesh: &M, target: &Target, owner: &O
         mtls: Some(PeerMtls { mode: peer_mode(mesh, ctx) }),
         ..Default::default()
     };
-    if metrics_open(mesh) {
+    if metrics_permissive_port(mesh, target) {
         spec.port_level_mtls.insert(target.metrics_port.to_string(), PeerMtls { mode: PeerMtlsMode::Permissive });
     }
     let name = target.component.object_name(&owner.name);
@@ -101,9 +122,7 @@ fn rules<M: MeshSettings>(mesh: &M, target: &Target, owner: &Owner, ctx: &BuildC
         v.extend(principals_to(vec![gw], ports));
     }
     v.extend(principals_to(vec![ctx.operator_principal(td)], &target.operator_ports));
-    if metrics_open(mesh) {
-        v.push(Rule { from: vec![], to: vec![to_ports(&[target.metrics_port])] });
-    }
+    v.extend(metrics_rule(mesh, target));
     v.extend(mesh.auth_rules().iter().filter_map(user_rule));
     v
 }
@@ -136,19 +155,19 @@ fn user_rule(rule: &magnetar_api::istio::AuthRule) -> Option<Rule> {
     if rule.from_source.is_empty() && rule.to_operation.is_empty() {
         return None;
     }
-    let from = rule
-        .from_source
-        .iter()
-        .map(|s| RuleFrom {
-            source: Source {
-                principals: s.principals.clone(),
-                namespaces: s.namespaces.clone(),
-                ip_blocks: s.ip_blocks.clone(),
-            },
-        })
-        .collect();
+    let from = rule.from_source.iter().map(rule_from).collect();
     let to = rule.to_operation.iter().map(|o| RuleTo { operation: Operation { ports: o.ports.clone() } }).collect();
     Some(Rule { from, to })
+}
+
+fn rule_from(s: &magnetar_api::istio::AuthSource) -> RuleFrom {
+    RuleFrom {
+        source: Source {
+            principals: s.principals.clone(),
+            namespaces: s.namespaces.clone(),
+            ip_blocks: s.ip_blocks.clone(),
+        },
+    }
 }
 
 /// ISTIO_MUTUAL to the component's Services, sidecar mode only: in ambient
@@ -160,18 +179,13 @@ pub fn destination_rules<M: MeshSettings>(mesh: &M, target: &Target, owner: &Own
     if !sidecar || ctx.migrating || mesh.mtls_mode() == MtlsMode::None {
         return Vec::new();
     }
-    target.services.iter().map(|svc| destination_rule(svc, target.component, owner)).collect()
+    target.services.iter().map(|svc| destination_rule(svc, target.component, owner, ctx)).collect()
 }
 
-fn destination_rule(service: &str, component: Component, owner: &Owner) -> Object {
+fn destination_rule(service: &str, component: Component, owner: &Owner, ctx: &BuildContext) -> Object {
     let spec = DestinationRuleSpec {
-        host: service_host(service, &owner.namespace),
+        host: ctx.service_host(service, &owner.namespace),
         traffic_policy: Some(TrafficPolicy { tls: ClientTls { mode: ClientTlsMode::IstioMutual } }),
     };
     DestinationRule::object(owner, service, component, &spec)
-}
-
-/// In-cluster FQDN of a Service.
-pub fn service_host(service: &str, namespace: &str) -> String {
-    crate::names::concat(&[service, ".", namespace, ".svc.cluster.local"])
 }

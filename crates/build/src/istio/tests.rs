@@ -54,7 +54,7 @@ fn ctx() -> BuildContext {
         .map(peer)
         .collect(),
         operator: OperatorIdentity::default(),
-        migrating: false,
+        ..BuildContext::default()
     }
 }
 
@@ -177,11 +177,12 @@ fn broker_policy_lets_the_gateway_reach_exactly_its_route_targets() {
     let mut want: BTreeSet<String> = ctx().peer_principals("cluster.local", NS).into_iter().collect();
     want.insert(gw.to_string());
     assert_eq!(principals(ap), want, "no operator principal outside ZooKeeper");
-    assert_eq!(ports_of(ap, gw), ["6652", "8080", "9094", "1883", "5672"]);
+    // MQTT and AMQP to the handlers' proxies (two brokers behind the gateway).
+    assert_eq!(ports_of(ap, gw), ["6652", "8080", "9094", "5682", "5683"]);
 
     let pass = broker_objects(GW_PASS);
     let ap = get(&pass, "AuthorizationPolicy", "pc-broker");
-    assert_eq!(ports_of(ap, gw), ["6653", "8443", "9095", "8883", "5671"]);
+    assert_eq!(ports_of(ap, gw), ["6653", "8443", "9095", "5685", "5671"]);
 }
 
 #[test]
@@ -221,8 +222,84 @@ fn ambient_opens_the_metrics_port_and_has_no_destination_rules() {
     assert!(rules.iter().all(|r| r.get("from").is_some()));
 
     let broker = broker_objects("  istio: {enabled: true, dataplaneMode: ambient}\n");
-    assert_eq!(get(&broker, "PeerAuthentication", "pc-broker")["spec"]["portLevelMtls"]["8080"]["mode"], "PERMISSIVE");
     assert!(of_kind(&broker, "DestinationRule").is_empty());
+}
+
+/// Rules that let a caller reach `port` whoever it is (no `from`), and those
+/// naming sources.
+fn open_rules(ap: &Value, port: &str) -> (usize, Vec<Value>) {
+    let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
+    let to_port = |r: &Value| strs(&r["to"][0]["operation"]["ports"]) == [port];
+    let anyone = rules.iter().filter(|r| r.get("from").is_none() && to_port(r)).count();
+    (anyone, rules.into_iter().filter(to_port).collect())
+}
+
+/// Brokers' 8080 and bookies' (and auto-recovery's) 8000 are admin APIs as
+/// well as metrics ports: ambient with the default `metrics.permissive` must
+/// not open them to every pod in plaintext. Only `allowFrom` opens them.
+#[test]
+fn ambient_metrics_never_open_an_admin_api_to_unnamed_callers() {
+    let ambient = "  istio: {enabled: true, dataplaneMode: ambient, metrics: {permissive: true}}\n";
+    let broker = broker_objects(ambient);
+    assert!(
+        get(&broker, "PeerAuthentication", "pc-broker")["spec"].get("portLevelMtls").is_none(),
+        "8080 stays STRICT"
+    );
+    assert_eq!(open_rules(get(&broker, "AuthorizationPolicy", "pc-broker"), "8080").0, 0);
+    let r = bk(ambient);
+    let bookies = bookkeeper(&r, &Owner::of(&r), &ctx());
+    for name in ["pc-bk", "pc-bk-auto-recovery"] {
+        assert!(get(&bookies, "PeerAuthentication", name)["spec"].get("portLevelMtls").is_none(), "{name}");
+        assert_eq!(open_rules(get(&bookies, "AuthorizationPolicy", name), "8000").0, 0, "{name}");
+    }
+    let proxy = proxy_objects(ambient);
+    assert_eq!(open_rules(get(&proxy, "AuthorizationPolicy", "pc-proxy"), "8080").0, 0);
+
+    // allowFrom names the Prometheus: PERMISSIVE on the port, and a rule for it only.
+    let scoped = "  istio: {enabled: true, dataplaneMode: ambient, metrics: {allowFrom: [{ipBlocks: [10.42.7.0/24]}, {namespaces: [monitoring]}]}}\n";
+    let broker = broker_objects(scoped);
+    assert_eq!(get(&broker, "PeerAuthentication", "pc-broker")["spec"]["portLevelMtls"]["8080"]["mode"], "PERMISSIVE");
+    let (anyone, rules) = open_rules(get(&broker, "AuthorizationPolicy", "pc-broker"), "8080");
+    assert_eq!(anyone, 0);
+    assert_eq!(rules.len(), 1);
+    assert_eq!(strs(&rules[0]["from"][0]["source"]["ipBlocks"]), ["10.42.7.0/24"]);
+    assert_eq!(strs(&rules[0]["from"][1]["source"]["namespaces"]), ["monitoring"]);
+
+    // Sidecar mode: no port-level PERMISSIVE, but an in-mesh Prometheus named
+    // in allowFrom may still scrape the port directly.
+    let sidecar = broker_objects(
+        "  istio: {enabled: true, metrics: {allowFrom: [{principals: [cluster.local/ns/monitoring/sa/prometheus]}]}}\n",
+    );
+    assert!(get(&sidecar, "PeerAuthentication", "pc-broker")["spec"].get("portLevelMtls").is_none());
+    let (_, rules) = open_rules(get(&sidecar, "AuthorizationPolicy", "pc-broker"), "8080");
+    assert_eq!(strs(&rules[0]["from"][0]["source"]["principals"]), ["cluster.local/ns/monitoring/sa/prometheus"]);
+}
+
+#[test]
+fn switching_a_handler_proxy_off_behind_the_gateway_is_refused() {
+    let off = GW_SIMPLE.replace("mop: {enabled: true}", "mop: {enabled: true, proxyEnabled: false}");
+    let err = crate::validate::broker(&pb(&format!("  image: img\n{off}"))).unwrap_err();
+    let e = err.0.iter().find(|e| e.path == "spec.config.protocolHandlers.mop.proxyEnabled").expect("refused");
+    assert!(e.message.contains("remove proxyEnabled") && e.message.contains("replicas: 1"), "{}", e.message);
+    let one = off.replace("replicas: 2", "replicas: 1");
+    assert!(crate::validate::broker(&pb(&format!("  image: img\n{one}"))).is_ok());
+}
+
+#[test]
+fn empty_or_malformed_metrics_sources_are_refused() {
+    for (allow_from, path) in [
+        ("[{}]", "spec.istio.metrics.allowFrom[0]"),
+        ("[{namespaces: [\"\"]}]", "spec.istio.metrics.allowFrom[0]"),
+        ("[{ipBlocks: [10.0.0.0/33]}]", "spec.istio.metrics.allowFrom[0].ipBlocks[0]"),
+        ("[{ipBlocks: [prometheus]}]", "spec.istio.metrics.allowFrom[0].ipBlocks[0]"),
+    ] {
+        let b = pb(&format!("  image: img\n  istio: {{enabled: true, metrics: {{allowFrom: {allow_from}}}}}\n"));
+        let err = crate::validate::broker(&b).unwrap_err();
+        assert!(err.0.iter().any(|e| e.path == path), "{allow_from}: {err:?}");
+    }
+    let ok =
+        pb("  image: img\n  istio: {enabled: true, metrics: {allowFrom: [{ipBlocks: [10.0.0.1, \"fd00::/8\"]}]}}\n");
+    assert!(crate::validate::broker(&ok).is_ok());
 }
 
 #[test]
@@ -375,7 +452,7 @@ fn simple_virtual_services_route_tcp_and_http_per_the_table() {
     let svc = "pc-broker.pulsar.svc.cluster.local".to_string();
     assert_eq!(
         routes(main, "tcp"),
-        [(6651, svc.clone(), 6652), (9093, svc.clone(), 9094), (8883, svc.clone(), 1883), (5671, svc.clone(), 5672)]
+        [(6651, svc.clone(), 6652), (9093, svc.clone(), 9094), (8883, svc.clone(), 5682), (5671, svc.clone(), 5683)]
     );
     assert_eq!(routes(main, "http"), [(443, svc, 8080)]);
     assert!(main["spec"].get("tls").is_none());
@@ -400,7 +477,7 @@ fn passthrough_virtual_services_route_tls_by_sni() {
                 (p, t)
             })
             .collect();
-        assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 8883), (5671, 5671)]);
+        assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 5685), (5671, 5671)]);
         let hosts: BTreeSet<String> = strs(&vs["spec"]["hosts"]).into_iter().collect();
         for r in vs["spec"]["tls"].as_array().cloned().unwrap_or_default() {
             let sni: BTreeSet<String> = strs(&r["match"][0]["sniHosts"]).into_iter().collect();
@@ -437,8 +514,8 @@ fn per_broker_services_select_one_pod_and_expose_route_targets() {
 }
 
 #[test]
-fn service_entries_per_broker_unless_switched_off() {
-    let objs = broker_objects(GW_SIMPLE);
+fn service_entries_per_broker_in_passthrough_unless_switched_off() {
+    let objs = broker_objects(GW_PASS);
     let entries = of_kind(&objs, "ServiceEntry");
     assert_eq!(entries.len(), 2);
     let se = get(&objs, "ServiceEntry", "pc-broker-0");
@@ -447,18 +524,68 @@ fn service_entries_per_broker_unless_switched_off() {
     assert_eq!(se["spec"]["resolution"], "STATIC");
     assert_eq!(strs(&se["spec"]["exportTo"]), ["."]);
     assert_eq!(se["spec"]["workloadSelector"]["labels"]["statefulset.kubernetes.io/pod-name"], "pc-broker-0");
-    let svc_ports = &get(&objs, "Service", "pc-broker-0")["spec"]["ports"];
-    let se_ports = se["spec"]["ports"].as_array().cloned().unwrap_or_default();
-    for (i, p) in se_ports.iter().enumerate() {
-        assert_eq!(p["number"], svc_ports[i]["port"]);
-        assert_eq!(p["name"], svc_ports[i]["name"]);
-        let want = svc_ports[i]["appProtocol"].as_str().unwrap_or_default().to_uppercase();
-        assert_eq!(p["protocol"], want.as_str());
-    }
 
-    let off = broker_objects(&GW_SIMPLE.replace("gateway: {", "gateway: {meshInternalHosts: false, "));
+    let off = broker_objects(&GW_PASS.replace("gateway: {", "gateway: {meshInternalHosts: false, "));
     assert!(of_kind(&off, "ServiceEntry").is_empty());
     assert_eq!(of_kind(&off, "VirtualService").len(), 3);
+}
+
+/// A lookup hands a client `pulsar+ssl://<host>:6651` (and `<host>:9093` for
+/// Kafka): the ServiceEntry must declare those ports, each pointing at the
+/// broker's TLS listener behind it, named like that container port (Istio
+/// prefers a same-named container port over targetPort).
+#[test]
+fn service_entries_declare_the_ports_a_lookup_hands_out() {
+    let r = pb(GW_PASS);
+    let mut objs = crate::components::broker::build(&r, &Owner::of(&r), &ctx());
+    objs.extend(broker(&r, &Owner::of(&r), &ctx()));
+    let container = &get(&objs, "StatefulSet", "pc-broker")["spec"]["template"]["spec"]["containers"][0]["ports"];
+    let container_ports: Vec<(String, i64)> = container
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap_or_default().to_string(), p["containerPort"].as_i64().unwrap_or(0)))
+        .collect();
+    let se = get(&objs, "ServiceEntry", "pc-broker-1");
+    let ports: Vec<(i64, i64, String, String)> = se["spec"]["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            (
+                p["number"].as_i64().unwrap_or(0),
+                p["targetPort"].as_i64().unwrap_or(0),
+                p["protocol"].as_str().unwrap_or_default().to_string(),
+                p["name"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(i64, i64)> = ports.iter().map(|p| (p.0, p.1)).collect();
+    // MQTT: MoP's proxy TLS port (two brokers: the proxy forwards to the owner).
+    for want in [(6651, 6653), (443, 8443), (9093, 9095), (8883, 5685)] {
+        assert!(pairs.contains(&want), "{want:?} in {pairs:?}");
+    }
+    for (number, target, protocol, name) in &ports {
+        // TLS or HTTPS only: Istio routes them by SNI, and IST0134 fires only
+        // for TCP (or unset) ports of a ServiceEntry without addresses.
+        assert!(protocol == "TLS" || protocol == "HTTPS", "{number}: {protocol}");
+        assert!(container_ports.contains(&(name.clone(), *target)), "{number}: {name} is not container port {target}");
+    }
+}
+
+/// SIMPLE: the external listener is plaintext, so a mesh client that follows
+/// a lookup (TLS to 6651) cannot use a ServiceEntry: none by default, and
+/// asking for one is refused.
+#[test]
+fn no_service_entries_in_simple_mode() {
+    let objs = broker_objects(GW_SIMPLE);
+    assert!(of_kind(&objs, "ServiceEntry").is_empty());
+    let on = pb(&GW_SIMPLE.replace("gateway: {", "gateway: {meshInternalHosts: true, "));
+    let err = crate::validate::broker(&on).unwrap_err();
+    let e = err.0.iter().find(|e| e.path == "spec.istio.gateway.meshInternalHosts").expect("meshInternalHosts refused");
+    assert!(e.message.contains("tls.mode passthrough"), "{}", e.message);
 }
 
 #[test]

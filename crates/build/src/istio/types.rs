@@ -322,7 +322,7 @@ pub struct RouteDestination {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Destination {
-    /// A Service FQDN, `<svc>.<ns>.svc.cluster.local`.
+    /// A Service FQDN, `<svc>.<ns>.svc.<cluster domain>`.
     pub host: String,
     pub port: PortSelector,
 }
@@ -367,10 +367,15 @@ pub struct ServiceEntrySpec {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceEntryPort {
+    /// The port clients connect to (what a lookup hands out).
     pub number: i32,
     pub protocol: PortProtocol,
     pub name: String,
+    /// The port on the selected pod; unset means `number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<i32>,
 }
 
 /// ServiceEntry `workloadSelector` (key `labels`, unlike the policies).

@@ -65,6 +65,9 @@ pub struct Snapshot {
     pub proxy_metadata: BTreeMap<String, String>,
     /// Istio minor version (24 for 1.24.x), from istiod's image, if known.
     pub istio_minor: Option<u32>,
+    /// The cluster DNS domain the user says the cluster has (empty: the
+    /// default, cluster.local).
+    pub cluster_domain: String,
 }
 
 /// Selector string used as the gateway_pods key.
@@ -296,6 +299,27 @@ fn hbone(s: &Snapshot, out: &mut Vec<Finding>) {
     }
 }
 
+/// The operator builds every in-cluster name in its own --cluster-domain;
+/// a published name in another domain than the cluster's does not resolve.
+fn cluster_domain_check(s: &Snapshot, subj: &str, url: &str, out: &mut Vec<Finding>) {
+    let domain = if s.cluster_domain.is_empty() {
+        magnetar_build::names::DEFAULT_CLUSTER_DOMAIN
+    } else {
+        s.cluster_domain.as_str()
+    };
+    let host = url.split("://").nth(1).unwrap_or(url).split([':', '/']).next().unwrap_or_default();
+    if !host.ends_with(&format!(".svc.{domain}")) {
+        out.push(bad(
+            Severity::Error,
+            subj,
+            format!("in-cluster endpoint {url} is not in the cluster DNS domain {domain}"),
+            format!(
+                "run the operator with --cluster-domain {domain} (or MAGNETAR_CLUSTER_DOMAIN), or pass doctor the domain the operator uses"
+            ),
+        ));
+    }
+}
+
 fn broker(s: &Snapshot, b: &PulsarBroker, out: &mut Vec<Finding>) {
     let ns = b.namespace().unwrap_or_default();
     let subj = format!("{ns}/PulsarBroker/{}", b.name_any());
@@ -316,6 +340,9 @@ fn broker(s: &Snapshot, b: &PulsarBroker, out: &mut Vec<Finding>) {
             "kubectl describe pulsarbroker: the conditions say why",
         )),
         Some(_) => out.push(ok(&subj, "service endpoints published")),
+    }
+    if let Some(e) = endpoints {
+        cluster_domain_check(s, &subj, &e.cluster.web_service_url, out);
     }
     let Some(ext) = listeners.external else { return };
     let gw = ext.gateway;
@@ -398,6 +425,25 @@ mod tests {
             "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {name: pc, namespace: pulsar}\nspec:\n  replicas: 2\n  zkServers: pc-zk:2181\n  config: {advertisedDomain: pulsar.example.com, serviceURLGenerationPolicy: OrdinalPrefix}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw-tls}}}\n",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn in_cluster_endpoints_must_be_in_the_cluster_domain() {
+        let mut b = broker();
+        let url = "http://pc-broker.pulsar.svc.cluster.local:8080";
+        b.status = Some(magnetar_api::status::ComponentStatus {
+            service_endpoints: Some(magnetar_api::status::ServiceEndpoints {
+                cluster: magnetar_api::status::ClusterEndpoints { web_service_url: url.into(), ..Default::default() },
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let s = Snapshot { brokers: vec![b.clone()], ..Default::default() };
+        assert!(!check(&s).iter().any(|f| f.message.contains("cluster DNS domain")));
+        let s = Snapshot { brokers: vec![b], cluster_domain: "k8s.example.com".into(), ..Default::default() };
+        let f = check(&s);
+        let f = f.iter().find(|f| f.message.contains("not in the cluster DNS domain")).expect("finding");
+        assert!(f.fix.contains("--cluster-domain k8s.example.com"), "{}", f.fix);
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct Args {
     /// Only this namespace (default: every namespace).
     #[arg(short, long)]
     namespace: Option<String>,
+    /// The cluster's DNS domain: the in-cluster names the operator published
+    /// must be in it.
+    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
+    cluster_domain: String,
 }
 
 fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
@@ -34,7 +38,8 @@ where
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = Client::try_default().await.context("connecting to the cluster (KUBECONFIG or in-cluster)")?;
-    let snapshot = snapshot(&client, args.namespace.as_deref()).await?;
+    let mut snapshot = snapshot(&client, args.namespace.as_deref()).await?;
+    snapshot.cluster_domain = args.cluster_domain;
     let findings = checks::check(&snapshot);
     if findings.is_empty() {
         println!("no magnetar components found");

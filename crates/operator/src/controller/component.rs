@@ -61,7 +61,7 @@ pub trait ComponentResource:
     fn gateway(&self) -> Option<&GatewaySpec> {
         None
     }
-    fn endpoints(&self, _istio_available: bool) -> Option<ServiceEndpoints> {
+    fn endpoints(&self, _istio_available: bool, _cluster_domain: &str) -> Option<ServiceEndpoints> {
         None
     }
 }
@@ -131,8 +131,8 @@ impl ComponentResource for PulsarBroker {
         let domain = self.spec.config.as_ref().and_then(|c| c.advertised_domain.as_deref()).filter(|d| !d.is_empty());
         domain.and(gateway_of(self.spec.istio.as_ref()))
     }
-    fn endpoints(&self, istio_available: bool) -> Option<ServiceEndpoints> {
-        Some(status::broker_endpoints(self, self.spec.replicas, istio_available))
+    fn endpoints(&self, istio_available: bool, cluster_domain: &str) -> Option<ServiceEndpoints> {
+        Some(status::broker_endpoints(self, self.spec.replicas, istio_available, cluster_domain))
     }
 }
 
@@ -225,6 +225,7 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
     // Build, then check what the schema cannot.
     let mut bctx = inventory.context_for(obj.meta(), &ctx.identity);
     bctx.migrating = migrating;
+    bctx.cluster_domain = ctx.cluster_domain.clone();
     let mut problem = None;
     let mut desired = Vec::new();
     match obj.build(&bctx) {
@@ -296,7 +297,7 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
         istio_available: istio,
         migrating,
         problem: problem.clone(),
-        endpoints: obj.endpoints(istio),
+        endpoints: obj.endpoints(istio, &ctx.cluster_domain),
         blocked: blocked.clone(),
         mesh_warning,
         previous,

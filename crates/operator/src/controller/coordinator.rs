@@ -163,7 +163,12 @@ pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Resu
 
     // The toolset.
     let brokers = inventory.brokers_of(&ns, &cluster);
-    let bctx = BuildContext { peers: inventory.peers(&ns, &cluster), operator: ctx.identity.clone(), migrating: false };
+    let bctx = BuildContext {
+        peers: inventory.peers(&ns, &cluster),
+        operator: ctx.identity.clone(),
+        migrating: false,
+        cluster_domain: ctx.cluster_domain.clone(),
+    };
     let live = ctx.owned(&ns, &name, &uid);
     let mut problem = failure.as_ref().map(|e| Problem::ApplyFailed(e.to_string()));
     let mut outcome = None;

@@ -292,7 +292,11 @@ pub async fn desired_set(client: &Client, ns: &str) -> BTreeSet<(String, String)
     }
     for c in &inv.coordinators {
         let key = ClusterKey::Coordinator(c.name_any());
-        let ctx = magnetar_build::BuildContext { peers: inv.peers(ns, &key), operator: id.clone(), migrating: false };
+        let ctx = magnetar_build::BuildContext {
+            peers: inv.peers(ns, &key),
+            operator: id.clone(),
+            ..magnetar_build::BuildContext::default()
+        };
         objects.extend(magnetar_build::build_coordinator(c, &inv.brokers_of(ns, &key), &ctx).unwrap());
     }
     objects.into_iter().map(|o| (o.kind, o.name)).collect()
