@@ -11,6 +11,9 @@ step() { echo "== $* ($(( $(date +%s) - start ))s)"; }
 step "control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) and Istio CRDs"
 tools/build-cluster.sh >/dev/null
 
+step "JVM toolkit (ZooKeeper, BookKeeper, Pulsar configuration classes) for the real-process tests"
+tools/build-jvm.sh >/dev/null
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
