@@ -335,7 +335,8 @@ async fn deleted_managed_object_is_recreated() {
     let ns = "op-drift-delete";
     let (client, op) = converged_quick_start(ns).await;
     for (kind, name) in [
-        ("ServiceEntry", "private-cloud-broker-1"),
+        // SIMPLE mode has no per-broker ServiceEntries; a per-broker route instead.
+        ("VirtualService", "private-cloud-broker-1"),
         ("Service", "private-cloud-zk"),
         ("PeerAuthentication", "private-cloud-bk"),
     ] {
