@@ -110,6 +110,7 @@ fn broker_entries(
     set("brokerServicePort", PULSAR.to_string());
     set("webServicePort", HTTP.to_string());
     set("internalListenerName", INTERNAL.into());
+    set("statusFilePath", pod::STATUS_FILE.into());
     if let Some(txn) = config.transaction_enabled {
         set("transactionCoordinatorEnabled", txn.to_string());
     }
@@ -293,10 +294,11 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
   fi
   sleep 10
 done
-exec bin/pulsar broker
+{status}exec bin/pulsar broker
 "#,
         exports = listener_exports(owner, l),
         install = pod::install_conf_script(BROKER_CONF),
+        status = pod::status_file_script(BROKER_CONF),
         cluster = shell_quoted(cluster),
         store = shell_quoted(&store),
     ))
@@ -350,6 +352,20 @@ mod tests {
         assert!(!c.contains("messagingProtocols"));
         assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080]);
         assert_eq!(container(&o)["readinessProbe"]["httpGet"]["path"], "/status.html");
+    }
+
+    /// `/status.html` answers 404 unless statusFilePath names an existing
+    /// file: the conf names it and the script creates it before `exec`.
+    #[test]
+    fn probes_find_the_status_file() {
+        let o = objects(&broker(""));
+        assert!(conf(&o).contains("statusFilePath=/pulsar/logs/status\n"));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        let installed = s.find("bin/apply-config-from-env.py conf/broker.conf").unwrap();
+        let created = s.find("echo OK > \"$STATUS_FILE\"").expect("the script creates the status file");
+        let started = s.find("exec bin/pulsar broker").unwrap();
+        assert!(installed < created && created < started, "{s}");
+        assert!(s.contains("s/^statusFilePath=//p' conf/broker.conf"));
     }
 
     #[test]

@@ -112,6 +112,27 @@ bin/apply-config-from-env.py conf/{file}
     )
 }
 
+/// The status file of brokers and proxies (where the Apache Pulsar Helm
+/// chart keeps it too). Pulsar's `/status.html` (its VipStatus resource)
+/// answers 404 unless `statusFilePath` names a file that exists, so without
+/// it no readiness, liveness or startup probe of theirs ever passes.
+pub const STATUS_FILE: &str = "/pulsar/logs/status";
+
+/// Shell that creates the file `statusFilePath` names in the installed
+/// `conf/<file>`. It reads the installed file rather than assuming
+/// [`STATUS_FILE`], so a user's own `statusFilePath` (in `config.custom` or
+/// a `PULSAR_PREFIX_` variable) still gets a file and passing probes.
+pub fn status_file_script(file: &str) -> String {
+    format!(
+        r#"# /status.html answers 404 until the status file exists.
+STATUS_FILE="$(sed -n 's/^statusFilePath=//p' conf/{file} | tail -n 1)"
+STATUS_FILE="${{STATUS_FILE:-{STATUS_FILE}}}"
+mkdir -p "$(dirname "$STATUS_FILE")"
+echo OK > "$STATUS_FILE"
+"#
+    )
+}
+
 /// A start-up script: stop at the first failing step, run from the image's
 /// Pulsar home (where `bin/` and `conf/` are).
 pub fn shell(body: &str) -> String {
@@ -638,6 +659,26 @@ mod tests {
     fn metadata_store_url_adds_the_scheme_once() {
         assert_eq!(metadata_store_url("zk-0:2181,zk-1:2181"), "zk:zk-0:2181,zk-1:2181");
         assert_eq!(metadata_store_url("zk:zk:2181"), "zk:zk:2181");
+    }
+
+    /// Runs the status-file fragment for real in a scratch Pulsar home: the
+    /// file `statusFilePath` names must exist afterwards, the user's own
+    /// path included, since VipStatus answers 404 without it.
+    #[test]
+    fn status_file_script_creates_the_configured_file() {
+        let home = std::env::temp_dir().join(format!("magnetar-status-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(home.join("conf")).unwrap();
+        let custom = home.join("custom/status");
+        std::fs::write(home.join("conf/broker.conf"), format!("a=1\nstatusFilePath={}\n", custom.display())).unwrap();
+        let run = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("set -e\ncd '{}'\n{}", home.display(), status_file_script("broker.conf")))
+            .status()
+            .unwrap();
+        assert!(run.success());
+        assert_eq!(std::fs::read_to_string(&custom).unwrap(), "OK\n");
+        std::fs::remove_dir_all(&home).unwrap();
     }
 
     #[test]
