@@ -89,6 +89,7 @@ const RESERVED_MOUNTS: [&str; 4] = [
 
 fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     let Some(pod) = pod else { return };
+    memory(e, path, pod);
     for (i, s) in pod.secret_refs.iter().enumerate() {
         let clean = s.mount_path.trim_end_matches('/');
         if RESERVED_MOUNTS.iter().any(|r| clean == *r || clean.starts_with(&format!("{r}/"))) {
@@ -113,6 +114,32 @@ fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
             e.add(
                 format!("{path}.secretRefs[{i}].mountPath"),
                 format!("{:?} must be an absolute path, for example /etc/tls/client", s.mount_path),
+            );
+        }
+    }
+}
+
+/// The JVM is sized from the memory quantities and given the memory
+/// options on its command line, so both must be what they claim to be.
+fn memory(e: &mut Errors, path: &str, pod: &PodSpec) {
+    if let Some(r) = &pod.resources {
+        for (kind, map) in [("limits", r.limits.as_ref()), ("requests", r.requests.as_ref())] {
+            if let Some(q) = map.and_then(|m| m.get("memory"))
+                && crate::components::pod::quantity_bytes(&q.0).is_none()
+            {
+                e.add(
+                    format!("{path}.resources.{kind}.memory"),
+                    format!("{:?} is not a Kubernetes quantity: write a size such as 512Mi or 2Gi", q.0),
+                );
+            }
+        }
+    }
+    let options = pod.jvm_options.as_ref().map(|j| j.memory_options.as_slice()).unwrap_or_default();
+    for (i, o) in options.iter().enumerate() {
+        if !o.starts_with('-') || o.contains(char::is_whitespace) {
+            e.add(
+                format!("{path}.jvmOptions.memoryOptions[{i}]"),
+                format!("{o:?} is not one JVM option: give each option as its own entry starting with '-', for example -Xmx2g"),
             );
         }
     }

@@ -341,3 +341,24 @@ fn mop_example_adds_the_mqtt_port_and_no_mesh_objects() {
     assert!(service_ports(get(&objs, "Service", "private-cloud-broker")).contains(&1883));
     assert_eq!(sts["spec"]["replicas"], 3);
 }
+
+/// Every JVM of the quick start is sized from its pod's memory request
+/// (512 MiB), not the image's 2 GiB heap and 4 GiB direct memory.
+#[test]
+fn quick_start_jvms_fit_their_pods() {
+    let objs = compat("streamnative-quick-start-istio.yaml");
+    let mut seen = 0;
+    for o in objs.iter().filter(|o| o.kind == "StatefulSet" || o.kind == "Deployment") {
+        let c = &o.value["spec"]["template"]["spec"]["containers"][0];
+        let var =
+            if o.name.ends_with("-bk") || o.name.ends_with("-bk-auto-recovery") { "BOOKIE_MEM" } else { "PULSAR_MEM" };
+        let env = c["env"].as_array().unwrap_or_else(|| panic!("{} has no env", o.name));
+        let mem = env.iter().find(|e| e["name"] == var).unwrap_or_else(|| panic!("{} has no {var}", o.name));
+        let value = mem["value"].as_str().unwrap();
+        let request = c["resources"]["requests"]["memory"].as_str().unwrap();
+        assert_eq!(request, "512Mi", "{}", o.name);
+        assert!(value.starts_with("-Xms256m -Xmx256m -XX:MaxDirectMemorySize="), "{}: {value}", o.name);
+        seen += 1;
+    }
+    assert_eq!(seen, 4, "zookeeper, bookies, auto-recovery and brokers");
+}

@@ -279,6 +279,28 @@ mod tests {
         assert!(script(ar).contains("exec bin/bookkeeper autorecovery"));
     }
 
+    /// Bookies and auto-recovery size their JVMs from their own pods'
+    /// memory, through the variable their start commands read.
+    #[test]
+    fn jvms_are_sized_from_the_pods() {
+        let o = objects(&bk(
+            "  pod: {resources: {requests: {memory: 1Gi}}}\n  autoRecovery: {pod: {resources: {limits: {memory: 256Mi}}}}\n",
+        ));
+        let env = |kind: &str, name: &str| {
+            find(&o, kind, name)["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let bookie = env("StatefulSet", "pc-bk");
+        let mem = bookie.iter().find(|e| e["name"] == "BOOKIE_MEM").expect("bookies get BOOKIE_MEM");
+        assert_eq!(mem["value"], "-Xms512m -Xmx512m -XX:MaxDirectMemorySize=256m");
+        let ar = env("Deployment", "pc-bk-auto-recovery");
+        let mem = ar.iter().find(|e| e["name"] == "BOOKIE_MEM").expect("auto-recovery gets BOOKIE_MEM");
+        assert_eq!(mem["value"], "-Xms128m -Xmx128m -XX:MaxDirectMemorySize=64m");
+        assert!(!bookie.iter().chain(&ar).any(|e| e["name"] == "PULSAR_MEM"));
+    }
+
     #[test]
     fn no_auto_recovery_with_zero_replicas() {
         let o = objects(&bk("  autoRecovery: {replicas: 0}\n"));
