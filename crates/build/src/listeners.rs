@@ -58,6 +58,10 @@ pub struct BrokerListeners<'a> {
     pub kop: bool,
     pub mop: bool,
     pub aop: bool,
+    /// The broker's own client speaks TLS (`brokerClientTlsEnabled`), so
+    /// the `internal` listener needs a `pulsar+ssl` URL and the broker its
+    /// TLS ports (SPEC 6).
+    pub internal_tls: bool,
     pub external: Option<External<'a>>,
 }
 
@@ -78,13 +82,18 @@ impl<'a> BrokerListeners<'a> {
             }
             _ => None,
         };
-        BrokerListeners { kop, mop, aop, external }
+        let internal_tls = config.is_some_and(|c| broker_client_tls(&c.custom));
+        BrokerListeners { kop, mop, aop, internal_tls, external }
     }
 
     /// Ports every broker serves inside the cluster (and declares on its
     /// container, its Services and the headless Service).
     pub fn internal_ports(&self) -> Vec<NamedPort> {
         let mut v = vec![p("tcp-pulsar", PULSAR, "tcp"), p("http-web", HTTP, "http")];
+        if self.internal_tls {
+            v.push(p("tls-pulsar", PULSAR_TLS, "tls"));
+            v.push(p("https-web", HTTPS, "https"));
+        }
         if self.kop {
             v.push(p("tcp-kafka", KAFKA, "tcp"));
         }
@@ -159,6 +168,19 @@ impl<'a> BrokerListeners<'a> {
         v.extend(self.external_ports());
         v
     }
+}
+
+/// Whether `config.custom` turns on TLS for the broker's own client, as a
+/// broker.conf entry or as its `PULSAR_PREFIX_` variable. Pulsar reads
+/// booleans case-insensitively. That client (lookups between brokers,
+/// system topics, the admin client) then connects to the `pulsar+ssl` URL
+/// of the `internal` listener, and finds none unless the broker has one:
+/// with TLS-only authentication it cannot connect at all.
+pub fn broker_client_tls(custom: &std::collections::BTreeMap<String, String>) -> bool {
+    ["brokerClientTlsEnabled", "PULSAR_PREFIX_brokerClientTlsEnabled"]
+        .iter()
+        .filter_map(|k| custom.get(*k))
+        .any(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// The per-broker host pattern of a broker, from its spec, namespace and UID.

@@ -14,6 +14,11 @@ pub const HTTP: i32 = 8080;
 pub const KAFKA: i32 = 9092;
 pub const MQTT: i32 = 1883;
 pub const AMQP: i32 = 5672;
+/// In-cluster TLS ports of a broker whose own client speaks TLS
+/// (`brokerClientTlsEnabled`): Pulsar's brokerServicePortTls and
+/// webServicePortTls.
+pub const PULSAR_TLS: i32 = 6651;
+pub const HTTPS: i32 = 8443;
 
 /// Ports on the ingress gateway Service.
 pub const GW_PULSAR: i32 = 6651;

@@ -111,6 +111,13 @@ fn broker_entries(
     set("webServicePort", HTTP.to_string());
     set("internalListenerName", INTERNAL.into());
     set("statusFilePath", pod::STATUS_FILE.into());
+    if l.internal_tls {
+        // The internal listener's pulsar+ssl URL and the admin client's
+        // HTTPS URL need these ports (the certificate is the user's, from
+        // config.custom, or the gateway's in PASSTHROUGH mode).
+        set("brokerServicePortTls", PULSAR_TLS.to_string());
+        set("webServicePortTls", HTTPS.to_string());
+    }
     if let Some(txn) = config.transaction_enabled {
         set("transactionCoordinatorEnabled", txn.to_string());
     }
@@ -260,6 +267,9 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners) -> String {
     let headless = pod::service_host(&C.headless_name(&owner.name), &owner.namespace);
     let mut s = format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"${{HOSTNAME}}.{}\"\n", pod::shell_safe(&headless));
     let mut pulsar = vec![format!("{INTERNAL}:pulsar://${{POD_HOST}}:{PULSAR}")];
+    if l.internal_tls {
+        pulsar.push(format!("{INTERNAL}:pulsar+ssl://${{POD_HOST}}:{PULSAR_TLS}"));
+    }
     let mut kafka = vec![format!("{KAFKA_INTERNAL}://${{POD_HOST}}:{KAFKA}")];
     if let Some(ext) = &l.external {
         s.push_str(&format!(
@@ -436,6 +446,35 @@ mod tests {
         assert_eq!(pw["valueFrom"]["secretKeyRef"]["name"], "jks");
         assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6653, 8443, 9095]);
         assert_port_names(&o);
+    }
+
+    /// brokerClientTlsEnabled (here as a PULSAR_PREFIX_ variable, as the KSN
+    /// example writes it): the broker's client connects to the internal
+    /// listener's pulsar+ssl URL, so the broker serves TLS in the cluster
+    /// and declares the ports wherever its ports are declared.
+    #[test]
+    fn broker_client_tls_gets_an_internal_tls_listener() {
+        let o = objects(&broker("  config: {custom: {PULSAR_PREFIX_brokerClientTlsEnabled: 'True'}}\n"));
+        let c = conf(&o);
+        assert!(c.contains("brokerServicePortTls=6651\n") && c.contains("webServicePortTls=8443\n"), "{c}");
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(
+            s.contains(
+                "PULSAR_PREFIX_advertisedListeners=\"internal:pulsar://${POD_HOST}:6650,internal:pulsar+ssl://${POD_HOST}:6651\""
+            ),
+            "{s}"
+        );
+        for svc in ["pc-broker", "pc-broker-headless"] {
+            assert_eq!(service_ports(find(&o, "Service", svc)), [6650, 8080, 6651, 8443], "{svc}");
+        }
+        let ports: Vec<i64> =
+            container(&o)["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].as_i64().unwrap()).collect();
+        assert_eq!(ports, [6650, 8080, 6651, 8443]);
+        assert_port_names(&o);
+        // Off (or false): no TLS port appears.
+        let o = objects(&broker("  config: {custom: {brokerClientTlsEnabled: 'false'}}\n"));
+        assert!(!conf(&o).contains("brokerServicePortTls"));
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080]);
     }
 
     #[test]
