@@ -42,6 +42,9 @@ pub struct Route {
     pub gateway_port: i32,
     /// Port the gateway sends to at the broker (SIMPLE or PASSTHROUGH column).
     pub target: NamedPort,
+    /// The gateway terminates TLS on this route: every route in SIMPLE
+    /// mode, and AMQP in PASSTHROUGH mode too (AoP has no TLS listener).
+    pub terminated: bool,
 }
 
 /// External access of a broker: a gateway and an advertised domain.
@@ -113,6 +116,7 @@ impl<'a> BrokerListeners<'a> {
         let simple = ext.tls_mode == GatewayTlsMode::Simple;
         let mut v = vec![
             Route {
+                terminated: simple,
                 protocol: Protocol::Pulsar,
                 gateway_port: GW_PULSAR,
                 target: if simple {
@@ -122,6 +126,7 @@ impl<'a> BrokerListeners<'a> {
                 },
             },
             Route {
+                terminated: simple,
                 protocol: Protocol::Http,
                 gateway_port: GW_HTTPS,
                 target: if simple { p("http-web", HTTP, "http") } else { p("https-ext", EXT_HTTPS_TLS, "https") },
@@ -129,6 +134,7 @@ impl<'a> BrokerListeners<'a> {
         ];
         if self.kop {
             v.push(Route {
+                terminated: simple,
                 protocol: Protocol::Kafka,
                 gateway_port: GW_KAFKA,
                 target: if simple {
@@ -140,6 +146,7 @@ impl<'a> BrokerListeners<'a> {
         }
         if self.mop {
             v.push(Route {
+                terminated: simple,
                 protocol: Protocol::Mqtt,
                 gateway_port: GW_MQTT,
                 target: if simple { p("tcp-mqtt", MQTT, "tcp") } else { p("tls-mqtt", EXT_MQTT_TLS, "tls") },
@@ -147,9 +154,10 @@ impl<'a> BrokerListeners<'a> {
         }
         if self.aop {
             v.push(Route {
+                terminated: true,
                 protocol: Protocol::Amqp,
                 gateway_port: GW_AMQP,
-                target: if simple { p("tcp-amqp", AMQP, "tcp") } else { p("tls-amqp", EXT_AMQP_TLS, "tls") },
+                target: p("tcp-amqp", AMQP, "tcp"),
             });
         }
         v
@@ -224,7 +232,7 @@ mod tests {
         ));
         let r: Vec<(i32, i32)> =
             BrokerListeners::of(&b).routes().iter().map(|r| (r.gateway_port, r.target.port)).collect();
-        assert_eq!(r, [(6651, 6653), (443, 8443), (8883, 8883), (5671, 5671)]);
+        assert_eq!(r, [(6651, 6653), (443, 8443), (8883, 8883), (5671, 5672)]);
     }
 
     #[test]

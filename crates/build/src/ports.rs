@@ -39,4 +39,3 @@ pub const EXT_PULSAR_TLS: i32 = 6653;
 pub const EXT_HTTPS_TLS: i32 = 8443;
 pub const EXT_KAFKA_TLS: i32 = 9095;
 pub const EXT_MQTT_TLS: i32 = 8883;
-pub const EXT_AMQP_TLS: i32 = 5671;

@@ -287,6 +287,20 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
                 "must be true with istio.gateway.tls.mode passthrough: the broker itself terminates Kafka TLS (set kop.tls.enabled and kop.tls.certSecretName)",
             );
         }
+        let aop_on = config
+            .and_then(|c| c.protocol_handlers.as_ref())
+            .and_then(|h| h.aop.as_ref())
+            .is_some_and(|a| a.enabled.unwrap_or(false));
+        if aop_on
+            && g.gateways.is_empty()
+            && g.tls_mode() == GatewayTlsMode::Passthrough
+            && g.cert_secret_name().is_none()
+        {
+            e.add(
+                "spec.istio.gateway.tls.certSecretName",
+                "is required with aop enabled, also when tls.mode is passthrough: AoP has no TLS listener, so the gateway terminates AMQP TLS (port 5671) with this secret from its namespace",
+            );
+        }
         if domain.is_none_or(str::is_empty) {
             e.add(
                 "spec.config.advertisedDomain",

@@ -186,22 +186,37 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
         let mut listen = vec![format!("mqtt://0.0.0.0:{MQTT}")];
         if passthrough {
             listen.push(format!("mqtt+ssl://0.0.0.0:{EXT_MQTT_TLS}"));
+            // MoP's own certificate keys (MQTTCommonConfiguration), so that
+            // MQTT keeps the gateway's certificate even where the user points
+            // the broker's tls* keys elsewhere (the KSN example does).
+            set("mqttTlsCertificateFilePath", format!("{GATEWAY_TLS_DIR}/tls.crt"));
+            set("mqttTlsKeyFilePath", format!("{GATEWAY_TLS_DIR}/tls.key"));
+            if l.external
+                .as_ref()
+                .and_then(|e| e.gateway.tls.as_ref())
+                .and_then(|t| t.trust_certs_enabled)
+                .unwrap_or(false)
+            {
+                set("mqttTlsTrustCertsFilePath", format!("{GATEWAY_TLS_DIR}/ca.crt"));
+            }
         }
         set("mqttListeners", listen.join(","));
         if handlers.and_then(|h| h.mop.as_ref()).and_then(|m| m.proxy_enabled).unwrap_or(false) {
+            // MoP reads mqttProxyEnabled; mqttProxyEnable is its deprecated
+            // spelling, which MQTTService no longer checks.
             set("mqttProxyEnabled", "true".into());
             set("mqttProxyPort", MQTT_PROXY_PORT.to_string());
         }
     }
     if l.aop {
         protocols.push("amqp");
-        let mut listen = vec![format!("amqp://0.0.0.0:{AMQP}")];
-        if passthrough {
-            listen.push(format!("amqps://0.0.0.0:{EXT_AMQP_TLS}"));
-        }
-        set("amqpListeners", listen.join(","));
+        // AoP serves plaintext AMQP only (AmqpProtocolHandler skips every
+        // listener but amqp://): the gateway terminates AMQP TLS in both
+        // modes and sends plaintext to 5672.
+        set("amqpListeners", format!("amqp://0.0.0.0:{AMQP}"));
         if handlers.and_then(|h| h.aop.as_ref()).and_then(|a| a.proxy_enabled).unwrap_or(false) {
-            set("amqpProxyEnabled", "true".into());
+            // AmqpServiceConfiguration's key is amqpProxyEnable (no "d").
+            set("amqpProxyEnable", "true".into());
             set("amqpProxyPort", AMQP_PROXY_PORT.to_string());
         }
     }
@@ -504,8 +519,37 @@ mod tests {
         assert!(c.contains("mqttListeners=mqtt://0.0.0.0:1883\n"));
         assert!(c.contains("amqpListeners=amqp://0.0.0.0:5672\n"));
         assert!(c.contains("mqttProxyPort=5682\n") && c.contains("amqpProxyPort=5683\n"));
+        // The keys the handlers read: MoP's mqttProxyEnabled (mqttProxyEnable
+        // is deprecated), AoP's amqpProxyEnable (it has no amqpProxyEnabled).
+        assert!(c.contains("mqttProxyEnabled=true\n") && !c.contains("mqttProxyEnable=true\n"));
+        assert!(c.contains("amqpProxyEnable=true\n") && !c.contains("amqpProxyEnabled"));
         assert!(c.contains("transactionCoordinatorEnabled=true\n"));
         assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 1883, 5672]);
+    }
+
+    /// PASSTHROUGH: MoP serves mqtt+ssl with its own certificate keys, the
+    /// gateway's certificate; AoP keeps plaintext only (it supports no
+    /// amqps:// listener), the gateway terminating AMQP TLS.
+    #[test]
+    fn passthrough_mqtt_has_its_certificate_and_amqp_stays_plaintext() {
+        let o = objects(&broker(
+            "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {mop: {enabled: true}, aop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw, trustCertsEnabled: true}}}\n",
+        ));
+        let c = conf(&o);
+        assert!(c.contains("mqttListeners=mqtt://0.0.0.0:1883,mqtt+ssl://0.0.0.0:8883\n"), "{c}");
+        assert!(c.contains("mqttTlsCertificateFilePath=/etc/tls/gateway/tls.crt\n"));
+        assert!(c.contains("mqttTlsKeyFilePath=/etc/tls/gateway/tls.key\n"));
+        assert!(c.contains("mqttTlsTrustCertsFilePath=/etc/tls/gateway/ca.crt\n"));
+        assert!(c.contains("amqpListeners=amqp://0.0.0.0:5672\n"), "{c}");
+        assert!(!c.contains("amqps") && !c.contains("amqp+ssl"));
+        // 5671 is no port of the broker any more; 8883 is.
+        let ports = service_ports(find(&o, "Service", "pc-broker"));
+        assert!(ports.contains(&8883) && !ports.contains(&5671), "{ports:?}");
+        // SIMPLE: no MQTT TLS at the broker at all.
+        let o = objects(&broker(
+            "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {mop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw}}}\n",
+        ));
+        assert!(!conf(&o).contains("mqttTls"));
     }
 
     #[test]
