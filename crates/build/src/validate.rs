@@ -268,23 +268,37 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
         config.and_then(|c| c.protocol_handlers.as_ref()).and_then(|h| h.kop.as_ref()).and_then(|k| k.tls.as_ref());
     if let Some(t) = kop_tls
         && t.enabled.unwrap_or(false)
-        && t.cert_secret_name.as_deref().is_none_or(str::is_empty)
     {
-        e.add(
-            "spec.config.protocolHandlers.kop.tls.certSecretName",
-            "is required when kop.tls.enabled is true: name the Secret with the broker's keystore",
-        );
+        if t.cert_secret_name.as_deref().is_none_or(str::is_empty) {
+            e.add(
+                "spec.config.protocolHandlers.kop.tls.certSecretName",
+                "is required when kop.tls.enabled is true: name the Secret with the broker's keystore",
+            );
+        }
+        // KoP opens the keystore with this password; without it the Kafka
+        // TLS listener cannot load its key and the broker fails to start.
+        if t.password_secret_ref.as_ref().is_none_or(|r| r.name.is_empty() || r.key.is_empty()) {
+            e.add(
+                "spec.config.protocolHandlers.kop.tls.passwordSecretRef",
+                "is required when kop.tls.enabled is true: give the name and key of the Secret holding the keystore password (cert-manager's keystores.jks.passwordSecretRef)",
+            );
+        }
     }
     if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
         let kop_on = config
             .and_then(|c| c.protocol_handlers.as_ref())
             .and_then(|h| h.kop.as_ref())
             .is_some_and(|k| k.enabled.unwrap_or(false));
-        if kop_on && g.tls_mode() == GatewayTlsMode::Passthrough && !kop_tls.is_some_and(|t| t.enabled.unwrap_or(false))
+        // PASSTHROUGH: the broker terminates Kafka TLS itself, with kop.tls's
+        // keystore or else the gateway's certificate; it needs one of them.
+        if kop_on
+            && g.tls_mode() == GatewayTlsMode::Passthrough
+            && !kop_tls.is_some_and(|t| t.enabled.unwrap_or(false))
+            && g.cert_secret_name().is_none()
         {
             e.add(
-                "spec.config.protocolHandlers.kop.tls.enabled",
-                "must be true with istio.gateway.tls.mode passthrough: the broker itself terminates Kafka TLS (set kop.tls.enabled and kop.tls.certSecretName)",
+                "spec.config.protocolHandlers.kop.tls",
+                "is required with istio.gateway.tls.mode passthrough unless istio.gateway.tls.certSecretName names a certificate: the broker itself terminates Kafka TLS (set kop.tls.enabled, certSecretName and passwordSecretRef, or the gateway's certSecretName)",
             );
         }
         let aop_on = config

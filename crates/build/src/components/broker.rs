@@ -65,7 +65,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, _ctx: &BuildContext) -> Vec<Obje
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners),
+        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners, config),
         env,
         ports: listeners.container_ports(),
         config: &data,
@@ -178,6 +178,11 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             set("kopSslKeystoreLocation", format!("{KOP_TLS_DIR}/keystore.jks"));
             set("kopSslTruststoreType", "JKS".into());
             set("kopSslTruststoreLocation", format!("{KOP_TLS_DIR}/truststore.jks"));
+        } else if kop_uses_gateway_certificate(config, l) {
+            // The start-up script builds this keystore from the gateway's
+            // certificate (see [`gateway_keystore_script`]).
+            set("kopSslKeystoreType", "PKCS12".into());
+            set("kopSslKeystoreLocation", KOP_GATEWAY_KEYSTORE.into());
         }
     }
     let handlers = config.protocol_handlers.as_ref();
@@ -234,6 +239,35 @@ fn kop_tls<'a>(config: &'a BrokerConfig, l: &BrokerListeners) -> Option<&'a KopT
     let tls = config.protocol_handlers.as_ref()?.kop.as_ref()?.tls.as_ref()?;
     let named = tls.cert_secret_name.as_deref().is_some_and(|s| !s.is_empty());
     (tls.enabled.unwrap_or(false) && named).then_some(tls)
+}
+
+/// PASSTHROUGH with KoP but without `kop.tls`: the broker terminates Kafka
+/// TLS with the gateway's certificate, as it does for Pulsar and HTTPS.
+fn kop_uses_gateway_certificate(config: &BrokerConfig, l: &BrokerListeners) -> bool {
+    l.kop && kop_tls(config, l).is_none() && passthrough_secret(l).is_some()
+}
+
+/// Where the start-up script writes KoP's keystore made from the gateway
+/// certificate (conf/ is writable by the image's user).
+const KOP_GATEWAY_KEYSTORE: &str = "/pulsar/conf/kop-gateway.p12";
+
+/// KoP reads a keystore (Jetty's SslContextFactory: JKS or PKCS12), not PEM,
+/// and the gateway's Secret holds PEM (`tls.crt`, `tls.key`): convert it at
+/// every start, under a random password that never leaves the pod and
+/// reaches KoP through its PULSAR_PREFIX_ variables (so this runs before
+/// broker.conf is installed).
+fn gateway_keystore_script() -> String {
+    format!(
+        r#"# KoP needs a keystore: build one from the gateway certificate.
+command -v openssl >/dev/null || {{ echo "magnetar: KoP TLS with the gateway certificate needs openssl in the image; set kop.tls instead" >&2; exit 1; }}
+KOP_KEYSTORE_PASSWORD="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export KOP_KEYSTORE_PASSWORD
+openssl pkcs12 -export -name kop -in {dir}/tls.crt -inkey {dir}/tls.key -passout env:KOP_KEYSTORE_PASSWORD -out {KOP_GATEWAY_KEYSTORE}
+export PULSAR_PREFIX_kopSslKeystorePassword="$KOP_KEYSTORE_PASSWORD"
+export PULSAR_PREFIX_kopSslKeyPassword="$KOP_KEYSTORE_PASSWORD"
+"#,
+        dir = GATEWAY_TLS_DIR,
+    )
 }
 
 /// The gateway certificate Secret the broker needs in PASSTHROUGH mode.
@@ -306,11 +340,11 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners) -> String {
 /// the metadata store (idempotent; retried while ZooKeeper and the bookies
 /// come up, then left to the broker), and starts the broker. This runs in
 /// the main container so that it runs behind the sidecar.
-fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners) -> String {
+fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners, config: &BrokerConfig) -> String {
     let store = pod::metadata_store_url(zk_servers);
     let svc = pod::service_host(&C.object_name(&owner.name), &owner.namespace);
     pod::shell(&format!(
-        r#"{exports}{install}# Register the cluster (a no-op when it exists already).
+        r#"{exports}{keystore}{install}# Register the cluster (a no-op when it exists already).
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
   if bin/pulsar initialize-cluster-metadata --cluster '{cluster}' \
       --metadata-store '{store}' --configuration-metadata-store '{store}' \
@@ -322,6 +356,7 @@ done
 {status}exec bin/pulsar broker
 "#,
         exports = listener_exports(owner, l),
+        keystore = if kop_uses_gateway_certificate(config, l) { gateway_keystore_script() } else { String::new() },
         install = pod::install_conf_script(BROKER_CONF),
         status = pod::status_file_script(BROKER_CONF),
         cluster = shell_quoted(cluster),
@@ -490,6 +525,35 @@ mod tests {
         let o = objects(&broker("  config: {custom: {brokerClientTlsEnabled: 'false'}}\n"));
         assert!(!conf(&o).contains("brokerServicePortTls"));
         assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080]);
+    }
+
+    /// PASSTHROUGH with KoP but no kop.tls: Kafka TLS uses the gateway's
+    /// certificate, turned into the keystore KoP needs before broker.conf is
+    /// installed (its password travels as PULSAR_PREFIX_ variables).
+    #[test]
+    fn passthrough_kafka_without_kop_tls_uses_the_gateway_certificate() {
+        let o = objects(&broker(
+            "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {kop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw}}}\n",
+        ));
+        let c = conf(&o);
+        assert!(c.contains("kafkaProtocolMap=kafka_internal:PLAINTEXT,kafka_external:SSL\n"), "{c}");
+        assert!(c.contains("kopSslKeystoreType=PKCS12\n"));
+        assert!(c.contains("kopSslKeystoreLocation=/pulsar/conf/kop-gateway.p12\n"));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        let built = s
+            .find("openssl pkcs12 -export -name kop -in /etc/tls/gateway/tls.crt -inkey /etc/tls/gateway/tls.key")
+            .expect("the keystore is built from the gateway certificate");
+        let exported = s.find("export PULSAR_PREFIX_kopSslKeystorePassword=\"$KOP_KEYSTORE_PASSWORD\"").unwrap();
+        let installed = s.find("bin/apply-config-from-env.py conf/broker.conf").unwrap();
+        assert!(built < exported && exported < installed, "{s}");
+        let spec = &find(&o, "StatefulSet", "pc-broker")["spec"]["template"]["spec"];
+        assert!(spec["volumes"].as_array().unwrap().iter().any(|v| v["secret"]["secretName"] == "gw"));
+        // With kop.tls the user's keystore is used and nothing is converted.
+        let o = objects(&broker(
+            "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {kop: {enabled: true, tls: {enabled: true, certSecretName: k, passwordSecretRef: {name: p, key: k}}}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw}}}\n",
+        ));
+        assert!(conf(&o).contains("kopSslKeystoreLocation=/etc/tls/pulsar-kop/keystore.jks\n"));
+        assert!(!script(find(&o, "StatefulSet", "pc-broker")).contains("openssl"));
     }
 
     #[test]
