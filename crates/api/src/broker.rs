@@ -137,6 +137,7 @@ pub struct KopSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled || (has(self.certSecretName) && self.certSecretName != '')").message("kop.tls.certSecretName is required when kop.tls.enabled is true: name the Secret with the broker's keystore").field_path(".certSecretName"))]
+#[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled || (has(self.passwordSecretRef) && self.passwordSecretRef.name != '' && self.passwordSecretRef.key != '')").message("kop.tls.passwordSecretRef is required when kop.tls.enabled is true: give the name and key of the Secret holding the keystore password").field_path(".passwordSecretRef"))]
 pub struct KopTls {
     /// Serve TLS on the Kafka listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,7 +148,7 @@ pub struct KopTls {
     /// Trust the certificate's CA for the broker's own clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_certs_enabled: Option<bool>,
-    /// The keystore password.
+    /// The Secret key holding the keystore password; required when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret_ref: Option<SecretKeyRef>,
 }

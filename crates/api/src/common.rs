@@ -45,9 +45,14 @@ pub struct PodSpec {
     /// Extra annotations on the pods.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
-    /// Resource requests and limits of the main container.
+    /// Resource requests and limits of the main container. The JVM's heap
+    /// and direct memory are sized from the memory limit (or, without one,
+    /// the memory request) unless jvmOptions.memoryOptions says otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    /// JVM options of the main container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jvm_options: Option<JvmOptions>,
     /// Pod-level security context. Pods run as non-root by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
@@ -71,6 +76,18 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub termination_grace_period_seconds: Option<i64>,
+}
+
+/// JVM options of the main container.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JvmOptions {
+    /// Heap and direct-memory options, for example ["-Xms2g", "-Xmx2g",
+    /// "-XX:MaxDirectMemorySize=4g"]. They replace the sizes magnetar
+    /// derives from the pod's memory, as PULSAR_MEM (BOOKIE_MEM for bookies
+    /// and auto-recovery). Each entry starts with '-'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub memory_options: Vec<String>,
 }
 
 /// A Secret mounted read-only into the main container.

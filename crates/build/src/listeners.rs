@@ -42,6 +42,9 @@ pub struct Route {
     pub gateway_port: i32,
     /// Port the gateway sends to at the broker (SIMPLE or PASSTHROUGH column).
     pub target: NamedPort,
+    /// The gateway terminates TLS on this route: every route in SIMPLE
+    /// mode, and AMQP in PASSTHROUGH mode too (AoP has no TLS listener).
+    pub terminated: bool,
 }
 
 /// External access of a broker: a gateway and an advertised domain.
@@ -61,6 +64,10 @@ pub struct BrokerListeners<'a> {
     /// MoP's / AoP's proxy runs in each broker (see [`handler_proxy`]).
     pub mop_proxy: bool,
     pub aop_proxy: bool,
+    /// The broker's own client speaks TLS (`brokerClientTlsEnabled`), so
+    /// the `internal` listener needs a `pulsar+ssl` URL and the broker its
+    /// TLS ports (SPEC 6).
+    pub internal_tls: bool,
     pub external: Option<External<'a>>,
 }
 
@@ -99,12 +106,14 @@ impl<'a> BrokerListeners<'a> {
             _ => None,
         };
         let ext = external.is_some();
+        let internal_tls = config.is_some_and(|c| broker_client_tls(&c.custom));
         BrokerListeners {
             kop,
             mop,
             aop,
             mop_proxy: handler_proxy(mop, mop_spec.and_then(|m| m.proxy_enabled), ext),
             aop_proxy: handler_proxy(aop, aop_spec.and_then(|a| a.proxy_enabled), ext),
+            internal_tls,
             external,
         }
     }
@@ -113,6 +122,10 @@ impl<'a> BrokerListeners<'a> {
     /// container, its Services and the headless Service).
     pub fn internal_ports(&self) -> Vec<NamedPort> {
         let mut v = vec![p("tcp-pulsar", PULSAR, "tcp"), p("http-web", HTTP, "http")];
+        if self.internal_tls {
+            v.push(p("tls-pulsar", PULSAR_TLS, "tls"));
+            v.push(p("https-web", HTTPS, "https"));
+        }
         if self.kop {
             v.push(p("tcp-kafka", KAFKA, "tcp"));
         }
@@ -138,6 +151,7 @@ impl<'a> BrokerListeners<'a> {
         let simple = ext.tls_mode == GatewayTlsMode::Simple;
         let mut v = vec![
             Route {
+                terminated: simple,
                 protocol: Protocol::Pulsar,
                 gateway_port: GW_PULSAR,
                 target: if simple {
@@ -147,6 +161,7 @@ impl<'a> BrokerListeners<'a> {
                 },
             },
             Route {
+                terminated: simple,
                 protocol: Protocol::Http,
                 gateway_port: GW_HTTPS,
                 target: if simple { p("http-web", HTTP, "http") } else { p("https-ext", EXT_HTTPS_TLS, "https") },
@@ -154,6 +169,7 @@ impl<'a> BrokerListeners<'a> {
         ];
         if self.kop {
             v.push(Route {
+                terminated: simple,
                 protocol: Protocol::Kafka,
                 gateway_port: GW_KAFKA,
                 target: if simple {
@@ -172,13 +188,16 @@ impl<'a> BrokerListeners<'a> {
                 (false, true) => p("tls-mqtt-proxy", EXT_MQTT_PROXY_TLS, "tls"),
                 (false, false) => p("tls-mqtt", EXT_MQTT_TLS, "tls"),
             };
-            v.push(Route { protocol: Protocol::Mqtt, gateway_port: GW_MQTT, target });
+            v.push(Route { terminated: simple, protocol: Protocol::Mqtt, gateway_port: GW_MQTT, target });
         }
         if self.aop {
             v.push(Route {
+                terminated: true,
                 protocol: Protocol::Amqp,
                 gateway_port: GW_AMQP,
-                target: if simple { self.amqp_plain_target() } else { p("tls-amqp", EXT_AMQP_TLS, "tls") },
+                // AMQP TLS ends at the gateway in both modes (AoP has no
+                // TLS listener): plaintext on to AoP's proxy or listener.
+                target: self.amqp_plain_target(),
             });
         }
         v
@@ -203,6 +222,19 @@ impl<'a> BrokerListeners<'a> {
         v.extend(self.external_ports());
         v
     }
+}
+
+/// Whether `config.custom` turns on TLS for the broker's own client, as a
+/// broker.conf entry or as its `PULSAR_PREFIX_` variable. Pulsar reads
+/// booleans case-insensitively. That client (lookups between brokers,
+/// system topics, the admin client) then connects to the `pulsar+ssl` URL
+/// of the `internal` listener, and finds none unless the broker has one:
+/// with TLS-only authentication it cannot connect at all.
+pub fn broker_client_tls(custom: &std::collections::BTreeMap<String, String>) -> bool {
+    ["brokerClientTlsEnabled", "PULSAR_PREFIX_brokerClientTlsEnabled"]
+        .iter()
+        .filter_map(|k| custom.get(*k))
+        .any(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// The per-broker host pattern of a broker, from its spec, namespace and UID.
@@ -246,7 +278,9 @@ mod tests {
         ));
         let r: Vec<(i32, i32)> =
             BrokerListeners::of(&b).routes().iter().map(|r| (r.gateway_port, r.target.port)).collect();
-        assert_eq!(r, [(6651, 6653), (443, 8443), (8883, 5685), (5671, 5671)]);
+        // MQTT TLS passes through to MoP's proxy; AMQP TLS ends at the
+        // gateway, plaintext on to AoP's proxy.
+        assert_eq!(r, [(6651, 6653), (443, 8443), (8883, 5685), (5671, 5683)]);
     }
 
     /// A topic is owned by one broker: through the gateway (which spreads

@@ -18,6 +18,11 @@ pub const AMQP: i32 = 5672;
 /// them apart.
 pub const MQTT_PROXY: i32 = 5682;
 pub const AMQP_PROXY: i32 = 5683;
+/// In-cluster TLS ports of a broker whose own client speaks TLS
+/// (`brokerClientTlsEnabled`): Pulsar's brokerServicePortTls and
+/// webServicePortTls.
+pub const PULSAR_TLS: i32 = 6651;
+pub const HTTPS: i32 = 8443;
 
 /// Ports on the ingress gateway Service.
 pub const GW_PULSAR: i32 = 6651;
@@ -42,4 +47,3 @@ pub const EXT_MQTT_TLS: i32 = 8883;
 /// TLS through to the proxy: MoP's default 5683 is AoP's proxy here and 5684
 /// is MoP's PSK default.
 pub const EXT_MQTT_PROXY_TLS: i32 = 5685;
-pub const EXT_AMQP_TLS: i32 = 5671;

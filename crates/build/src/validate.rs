@@ -89,6 +89,7 @@ const RESERVED_MOUNTS: [&str; 4] = [
 
 fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     let Some(pod) = pod else { return };
+    memory(e, path, pod);
     for (i, s) in pod.secret_refs.iter().enumerate() {
         let clean = s.mount_path.trim_end_matches('/');
         if RESERVED_MOUNTS.iter().any(|r| clean == *r || clean.starts_with(&format!("{r}/"))) {
@@ -113,6 +114,32 @@ fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
             e.add(
                 format!("{path}.secretRefs[{i}].mountPath"),
                 format!("{:?} must be an absolute path, for example /etc/tls/client", s.mount_path),
+            );
+        }
+    }
+}
+
+/// The JVM is sized from the memory quantities and given the memory
+/// options on its command line, so both must be what they claim to be.
+fn memory(e: &mut Errors, path: &str, pod: &PodSpec) {
+    if let Some(r) = &pod.resources {
+        for (kind, map) in [("limits", r.limits.as_ref()), ("requests", r.requests.as_ref())] {
+            if let Some(q) = map.and_then(|m| m.get("memory"))
+                && crate::components::pod::quantity_bytes(&q.0).is_none()
+            {
+                e.add(
+                    format!("{path}.resources.{kind}.memory"),
+                    format!("{:?} is not a Kubernetes quantity: write a size such as 512Mi or 2Gi", q.0),
+                );
+            }
+        }
+    }
+    let options = pod.jvm_options.as_ref().map(|j| j.memory_options.as_slice()).unwrap_or_default();
+    for (i, o) in options.iter().enumerate() {
+        if !o.starts_with('-') || o.contains(char::is_whitespace) {
+            e.add(
+                format!("{path}.jvmOptions.memoryOptions[{i}]"),
+                format!("{o:?} is not one JVM option: give each option as its own entry starting with '-', for example -Xmx2g"),
             );
         }
     }
@@ -284,23 +311,52 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
         config.and_then(|c| c.protocol_handlers.as_ref()).and_then(|h| h.kop.as_ref()).and_then(|k| k.tls.as_ref());
     if let Some(t) = kop_tls
         && t.enabled.unwrap_or(false)
-        && t.cert_secret_name.as_deref().is_none_or(str::is_empty)
     {
-        e.add(
-            "spec.config.protocolHandlers.kop.tls.certSecretName",
-            "is required when kop.tls.enabled is true: name the Secret with the broker's keystore",
-        );
+        if t.cert_secret_name.as_deref().is_none_or(str::is_empty) {
+            e.add(
+                "spec.config.protocolHandlers.kop.tls.certSecretName",
+                "is required when kop.tls.enabled is true: name the Secret with the broker's keystore",
+            );
+        }
+        // KoP opens the keystore with this password; without it the Kafka
+        // TLS listener cannot load its key and the broker fails to start.
+        if t.password_secret_ref.as_ref().is_none_or(|r| r.name.is_empty() || r.key.is_empty()) {
+            e.add(
+                "spec.config.protocolHandlers.kop.tls.passwordSecretRef",
+                "is required when kop.tls.enabled is true: give the name and key of the Secret holding the keystore password (cert-manager's keystores.jks.passwordSecretRef)",
+            );
+        }
     }
+    protocol_handler_image(&mut e, b);
     if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
         let kop_on = config
             .and_then(|c| c.protocol_handlers.as_ref())
             .and_then(|h| h.kop.as_ref())
             .is_some_and(|k| k.enabled.unwrap_or(false));
-        if kop_on && g.tls_mode() == GatewayTlsMode::Passthrough && !kop_tls.is_some_and(|t| t.enabled.unwrap_or(false))
+        // PASSTHROUGH: the broker terminates Kafka TLS itself, with kop.tls's
+        // keystore or else the gateway's certificate; it needs one of them.
+        if kop_on
+            && g.tls_mode() == GatewayTlsMode::Passthrough
+            && !kop_tls.is_some_and(|t| t.enabled.unwrap_or(false))
+            && g.cert_secret_name().is_none()
         {
             e.add(
-                "spec.config.protocolHandlers.kop.tls.enabled",
-                "must be true with istio.gateway.tls.mode passthrough: the broker itself terminates Kafka TLS (set kop.tls.enabled and kop.tls.certSecretName)",
+                "spec.config.protocolHandlers.kop.tls",
+                "is required with istio.gateway.tls.mode passthrough unless istio.gateway.tls.certSecretName names a certificate: the broker itself terminates Kafka TLS (set kop.tls.enabled, certSecretName and passwordSecretRef, or the gateway's certSecretName)",
+            );
+        }
+        let aop_on = config
+            .and_then(|c| c.protocol_handlers.as_ref())
+            .and_then(|h| h.aop.as_ref())
+            .is_some_and(|a| a.enabled.unwrap_or(false));
+        if aop_on
+            && g.gateways.is_empty()
+            && g.tls_mode() == GatewayTlsMode::Passthrough
+            && g.cert_secret_name().is_none()
+        {
+            e.add(
+                "spec.istio.gateway.tls.certSecretName",
+                "is required with aop enabled, also when tls.mode is passthrough: AoP has no TLS listener, so the gateway terminates AMQP TLS (port 5671) with this secret from its namespace",
             );
         }
         if domain.is_none_or(str::is_empty) {
@@ -338,6 +394,51 @@ fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
             );
         }
     }
+}
+
+/// Protocol handlers are NAR files in the image's `protocols/` directory
+/// (`protocolHandlerDirectory=./protocols`). StreamNative's images
+/// (private-cloud, sn-platform, sn-pulsar) ship KoP, MoP and AoP there;
+/// Apache's (`apachepulsar/pulsar`, `apachepulsar/pulsar-all`) have no such
+/// directory, and a broker asked to load a handler from it fails to start.
+/// Only Docker Hub's `apachepulsar/` images are refused: an image of another
+/// registry or repository may be one built with the handlers added.
+fn protocol_handler_image(e: &mut Errors, b: &PulsarBroker) {
+    let handlers = b.spec.config.as_ref().and_then(|c| c.protocol_handlers.as_ref());
+    let on = |x: Option<bool>| x.unwrap_or(false);
+    let enabled: Vec<&str> = [
+        ("kop", on(handlers.and_then(|h| h.kop.as_ref()).and_then(|k| k.enabled))),
+        ("mop", on(handlers.and_then(|h| h.mop.as_ref()).and_then(|m| m.enabled))),
+        ("aop", on(handlers.and_then(|h| h.aop.as_ref()).and_then(|a| a.enabled))),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let Some(image) = b.spec.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) else { return };
+    if !enabled.is_empty() && is_apache_pulsar_image(image) {
+        e.add(
+            "spec.image",
+            format!(
+                "{image:?} is an Apache Pulsar image, which has no protocols/ directory, so the broker cannot load the protocol handlers that spec.config.protocolHandlers turns on ({}) and fails to start: use an image that ships them, such as streamnative/private-cloud:4.0.5.2 or streamnative/sn-platform, or turn the handlers off",
+                enabled.join(", ")
+            ),
+        );
+    }
+}
+
+/// An image of Docker Hub's `apachepulsar` organisation, with or without
+/// the registry's name, a tag or a digest.
+fn is_apache_pulsar_image(image: &str) -> bool {
+    let name = image.split('@').next().unwrap_or_default();
+    let mut parts: Vec<&str> = name.split('/').collect();
+    // A first component with a '.' or ':' (or localhost) is a registry.
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        if !matches!(parts[0], "docker.io" | "index.docker.io" | "registry-1.docker.io") {
+            return false;
+        }
+        parts.remove(0);
+    }
+    parts.len() == 2 && parts[0].eq_ignore_ascii_case("apachepulsar")
 }
 
 /// Every per-broker host must be a valid DNS name (labels of at most 63).
@@ -402,4 +503,50 @@ pub fn coordinator(c: &PulsarCoordinator) -> Result<(), Invalid> {
         pod(&mut e, "spec.toolSet.pod", ts.pod.as_ref());
     }
     e.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apache_pulsar_images_are_known_by_their_docker_hub_name() {
+        for image in [
+            "apachepulsar/pulsar-all:4.0.6",
+            "apachepulsar/pulsar:4.0.5",
+            "apachepulsar/pulsar",
+            "docker.io/apachepulsar/pulsar-all:4.0.6",
+            "registry-1.docker.io/apachepulsar/pulsar@sha256:0123",
+        ] {
+            assert!(is_apache_pulsar_image(image), "{image}");
+        }
+        for image in [
+            "streamnative/private-cloud:4.0.5.2",
+            "streamnative/sn-platform:4.0.5.2",
+            "harbor.example.com/apachepulsar/pulsar-all:4.0.6",
+            "harbor.example.com/public/apachepulsar/pulsar-all:4.0.6",
+            "localhost:5000/apachepulsar/pulsar:4.0.6",
+            "pulsar:4.0.6",
+            "img",
+        ] {
+            assert!(!is_apache_pulsar_image(image), "{image}");
+        }
+    }
+
+    #[test]
+    fn protocol_handlers_need_an_image_that_ships_them() {
+        let broker = |image: &str, handlers: &str| -> PulsarBroker {
+            serde_norway::from_str(&format!(
+                "apiVersion: pulsar.streamnative.io/v1alpha1\nkind: PulsarBroker\nmetadata: {{name: b, namespace: ns}}\nspec:\n  image: {image}\n  zkServers: zk:2181\n  config: {{protocolHandlers: {handlers}}}\n"
+            ))
+            .unwrap()
+        };
+        let err = super::broker(&broker("apachepulsar/pulsar-all:4.0.6", "{aop: {enabled: true}}")).unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].path, "spec.image");
+        assert!(err.0[0].message.contains("(aop)") && err.0[0].message.contains("streamnative/private-cloud"));
+        // Handlers off, or a StreamNative image: fine.
+        assert!(super::broker(&broker("apachepulsar/pulsar-all:4.0.6", "{kop: {enabled: false}}")).is_ok());
+        assert!(super::broker(&broker("streamnative/private-cloud:4.0.5.2", "{aop: {enabled: true}}")).is_ok());
+    }
 }

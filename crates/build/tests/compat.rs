@@ -337,3 +337,165 @@ fn mop_example_adds_the_mqtt_port_and_no_mesh_objects() {
     assert!(service_ports(get(&objs, "Service", "private-cloud-broker")).contains(&1883));
     assert_eq!(sts["spec"]["replicas"], 3);
 }
+
+/// Every JVM of the quick start is sized from its pod's memory request
+/// (512 MiB), not the image's 2 GiB heap and 4 GiB direct memory.
+#[test]
+fn quick_start_jvms_fit_their_pods() {
+    let objs = compat("streamnative-quick-start-istio.yaml");
+    let mut seen = 0;
+    for o in objs.iter().filter(|o| o.kind == "StatefulSet" || o.kind == "Deployment") {
+        let c = &o.value["spec"]["template"]["spec"]["containers"][0];
+        let var =
+            if o.name.ends_with("-bk") || o.name.ends_with("-bk-auto-recovery") { "BOOKIE_MEM" } else { "PULSAR_MEM" };
+        let env = c["env"].as_array().unwrap_or_else(|| panic!("{} has no env", o.name));
+        let mem = env.iter().find(|e| e["name"] == var).unwrap_or_else(|| panic!("{} has no {var}", o.name));
+        let value = mem["value"].as_str().unwrap();
+        let request = c["resources"]["requests"]["memory"].as_str().unwrap();
+        assert_eq!(request, "512Mi", "{}", o.name);
+        assert!(value.starts_with("-Xms256m -Xmx256m -XX:MaxDirectMemorySize="), "{}: {value}", o.name);
+        seen += 1;
+    }
+    assert_eq!(seen, 4, "zookeeper, bookies, auto-recovery and brokers");
+}
+
+/// The broker configuration as the start-up script leaves it: broker.conf
+/// from the ConfigMap, then the container's plain PULSAR_PREFIX_ variables
+/// (apply-config-from-env.py), then the advertised listeners the script
+/// exports, with sample pod and external hosts for the shell variables.
+fn effective_broker_conf(objs: &[Object], name: &str) -> std::collections::BTreeMap<String, String> {
+    let text = get(objs, "ConfigMap", name)["data"]["broker.conf"].as_str().unwrap().to_string();
+    let mut conf: std::collections::BTreeMap<String, String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let c = &get(objs, "StatefulSet", name)["spec"]["template"]["spec"]["containers"][0];
+    for e in c["env"].as_array().into_iter().flatten() {
+        if let (Some(k), Some(v)) =
+            (e["name"].as_str().and_then(|n| n.strip_prefix("PULSAR_PREFIX_")), e["value"].as_str())
+        {
+            conf.insert(k.to_string(), v.to_string());
+        }
+    }
+    let script = c["args"][0].as_str().unwrap();
+    for line in script.lines() {
+        if let Some(rest) = line.strip_prefix("export PULSAR_PREFIX_")
+            && let Some((k, v)) = rest.split_once('=')
+        {
+            let v =
+                v.trim_matches('"').replace("${POD_HOST}", "pod-0.svc").replace("${EXTERNAL_HOST}", "pb0.example.com");
+            conf.insert(k.to_string(), v);
+        }
+    }
+    conf
+}
+
+/// What Pulsar 4.0's MultipleListenerValidator requires of
+/// advertisedListeners (at most one pulsar and one pulsar+ssl URL per
+/// listener name, internalListenerName among them, no host:port under two
+/// names), that a TLS broker client finds a pulsar+ssl URL on the internal
+/// listener, and that no two of the broker's listening ports clash.
+fn broker_listener_errors(conf: &std::collections::BTreeMap<String, String>) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut by_name: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    let listeners = conf.get("advertisedListeners").map(String::as_str).unwrap_or_default();
+    for entry in listeners.split(',').filter(|e| !e.is_empty()) {
+        let (name, url) = entry.split_once(':').unwrap();
+        by_name.entry(name).or_default().push(url);
+    }
+    let mut host_ports: std::collections::BTreeMap<String, &str> = Default::default();
+    for (name, urls) in &by_name {
+        for scheme in ["pulsar://", "pulsar+ssl://"] {
+            if urls.iter().filter(|u| u.starts_with(scheme)).count() > 1 {
+                errors.push(format!("listener {name} has two {scheme} URLs"));
+            }
+        }
+        if urls.len() > 2 {
+            errors.push(format!("listener {name} has {} URLs", urls.len()));
+        }
+        for u in urls {
+            let host_port = u.split_once("://").unwrap().1.to_string();
+            if let Some(other) = host_ports.insert(host_port.clone(), name)
+                && other != *name
+            {
+                errors.push(format!("{host_port} is under listeners {other} and {name}"));
+            }
+        }
+    }
+    let internal = conf.get("internalListenerName").map(String::as_str).unwrap_or_default();
+    if !by_name.contains_key(internal) {
+        errors.push(format!("internalListenerName {internal:?} is not among {listeners:?}"));
+    }
+    if conf.get("brokerClientTlsEnabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        if !by_name.get(internal).is_some_and(|u| u.iter().any(|u| u.starts_with("pulsar+ssl://"))) {
+            errors.push(format!("brokerClientTlsEnabled, but listener {internal} has no pulsar+ssl URL"));
+        }
+        for k in ["brokerServicePortTls", "webServicePortTls"] {
+            if !conf.contains_key(k) {
+                errors.push(format!("brokerClientTlsEnabled without {k}"));
+            }
+        }
+    }
+    let mut ports: Vec<(String, String)> = Vec::new();
+    for k in [
+        "brokerServicePort",
+        "brokerServicePortTls",
+        "webServicePort",
+        "webServicePortTls",
+        "mqttProxyPort",
+        "amqpProxyPort",
+    ] {
+        if let Some(p) = conf.get(k) {
+            ports.push((k.to_string(), p.clone()));
+        }
+    }
+    for k in ["bindAddresses", "kafkaListeners", "mqttListeners", "amqpListeners"] {
+        for url in conf.get(k).map(String::as_str).unwrap_or_default().split(',').filter(|u| !u.is_empty()) {
+            ports.push((format!("{k} {url}"), url.rsplit(':').next().unwrap().to_string()));
+        }
+    }
+    for (i, (what, port)) in ports.iter().enumerate() {
+        if let Some((other, _)) = ports[..i].iter().find(|(_, p)| p == port) {
+            errors.push(format!("port {port} of {what} is also {other}"));
+        }
+    }
+    errors
+}
+
+/// The KSN example turns on brokerClientTlsEnabled with TLS-only
+/// authentication: every broker gets an internal pulsar+ssl listener on
+/// 6651 and HTTPS on 8443, declared on its Services and in its policy, and
+/// the configuration passes Pulsar's listener rules.
+#[test]
+fn ksn_example_brokers_reach_each_other_over_tls() {
+    let objs = compat("streamnative-ksn-mtls-passthrough.yaml");
+    let conf = effective_broker_conf(&objs, "private-cloud-broker");
+    assert_eq!(broker_listener_errors(&conf), Vec::<String>::new(), "{conf:?}");
+    assert_eq!(conf["brokerServicePortTls"], "6651");
+    assert_eq!(conf["webServicePortTls"], "8443");
+    assert!(conf["advertisedListeners"].contains("internal:pulsar+ssl://pod-0.svc:6651"), "{conf:?}");
+    for svc in ["private-cloud-broker", "private-cloud-broker-headless"] {
+        let ports = service_ports(get(&objs, "Service", svc));
+        assert!(ports.contains(&6651) && ports.contains(&8443), "{svc}: {ports:?}");
+    }
+}
+
+/// The same rules hold for every broker of the examples and the compat
+/// manifests that have one and render.
+#[test]
+fn broker_listeners_pass_pulsars_rules_everywhere() {
+    let mut checked = 0;
+    for file in
+        ["streamnative-quick-start-istio.yaml", "streamnative-mop.yaml", "streamnative-ksn-mtls-passthrough.yaml"]
+    {
+        let objs = compat(file);
+        for name in names(&objs, "StatefulSet").into_iter().filter(|n| n.ends_with("-broker")) {
+            let conf = effective_broker_conf(&objs, &name);
+            assert_eq!(broker_listener_errors(&conf), Vec::<String>::new(), "{file} {name}: {conf:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3);
+}

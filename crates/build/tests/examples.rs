@@ -51,7 +51,15 @@ fn passthrough_example_has_five_fqdn_brokers_and_every_protocol() {
     let mut ports: Vec<i64> =
         gw.value["spec"]["servers"].as_array().unwrap().iter().map(|s| s["port"]["number"].as_i64().unwrap()).collect();
     ports.sort();
+    ports.dedup();
     assert_eq!(ports, [443, 5671, 6651, 8883, 9093]);
+    // AoP has no TLS listener: AMQP TLS ends at the gateway, one SIMPLE
+    // server per host (the main host and five brokers), the rest pass through.
+    let servers = gw.value["spec"]["servers"].as_array().unwrap();
+    let amqp: Vec<&Value> = servers.iter().filter(|s| s["port"]["number"] == 5671).collect();
+    assert_eq!(amqp.len(), 6);
+    assert!(amqp.iter().all(|s| s["tls"]["mode"] == "SIMPLE" && s["tls"]["credentialName"] == "streams-tls"));
+    assert!(servers.iter().filter(|s| s["port"]["number"] != 5671).all(|s| s["tls"]["mode"] == "PASSTHROUGH"));
     assert_eq!(gw.value["spec"]["selector"]["app"], "edge-gateway");
     // The custom gateway identity and the extra rule reach the broker's policy.
     let ap = of(&objs, "AuthorizationPolicy").into_iter().find(|o| o.name == "five-broker").unwrap();

@@ -45,6 +45,13 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, env) = pod::split_custom(custom);
     let mut entries = bookie_entries(&spec.zk_servers);
+    if auto_recovery_replicas(res) > 0 {
+        // Pulsar's conf/bookkeeper.conf turns autoRecoveryDaemonEnabled on
+        // (BookKeeper's own default is off) and the image's lines stay where
+        // magnetar sets nothing: every bookie would run an auditor and
+        // replication worker beside the Deployment's. One place only.
+        entries.insert("autoRecoveryDaemonEnabled".into(), "false".into());
+    }
     entries.extend(custom_conf);
     let data = BTreeMap::from([(
         BOOKKEEPER_CONF.to_string(),
@@ -139,12 +146,17 @@ exec bin/pulsar bookie
     ))
 }
 
+/// Replicas of the auto-recovery Deployment (1 unless the spec says).
+fn auto_recovery_replicas(res: &BookKeeperCluster) -> i32 {
+    res.spec.auto_recovery.as_ref().and_then(|a| a.replicas).unwrap_or(1)
+}
+
 /// The auto-recovery Deployment and its plumbing; nothing with 0 replicas.
 fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let spec = &res.spec;
     let default_ar = AutoRecovery::default();
     let ar = spec.auto_recovery.as_ref().unwrap_or(&default_ar);
-    let replicas = ar.replicas.unwrap_or(1);
+    let replicas = auto_recovery_replicas(res);
     if replicas <= 0 {
         return Vec::new();
     }
@@ -279,11 +291,47 @@ mod tests {
         assert!(script(ar).contains("exec bin/bookkeeper autorecovery"));
     }
 
+    /// Bookies and auto-recovery size their JVMs from their own pods'
+    /// memory, through the variable their start commands read.
+    #[test]
+    fn jvms_are_sized_from_the_pods() {
+        let o = objects(&bk(
+            "  pod: {resources: {requests: {memory: 1Gi}}}\n  autoRecovery: {pod: {resources: {limits: {memory: 256Mi}}}}\n",
+        ));
+        let env = |kind: &str, name: &str| {
+            find(&o, kind, name)["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let bookie = env("StatefulSet", "pc-bk");
+        let mem = bookie.iter().find(|e| e["name"] == "BOOKIE_MEM").expect("bookies get BOOKIE_MEM");
+        assert_eq!(mem["value"], "-Xms512m -Xmx512m -XX:MaxDirectMemorySize=256m");
+        let ar = env("Deployment", "pc-bk-auto-recovery");
+        let mem = ar.iter().find(|e| e["name"] == "BOOKIE_MEM").expect("auto-recovery gets BOOKIE_MEM");
+        assert_eq!(mem["value"], "-Xms128m -Xmx128m -XX:MaxDirectMemorySize=64m");
+        assert!(!bookie.iter().chain(&ar).any(|e| e["name"] == "PULSAR_MEM"));
+    }
+
     #[test]
     fn no_auto_recovery_with_zero_replicas() {
         let o = objects(&bk("  autoRecovery: {replicas: 0}\n"));
         assert!(!o.iter().any(|x| x.name.starts_with("pc-bk-auto-recovery")));
         assert!(has(&o, "StatefulSet", "pc-bk"));
+        // No Deployment: the bookies keep their own auto-recovery (the
+        // image's autoRecoveryDaemonEnabled=true), or nothing would recover.
+        assert!(!conf(&o, "pc-bk").contains("autoRecoveryDaemonEnabled"));
+    }
+
+    /// With the Deployment, auto-recovery runs there only: the bookies turn
+    /// off the daemon Pulsar's bookkeeper.conf turns on; a user's entry wins.
+    #[test]
+    fn bookies_leave_auto_recovery_to_the_deployment() {
+        let o = objects(&bk(""));
+        assert!(has(&o, "Deployment", "pc-bk-auto-recovery"));
+        assert!(conf(&o, "pc-bk").contains("autoRecoveryDaemonEnabled=false\n"));
+        let o = objects(&bk("  config: {custom: {autoRecoveryDaemonEnabled: 'true'}}\n"));
+        assert!(conf(&o, "pc-bk").contains("autoRecoveryDaemonEnabled=true\n"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners, ctx),
+        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners, config, ctx),
         env,
         ports: listeners.container_ports(),
         config: &data,
@@ -107,6 +107,14 @@ fn broker_entries(
     set("brokerServicePort", PULSAR.to_string());
     set("webServicePort", HTTP.to_string());
     set("internalListenerName", INTERNAL.into());
+    set("statusFilePath", pod::STATUS_FILE.into());
+    if l.internal_tls {
+        // The internal listener's pulsar+ssl URL and the admin client's
+        // HTTPS URL need these ports (the certificate is the user's, from
+        // config.custom, or the gateway's in PASSTHROUGH mode).
+        set("brokerServicePortTls", PULSAR_TLS.to_string());
+        set("webServicePortTls", HTTPS.to_string());
+    }
     if let Some(txn) = config.transaction_enabled {
         set("transactionCoordinatorEnabled", txn.to_string());
     }
@@ -167,16 +175,40 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
             set("kopSslKeystoreLocation", format!("{KOP_TLS_DIR}/keystore.jks"));
             set("kopSslTruststoreType", "JKS".into());
             set("kopSslTruststoreLocation", format!("{KOP_TLS_DIR}/truststore.jks"));
+        } else if kop_uses_gateway_certificate(config, l) {
+            // The start-up script builds this keystore from the gateway's
+            // certificate (see [`gateway_keystore_script`]).
+            set("kopSslKeystoreType", "PKCS12".into());
+            set("kopSslKeystoreLocation", KOP_GATEWAY_KEYSTORE.into());
         }
     }
     if l.mop {
         protocols.push("mqtt");
         let mut listen = vec![format!("mqtt://0.0.0.0:{MQTT}")];
         if passthrough {
-            listen.push(format!("mqtt+ssl://0.0.0.0:{EXT_MQTT_TLS}"));
+            // The gateway passes MQTT TLS through to MoP's proxy when it runs
+            // (mqttProxyTlsPort, below), else to this listener.
+            if !l.mop_proxy {
+                listen.push(format!("mqtt+ssl://0.0.0.0:{EXT_MQTT_TLS}"));
+            }
+            // MoP's own certificate keys (MQTTCommonConfiguration), so that
+            // MQTT keeps the gateway's certificate even where the user points
+            // the broker's tls* keys elsewhere (the KSN example does).
+            set("mqttTlsCertificateFilePath", format!("{GATEWAY_TLS_DIR}/tls.crt"));
+            set("mqttTlsKeyFilePath", format!("{GATEWAY_TLS_DIR}/tls.key"));
+            if l.external
+                .as_ref()
+                .and_then(|e| e.gateway.tls.as_ref())
+                .and_then(|t| t.trust_certs_enabled)
+                .unwrap_or(false)
+            {
+                set("mqttTlsTrustCertsFilePath", format!("{GATEWAY_TLS_DIR}/ca.crt"));
+            }
         }
         set("mqttListeners", listen.join(","));
         if l.mop_proxy {
+            // MoP reads mqttProxyEnabled; mqttProxyEnable is its deprecated
+            // spelling, which MQTTService no longer checks.
             set("mqttProxyEnabled", "true".into());
             set("mqttProxyPort", MQTT_PROXY.to_string());
             if passthrough {
@@ -187,13 +219,13 @@ fn protocol_handlers(config: &BrokerConfig, l: &BrokerListeners, set: &mut impl 
     }
     if l.aop {
         protocols.push("amqp");
-        let mut listen = vec![format!("amqp://0.0.0.0:{AMQP}")];
-        if passthrough {
-            listen.push(format!("amqps://0.0.0.0:{EXT_AMQP_TLS}"));
-        }
-        set("amqpListeners", listen.join(","));
+        // AoP serves plaintext AMQP only (AmqpProtocolHandler skips every
+        // listener but amqp://): the gateway terminates AMQP TLS in both
+        // modes and sends plaintext on.
+        set("amqpListeners", format!("amqp://0.0.0.0:{AMQP}"));
         if l.aop_proxy {
-            set("amqpProxyEnabled", "true".into());
+            // AmqpServiceConfiguration's key is amqpProxyEnable (no "d").
+            set("amqpProxyEnable", "true".into());
             set("amqpProxyPort", AMQP_PROXY.to_string());
         }
     }
@@ -211,6 +243,35 @@ fn kop_tls<'a>(config: &'a BrokerConfig, l: &BrokerListeners) -> Option<&'a KopT
     let tls = config.protocol_handlers.as_ref()?.kop.as_ref()?.tls.as_ref()?;
     let named = tls.cert_secret_name.as_deref().is_some_and(|s| !s.is_empty());
     (tls.enabled.unwrap_or(false) && named).then_some(tls)
+}
+
+/// PASSTHROUGH with KoP but without `kop.tls`: the broker terminates Kafka
+/// TLS with the gateway's certificate, as it does for Pulsar and HTTPS.
+fn kop_uses_gateway_certificate(config: &BrokerConfig, l: &BrokerListeners) -> bool {
+    l.kop && kop_tls(config, l).is_none() && passthrough_secret(l).is_some()
+}
+
+/// Where the start-up script writes KoP's keystore made from the gateway
+/// certificate (conf/ is writable by the image's user).
+const KOP_GATEWAY_KEYSTORE: &str = "/pulsar/conf/kop-gateway.p12";
+
+/// KoP reads a keystore (Jetty's SslContextFactory: JKS or PKCS12), not PEM,
+/// and the gateway's Secret holds PEM (`tls.crt`, `tls.key`): convert it at
+/// every start, under a random password that never leaves the pod and
+/// reaches KoP through its PULSAR_PREFIX_ variables (so this runs before
+/// broker.conf is installed).
+fn gateway_keystore_script() -> String {
+    format!(
+        r#"# KoP needs a keystore: build one from the gateway certificate.
+command -v openssl >/dev/null || {{ echo "magnetar: KoP TLS with the gateway certificate needs openssl in the image; set kop.tls instead" >&2; exit 1; }}
+KOP_KEYSTORE_PASSWORD="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export KOP_KEYSTORE_PASSWORD
+openssl pkcs12 -export -name kop -in {dir}/tls.crt -inkey {dir}/tls.key -passout env:KOP_KEYSTORE_PASSWORD -out {KOP_GATEWAY_KEYSTORE}
+export PULSAR_PREFIX_kopSslKeystorePassword="$KOP_KEYSTORE_PASSWORD"
+export PULSAR_PREFIX_kopSslKeyPassword="$KOP_KEYSTORE_PASSWORD"
+"#,
+        dir = GATEWAY_TLS_DIR,
+    )
 }
 
 /// The gateway certificate Secret the broker needs in PASSTHROUGH mode.
@@ -259,6 +320,9 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> S
     let headless = ctx.service_host(&C.headless_name(&owner.name), &owner.namespace);
     let mut s = format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"${{HOSTNAME}}.{}\"\n", pod::shell_safe(&headless));
     let mut pulsar = vec![format!("{INTERNAL}:pulsar://${{POD_HOST}}:{PULSAR}")];
+    if l.internal_tls {
+        pulsar.push(format!("{INTERNAL}:pulsar+ssl://${{POD_HOST}}:{PULSAR_TLS}"));
+    }
     let mut kafka = vec![format!("{KAFKA_INTERNAL}://${{POD_HOST}}:{KAFKA}")];
     if let Some(ext) = &l.external {
         s.push_str(&format!(
@@ -280,11 +344,18 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> S
 /// the metadata store (idempotent; retried while ZooKeeper and the bookies
 /// come up, then left to the broker), and starts the broker. This runs in
 /// the main container so that it runs behind the sidecar.
-fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners, ctx: &BuildContext) -> String {
+fn start_script(
+    owner: &Owner,
+    cluster: &str,
+    zk_servers: &str,
+    l: &BrokerListeners,
+    config: &BrokerConfig,
+    ctx: &BuildContext,
+) -> String {
     let store = pod::metadata_store_url(zk_servers);
     let svc = ctx.service_host(&C.object_name(&owner.name), &owner.namespace);
     pod::shell(&format!(
-        r#"{exports}{install}# Register the cluster (a no-op when it exists already).
+        r#"{exports}{keystore}{install}# Register the cluster (a no-op when it exists already).
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
   if bin/pulsar initialize-cluster-metadata --cluster '{cluster}' \
       --metadata-store '{store}' --configuration-metadata-store '{store}' \
@@ -293,10 +364,12 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
   fi
   sleep 10
 done
-exec bin/pulsar broker
+{status}exec bin/pulsar broker
 "#,
         exports = listener_exports(owner, l, ctx),
+        keystore = if kop_uses_gateway_certificate(config, l) { gateway_keystore_script() } else { String::new() },
         install = pod::install_conf_script(BROKER_CONF),
+        status = pod::status_file_script(BROKER_CONF),
         cluster = shell_quoted(cluster),
         store = shell_quoted(&store),
     ))
@@ -350,6 +423,20 @@ mod tests {
         assert!(!c.contains("messagingProtocols"));
         assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080]);
         assert_eq!(container(&o)["readinessProbe"]["httpGet"]["path"], "/status.html");
+    }
+
+    /// `/status.html` answers 404 unless statusFilePath names an existing
+    /// file: the conf names it and the script creates it before `exec`.
+    #[test]
+    fn probes_find_the_status_file() {
+        let o = objects(&broker(""));
+        assert!(conf(&o).contains("statusFilePath=/pulsar/logs/status\n"));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        let installed = s.find("bin/apply-config-from-env.py conf/broker.conf").unwrap();
+        let created = s.find("echo OK > \"$STATUS_FILE\"").expect("the script creates the status file");
+        let started = s.find("exec bin/pulsar broker").unwrap();
+        assert!(installed < created && created < started, "{s}");
+        assert!(s.contains("s/^statusFilePath=//p' conf/broker.conf"));
     }
 
     #[test]
@@ -422,6 +509,64 @@ mod tests {
         assert_port_names(&o);
     }
 
+    /// brokerClientTlsEnabled (here as a PULSAR_PREFIX_ variable, as the KSN
+    /// example writes it): the broker's client connects to the internal
+    /// listener's pulsar+ssl URL, so the broker serves TLS in the cluster
+    /// and declares the ports wherever its ports are declared.
+    #[test]
+    fn broker_client_tls_gets_an_internal_tls_listener() {
+        let o = objects(&broker("  config: {custom: {PULSAR_PREFIX_brokerClientTlsEnabled: 'True'}}\n"));
+        let c = conf(&o);
+        assert!(c.contains("brokerServicePortTls=6651\n") && c.contains("webServicePortTls=8443\n"), "{c}");
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(
+            s.contains(
+                "PULSAR_PREFIX_advertisedListeners=\"internal:pulsar://${POD_HOST}:6650,internal:pulsar+ssl://${POD_HOST}:6651\""
+            ),
+            "{s}"
+        );
+        for svc in ["pc-broker", "pc-broker-headless"] {
+            assert_eq!(service_ports(find(&o, "Service", svc)), [6650, 8080, 6651, 8443], "{svc}");
+        }
+        let ports: Vec<i64> =
+            container(&o)["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].as_i64().unwrap()).collect();
+        assert_eq!(ports, [6650, 8080, 6651, 8443]);
+        assert_port_names(&o);
+        // Off (or false): no TLS port appears.
+        let o = objects(&broker("  config: {custom: {brokerClientTlsEnabled: 'false'}}\n"));
+        assert!(!conf(&o).contains("brokerServicePortTls"));
+        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080]);
+    }
+
+    /// PASSTHROUGH with KoP but no kop.tls: Kafka TLS uses the gateway's
+    /// certificate, turned into the keystore KoP needs before broker.conf is
+    /// installed (its password travels as PULSAR_PREFIX_ variables).
+    #[test]
+    fn passthrough_kafka_without_kop_tls_uses_the_gateway_certificate() {
+        let o = objects(&broker(
+            "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {kop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw}}}\n",
+        ));
+        let c = conf(&o);
+        assert!(c.contains("kafkaProtocolMap=kafka_internal:PLAINTEXT,kafka_external:SSL\n"), "{c}");
+        assert!(c.contains("kopSslKeystoreType=PKCS12\n"));
+        assert!(c.contains("kopSslKeystoreLocation=/pulsar/conf/kop-gateway.p12\n"));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        let built = s
+            .find("openssl pkcs12 -export -name kop -in /etc/tls/gateway/tls.crt -inkey /etc/tls/gateway/tls.key")
+            .expect("the keystore is built from the gateway certificate");
+        let exported = s.find("export PULSAR_PREFIX_kopSslKeystorePassword=\"$KOP_KEYSTORE_PASSWORD\"").unwrap();
+        let installed = s.find("bin/apply-config-from-env.py conf/broker.conf").unwrap();
+        assert!(built < exported && exported < installed, "{s}");
+        let spec = &find(&o, "StatefulSet", "pc-broker")["spec"]["template"]["spec"];
+        assert!(spec["volumes"].as_array().unwrap().iter().any(|v| v["secret"]["secretName"] == "gw"));
+        // With kop.tls the user's keystore is used and nothing is converted.
+        let o = objects(&broker(
+            "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {kop: {enabled: true, tls: {enabled: true, certSecretName: k, passwordSecretRef: {name: p, key: k}}}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw}}}\n",
+        ));
+        assert!(conf(&o).contains("kopSslKeystoreLocation=/etc/tls/pulsar-kop/keystore.jks\n"));
+        assert!(!script(find(&o, "StatefulSet", "pc-broker")).contains("openssl"));
+    }
+
     #[test]
     fn pulsar_prefix_custom_entries_become_env_unchanged() {
         let o = objects(&broker(
@@ -449,6 +594,10 @@ mod tests {
         assert!(c.contains("mqttListeners=mqtt://0.0.0.0:1883\n"));
         assert!(c.contains("amqpListeners=amqp://0.0.0.0:5672\n"));
         assert!(c.contains("mqttProxyPort=5682\n") && c.contains("amqpProxyPort=5683\n"));
+        // The keys the handlers read: MoP's mqttProxyEnabled (mqttProxyEnable
+        // is deprecated), AoP's amqpProxyEnable (it has no amqpProxyEnabled).
+        assert!(c.contains("mqttProxyEnabled=true\n") && !c.contains("mqttProxyEnable=true\n"));
+        assert!(c.contains("amqpProxyEnable=true\n") && !c.contains("amqpProxyEnabled"));
         assert!(c.contains("transactionCoordinatorEnabled=true\n"));
         // The proxies' ports are declared (pods reach each other's proxies through the mesh).
         assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 1883, 5672, 5682, 5683]);
@@ -468,6 +617,34 @@ mod tests {
         let pass = "  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n";
         let c = conf(&objects(&broker(&format!("{handlers}{pass}"))));
         assert!(c.contains("mqttProxyTlsEnabled=true\nmqttProxyTlsPort=5685\n"), "{c}");
+    }
+
+    /// PASSTHROUGH: MoP serves mqtt+ssl with its own certificate keys, the
+    /// gateway's certificate; AoP keeps plaintext only (it supports no
+    /// amqps:// listener), the gateway terminating AMQP TLS.
+    #[test]
+    fn passthrough_mqtt_has_its_certificate_and_amqp_stays_plaintext() {
+        let o = objects(&broker(
+            "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {mop: {enabled: true}, aop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw, trustCertsEnabled: true}}}\n",
+        ));
+        let c = conf(&o);
+        // MQTT TLS goes to MoP's proxy (on by default behind a gateway), so
+        // the broker's own mqtt+ssl listener is not opened.
+        assert!(c.contains("mqttListeners=mqtt://0.0.0.0:1883\n"), "{c}");
+        assert!(c.contains("mqttProxyTlsEnabled=true\nmqttProxyTlsPort=5685\n"), "{c}");
+        assert!(c.contains("mqttTlsCertificateFilePath=/etc/tls/gateway/tls.crt\n"));
+        assert!(c.contains("mqttTlsKeyFilePath=/etc/tls/gateway/tls.key\n"));
+        assert!(c.contains("mqttTlsTrustCertsFilePath=/etc/tls/gateway/ca.crt\n"));
+        assert!(c.contains("amqpListeners=amqp://0.0.0.0:5672\n"), "{c}");
+        assert!(!c.contains("amqps") && !c.contains("amqp+ssl"));
+        // 5671 is no port of the broker any more; MoP's proxy TLS port is.
+        let ports = service_ports(find(&o, "Service", "pc-broker"));
+        assert!(ports.contains(&5685) && !ports.contains(&5671) && !ports.contains(&8883), "{ports:?}");
+        // SIMPLE: no MQTT TLS at the broker at all.
+        let o = objects(&broker(
+            "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {mop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw}}}\n",
+        ));
+        assert!(!conf(&o).contains("mqttTls"));
     }
 
     #[test]

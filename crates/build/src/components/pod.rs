@@ -112,6 +112,27 @@ bin/apply-config-from-env.py conf/{file}
     )
 }
 
+/// The status file of brokers and proxies (where the Apache Pulsar Helm
+/// chart keeps it too). Pulsar's `/status.html` (its VipStatus resource)
+/// answers 404 unless `statusFilePath` names a file that exists, so without
+/// it no readiness, liveness or startup probe of theirs ever passes.
+pub const STATUS_FILE: &str = "/pulsar/logs/status";
+
+/// Shell that creates the file `statusFilePath` names in the installed
+/// `conf/<file>`. It reads the installed file rather than assuming
+/// [`STATUS_FILE`], so a user's own `statusFilePath` (in `config.custom` or
+/// a `PULSAR_PREFIX_` variable) still gets a file and passing probes.
+pub fn status_file_script(file: &str) -> String {
+    format!(
+        r#"# /status.html answers 404 until the status file exists.
+STATUS_FILE="$(sed -n 's/^statusFilePath=//p' conf/{file} | tail -n 1)"
+STATUS_FILE="${{STATUS_FILE:-{STATUS_FILE}}}"
+mkdir -p "$(dirname "$STATUS_FILE")"
+echo OK > "$STATUS_FILE"
+"#
+    )
+}
+
 /// A start-up script: stop at the first failing step, run from the image's
 /// Pulsar home (where `bin/` and `conf/` are).
 pub fn shell(body: &str) -> String {
@@ -385,7 +406,7 @@ impl PodParts<'_> {
         let mut paths = std::collections::BTreeSet::new();
         mounts.retain(|m| paths.insert(m["mountPath"].as_str().unwrap_or_default().to_string()));
         let mut env = self.env;
-        env.extend(jvm_memory(self.pod));
+        env.extend(jvm_memory(self.component, self.pod));
         // A repeated name would break server-side apply (env is keyed by
         // name): the first one, the user's, wins.
         let mut names = std::collections::BTreeSet::new();
@@ -464,12 +485,115 @@ pub fn container_security_context() -> Value {
     json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
 }
 
-/// With a memory limit, size the JVM from it instead of Pulsar's fixed
-/// defaults (2g heap, 4g direct memory) that would exceed the limit.
-/// Direct memory defaults to the heap size, so heap + direct stay at 70%.
-fn jvm_memory(pod: &PodSpec) -> Option<EnvVar> {
-    let limited = pod.resources.as_ref().and_then(|r| r.limits.as_ref()).is_some_and(|l| l.contains_key("memory"));
-    limited.then(|| env_var("PULSAR_MEM", "-XX:InitialRAMPercentage=35 -XX:MaxRAMPercentage=35"))
+/// Share of the pod's memory, in percent, given to the JVM's heap and to its
+/// direct memory, per component. Without them every JVM takes the image's
+/// defaults (`conf/pulsar_env.sh`: 2 GiB heap and 4 GiB direct memory;
+/// `conf/bkenv.sh`: 2 GiB and 2 GiB) whatever the pod asked for, and a pod
+/// that requests 512 MiB is killed as soon as the JVM grows into them.
+///
+/// The remaining quarter or more is for what the JVM uses besides (metaspace,
+/// thread stacks, code cache, GC structures, RocksDB's native memory in
+/// bookies):
+/// - broker: Netty buffers and the managed-ledger cache (1/5 of direct
+///   memory by default) live in direct memory: 50 % heap, 25 % direct.
+/// - bookie: the write cache and read-ahead cache (each 1/4 of direct memory
+///   by default) and Netty: 50 % heap, 25 % direct.
+/// - auto-recovery: a BookKeeper client copying entries through Netty:
+///   50 % heap, 25 % direct.
+/// - proxy: forwards bytes in Netty's direct buffers: 50 % heap, 25 % direct.
+/// - ZooKeeper: keeps its data tree on the heap and needs little direct
+///   memory: 50 % heap, 15 % direct.
+/// - toolset: none. It runs `pulsar-admin` and friends on demand, possibly
+///   several at once, and their own defaults (128 MiB) suit that.
+fn memory_shares(component: Component) -> Option<(u64, u64)> {
+    match component {
+        Component::Broker | Component::BookKeeper | Component::AutoRecovery | Component::Proxy => Some((50, 25)),
+        Component::ZooKeeper => Some((50, 15)),
+        Component::Toolset => None,
+    }
+}
+
+/// The variable the component's start command reads its memory options
+/// from: `bin/pulsar bookie` and `bin/bookkeeper` (auto-recovery, and the
+/// bookie's `bookkeeper shell` steps) read BOOKIE_MEM (`conf/bkenv.sh`);
+/// `bin/pulsar zookeeper|broker|proxy` read PULSAR_MEM.
+fn memory_variable(component: Component) -> &'static str {
+    match component {
+        Component::BookKeeper | Component::AutoRecovery => "BOOKIE_MEM",
+        _ => "PULSAR_MEM",
+    }
+}
+
+/// The JVM's memory options for the main container: the user's
+/// `jvmOptions.memoryOptions` as they are, or heap and direct memory sized
+/// from the memory limit (the request when there is no limit; the JVM cannot
+/// see a request, so percentages such as MaxRAMPercentage would apply to
+/// the node's memory instead). Nothing without either: there is nothing to
+/// size from, and the image's defaults stay. The heap's initial size is its
+/// maximum, as in Pulsar's own defaults, so a pod that cannot have the
+/// memory fails at start, not under load.
+pub fn jvm_memory(component: Component, pod: &PodSpec) -> Option<EnvVar> {
+    let name = memory_variable(component);
+    let user = pod.jvm_options.as_ref().map(|j| j.memory_options.as_slice()).unwrap_or_default();
+    if !user.is_empty() {
+        return Some(env_var(name, &user.join(" ")));
+    }
+    let (heap, direct) = memory_shares(component)?;
+    let resources = pod.resources.as_ref()?;
+    let memory = [resources.limits.as_ref(), resources.requests.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(|m| m.get("memory"))
+        .and_then(|q| quantity_bytes(&q.0))?;
+    let mib = |percent: u64| {
+        // At least 16 MiB: a smaller -Xmx or -XX:MaxDirectMemorySize does
+        // not start a JVM at all.
+        ((memory * percent as f64 / 100.0) / MIB).floor().max(16.0) as u64
+    };
+    let (heap, direct) = (mib(heap), mib(direct));
+    Some(env_var(name, &format!("-Xms{heap}m -Xmx{heap}m -XX:MaxDirectMemorySize={direct}m")))
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Bytes of a Kubernetes quantity (`512Mi`, `2G`, `1.5Gi`, `1e9`, `4096`);
+/// `None` for text that is not one, or a negative amount.
+pub fn quantity_bytes(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let q = q.strip_prefix('+').unwrap_or(q);
+    let end = q.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(q.len());
+    let (number, suffix) = q.split_at(end);
+    // "1.", ".5" and "1.5" are numbers; "", "." and "1.2.3" are not (nor is
+    // a negative amount: its '-' leaves the number empty).
+    if !number.chars().any(|c| c.is_ascii_digit()) || number.matches('.').count() > 1 {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        exp if exp.starts_with(['e', 'E']) => {
+            let e: i32 = exp[1..].parse().ok()?;
+            10f64.powi(e)
+        }
+        _ => return None,
+    };
+    let bytes = value * factor;
+    bytes.is_finite().then_some(bytes)
 }
 
 /// Default affinity: prefer one pod of the component per node.
@@ -633,6 +757,112 @@ mod tests {
     fn metadata_store_url_adds_the_scheme_once() {
         assert_eq!(metadata_store_url("zk-0:2181,zk-1:2181"), "zk:zk-0:2181,zk-1:2181");
         assert_eq!(metadata_store_url("zk:zk:2181"), "zk:zk:2181");
+    }
+
+    /// Runs the status-file fragment for real in a scratch Pulsar home: the
+    /// file `statusFilePath` names must exist afterwards, the user's own
+    /// path included, since VipStatus answers 404 without it.
+    #[test]
+    fn status_file_script_creates_the_configured_file() {
+        let home = std::env::temp_dir().join(format!("magnetar-status-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(home.join("conf")).unwrap();
+        let custom = home.join("custom/status");
+        std::fs::write(home.join("conf/broker.conf"), format!("a=1\nstatusFilePath={}\n", custom.display())).unwrap();
+        let run = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("set -e\ncd '{}'\n{}", home.display(), status_file_script("broker.conf")))
+            .status()
+            .unwrap();
+        assert!(run.success());
+        assert_eq!(std::fs::read_to_string(&custom).unwrap(), "OK\n");
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    fn pod_with(yaml: &str) -> PodSpec {
+        serde_norway::from_str(yaml).unwrap()
+    }
+
+    fn mem(component: Component, pod: &PodSpec) -> Option<(String, String)> {
+        jvm_memory(component, pod).map(|e| (e.name, e.value.unwrap_or_default()))
+    }
+
+    #[test]
+    fn jvm_memory_derives_from_the_limit_then_the_request() {
+        // Request only (every compat example): sized from the request.
+        let requested = pod_with("resources: {requests: {cpu: 200m, memory: 512Mi}}");
+        assert_eq!(
+            mem(Component::Broker, &requested),
+            Some(("PULSAR_MEM".into(), "-Xms256m -Xmx256m -XX:MaxDirectMemorySize=128m".into()))
+        );
+        // A limit wins over the request: the container is killed at the limit.
+        let limited = pod_with("resources: {requests: {memory: 1Gi}, limits: {memory: 4Gi}}");
+        assert_eq!(
+            mem(Component::Proxy, &limited),
+            Some(("PULSAR_MEM".into(), "-Xms2048m -Xmx2048m -XX:MaxDirectMemorySize=1024m".into()))
+        );
+        assert_eq!(
+            mem(Component::ZooKeeper, &requested),
+            Some(("PULSAR_MEM".into(), "-Xms256m -Xmx256m -XX:MaxDirectMemorySize=76m".into()))
+        );
+        // No memory at all: nothing to size from, the image's defaults stay.
+        assert_eq!(mem(Component::Broker, &pod_with("resources: {requests: {cpu: '1'}}")), None);
+        assert_eq!(mem(Component::Broker, &PodSpec::default()), None);
+        // The toolset's CLIs keep their own small defaults.
+        assert_eq!(mem(Component::Toolset, &limited), None);
+    }
+
+    #[test]
+    fn bookies_and_auto_recovery_get_bookie_mem() {
+        // bin/pulsar bookie and bin/bookkeeper read BOOKIE_MEM, not PULSAR_MEM.
+        let p = pod_with("resources: {requests: {memory: 2G}}");
+        for c in [Component::BookKeeper, Component::AutoRecovery] {
+            assert_eq!(
+                mem(c, &p),
+                Some(("BOOKIE_MEM".into(), "-Xms953m -Xmx953m -XX:MaxDirectMemorySize=476m".into())),
+                "{c:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn users_memory_options_win() {
+        let p = pod_with(
+            "resources: {limits: {memory: 8Gi}}\njvmOptions: {memoryOptions: [-Xms1g, -Xmx1g, '-XX:MaxDirectMemorySize=6g']}",
+        );
+        assert_eq!(
+            mem(Component::BookKeeper, &p),
+            Some(("BOOKIE_MEM".into(), "-Xms1g -Xmx1g -XX:MaxDirectMemorySize=6g".into()))
+        );
+        // Without resources too, and for the toolset when the user asks.
+        let p = pod_with("jvmOptions: {memoryOptions: [-Xmx64m]}");
+        assert_eq!(mem(Component::Toolset, &p), Some(("PULSAR_MEM".into(), "-Xmx64m".into())));
+        // An empty list is no choice: sizes are derived as usual.
+        let p = pod_with("resources: {requests: {memory: 512Mi}}\njvmOptions: {memoryOptions: []}");
+        assert!(mem(Component::Broker, &p).unwrap().1.starts_with("-Xms256m"));
+    }
+
+    #[test]
+    fn quantities_in_every_kubernetes_form() {
+        let mi = |q: &str| quantity_bytes(q).map(|b| b / MIB);
+        for (q, want) in [
+            ("512Mi", 512.0),
+            ("1Gi", 1024.0),
+            ("1.5Gi", 1536.0),
+            ("+2Gi", 2048.0),
+            ("1048576", 1.0),
+            ("1024Ki", 1.0),
+            ("1e6", 1e6 / MIB),
+            ("1E6", 1e6 / MIB),
+            ("500M", 5e8 / MIB),
+            (".5Gi", 512.0),
+        ] {
+            let got = mi(q).unwrap_or_else(|| panic!("{q} did not parse"));
+            assert!((got - want).abs() < 1e-9, "{q}: {got} != {want}");
+        }
+        for bad in ["", "Mi", "-1Gi", "1.2.3Mi", "12Mb", "1e", "two"] {
+            assert_eq!(quantity_bytes(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
         ("brokerServiceURL".to_string(), format!("pulsar://{host}:{pulsar_port}")),
         ("brokerWebServiceURL".to_string(), format!("http://{host}:{HTTP}")),
         ("servicePort".to_string(), PULSAR.to_string()),
+        ("statusFilePath".to_string(), pod::STATUS_FILE.to_string()),
         ("webServicePort".to_string(), HTTP.to_string()),
     ]);
     let passthrough = routing::proxy_gateway(res).filter(|g| g.tls_mode() == GatewayTlsMode::Passthrough);
@@ -56,7 +57,11 @@ pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: pod::shell(&format!("{}exec bin/pulsar proxy\n", pod::install_conf_script(PROXY_CONF))),
+        script: pod::shell(&format!(
+            "{}{}exec bin/pulsar proxy\n",
+            pod::install_conf_script(PROXY_CONF),
+            pod::status_file_script(PROXY_CONF)
+        )),
         env,
         ports: ports.clone(),
         config: &data,
@@ -157,6 +162,22 @@ mod tests {
         assert_eq!(svc["spec"]["ports"][0]["name"], "tcp-pulsar");
         assert_eq!(svc["spec"]["ports"][1]["name"], "http-web");
         assert_port_names(&o);
+    }
+
+    /// Same as the broker: the proxy's `/status.html` needs statusFilePath
+    /// and the file, created before `exec`.
+    #[test]
+    fn probes_find_the_status_file() {
+        let o = objects(&proxy(""));
+        let c = find(&o, "ConfigMap", "pc-proxy")["data"][PROXY_CONF].as_str().unwrap().to_string();
+        assert!(c.contains("statusFilePath=/pulsar/logs/status\n"));
+        let s = script(find(&o, "StatefulSet", "pc-proxy"));
+        let installed = s.find("bin/apply-config-from-env.py conf/proxy.conf").unwrap();
+        let created = s.find("echo OK > \"$STATUS_FILE\"").expect("the script creates the status file");
+        let started = s.find("exec bin/pulsar proxy").unwrap();
+        assert!(installed < created && created < started, "{s}");
+        let probe = &find(&o, "StatefulSet", "pc-proxy")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
+        assert_eq!(probe["httpGet"]["path"], "/status.html");
     }
 
     #[test]

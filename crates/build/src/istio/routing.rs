@@ -103,6 +103,8 @@ fn gateway_and_routes(
 /// SIMPLE: one server per host group per port, so Istio builds one SNI
 /// filter chain per host and routes terminated TLS by host. PASSTHROUGH: one
 /// server per port listing every host; the VirtualServices route by SNI.
+/// AMQP is terminated at the gateway in both modes (AoP has no TLS
+/// listener), so its servers are SIMPLE ones in PASSTHROUGH mode too.
 fn servers(gw: &GatewayConfig, routes: &[Route], bindings: &[Binding]) -> Vec<Server> {
     match gw.tls_mode() {
         GatewayTlsMode::Simple => routes
@@ -111,7 +113,19 @@ fn servers(gw: &GatewayConfig, routes: &[Route], bindings: &[Binding]) -> Vec<Se
             .collect(),
         GatewayTlsMode::Passthrough => {
             let hosts: Vec<String> = bindings.iter().flat_map(|b| b.hosts.iter().cloned()).collect();
-            routes.iter().map(|r| passthrough_server(r, &hosts)).collect()
+            routes
+                .iter()
+                .flat_map(|r| {
+                    // A route the gateway terminates (AMQP) gets SIMPLE servers
+                    // even here, one per host group as in SIMPLE mode.
+                    let servers: Vec<Server> = if r.terminated {
+                        bindings.iter().map(|b| simple_server(r, b, gw.cert_secret_name())).collect()
+                    } else {
+                        vec![passthrough_server(r, &hosts)]
+                    };
+                    servers
+                })
+                .collect()
         }
     }
 }
@@ -142,7 +156,8 @@ fn passthrough_server(route: &Route, hosts: &[String]) -> Server {
 }
 
 /// SIMPLE: `tcp` routes by gateway port, and an `http` route for HTTPS.
-/// PASSTHROUGH: `tls` routes by port and SNI (the binding's own hosts).
+/// PASSTHROUGH: `tls` routes by port and SNI (the binding's own hosts),
+/// except AMQP, which the gateway terminates: a `tcp` route, as in SIMPLE.
 fn virtual_service(
     binding: &Binding,
     routes: &[Route],
@@ -159,10 +174,10 @@ fn virtual_service(
             GatewayTlsMode::Simple if r.protocol == Protocol::Http => {
                 spec.http.push(HttpRoute { matches: vec![PortMatch { port: r.gateway_port }], route })
             }
-            GatewayTlsMode::Simple => {
-                spec.tcp.push(TcpRoute { matches: vec![PortMatch { port: r.gateway_port }], route })
-            }
-            GatewayTlsMode::Passthrough => spec.tls.push(TlsRoute {
+            // Terminated at the gateway (every route in SIMPLE mode, AMQP in
+            // PASSTHROUGH mode): plaintext TCP onwards.
+            _ if r.terminated => spec.tcp.push(TcpRoute { matches: vec![PortMatch { port: r.gateway_port }], route }),
+            _ => spec.tls.push(TlsRoute {
                 matches: vec![TlsMatch { port: r.gateway_port, sni_hosts: binding.hosts.clone() }],
                 route,
             }),
@@ -245,9 +260,10 @@ pub fn proxy_routes(gw: &GatewayConfig) -> Vec<Route> {
             (named("tls-pulsar", PROXY_PULSAR_TLS, "tls"), named("https-web", PROXY_HTTPS, "https"))
         }
     };
+    let terminated = gw.tls_mode() == GatewayTlsMode::Simple;
     vec![
-        Route { protocol: Protocol::Pulsar, gateway_port: GW_PULSAR, target: pulsar },
-        Route { protocol: Protocol::Http, gateway_port: GW_HTTPS, target: web },
+        Route { protocol: Protocol::Pulsar, gateway_port: GW_PULSAR, target: pulsar, terminated },
+        Route { protocol: Protocol::Http, gateway_port: GW_HTTPS, target: web, terminated },
     ]
 }
 

@@ -115,7 +115,7 @@ fn ports_of(ap: &Value, principal: &str) -> Vec<String> {
 
 const ISTIO: &str = "  istio: {enabled: true}\n";
 const GW_SIMPLE: &str = "  replicas: 2\n  config: {advertisedDomain: pulsar.example.com, serviceURLGenerationPolicy: OrdinalPrefix, protocolHandlers: {kop: {enabled: true}, mop: {enabled: true}, aop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw-tls}}}\n";
-const GW_PASS: &str = "  replicas: 2\n  config: {advertisedDomain: pulsar.example.com, serviceURLGenerationPolicy: OrdinalPrefix, protocolHandlers: {kop: {enabled: true}, mop: {enabled: true}, aop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n";
+const GW_PASS: &str = "  replicas: 2\n  config: {advertisedDomain: pulsar.example.com, serviceURLGenerationPolicy: OrdinalPrefix, protocolHandlers: {kop: {enabled: true}, mop: {enabled: true}, aop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw-tls}}}\n";
 
 // ------------------------------------------------------------------ security
 
@@ -182,7 +182,8 @@ fn broker_policy_lets_the_gateway_reach_exactly_its_route_targets() {
 
     let pass = broker_objects(GW_PASS);
     let ap = get(&pass, "AuthorizationPolicy", "pc-broker");
-    assert_eq!(ports_of(ap, gw), ["6653", "8443", "9095", "5685", "5671"]);
+    // AMQP arrives in plaintext at AoP's proxy: the gateway terminated its TLS.
+    assert_eq!(ports_of(ap, gw), ["6653", "8443", "9095", "5685", "5683"]);
 }
 
 #[test]
@@ -412,12 +413,21 @@ fn passthrough_gateway_has_one_server_per_port_listing_every_host() {
     let objs = broker_objects(GW_PASS);
     let servers = servers(&objs, "pc-broker-gateway");
     let numbers: Vec<i64> = servers.iter().filter_map(|s| s["port"]["number"].as_i64()).collect();
-    assert_eq!(numbers, [6651, 443, 9093, 8883, 5671]);
-    for s in &servers {
+    assert_eq!(numbers, [6651, 443, 9093, 8883, 5671, 5671, 5671]);
+    for s in servers.iter().filter(|s| s["port"]["number"] != 5671) {
         assert_eq!(strs(&s["hosts"]), ["pulsar.example.com", "pb0-pulsar.example.com", "pb1-pulsar.example.com"]);
         assert_eq!(s["port"]["protocol"], "TLS");
         assert_eq!(s["tls"]["mode"], "PASSTHROUGH");
         assert!(s["tls"].get("credentialName").is_none());
+    }
+    // AoP has no TLS listener: the gateway terminates AMQP TLS itself, with
+    // one SIMPLE server per host group as in SIMPLE mode.
+    let amqp: Vec<&Value> = servers.iter().filter(|s| s["port"]["number"] == 5671).collect();
+    let hosts: Vec<Vec<String>> = amqp.iter().map(|s| strs(&s["hosts"])).collect();
+    assert_eq!(hosts, [["pulsar.example.com"], ["pb0-pulsar.example.com"], ["pb1-pulsar.example.com"]]);
+    for s in amqp {
+        assert_eq!(s["tls"]["mode"], "SIMPLE");
+        assert_eq!(s["tls"]["credentialName"], "gw-tls");
     }
 }
 
@@ -477,13 +487,15 @@ fn passthrough_virtual_services_route_tls_by_sni() {
                 (p, t)
             })
             .collect();
-        assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 5685), (5671, 5671)]);
+        assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 5685)]);
+        // AMQP TLS ends at the gateway: plaintext TCP on to AoP's proxy.
+        assert_eq!(routes(vs, "tcp"), [(5671, host.clone(), 5683)]);
         let hosts: BTreeSet<String> = strs(&vs["spec"]["hosts"]).into_iter().collect();
         for r in vs["spec"]["tls"].as_array().cloned().unwrap_or_default() {
             let sni: BTreeSet<String> = strs(&r["match"][0]["sniHosts"]).into_iter().collect();
             assert!(!sni.is_empty() && sni.is_subset(&hosts), "{name}");
         }
-        assert!(vs["spec"].get("http").is_none() && vs["spec"].get("tcp").is_none());
+        assert!(vs["spec"].get("http").is_none());
     }
 }
 
