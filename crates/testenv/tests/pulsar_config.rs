@@ -11,7 +11,9 @@
 //! (or `ProxyConfiguration`) and runs `MultipleListenerValidator` and
 //! `BindAddressValidator` (the proxy: `ProxyServiceStarter`'s checks). A
 //! key that is neither a field of the configuration class nor one the
-//! enabled protocol handler reads fails the test.
+//! enabled protocol handler reads fails the test, and so does a script that
+//! did not create the `statusFilePath` file before starting the server (the
+//! probes' `/status.html` would answer 404).
 
 mod support;
 
@@ -179,6 +181,18 @@ async fn check(
                 out.stdout,
                 out.stderr.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
             ));
+        }
+        // The probes' /status.html answers 200 only when the file named by
+        // statusFilePath exists (Pulsar's VipStatus): the script must have
+        // created it before starting the server.
+        let installed = std::fs::read_to_string(dir.join(format!("image/conf/{kind}.conf"))).unwrap_or_default();
+        match installed.lines().rev().find_map(|l| l.strip_prefix("statusFilePath=")).map(str::trim) {
+            Some(path) if path.starts_with("/pulsar/") => {
+                if !dir.join("image").join(&path["/pulsar/".len()..]).is_file() {
+                    failures.push(format!("{what}: the status file {path} was not created before the server started"));
+                }
+            }
+            other => failures.push(format!("{what}: statusFilePath is {other:?}: /status.html would answer 404")),
         }
         if !unknown.is_empty() {
             failures.push(format!("{what}: keys Pulsar and the enabled protocol handlers do not know: {unknown:?}"));
