@@ -45,6 +45,17 @@ async fn events(client: &Client, ns: &str, reason: &str) -> Vec<Event> {
         .collect()
 }
 
+/// Waits for an Event with `reason` whose note contains `text`: the
+/// operator publishes Events after the writes they report (status first),
+/// so a test that saw the status must still wait for the Event.
+async fn wait_event(client: &Client, ns: &str, reason: &str, text: &str) {
+    wait_for(&format!("a {reason} Event mentioning {text:?}"), DEADLINE, || async move {
+        let ev = events(client, ns, reason).await;
+        ev.iter().any(|e| e.note.as_deref().unwrap_or_default().contains(text)).then_some(())
+    })
+    .await;
+}
+
 fn kinds_of(set: &std::collections::BTreeSet<(String, String)>, prefix: &str) -> Vec<String> {
     set.iter().filter(|(_, n)| n.starts_with(prefix)).map(|(k, n)| format!("{k}/{n}")).collect()
 }
@@ -109,7 +120,7 @@ async fn quick_start_converges_with_endpoints() {
     let managers: Vec<&str> =
         zk["metadata"]["managedFields"].as_array().unwrap().iter().filter_map(|m| m["manager"].as_str()).collect();
     assert!(managers.contains(&"magnetar-coordinator"), "{managers:?}");
-    assert!(!events(&client, ns, "Applied").await.is_empty(), "an Applied event");
+    wait_event(&client, ns, "Applied", "").await;
 
     eprintln!(
         "quick-start: converged (all Ready, endpoints published) in {converged:?}; operator writes {}",
@@ -296,7 +307,7 @@ async fn scaling_brokers_down_removes_per_broker_objects() {
     wait_all_ready(&client, ns).await;
     wait_exact(&client, ns).await;
     assert_eq!(kinds_of(&live_set(&client, ns).await, "private-cloud-broker-1").len(), 2);
-    assert!(!events(&client, ns, "Deleted").await.is_empty(), "a Deleted event");
+    wait_event(&client, ns, "Deleted", "").await;
     op.stop().await.unwrap();
     cleanup(&client, ns).await;
 }
@@ -433,8 +444,7 @@ async fn invalid_spec_is_reported_and_touches_nothing() {
         "{msg}"
     );
     assert_eq!(condition(&pb, "Ready").unwrap()["status"], "False");
-    let ev = events(&client, ns, "InvalidSpec").await;
-    assert!(ev.iter().any(|e| e.note.as_deref().unwrap_or_default().contains("no-such-zk")), "an InvalidSpec event");
+    wait_event(&client, ns, "InvalidSpec", "no-such-zk").await;
     // Nothing applied, nothing deleted: still 2 brokers, same objects.
     let sts_after = get_dyn(&client, ns, "StatefulSet", "private-cloud-broker").await.unwrap();
     assert_eq!(sts_after["spec"]["replicas"], 2);
@@ -666,8 +676,7 @@ async fn zookeeper_restarts_wait_for_the_leader_check_or_the_annotation() {
     assert!(msg.contains("private-cloud-zk-") && msg.contains("no pod was restarted"), "{msg}");
     assert_eq!(condition(&zk, "Degraded").unwrap()["reason"], "LeaderCheckFailed");
     assert_eq!(condition(&zk, "Ready").unwrap()["status"], "False");
-    let ev = events(&client, ns, "LeaderCheckFailed").await;
-    assert!(ev.iter().any(|e| e.note.as_deref().unwrap_or_default().contains("ignore-leader-check")), "an Event");
+    wait_event(&client, ns, "LeaderCheckFailed", "ignore-leader-check").await;
     // The StatefulSet has the new revision; no pod was deleted.
     let sts = get_dyn(&client, ns, "StatefulSet", "private-cloud-zk").await.unwrap();
     let update = sts["status"]["updateRevision"].as_str().unwrap().to_string();
