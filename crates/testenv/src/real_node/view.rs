@@ -127,7 +127,7 @@ mod tests {
             "metadata": {"name": "zk", "namespace": "ns1"}, "spec": {"selector": {"app": "zk"}}
         }))
         .unwrap();
-        let text = hosts_file("ns1", &[&a, &b], &[svc.clone()], "cluster.local");
+        let text = hosts_file("ns1", &[&a, &b], std::slice::from_ref(&svc), "cluster.local");
         assert!(text.contains(
             "127.245.0.2 zk-0.zk-headless.ns1.svc.cluster.local zk-0.zk-headless.ns1.svc zk-0.zk-headless.ns1 zk-0.zk-headless zk-0 zk.ns1.svc.cluster.local zk.ns1.svc zk.ns1 zk\n"
         ), "{text}");
