@@ -36,6 +36,12 @@ pub struct Args {
     /// Run without leader election (a single instance).
     #[arg(long)]
     no_leader_election: bool,
+    /// Seconds a leader Lease lasts without renewal. The leader renews every
+    /// third of it and steps down when it could not renew for two thirds; a
+    /// standby retries every third. A killed leader is replaced within about
+    /// 1⅓ times this (docs/design.md, "Leader election").
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    lease_duration: u64,
     /// The cluster's DNS domain (the kubelet's --cluster-domain), used in
     /// every in-cluster name magnetar writes.
     #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
@@ -59,7 +65,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let identity = OperatorIdentity { namespace: args.namespace.clone(), service_account: args.service_account };
     let leader_election = (!args.no_leader_election).then(|| {
         let me = args.pod_name.clone().unwrap_or_else(|| format!("magnetar-{}", std::process::id()));
-        LeaderElection::new(args.namespace.clone(), me)
+        LeaderElection {
+            lease_duration: std::time::Duration::from_secs(args.lease_duration),
+            ..LeaderElection::new(args.namespace.clone(), me)
+        }
     });
     let opts = Options {
         identity,

@@ -493,6 +493,22 @@ impl ControlPlane {
         self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).pids()
     }
 
+    /// Stops kube-apiserver (SIGTERM, SIGKILL after a grace period) and
+    /// starts it again with the same flags and port; etcd keeps the data.
+    /// Returns once `/readyz` answers `ok` again, with how long the API
+    /// server was away.
+    pub async fn restart_apiserver(&self) -> anyhow::Result<Duration> {
+        let t0 = Instant::now();
+        let supervisor = self.supervisor.clone();
+        tokio::task::spawn_blocking(move || {
+            supervisor.lock().unwrap_or_else(|e| e.into_inner()).restart("kube-apiserver")
+        })
+        .await??;
+        let client = self.client().await?;
+        self.guard("kube-apiserver /readyz after a restart", wait_readyz(&client)).await?;
+        Ok(t0.elapsed())
+    }
+
     /// Stops every process and removes the scratch data (etcd). The log
     /// directory stays. Idempotent.
     pub fn shutdown(&self) {

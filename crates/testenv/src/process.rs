@@ -53,6 +53,8 @@ pub(crate) struct Proc {
     pub log: PathBuf,
     child: Child,
     last: bool,
+    program: PathBuf,
+    args: Vec<String>,
 }
 
 impl Proc {
@@ -122,12 +124,28 @@ impl Supervisor {
     ) -> anyhow::Result<()> {
         let log_path = log_dir.join(format!("{name}.log"));
         let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        writeln!(&log, "# {} {}", program.display(), args.join(" "))?;
+        let child = self.launch(program, args, &log, last)?;
+        self.procs.push(Proc {
+            name: name.to_string(),
+            log: log_path,
+            child,
+            last,
+            program: program.to_path_buf(),
+            args: args.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Starts `program args…` in its own process group, output to `log`,
+    /// under the exit hook and the watchdog.
+    fn launch(&mut self, program: &Path, args: &[String], log: &File, last: bool) -> anyhow::Result<Child> {
+        let mut out = log;
+        writeln!(out, "# {} {}", program.display(), args.join(" "))?;
         let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
+            .stderr(log.try_clone()?)
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
@@ -138,7 +156,26 @@ impl Supervisor {
             let _ = writeln!(stdin, "{pid}");
             let _ = stdin.flush();
         }
-        self.procs.push(Proc { name: name.to_string(), log: log_path, child, last });
+        Ok(child)
+    }
+
+    /// Stops the child `name` (SIGTERM, SIGKILL after the grace period) and
+    /// starts it again with the same program and arguments; its log goes on
+    /// in the same file.
+    pub fn restart(&mut self, name: &str) -> anyhow::Result<()> {
+        let i = self.procs.iter().position(|p| p.name == name).with_context(|| format!("no process {name}"))?;
+        let (pid, last) = (self.procs[i].pid(), self.procs[i].last);
+        terminate_groups(&[pid]);
+        let _ = self.procs[i].child.wait();
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|(p, _)| *p != pid);
+        let (program, args, log_path) =
+            (self.procs[i].program.clone(), self.procs[i].args.clone(), self.procs[i].log.clone());
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        writeln!(&log, "# restarted")?;
+        self.procs[i].child = self.launch(&program, &args, &log, last)?;
         Ok(())
     }
 
