@@ -38,9 +38,9 @@ pub struct Args {
     no_leader_election: bool,
     /// Seconds a leader Lease lasts without renewal. The leader renews every
     /// third of it and steps down when it could not renew for two thirds; a
-    /// standby retries every third. A killed leader is replaced within about
-    /// 1⅓ times this (docs/design.md, "Leader election").
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    /// standby looks every second. A killed leader is replaced within this
+    /// plus about a second (docs/design.md, "Leader election").
+    #[arg(long, default_value_t = magnetar_operator::leader::DEFAULT_LEASE_SECONDS, value_parser = clap::value_parser!(u64).range(3..=3600))]
     lease_duration: u64,
     /// The cluster's DNS domain (the kubelet's --cluster-domain), used in
     /// every in-cluster name magnetar writes.
