@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Affinity, PodSecurityContext, ResourceRequirements, Toleration};
+use k8s_openapi::api::core::v1::{
+    Affinity, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
+};
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +73,10 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub termination_grace_period_seconds: Option<i64>,
+    /// Secrets (of type kubernetes.io/dockerconfigjson, in the component's
+    /// namespace) the kubelet uses to pull the image from a private registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
 }
 
 /// A Secret mounted read-only into the main container.

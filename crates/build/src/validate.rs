@@ -89,6 +89,14 @@ const RESERVED_MOUNTS: [&str; 4] = [
 
 fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     let Some(pod) = pod else { return };
+    for (i, s) in pod.image_pull_secrets.iter().enumerate() {
+        if s.name.trim().is_empty() {
+            e.add(
+                format!("{path}.imagePullSecrets[{i}].name"),
+                "must name a Secret of type kubernetes.io/dockerconfigjson in the component's namespace, for example regcred",
+            );
+        }
+    }
     for (i, s) in pod.secret_refs.iter().enumerate() {
         let clean = s.mount_path.trim_end_matches('/');
         if RESERVED_MOUNTS.iter().any(|r| clean == *r || clean.starts_with(&format!("{r}/"))) {

@@ -149,7 +149,8 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         return Vec::new();
     }
     let default_pod = PodSpec::default();
-    let pod_spec = ar.pod.as_ref().unwrap_or(&default_pod);
+    let pod_spec = pod::with_pull_secrets(ar.pod.as_ref().unwrap_or(&default_pod), spec.pod.as_ref());
+    let pod_spec = pod_spec.as_ref();
     let zk = ar
         .conf
         .as_ref()
@@ -277,6 +278,25 @@ mod tests {
         assert_eq!(ar["spec"]["replicas"], 2);
         assert_eq!(ar["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"], "8000");
         assert!(script(ar).contains("exec bin/bookkeeper autorecovery"));
+    }
+
+    /// The bookies' pull secrets reach their pods and, unless it names its
+    /// own, the auto-recovery pods (same image, same registry).
+    #[test]
+    fn image_pull_secrets_reach_bookies_and_auto_recovery() {
+        let pull = |o: &[Object], kind: &str, name: &str| {
+            find(o, kind, name)["spec"]["template"]["spec"]["imagePullSecrets"].clone()
+        };
+        let o = objects(&bk("  pod: {imagePullSecrets: [{name: regcred}]}
+"));
+        assert_eq!(pull(&o, "StatefulSet", "pc-bk"), serde_json::json!([{"name": "regcred"}]));
+        assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), serde_json::json!([{"name": "regcred"}]));
+        let o = objects(&bk(
+            "  pod: {imagePullSecrets: [{name: regcred}]}\n  autoRecovery: {pod: {imagePullSecrets: [{name: other}]}}\n",
+        ));
+        assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), serde_json::json!([{"name": "other"}]));
+        let o = objects(&bk(""));
+        assert!(pull(&o, "StatefulSet", "pc-bk").is_null() && pull(&o, "Deployment", "pc-bk-auto-recovery").is_null());
     }
 
     #[test]

@@ -310,6 +310,18 @@ impl Probes {
 // ---------------------------------------------------------------------------
 // Pod template
 
+/// `own` pod settings, with `fallback`'s image pull secrets when `own` names
+/// none: auto-recovery runs the bookies' image and the toolset the brokers',
+/// so a private registry that needs a secret for one needs it for the other
+/// (StreamNative's imagePullSecrets example sets it on the bookies only).
+/// Borrowed unchanged when nothing is inherited.
+pub fn with_pull_secrets<'a>(own: &'a PodSpec, fallback: Option<&PodSpec>) -> std::borrow::Cow<'a, PodSpec> {
+    match fallback.filter(|f| own.image_pull_secrets.is_empty() && !f.image_pull_secrets.is_empty()) {
+        Some(f) => std::borrow::Cow::Owned(PodSpec { image_pull_secrets: f.image_pull_secrets.clone(), ..own.clone() }),
+        None => std::borrow::Cow::Borrowed(own),
+    }
+}
+
 /// Everything that makes up a component's pod template.
 #[derive(Clone, Debug)]
 pub struct PodParts<'a> {
@@ -368,6 +380,10 @@ impl PodParts<'_> {
         put("affinity", affinity);
         if let Some(seconds) = pod.termination_grace_period_seconds {
             put("terminationGracePeriodSeconds", json!(seconds));
+        }
+        // Validation refuses entries without a name (see validate::pod).
+        if !pod.image_pull_secrets.is_empty() {
+            put("imagePullSecrets", to_json(&pod.image_pull_secrets));
         }
         // Service links would put every Service of the namespace into the
         // environment, where apply-config-from-env.py might pick them up.
