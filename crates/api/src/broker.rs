@@ -38,6 +38,7 @@ pub const DOMAIN_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.istio) || !has(self.istio.gateway) || (has(self.config) && has(self.config.advertisedDomain) && self.config.advertisedDomain != '')").message("istio.gateway needs config.advertisedDomain: set it to the root domain external clients use, for example pulsar.example.com").field_path(".config.advertisedDomain"))]
+#[x_kube(validation = Rule::new("(has(self.zkServers) && self.zkServers != '') || (has(self.metadataStoreUrl) && self.metadataStoreUrl != '')").message("zkServers or metadataStoreUrl is required: name the ZooKeeper servers (host:port) or the metadata store, for example oxia://my-oxia:6648/broker").field_path(".zkServers"))]
 pub struct PulsarBrokerSpec {
     /// Container image; required unless a PulsarCoordinator supplies it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,9 +50,26 @@ pub struct PulsarBrokerSpec {
     #[serde(default = "one")]
     #[schemars(range(min = 1))]
     pub replicas: i32,
-    /// ZooKeeper servers, `host:port[,host:port]`.
-    #[schemars(length(min = 1))]
-    pub zk_servers: String,
+    /// ZooKeeper servers, `host:port[,host:port]`; required unless
+    /// metadataStoreUrl names the metadata store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zk_servers: Option<String>,
+    /// Metadata store of the brokers (broker.conf metadataStoreUrl), for
+    /// example `oxia://my-oxia:6648/broker` or `zk:zk-0:2181`. Overrides the
+    /// URL magnetar derives from zkServers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_store_url: Option<String>,
+    /// Configuration metadata store (broker.conf
+    /// configurationMetadataStoreUrl). Default: the metadata store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration_metadata_store_url: Option<String>,
+    /// Metadata service URI of the BookKeeper cluster (broker.conf
+    /// bookkeeperMetadataServiceUri), for example
+    /// `metadata-store:oxia://my-oxia:6648/bookkeeper`; set it to the
+    /// bookies' metadataServiceUri when that is not the brokers' metadata
+    /// store. Default: the brokers' metadata store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bk_metadata_service_uri: Option<String>,
     /// Broker configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<BrokerConfig>,

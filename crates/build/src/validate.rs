@@ -79,6 +79,39 @@ fn zk_servers(e: &mut Errors, path: &str, value: &str) {
     }
 }
 
+const STORE_URL_EXAMPLE: &str = "oxia://my-oxia:6648/broker or zk:my-cluster-zk:2181";
+const BK_URI_EXAMPLE: &str = "metadata-store:oxia://my-oxia:6648/bookkeeper";
+
+/// zkServers (checked when given) or the explicit metadata fields
+/// (`urls`, the first one standing in for zkServers when it is absent).
+/// The URLs go into configuration files and start-up scripts: one token,
+/// with a scheme, so that a typo is caught here and not by a crash-looping
+/// pod.
+fn metadata(e: &mut Errors, zk: Option<&str>, urls: &[(&str, Option<&str>, &str)]) {
+    let zk = zk.filter(|z| !z.trim().is_empty());
+    match (zk, urls.first()) {
+        (Some(zk), _) => zk_servers(e, "spec.zkServers", zk),
+        (None, Some((field, url, example))) if url.is_none_or(|u| u.trim().is_empty()) => e.add(
+            "spec.zkServers",
+            format!("is required unless spec.{field} is set: name the ZooKeeper servers (host:port[,host:port]) or set {field}, for example {example}"),
+        ),
+        _ => {}
+    }
+    for (field, url, example) in urls {
+        let Some(url) = url else { continue };
+        let u = url.trim();
+        if u.is_empty()
+            || u.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '`' | '$'))
+            || !u.contains(':')
+        {
+            e.add(
+                format!("spec.{field}"),
+                format!("{url:?} is not a metadata store URL: give one URL with its scheme and no spaces or quotes, for example {example}"),
+            );
+        }
+    }
+}
+
 /// Paths magnetar mounts into containers itself.
 const RESERVED_MOUNTS: [&str; 4] = [
     crate::components::pod::CONFIG_DIR,
@@ -247,7 +280,11 @@ pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<(), Invalid> {
     name(&mut e, bk);
     image(&mut e, bk.spec.image.as_deref());
     replicas(&mut e, bk.spec.replicas, 1);
-    zk_servers(&mut e, "spec.zkServers", &bk.spec.zk_servers);
+    metadata(
+        &mut e,
+        bk.spec.zk_servers.as_deref(),
+        &[("metadataServiceUri", bk.spec.metadata_service_uri.as_deref(), BK_URI_EXAMPLE)],
+    );
     pod(&mut e, "spec.pod", bk.spec.pod.as_ref());
     if let Some(ar) = &bk.spec.auto_recovery {
         if let Some(r) = ar.replicas.filter(|r| *r < 0) {
@@ -268,7 +305,15 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
     name(&mut e, b);
     image(&mut e, b.spec.image.as_deref());
     replicas(&mut e, b.spec.replicas, 1);
-    zk_servers(&mut e, "spec.zkServers", &b.spec.zk_servers);
+    metadata(
+        &mut e,
+        b.spec.zk_servers.as_deref(),
+        &[
+            ("metadataStoreUrl", b.spec.metadata_store_url.as_deref(), STORE_URL_EXAMPLE),
+            ("configurationMetadataStoreUrl", b.spec.configuration_metadata_store_url.as_deref(), STORE_URL_EXAMPLE),
+            ("bkMetadataServiceUri", b.spec.bk_metadata_service_uri.as_deref(), BK_URI_EXAMPLE),
+        ],
+    );
     pod(&mut e, "spec.pod", b.spec.pod.as_ref());
     mesh(&mut e, b.spec.istio.as_ref());
     let config = b.spec.config.as_ref();

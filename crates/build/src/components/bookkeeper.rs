@@ -44,7 +44,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, env) = pod::split_custom(custom);
-    let mut entries = bookie_entries(&spec.zk_servers);
+    let mut entries = bookie_entries(spec.zk_servers.as_deref(), spec.metadata_service_uri.as_deref());
     entries.extend(custom_conf);
     let data = BTreeMap::from([(
         BOOKKEEPER_CONF.to_string(),
@@ -95,8 +95,8 @@ fn size(volume: Option<&VolumeSize>, default: &str) -> Quantity {
 /// Settings a bookie needs. The HTTP server on 8000 serves the bookie API
 /// (probes) and, with it on, the Prometheus metrics too. Bookies register
 /// under their stable pod DNS name, so a rescheduled pod keeps its identity.
-fn bookie_entries(zk_servers: &str) -> BTreeMap<String, String> {
-    let mut e = metadata_entries(zk_servers);
+fn bookie_entries(zk_servers: Option<&str>, metadata_service_uri: Option<&str>) -> BTreeMap<String, String> {
+    let mut e = metadata_entries(zk_servers, metadata_service_uri);
     for (k, v) in [
         ("bookiePort", BOOKIE.to_string()),
         ("journalDirectory", JOURNAL_DIR.to_string()),
@@ -114,11 +114,21 @@ fn bookie_entries(zk_servers: &str) -> BTreeMap<String, String> {
 
 /// zkServers, and the equivalent metadataServiceUri (`;` between hosts)
 /// unless the servers carry a chroot path, which the URI form cannot mix in.
-fn metadata_entries(zk_servers: &str) -> BTreeMap<String, String> {
-    let zk = zk_servers.trim();
-    let mut e = BTreeMap::from([("zkServers".to_string(), zk.to_string())]);
-    if !zk.is_empty() && !zk.contains('/') {
-        e.insert("metadataServiceUri".into(), format!("zk+hierarchical://{}/ledgers", zk.replace(',', ";")));
+/// An explicit `metadataServiceUri` (StreamNative's field; Oxia clusters use
+/// `metadata-store:oxia://...`) replaces the derived one: BookKeeper reads
+/// metadataServiceUri before zkServers, so zkServers, when also given, is
+/// kept only for tools that still read it.
+fn metadata_entries(zk_servers: Option<&str>, metadata_service_uri: Option<&str>) -> BTreeMap<String, String> {
+    let mut e = BTreeMap::new();
+    let zk = zk_servers.map(str::trim).filter(|z| !z.is_empty());
+    if let Some(zk) = zk {
+        e.insert("zkServers".to_string(), zk.to_string());
+        if !zk.contains('/') {
+            e.insert("metadataServiceUri".into(), format!("zk+hierarchical://{}/ledgers", zk.replace(',', ";")));
+        }
+    }
+    if let Some(uri) = metadata_service_uri.map(str::trim).filter(|u| !u.is_empty()) {
+        e.insert("metadataServiceUri".into(), uri.to_string());
     }
     e
 }
@@ -129,7 +139,7 @@ fn metadata_entries(zk_servers: &str) -> BTreeMap<String, String> {
 /// not an init container, so that it runs behind the sidecar.
 fn bookie_script() -> String {
     pod::shell(&format!(
-        r#"{install}# Create the BookKeeper cluster metadata in ZooKeeper once.
+        r#"{install}# Create the BookKeeper cluster metadata in the metadata store once.
 until bin/bookkeeper shell whatisinstanceid; do
   bin/bookkeeper shell initnewcluster || sleep 5
 done
@@ -156,11 +166,11 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         .as_ref()
         .and_then(|c| c.zk_servers.as_deref())
         .filter(|z| !z.trim().is_empty())
-        .unwrap_or(&spec.zk_servers);
+        .or(spec.zk_servers.as_deref());
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, env) = pod::split_custom(custom);
-    let mut entries = metadata_entries(zk);
+    let mut entries = metadata_entries(zk, spec.metadata_service_uri.as_deref());
     // The metrics provider serves 8000 itself only while the HTTP server is off.
     entries.insert("httpServerEnabled".into(), "false".into());
     entries.insert("prometheusStatsHttpPort".into(), BOOKIE_HTTP.to_string());
@@ -278,6 +288,23 @@ mod tests {
         assert_eq!(ar["spec"]["replicas"], 2);
         assert_eq!(ar["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"], "8000");
         assert!(script(ar).contains("exec bin/bookkeeper autorecovery"));
+    }
+
+    /// metadataServiceUri (Oxia) replaces the URI derived from zkServers, for
+    /// bookies and auto-recovery; without zkServers none is written.
+    #[test]
+    fn metadata_service_uri_overrides_zk_servers() {
+        let uri = "metadata-store:oxia://pc-oxia:6648/bookkeeper";
+        let b: BookKeeperCluster = resource("pc", &format!("  image: img\n  metadataServiceUri: {uri}\n"));
+        let o = objects(&b);
+        for name in ["pc-bk", "pc-bk-auto-recovery"] {
+            let c = conf(&o, name);
+            assert!(c.contains(&format!("metadataServiceUri={uri}\n")), "{c}");
+            assert!(!c.contains("zkServers") && !c.contains("zk+hierarchical"), "{c}");
+        }
+        let c = conf(&objects(&bk(&format!("  metadataServiceUri: {uri}\n"))), "pc-bk");
+        assert!(c.contains("zkServers=pc-zk:2181\n") && c.contains(&format!("metadataServiceUri={uri}\n")), "{c}");
+        assert!(!c.contains("zk+hierarchical"), "{c}");
     }
 
     /// The bookies' pull secrets reach their pods and, unless it names its

@@ -45,7 +45,8 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let default_pod = PodSpec::default();
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let (custom_conf, custom_env) = pod::split_custom(&config.custom);
-    let mut entries = broker_entries(owner, &spec.zk_servers, config, &listeners);
+    let stores = MetadataStores::of(res);
+    let mut entries = broker_entries(owner, &stores, config, &listeners);
     entries.extend(custom_conf);
     let data = BTreeMap::from([(BROKER_CONF.to_string(), pod::properties("broker.conf of PulsarBroker", &entries))]);
 
@@ -62,7 +63,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners, ctx),
+        script: start_script(owner, &cluster_name(owner, config), &stores, &listeners, ctx),
         env,
         ports: listeners.container_ports(),
         config: &data,
@@ -84,6 +85,31 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     out
 }
 
+/// The metadata stores of a broker: StreamNative's explicit fields win over
+/// what magnetar derives from zkServers (validation requires one of them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataStores {
+    /// broker.conf metadataStoreUrl.
+    pub store: String,
+    /// broker.conf configurationMetadataStoreUrl; the metadata store by default.
+    pub configuration: String,
+    /// broker.conf bookkeeperMetadataServiceUri; unset, Pulsar uses the
+    /// metadata store for BookKeeper too (where magnetar's bookies register
+    /// when they share the brokers' ZooKeeper).
+    pub bookkeeper: Option<String>,
+}
+
+impl MetadataStores {
+    pub fn of(res: &PulsarBroker) -> Self {
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let spec = &res.spec;
+        let store = given(&spec.metadata_store_url)
+            .unwrap_or_else(|| pod::metadata_store_url(spec.zk_servers.as_deref().unwrap_or_default()));
+        let configuration = given(&spec.configuration_metadata_store_url).unwrap_or_else(|| store.clone());
+        MetadataStores { store, configuration, bookkeeper: given(&spec.bk_metadata_service_uri) }
+    }
+}
+
 fn cluster_name(owner: &Owner, config: &BrokerConfig) -> String {
     config.cluster_name.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| owner.name.clone())
 }
@@ -92,18 +118,20 @@ fn cluster_name(owner: &Owner, config: &BrokerConfig) -> String {
 /// the pod, so the start-up script sets them (see [`listener_exports`]).
 fn broker_entries(
     owner: &Owner,
-    zk_servers: &str,
+    stores: &MetadataStores,
     config: &BrokerConfig,
     l: &BrokerListeners,
 ) -> BTreeMap<String, String> {
-    let store = pod::metadata_store_url(zk_servers);
     let mut e: BTreeMap<String, String> = BTreeMap::new();
     let mut set = |k: &str, v: String| {
         e.insert(k.to_string(), v);
     };
     set("clusterName", cluster_name(owner, config));
-    set("metadataStoreUrl", store.clone());
-    set("configurationMetadataStoreUrl", store);
+    set("metadataStoreUrl", stores.store.clone());
+    set("configurationMetadataStoreUrl", stores.configuration.clone());
+    if let Some(bk) = &stores.bookkeeper {
+        set("bookkeeperMetadataServiceUri", bk.clone());
+    }
     set("brokerServicePort", PULSAR.to_string());
     set("webServicePort", HTTP.to_string());
     set("internalListenerName", INTERNAL.into());
@@ -277,18 +305,31 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> S
 }
 
 /// Exports the listeners, installs broker.conf, registers the cluster in
-/// the metadata store (idempotent; retried while ZooKeeper and the bookies
-/// come up, then left to the broker), and starts the broker. This runs in
-/// the main container so that it runs behind the sidecar.
-fn start_script(owner: &Owner, cluster: &str, zk_servers: &str, l: &BrokerListeners, ctx: &BuildContext) -> String {
-    let store = pod::metadata_store_url(zk_servers);
+/// the metadata store (idempotent; retried while the metadata store and the
+/// bookies come up, then left to the broker), and starts the broker. This
+/// runs in the main container so that it runs behind the sidecar. With
+/// bkMetadataServiceUri the BookKeeper metadata lives elsewhere (the
+/// bookies create it, see the bookie script), so the setup is told it
+/// exists instead of creating its own under the brokers' store.
+fn start_script(
+    owner: &Owner,
+    cluster: &str,
+    stores: &MetadataStores,
+    l: &BrokerListeners,
+    ctx: &BuildContext,
+) -> String {
+    let existing_bk = stores
+        .bookkeeper
+        .as_deref()
+        .map(|bk| format!(" \\\n      --existing-bk-metadata-service-uri '{}'", shell_quoted(bk)))
+        .unwrap_or_default();
     let svc = ctx.service_host(&C.object_name(&owner.name), &owner.namespace);
     pod::shell(&format!(
         r#"{exports}{install}# Register the cluster (a no-op when it exists already).
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
   if bin/pulsar initialize-cluster-metadata --cluster '{cluster}' \
-      --metadata-store '{store}' --configuration-metadata-store '{store}' \
-      --web-service-url 'http://{svc}:{HTTP}' --broker-service-url 'pulsar://{svc}:{PULSAR}'; then
+      --metadata-store '{store}' --configuration-metadata-store '{configuration}' \
+      --web-service-url 'http://{svc}:{HTTP}' --broker-service-url 'pulsar://{svc}:{PULSAR}'{existing_bk}; then
     break
   fi
   sleep 10
@@ -298,7 +339,8 @@ exec bin/pulsar broker
         exports = listener_exports(owner, l, ctx),
         install = pod::install_conf_script(BROKER_CONF),
         cluster = shell_quoted(cluster),
-        store = shell_quoted(&store),
+        store = shell_quoted(&stores.store),
+        configuration = shell_quoted(&stores.configuration),
     ))
 }
 
@@ -468,6 +510,41 @@ mod tests {
         let pass = "  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n";
         let c = conf(&objects(&broker(&format!("{handlers}{pass}"))));
         assert!(c.contains("mqttProxyTlsEnabled=true\nmqttProxyTlsPort=5685\n"), "{c}");
+    }
+
+    /// StreamNative's Oxia fields replace what zkServers would give, in
+    /// broker.conf and in the cluster registration.
+    #[test]
+    fn explicit_metadata_stores_override_zk_servers() {
+        let b: PulsarBroker = resource(
+            "pc",
+            "  image: img\n  metadataStoreUrl: oxia://pc-oxia:6648/broker\n  configurationMetadataStoreUrl: oxia://pc-oxia:6648/config\n  bkMetadataServiceUri: metadata-store:oxia://pc-oxia:6648/bookkeeper\n",
+        );
+        let o = objects(&b);
+        let c = conf(&o);
+        for line in [
+            "metadataStoreUrl=oxia://pc-oxia:6648/broker\n",
+            "configurationMetadataStoreUrl=oxia://pc-oxia:6648/config\n",
+            "bookkeeperMetadataServiceUri=metadata-store:oxia://pc-oxia:6648/bookkeeper\n",
+        ] {
+            assert!(c.contains(line), "{line} missing from {c}");
+        }
+        assert!(!c.contains("zk:"), "{c}");
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(s.contains("--metadata-store 'oxia://pc-oxia:6648/broker' --configuration-metadata-store 'oxia://pc-oxia:6648/config'"), "{s}");
+        assert!(
+            s.contains("--existing-bk-metadata-service-uri 'metadata-store:oxia://pc-oxia:6648/bookkeeper'"),
+            "{s}"
+        );
+        // Only metadataStoreUrl: the configuration store follows it, BookKeeper is left to Pulsar's default.
+        let o = objects(&broker("  metadataStoreUrl: oxia://x:6648/b\n"));
+        let c = conf(&o);
+        assert!(c.contains("\nmetadataStoreUrl=oxia://x:6648/b\n"), "{c}");
+        assert!(c.contains("configurationMetadataStoreUrl=oxia://x:6648/b\n"), "{c}");
+        assert!(
+            !c.contains("bookkeeperMetadataServiceUri")
+                && !script(find(&o, "StatefulSet", "pc-broker")).contains("existing-bk")
+        );
     }
 
     #[test]
