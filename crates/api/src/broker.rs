@@ -118,6 +118,10 @@ pub struct BrokerConfig {
     /// Enable Pulsar transactions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_enabled: Option<bool>,
+    /// Pulsar Functions. magnetar runs no functions worker, so only the
+    /// off switch StreamNative's Oxia example writes is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionConfig>,
     /// Extra broker.conf entries. Keys that begin with PULSAR_PREFIX_ are
     /// passed as environment variables unchanged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -195,4 +199,29 @@ pub struct ProxiedHandler {
     /// a gateway and more than one broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_enabled: Option<bool>,
+}
+
+/// Pulsar Functions (StreamNative's `config.function`, reduced to its off
+/// switches: magnetar runs no functions worker nor Function Mesh).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled").message("function.enabled: true is not supported: magnetar runs no Pulsar Functions worker; remove it or set false").field_path(".enabled"))]
+pub struct FunctionConfig {
+    /// Run the functions worker in the brokers. Only false: magnetar does
+    /// not run one (broker.conf functionsWorkerEnabled=false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Function Mesh settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<FunctionMeshConfig>,
+}
+
+/// Function Mesh settings (only the package upload switch, off).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.uploadEnabled) || !self.uploadEnabled").message("function.mesh.uploadEnabled: true is not supported: magnetar runs no Function Mesh; remove it or set false").field_path(".uploadEnabled"))]
+pub struct FunctionMeshConfig {
+    /// Upload function packages. Only false: magnetar runs no Function Mesh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_enabled: Option<bool>,
 }

@@ -328,6 +328,20 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
             broker_hosts(&mut e, b, d);
         }
     }
+    if let Some(f) = config.and_then(|c| c.function.as_ref()) {
+        if f.enabled == Some(true) {
+            e.add(
+                "spec.config.function.enabled",
+                "true is not supported: magnetar runs no Pulsar Functions worker; remove it or set false",
+            );
+        }
+        if f.mesh.as_ref().and_then(|m| m.upload_enabled) == Some(true) {
+            e.add(
+                "spec.config.function.mesh.uploadEnabled",
+                "true is not supported: magnetar runs no Function Mesh; remove it or set false",
+            );
+        }
+    }
     if let Some(cluster) = config.and_then(|c| c.cluster_name.as_deref())
         && (cluster.is_empty() || cluster.contains(['/', ' ', ',']))
     {

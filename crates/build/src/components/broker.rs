@@ -135,6 +135,10 @@ fn broker_entries(
     set("brokerServicePort", PULSAR.to_string());
     set("webServicePort", HTTP.to_string());
     set("internalListenerName", INTERNAL.into());
+    // Validation accepts only the off switch; say so in broker.conf too.
+    if config.function.as_ref().is_some_and(|f| f.enabled == Some(false)) {
+        set("functionsWorkerEnabled", "false".into());
+    }
     if let Some(txn) = config.transaction_enabled {
         set("transactionCoordinatorEnabled", txn.to_string());
     }
@@ -545,6 +549,15 @@ mod tests {
             !c.contains("bookkeeperMetadataServiceUri")
                 && !script(find(&o, "StatefulSet", "pc-broker")).contains("existing-bk")
         );
+    }
+
+    #[test]
+    fn functions_can_only_be_switched_off() {
+        let c = conf(&objects(&broker("  config: {function: {enabled: false, mesh: {uploadEnabled: false}}}\n")));
+        assert!(c.contains("functionsWorkerEnabled=false\n"), "{c}");
+        let on = broker("  config: {function: {enabled: true}}\n");
+        let err = crate::validate::broker(&on).unwrap_err().to_string();
+        assert!(err.contains("spec.config.function.enabled: true is not supported"), "{err}");
     }
 
     #[test]
