@@ -4,7 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::common::{Customization, ImagePullPolicy, PodSpec};
+use crate::common::{Customization, ImagePullPolicy, LogConfig, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -76,6 +76,10 @@ pub struct PulsarBrokerSpec {
     /// Pod settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
+    /// Log level and format of the brokers; the image's conf/log4j2.yaml
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_config: Option<LogConfig>,
     /// Mesh integration and external access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<GatewayIstioSpec>,

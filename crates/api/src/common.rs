@@ -143,3 +143,62 @@ pub struct CustomConfig {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub custom: BTreeMap<String, String>,
 }
+
+/// Log level of a component (log4j2 levels, StreamNative's enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogLevel {
+    Info,
+    Debug,
+    Trace,
+    Warn,
+    Error,
+    Fatal,
+    All,
+    Off,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "INFO",
+            Self::Debug => "DEBUG",
+            Self::Trace => "TRACE",
+            Self::Warn => "WARN",
+            Self::Error => "ERROR",
+            Self::Fatal => "FATAL",
+            Self::All => "ALL",
+            Self::Off => "OFF",
+        }
+    }
+}
+
+/// Format of the log lines on the container's standard output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// The image's plain-text pattern (default).
+    #[default]
+    Text,
+}
+
+/// Log level and format of the component (StreamNative's logConfig).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogConfig {
+    /// Level of Pulsar's loggers and of the root logger: INFO (the image's
+    /// default), DEBUG, TRACE, WARN, ERROR, FATAL, ALL or OFF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<LogLevel>,
+    /// json writes one JSON object per line to standard output; text (the
+    /// default) keeps the image's pattern. Ignored when template is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+    /// A complete log4j2 configuration (YAML) that replaces the image's
+    /// conf/log4j2.yaml. The level still reaches it as the system
+    /// properties pulsar.log.level and pulsar.log.root.level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}

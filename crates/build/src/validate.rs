@@ -112,6 +112,24 @@ fn metadata(e: &mut Errors, zk: Option<&str>, urls: &[(&str, Option<&str>, &str)
     }
 }
 
+/// logConfig.template replaces the image's log4j2.yaml: a file log4j2
+/// cannot parse would leave the broker without its configuration (log4j2
+/// falls back to errors only), so it must at least be YAML with a
+/// `Configuration` mapping at the top.
+fn log_template(e: &mut Errors, template: &str) {
+    if template.trim().is_empty() {
+        return;
+    }
+    match serde_norway::from_str::<serde_json::Value>(template) {
+        Ok(v) if v["Configuration"].is_object() => {}
+        Ok(_) => e.add(
+            "spec.logConfig.template",
+            "must be a log4j2 YAML configuration with a top-level Configuration mapping (see the image's conf/log4j2.yaml)",
+        ),
+        Err(err) => e.add("spec.logConfig.template", format!("is not valid YAML ({err}): give a log4j2 YAML configuration")),
+    }
+}
+
 /// Paths magnetar mounts into containers itself.
 const RESERVED_MOUNTS: [&str; 4] = [
     crate::components::pod::CONFIG_DIR,
@@ -327,6 +345,9 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
         } else {
             broker_hosts(&mut e, b, d);
         }
+    }
+    if let Some(t) = b.spec.log_config.as_ref().and_then(|l| l.template.as_deref()) {
+        log_template(&mut e, t);
     }
     if let Some(f) = config.and_then(|c| c.function.as_ref()) {
         if f.enabled == Some(true) {

@@ -48,13 +48,19 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let stores = MetadataStores::of(res);
     let mut entries = broker_entries(owner, &stores, config, &listeners);
     entries.extend(custom_conf);
-    let data = BTreeMap::from([(BROKER_CONF.to_string(), pod::properties("broker.conf of PulsarBroker", &entries))]);
+    let mut data =
+        BTreeMap::from([(BROKER_CONF.to_string(), pod::properties("broker.conf of PulsarBroker", &entries))]);
+    let (log4j2, log_env) = pod::log_config(spec.log_config.as_ref());
+    if let Some(file) = log4j2 {
+        data.insert(pod::LOG4J2_FILE.to_string(), file);
+    }
 
     let kop_tls = kop_tls(config, &listeners);
     let gateway_secret = passthrough_secret(&listeners);
     let (volumes, mounts) = tls_volumes(kop_tls, gateway_secret);
     let mut env = custom_env;
     env.extend(kop_tls.map(kop_password_env).unwrap_or_default());
+    env.extend(log_env);
 
     let parts = PodParts {
         owner,
@@ -549,6 +555,43 @@ mod tests {
             !c.contains("bookkeeperMetadataServiceUri")
                 && !script(find(&o, "StatefulSet", "pc-broker")).contains("existing-bk")
         );
+    }
+
+    /// logConfig: the level as the image's environment variables; json or
+    /// a template as a log4j2 file in the ConfigMap, pointed at by
+    /// PULSAR_LOG_CONF; text alone changes nothing.
+    #[test]
+    fn log_config_sets_level_and_format() {
+        let env_of = |o: &[Object]| -> BTreeMap<String, String> {
+            container(o)["env"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string()))
+                .collect()
+        };
+        let log4j2 = |o: &[Object]| find(o, "ConfigMap", "pc-broker")["data"][pod::LOG4J2_FILE].clone();
+        let o = objects(&broker("  logConfig: {level: DEBUG, format: json}\n"));
+        let env = env_of(&o);
+        assert_eq!(env["PULSAR_LOG_LEVEL"], "DEBUG");
+        assert_eq!(env["PULSAR_LOG_ROOT_LEVEL"], "DEBUG");
+        assert_eq!(env["PULSAR_LOG_CONF"], "/pulsar/conf/magnetar/log4j2-magnetar.yaml");
+        let file = log4j2(&o).as_str().unwrap().to_string();
+        let parsed: serde_json::Value = serde_norway::from_str(&file).unwrap();
+        assert!(parsed["Configuration"]["Appenders"]["Console"]["JsonLayout"].is_object(), "{file}");
+        assert_eq!(parsed["Configuration"]["Loggers"]["Root"]["level"], "${sys:pulsar.log.root.level}");
+
+        let o = objects(&broker("  logConfig: {format: json, template: \"Configuration: {name: mine}\"}\n"));
+        assert_eq!(log4j2(&o), "Configuration: {name: mine}");
+        assert!(!env_of(&o).contains_key("PULSAR_LOG_LEVEL"));
+
+        let o = objects(&broker("  logConfig: {level: WARN, format: text}\n"));
+        assert!(log4j2(&o).is_null());
+        let env = env_of(&o);
+        assert_eq!(env["PULSAR_LOG_LEVEL"], "WARN");
+        assert!(!env.contains_key("PULSAR_LOG_CONF"));
+        let plain = objects(&broker(""));
+        assert!(log4j2(&plain).is_null() && !env_of(&plain).contains_key("PULSAR_LOG_LEVEL"));
     }
 
     #[test]
