@@ -4,7 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::common::{Customization, ImagePullPolicy, LogConfig, PodSpec};
+use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -73,6 +73,10 @@ pub struct PulsarBrokerSpec {
     /// Broker configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<BrokerConfig>,
+    /// A HorizontalPodAutoscaler for the StatefulSet; while set, it, not
+    /// replicas, decides how many pods run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_policy: Option<AutoScalingPolicy>,
     /// Pod settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscalerBehavior, MetricSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
 };
@@ -201,4 +202,29 @@ pub struct LogConfig {
     /// properties pulsar.log.level and pulsar.log.root.level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+}
+
+/// Horizontal autoscaling of a component (StreamNative's autoScalingPolicy):
+/// magnetar creates an autoscaling/v2 HorizontalPodAutoscaler for the
+/// component's StatefulSet and leaves its replica count to it; `replicas`
+/// is then only the size the StatefulSet starts with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.minReplicas) || self.minReplicas <= self.maxReplicas").message("autoScalingPolicy.minReplicas must not exceed maxReplicas").field_path(".minReplicas"))]
+pub struct AutoScalingPolicy {
+    /// Fewest pods the autoscaler keeps. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_replicas: Option<i32>,
+    /// Most pods the autoscaler may run.
+    #[schemars(range(min = 1))]
+    pub max_replicas: i32,
+    /// What the autoscaler measures (HorizontalPodAutoscaler metrics);
+    /// Kubernetes' default, 80% average CPU utilization of the pods'
+    /// requests, when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricSpec>,
+    /// Scale-up and scale-down behaviour (HorizontalPodAutoscaler behavior).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<HorizontalPodAutoscalerBehavior>,
 }

@@ -4,7 +4,7 @@
 
 use kube::ResourceExt;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
-use magnetar_api::common::{Customization, PodSpec};
+use magnetar_api::common::{AutoScalingPolicy, Customization, PodSpec};
 use magnetar_api::istio::{AuthRule, AuthSource, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
 use std::sync::LazyLock;
@@ -65,6 +65,36 @@ fn image(e: &mut Errors, image: Option<&str>) {
 fn replicas(e: &mut Errors, replicas: i32, min: i32) {
     if replicas < min {
         e.add("spec.replicas", format!("must be at least {min}, got {replicas}"));
+    }
+}
+
+/// What the API server would refuse in the HorizontalPodAutoscaler (or
+/// what cannot work): at least one pod (scaling to zero needs an alpha
+/// feature gate), min not above max, and metrics with their type.
+fn auto_scaling(e: &mut Errors, policy: Option<&AutoScalingPolicy>) {
+    let Some(p) = policy else { return };
+    let path = "spec.autoScalingPolicy";
+    if p.max_replicas < 1 {
+        e.add(format!("{path}.maxReplicas"), format!("must be at least 1, got {}", p.max_replicas));
+    }
+    match p.min_replicas {
+        Some(min) if min < 1 => e.add(
+            format!("{path}.minReplicas"),
+            format!("must be at least 1, got {min} (a HorizontalPodAutoscaler cannot scale to zero without an alpha feature gate)"),
+        ),
+        Some(min) if min > p.max_replicas => e.add(
+            format!("{path}.minReplicas"),
+            format!("{min} exceeds maxReplicas {}: lower minReplicas or raise maxReplicas", p.max_replicas),
+        ),
+        _ => {}
+    }
+    for (i, m) in p.metrics.iter().enumerate() {
+        if m.type_.trim().is_empty() {
+            e.add(
+                format!("{path}.metrics[{i}].type"),
+                "is required: Resource, Pods, Object, External or ContainerResource",
+            );
+        }
     }
 }
 
@@ -323,6 +353,7 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
     name(&mut e, b);
     image(&mut e, b.spec.image.as_deref());
     replicas(&mut e, b.spec.replicas, 1);
+    auto_scaling(&mut e, b.spec.auto_scaling_policy.as_ref());
     metadata(
         &mut e,
         b.spec.zk_servers.as_deref(),
@@ -409,7 +440,8 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
 /// brokers, but a topic is served only by its owner. Unset means on
 /// (`listeners::handler_proxy`); an explicit false cannot work.
 fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
-    if b.spec.replicas <= 1 || crate::listeners::BrokerListeners::of(b).external.is_none() {
+    let brokers = crate::components::broker::max_brokers(b);
+    if brokers <= 1 || crate::listeners::BrokerListeners::of(b).external.is_none() {
         return;
     }
     let handlers = b.spec.config.as_ref().and_then(|c| c.protocol_handlers.as_ref());
@@ -422,7 +454,7 @@ fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
         if off(h) {
             e.add(
                 format!("spec.config.protocolHandlers.{name}.proxyEnabled"),
-                format!("must not be false with {} brokers behind istio.gateway: the gateway spreads {protocol} connections over the brokers, but only a topic's owner serves it; remove proxyEnabled (the proxy in each broker forwards to the owner) or set replicas: 1", b.spec.replicas),
+                format!("must not be false with {} brokers behind istio.gateway: the gateway spreads {protocol} connections over the brokers, but only a topic's owner serves it; remove proxyEnabled (the proxy in each broker forwards to the owner) or set replicas: 1", brokers),
             );
         }
     }
@@ -432,7 +464,7 @@ fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
 fn broker_hosts(e: &mut Errors, b: &PulsarBroker, domain: &str) {
     let policy = b.spec.config.as_ref().and_then(|c| c.service_url_generation_policy).unwrap_or_default();
     let pattern = crate::listeners::host_pattern(b, policy, domain);
-    let last = pattern.host(b.spec.replicas.max(1) - 1);
+    let last = pattern.host(crate::components::broker::max_brokers(b).max(1) - 1);
     if hosts::longest_label(&last) > 63 {
         let policy_name = match policy {
             ServiceUrlGenerationPolicy::OrdinalPrefix => "OrdinalPrefix",
@@ -451,6 +483,7 @@ pub fn proxy(p: &PulsarProxy) -> Result<(), Invalid> {
     name(&mut e, p);
     image(&mut e, p.spec.image.as_deref());
     replicas(&mut e, p.spec.replicas, 0);
+    auto_scaling(&mut e, p.spec.auto_scaling_policy.as_ref());
     if p.spec.broker_address.trim().is_empty() {
         e.add("spec.brokerAddress", "is required: name the brokers' Service, for example my-cluster-broker");
     }

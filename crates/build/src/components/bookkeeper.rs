@@ -78,7 +78,15 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     };
     let reclaim = storage.and_then(|s| s.reclaim_policy);
     let mut out = vec![
-        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), claims, reclaim),
+        pod::stateful_set(
+            owner,
+            C,
+            Some(spec.replicas),
+            C.headless_name(&owner.name),
+            parts.template(),
+            claims,
+            reclaim,
+        ),
         pod::service(owner, C.object_name(&owner.name), C, &ports(), ServiceKind::ClusterIp),
         pod::service(owner, C.headless_name(&owner.name), C, &ports(), ServiceKind::Headless),
         pod::config_map(owner, C, data),

@@ -81,14 +81,31 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let mut service_ports = listeners.internal_ports();
     service_ports.extend(listeners.external_ports());
     let mut out = vec![
-        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), Vec::new(), None),
+        pod::stateful_set(
+            owner,
+            C,
+            pod::replicas(spec.replicas, spec.auto_scaling_policy.as_ref()),
+            C.headless_name(&owner.name),
+            parts.template(),
+            Vec::new(),
+            None,
+        ),
         pod::service(owner, C.object_name(&owner.name), C, &service_ports, ServiceKind::ClusterIp),
         pod::service(owner, C.headless_name(&owner.name), C, &listeners.container_ports(), ServiceKind::Headless),
         pod::config_map(owner, C, data),
         pod::pdb(owner, C),
     ];
     out.extend(pod::service_account(owner, C, pod_spec));
+    out.extend(spec.auto_scaling_policy.as_ref().map(|p| pod::hpa(owner, C, p)));
     out
+}
+
+/// How many brokers may run: replicas, or up to maxReplicas while an
+/// autoscaler decides. Per-broker hosts, routes and Services cover them all,
+/// so that a broker the autoscaler adds is reachable from the start.
+pub fn max_brokers(res: &PulsarBroker) -> i32 {
+    let max = res.spec.auto_scaling_policy.as_ref().map_or(0, |p| p.max_replicas);
+    res.spec.replicas.max(max).max(0)
 }
 
 /// The metadata stores of a broker: StreamNative's explicit fields win over
@@ -592,6 +609,42 @@ mod tests {
         assert!(!env.contains_key("PULSAR_LOG_CONF"));
         let plain = objects(&broker(""));
         assert!(log4j2(&plain).is_null() && !env_of(&plain).contains_key("PULSAR_LOG_LEVEL"));
+    }
+
+    /// autoScalingPolicy: an autoscaling/v2 HPA on the StatefulSet, which
+    /// then carries no replicas (the HPA owns them); per-broker routes cover
+    /// maxReplicas so added brokers are reachable.
+    #[test]
+    fn auto_scaling_policy_builds_an_hpa_and_leaves_replicas_to_it() {
+        let o = objects(&broker(
+            "  replicas: 2\n  autoScalingPolicy:\n    minReplicas: 1\n    maxReplicas: 4\n    metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 60}}}]\n    behavior: {scaleDown: {stabilizationWindowSeconds: 600}}\n",
+        ));
+        let hpa = find(&o, "HorizontalPodAutoscaler", "pc-broker");
+        assert_eq!(hpa["apiVersion"], "autoscaling/v2");
+        assert_eq!(
+            hpa["spec"]["scaleTargetRef"],
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "pc-broker"})
+        );
+        assert_eq!((hpa["spec"]["minReplicas"].as_i64(), hpa["spec"]["maxReplicas"].as_i64()), (Some(1), Some(4)));
+        assert_eq!(hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 60);
+        assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 600);
+        assert!(find(&o, "StatefulSet", "pc-broker")["spec"].get("replicas").is_none());
+
+        let o = objects(&broker("  replicas: 2\n"));
+        assert!(!has(&o, "HorizontalPodAutoscaler", "pc-broker"));
+        assert_eq!(find(&o, "StatefulSet", "pc-broker")["spec"]["replicas"], 2);
+
+        let b = broker(&format!("{SIMPLE}  autoScalingPolicy: {{maxReplicas: 3}}\n"));
+        assert_eq!(max_brokers(&b), 3);
+        let hpa = find(&objects(&b), "HorizontalPodAutoscaler", "pc-broker").clone();
+        assert_eq!(hpa["spec"]["minReplicas"], 1);
+        assert!(hpa["spec"].get("metrics").is_none(), "Kubernetes' CPU default applies");
+        let routed = crate::istio::broker(&b, &Owner::of(&b), &BuildContext::default());
+        assert!(routed.iter().any(|x| x.kind == "Service" && x.name == "pc-broker-2"), "a route for the third broker");
+
+        let bad = broker("  autoScalingPolicy: {minReplicas: 5, maxReplicas: 2}\n");
+        let err = crate::validate::broker(&bad).unwrap_err().to_string();
+        assert!(err.contains("spec.autoScalingPolicy.minReplicas: 5 exceeds maxReplicas 2"), "{err}");
     }
 
     #[test]

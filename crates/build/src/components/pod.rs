@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{EnvVar, PodSecurityContext, SeccompProfile};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use magnetar_api::common::{ImagePullPolicy, LogConfig, LogFormat, PodSpec, ReclaimPolicy};
+use magnetar_api::common::{AutoScalingPolicy, ImagePullPolicy, LogConfig, LogFormat, PodSpec, ReclaimPolicy};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -582,17 +582,23 @@ fn spread(component: Component, instance: &str) -> Value {
 /// A StatefulSet `<n>-<suffix>` governed by `service_name` (pods get DNS
 /// names under it). Pods start in parallel: ZooKeeper needs its peers up to
 /// form a quorum, and bookies and brokers do not depend on their siblings.
+///
+/// `replicas` is None while a HorizontalPodAutoscaler manages the workload:
+/// the field is then left out of what the operator applies, so that
+/// server-side apply neither resets nor fights what the autoscaler sets.
 pub fn stateful_set(
     owner: &Owner,
     component: Component,
-    replicas: i32,
+    replicas: Option<i32>,
     service_name: String,
     template: Value,
     claims: Vec<Value>,
     reclaim: Option<ReclaimPolicy>,
 ) -> Object {
     let mut spec = Map::new();
-    spec.insert("replicas".into(), json!(replicas.max(0)));
+    if let Some(replicas) = replicas {
+        spec.insert("replicas".into(), json!(replicas.max(0)));
+    }
     spec.insert("selector".into(), selector(component, &owner.name));
     spec.insert("serviceName".into(), Value::String(service_name));
     spec.insert("podManagementPolicy".into(), json!("Parallel"));
@@ -608,6 +614,30 @@ pub fn stateful_set(
     }
     let name = component.object_name(&owner.name);
     owner.object("apps/v1", "StatefulSet", name, component, fields([("spec", Value::Object(spec))]))
+}
+
+/// The StatefulSet's replicas as magnetar applies them: none while an
+/// autoscaler owns the count.
+pub fn replicas(replicas: i32, autoscaling: Option<&AutoScalingPolicy>) -> Option<i32> {
+    autoscaling.is_none().then_some(replicas)
+}
+
+/// The HorizontalPodAutoscaler `<n>-<suffix>` of the component's StatefulSet
+/// (autoscaling/v2): StreamNative's autoScalingPolicy as it is, the
+/// StatefulSet's scale subresource as the target.
+pub fn hpa(owner: &Owner, component: Component, policy: &AutoScalingPolicy) -> Object {
+    let name = component.object_name(&owner.name);
+    let mut spec = Map::new();
+    spec.insert("scaleTargetRef".into(), json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": name}));
+    spec.insert("minReplicas".into(), json!(policy.min_replicas.unwrap_or(1)));
+    spec.insert("maxReplicas".into(), json!(policy.max_replicas));
+    if !policy.metrics.is_empty() {
+        spec.insert("metrics".into(), to_json(&policy.metrics));
+    }
+    if let Some(b) = &policy.behavior {
+        spec.insert("behavior".into(), to_json(b));
+    }
+    owner.object("autoscaling/v2", "HorizontalPodAutoscaler", name, component, fields([("spec", Value::Object(spec))]))
 }
 
 /// A Deployment `<n>-<suffix>`.

@@ -143,7 +143,9 @@ impl ComponentResource for PulsarBroker {
         domain.and(gateway_of(self.spec.istio.as_ref()))
     }
     fn endpoints(&self, istio_available: bool, cluster_domain: &str) -> Option<ServiceEndpoints> {
-        Some(status::broker_endpoints(self, self.spec.replicas, istio_available, cluster_domain))
+        // Every broker the autoscaler may add has its host (and route).
+        let brokers = magnetar_build::components::broker::max_brokers(self);
+        Some(status::broker_endpoints(self, brokers, istio_available, cluster_domain))
     }
 }
 
