@@ -33,6 +33,7 @@ use crate::zookeeper::one;
     printcolumn(name = "AGE", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.zkServers) && self.zkServers != '') || (has(self.metadataServiceUri) && self.metadataServiceUri != '')").message("zkServers or metadataServiceUri is required: name the ZooKeeper servers (host:port) or the metadata service URI, for example metadata-store:oxia://my-oxia:6648/bookkeeper").field_path(".zkServers"))]
 pub struct BookKeeperClusterSpec {
     /// Container image; required unless a PulsarCoordinator supplies it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,9 +45,16 @@ pub struct BookKeeperClusterSpec {
     #[serde(default = "one")]
     #[schemars(range(min = 1))]
     pub replicas: i32,
-    /// ZooKeeper servers, `host:port[,host:port]`.
-    #[schemars(length(min = 1))]
-    pub zk_servers: String,
+    /// ZooKeeper servers, `host:port[,host:port]`; required unless
+    /// metadataServiceUri names the metadata store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zk_servers: Option<String>,
+    /// BookKeeper metadata service URI (bookkeeper.conf metadataServiceUri),
+    /// for example `metadata-store:oxia://my-oxia:6648/bookkeeper` or
+    /// `zk+hierarchical://zk-0:2181;zk-1:2181/ledgers`. Overrides the URI
+    /// magnetar derives from zkServers, for the bookies and auto-recovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_service_uri: Option<String>,
     /// Pod settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,

@@ -4,7 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::common::{Customization, ImagePullPolicy, PodSpec};
+use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -38,6 +38,7 @@ pub const DOMAIN_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.istio) || !has(self.istio.gateway) || (has(self.config) && has(self.config.advertisedDomain) && self.config.advertisedDomain != '')").message("istio.gateway needs config.advertisedDomain: set it to the root domain external clients use, for example pulsar.example.com").field_path(".config.advertisedDomain"))]
+#[x_kube(validation = Rule::new("(has(self.zkServers) && self.zkServers != '') || (has(self.metadataStoreUrl) && self.metadataStoreUrl != '')").message("zkServers or metadataStoreUrl is required: name the ZooKeeper servers (host:port) or the metadata store, for example oxia://my-oxia:6648/broker").field_path(".zkServers"))]
 pub struct PulsarBrokerSpec {
     /// Container image; required unless a PulsarCoordinator supplies it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,15 +50,40 @@ pub struct PulsarBrokerSpec {
     #[serde(default = "one")]
     #[schemars(range(min = 1))]
     pub replicas: i32,
-    /// ZooKeeper servers, `host:port[,host:port]`.
-    #[schemars(length(min = 1))]
-    pub zk_servers: String,
+    /// ZooKeeper servers, `host:port[,host:port]`; required unless
+    /// metadataStoreUrl names the metadata store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zk_servers: Option<String>,
+    /// Metadata store of the brokers (broker.conf metadataStoreUrl), for
+    /// example `oxia://my-oxia:6648/broker` or `zk:zk-0:2181`. Overrides the
+    /// URL magnetar derives from zkServers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_store_url: Option<String>,
+    /// Configuration metadata store (broker.conf
+    /// configurationMetadataStoreUrl). Default: the metadata store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration_metadata_store_url: Option<String>,
+    /// Metadata service URI of the BookKeeper cluster (broker.conf
+    /// bookkeeperMetadataServiceUri), for example
+    /// `metadata-store:oxia://my-oxia:6648/bookkeeper`; set it to the
+    /// bookies' metadataServiceUri when that is not the brokers' metadata
+    /// store. Default: the brokers' metadata store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bk_metadata_service_uri: Option<String>,
     /// Broker configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<BrokerConfig>,
+    /// A HorizontalPodAutoscaler for the StatefulSet; while set, it, not
+    /// replicas, decides how many pods run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_policy: Option<AutoScalingPolicy>,
     /// Pod settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
+    /// Log level and format of the brokers; the image's conf/log4j2.yaml
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_config: Option<LogConfig>,
     /// Mesh integration and external access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<GatewayIstioSpec>,
@@ -100,6 +126,10 @@ pub struct BrokerConfig {
     /// Enable Pulsar transactions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_enabled: Option<bool>,
+    /// Pulsar Functions. magnetar runs no functions worker, so only the
+    /// off switch StreamNative's Oxia example writes is accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionConfig>,
     /// Extra broker.conf entries. Keys that begin with PULSAR_PREFIX_ are
     /// passed as environment variables unchanged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -178,4 +208,29 @@ pub struct ProxiedHandler {
     /// a gateway and more than one broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_enabled: Option<bool>,
+}
+
+/// Pulsar Functions (StreamNative's `config.function`, reduced to its off
+/// switches: magnetar runs no functions worker nor Function Mesh).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled").message("function.enabled: true is not supported: magnetar runs no Pulsar Functions worker; remove it or set false").field_path(".enabled"))]
+pub struct FunctionConfig {
+    /// Run the functions worker in the brokers. Only false: magnetar does
+    /// not run one (broker.conf functionsWorkerEnabled=false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Function Mesh settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<FunctionMeshConfig>,
+}
+
+/// Function Mesh settings (only the package upload switch, off).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.uploadEnabled) || !self.uploadEnabled").message("function.mesh.uploadEnabled: true is not supported: magnetar runs no Function Mesh; remove it or set false").field_path(".uploadEnabled"))]
+pub struct FunctionMeshConfig {
+    /// Upload function packages. Only false: magnetar runs no Function Mesh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_enabled: Option<bool>,
 }

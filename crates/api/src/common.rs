@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Affinity, PodSecurityContext, ResourceRequirements, Toleration};
+use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscalerBehavior, MetricSpec};
+use k8s_openapi::api::core::v1::{
+    Affinity, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
+};
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +79,10 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub termination_grace_period_seconds: Option<i64>,
+    /// Secrets (of type kubernetes.io/dockerconfigjson, in the component's
+    /// namespace) the kubelet uses to pull the image from a private registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
 }
 
 /// JVM options of the main container.
@@ -153,4 +160,88 @@ pub struct CustomConfig {
     /// variables unchanged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub custom: BTreeMap<String, String>,
+}
+
+/// Log level of a component (log4j2 levels, StreamNative's enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogLevel {
+    Info,
+    Debug,
+    Trace,
+    Warn,
+    Error,
+    Fatal,
+    All,
+    Off,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "INFO",
+            Self::Debug => "DEBUG",
+            Self::Trace => "TRACE",
+            Self::Warn => "WARN",
+            Self::Error => "ERROR",
+            Self::Fatal => "FATAL",
+            Self::All => "ALL",
+            Self::Off => "OFF",
+        }
+    }
+}
+
+/// Format of the log lines on the container's standard output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// The image's plain-text pattern (default).
+    #[default]
+    Text,
+}
+
+/// Log level and format of the component (StreamNative's logConfig).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogConfig {
+    /// Level of Pulsar's loggers and of the root logger: INFO (the image's
+    /// default), DEBUG, TRACE, WARN, ERROR, FATAL, ALL or OFF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<LogLevel>,
+    /// json writes one JSON object per line to standard output; text (the
+    /// default) keeps the image's pattern. Ignored when template is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+    /// A complete log4j2 configuration (YAML) that replaces the image's
+    /// conf/log4j2.yaml. The level still reaches it as the system
+    /// properties pulsar.log.level and pulsar.log.root.level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+/// Horizontal autoscaling of a component (StreamNative's autoScalingPolicy):
+/// magnetar creates an autoscaling/v2 HorizontalPodAutoscaler for the
+/// component's StatefulSet and leaves its replica count to it; `replicas`
+/// is then only the size the StatefulSet starts with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.minReplicas) || self.minReplicas <= self.maxReplicas").message("autoScalingPolicy.minReplicas must not exceed maxReplicas").field_path(".minReplicas"))]
+pub struct AutoScalingPolicy {
+    /// Fewest pods the autoscaler keeps. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_replicas: Option<i32>,
+    /// Most pods the autoscaler may run.
+    #[schemars(range(min = 1))]
+    pub max_replicas: i32,
+    /// What the autoscaler measures (HorizontalPodAutoscaler metrics);
+    /// Kubernetes' default, 80% average CPU utilization of the pods'
+    /// requests, when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricSpec>,
+    /// Scale-up and scale-down behaviour (HorizontalPodAutoscaler behavior).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<HorizontalPodAutoscalerBehavior>,
 }

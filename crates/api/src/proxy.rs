@@ -3,7 +3,7 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{CustomConfig, Customization, ImagePullPolicy, PodSpec};
+use crate::common::{AutoScalingPolicy, CustomConfig, Customization, ImagePullPolicy, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -54,6 +54,10 @@ pub struct PulsarProxySpec {
     /// Extra proxy.conf entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<CustomConfig>,
+    /// A HorizontalPodAutoscaler for the StatefulSet; while set, it, not
+    /// replicas, decides how many pods run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_policy: Option<AutoScalingPolicy>,
     /// Pod settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,

@@ -64,7 +64,7 @@ impl Object {
     }
 
     /// Apply order (SPEC 4.1): ServiceAccounts, ConfigMaps, Services, PDBs,
-    /// Istio security objects, workloads, then routing.
+    /// Istio security objects, workloads and their autoscalers, then routing.
     pub fn apply_rank(&self) -> u8 {
         apply_rank(&self.kind)
     }
@@ -118,10 +118,12 @@ pub fn apply_rank(kind: &str) -> u8 {
         "DestinationRule" => 6,
         "StatefulSet" => 7,
         "Deployment" => 8,
-        "ServiceEntry" => 9,
-        "Gateway" => 10,
-        "VirtualService" => 11,
-        _ => 12,
+        // After its StatefulSet, which it scales.
+        "HorizontalPodAutoscaler" => 9,
+        "ServiceEntry" => 10,
+        "Gateway" => 11,
+        "VirtualService" => 12,
+        _ => 13,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use kube::ResourceExt;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
-use magnetar_api::common::{Customization, PodSpec};
+use magnetar_api::common::{AutoScalingPolicy, Customization, PodSpec};
 use magnetar_api::istio::{AuthRule, AuthSource, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
 use std::sync::LazyLock;
@@ -68,6 +68,36 @@ fn replicas(e: &mut Errors, replicas: i32, min: i32) {
     }
 }
 
+/// What the API server would refuse in the HorizontalPodAutoscaler (or
+/// what cannot work): at least one pod (scaling to zero needs an alpha
+/// feature gate), min not above max, and metrics with their type.
+fn auto_scaling(e: &mut Errors, policy: Option<&AutoScalingPolicy>) {
+    let Some(p) = policy else { return };
+    let path = "spec.autoScalingPolicy";
+    if p.max_replicas < 1 {
+        e.add(format!("{path}.maxReplicas"), format!("must be at least 1, got {}", p.max_replicas));
+    }
+    match p.min_replicas {
+        Some(min) if min < 1 => e.add(
+            format!("{path}.minReplicas"),
+            format!("must be at least 1, got {min} (a HorizontalPodAutoscaler cannot scale to zero without an alpha feature gate)"),
+        ),
+        Some(min) if min > p.max_replicas => e.add(
+            format!("{path}.minReplicas"),
+            format!("{min} exceeds maxReplicas {}: lower minReplicas or raise maxReplicas", p.max_replicas),
+        ),
+        _ => {}
+    }
+    for (i, m) in p.metrics.iter().enumerate() {
+        if m.type_.trim().is_empty() {
+            e.add(
+                format!("{path}.metrics[{i}].type"),
+                "is required: Resource, Pods, Object, External or ContainerResource",
+            );
+        }
+    }
+}
+
 fn zk_servers(e: &mut Errors, path: &str, value: &str) {
     let ok = !value.is_empty()
         && value.split(',').all(|hp| {
@@ -76,6 +106,57 @@ fn zk_servers(e: &mut Errors, path: &str, value: &str) {
         });
     if !ok {
         e.add(path, format!("{value:?} is not host:port[,host:port], for example my-cluster-zk:2181"));
+    }
+}
+
+const STORE_URL_EXAMPLE: &str = "oxia://my-oxia:6648/broker or zk:my-cluster-zk:2181";
+const BK_URI_EXAMPLE: &str = "metadata-store:oxia://my-oxia:6648/bookkeeper";
+
+/// zkServers (checked when given) or the explicit metadata fields
+/// (`urls`, the first one standing in for zkServers when it is absent).
+/// The URLs go into configuration files and start-up scripts: one token,
+/// with a scheme, so that a typo is caught here and not by a crash-looping
+/// pod.
+fn metadata(e: &mut Errors, zk: Option<&str>, urls: &[(&str, Option<&str>, &str)]) {
+    let zk = zk.filter(|z| !z.trim().is_empty());
+    match (zk, urls.first()) {
+        (Some(zk), _) => zk_servers(e, "spec.zkServers", zk),
+        (None, Some((field, url, example))) if url.is_none_or(|u| u.trim().is_empty()) => e.add(
+            "spec.zkServers",
+            format!("is required unless spec.{field} is set: name the ZooKeeper servers (host:port[,host:port]) or set {field}, for example {example}"),
+        ),
+        _ => {}
+    }
+    for (field, url, example) in urls {
+        let Some(url) = url else { continue };
+        let u = url.trim();
+        if u.is_empty()
+            || u.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '`' | '$'))
+            || !u.contains(':')
+        {
+            e.add(
+                format!("spec.{field}"),
+                format!("{url:?} is not a metadata store URL: give one URL with its scheme and no spaces or quotes, for example {example}"),
+            );
+        }
+    }
+}
+
+/// logConfig.template replaces the image's log4j2.yaml: a file log4j2
+/// cannot parse would leave the broker without its configuration (log4j2
+/// falls back to errors only), so it must at least be YAML with a
+/// `Configuration` mapping at the top.
+fn log_template(e: &mut Errors, template: &str) {
+    if template.trim().is_empty() {
+        return;
+    }
+    match serde_norway::from_str::<serde_json::Value>(template) {
+        Ok(v) if v["Configuration"].is_object() => {}
+        Ok(_) => e.add(
+            "spec.logConfig.template",
+            "must be a log4j2 YAML configuration with a top-level Configuration mapping (see the image's conf/log4j2.yaml)",
+        ),
+        Err(err) => e.add("spec.logConfig.template", format!("is not valid YAML ({err}): give a log4j2 YAML configuration")),
     }
 }
 
@@ -90,6 +171,14 @@ const RESERVED_MOUNTS: [&str; 4] = [
 fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     let Some(pod) = pod else { return };
     memory(e, path, pod);
+    for (i, s) in pod.image_pull_secrets.iter().enumerate() {
+        if s.name.trim().is_empty() {
+            e.add(
+                format!("{path}.imagePullSecrets[{i}].name"),
+                "must name a Secret of type kubernetes.io/dockerconfigjson in the component's namespace, for example regcred",
+            );
+        }
+    }
     for (i, s) in pod.secret_refs.iter().enumerate() {
         let clean = s.mount_path.trim_end_matches('/');
         if RESERVED_MOUNTS.iter().any(|r| clean == *r || clean.starts_with(&format!("{r}/"))) {
@@ -266,7 +355,11 @@ pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<(), Invalid> {
     name(&mut e, bk);
     image(&mut e, bk.spec.image.as_deref());
     replicas(&mut e, bk.spec.replicas, 1);
-    zk_servers(&mut e, "spec.zkServers", &bk.spec.zk_servers);
+    metadata(
+        &mut e,
+        bk.spec.zk_servers.as_deref(),
+        &[("metadataServiceUri", bk.spec.metadata_service_uri.as_deref(), BK_URI_EXAMPLE)],
+    );
     pod(&mut e, "spec.pod", bk.spec.pod.as_ref());
     if let Some(ar) = &bk.spec.auto_recovery {
         if let Some(r) = ar.replicas.filter(|r| *r < 0) {
@@ -287,7 +380,16 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
     name(&mut e, b);
     image(&mut e, b.spec.image.as_deref());
     replicas(&mut e, b.spec.replicas, 1);
-    zk_servers(&mut e, "spec.zkServers", &b.spec.zk_servers);
+    auto_scaling(&mut e, b.spec.auto_scaling_policy.as_ref());
+    metadata(
+        &mut e,
+        b.spec.zk_servers.as_deref(),
+        &[
+            ("metadataStoreUrl", b.spec.metadata_store_url.as_deref(), STORE_URL_EXAMPLE),
+            ("configurationMetadataStoreUrl", b.spec.configuration_metadata_store_url.as_deref(), STORE_URL_EXAMPLE),
+            ("bkMetadataServiceUri", b.spec.bk_metadata_service_uri.as_deref(), BK_URI_EXAMPLE),
+        ],
+    );
     pod(&mut e, "spec.pod", b.spec.pod.as_ref());
     mesh(&mut e, b.spec.istio.as_ref());
     let config = b.spec.config.as_ref();
@@ -300,6 +402,23 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
             );
         } else {
             broker_hosts(&mut e, b, d);
+        }
+    }
+    if let Some(t) = b.spec.log_config.as_ref().and_then(|l| l.template.as_deref()) {
+        log_template(&mut e, t);
+    }
+    if let Some(f) = config.and_then(|c| c.function.as_ref()) {
+        if f.enabled == Some(true) {
+            e.add(
+                "spec.config.function.enabled",
+                "true is not supported: magnetar runs no Pulsar Functions worker; remove it or set false",
+            );
+        }
+        if f.mesh.as_ref().and_then(|m| m.upload_enabled) == Some(true) {
+            e.add(
+                "spec.config.function.mesh.uploadEnabled",
+                "true is not supported: magnetar runs no Function Mesh; remove it or set false",
+            );
         }
     }
     if let Some(cluster) = config.and_then(|c| c.cluster_name.as_deref())
@@ -377,7 +496,8 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
 /// brokers, but a topic is served only by its owner. Unset means on
 /// (`listeners::handler_proxy`); an explicit false cannot work.
 fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
-    if b.spec.replicas <= 1 || crate::listeners::BrokerListeners::of(b).external.is_none() {
+    let brokers = crate::components::broker::max_brokers(b);
+    if brokers <= 1 || crate::listeners::BrokerListeners::of(b).external.is_none() {
         return;
     }
     let handlers = b.spec.config.as_ref().and_then(|c| c.protocol_handlers.as_ref());
@@ -390,7 +510,7 @@ fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
         if off(h) {
             e.add(
                 format!("spec.config.protocolHandlers.{name}.proxyEnabled"),
-                format!("must not be false with {} brokers behind istio.gateway: the gateway spreads {protocol} connections over the brokers, but only a topic's owner serves it; remove proxyEnabled (the proxy in each broker forwards to the owner) or set replicas: 1", b.spec.replicas),
+                format!("must not be false with {} brokers behind istio.gateway: the gateway spreads {protocol} connections over the brokers, but only a topic's owner serves it; remove proxyEnabled (the proxy in each broker forwards to the owner) or set replicas: 1", brokers),
             );
         }
     }
@@ -445,7 +565,7 @@ fn is_apache_pulsar_image(image: &str) -> bool {
 fn broker_hosts(e: &mut Errors, b: &PulsarBroker, domain: &str) {
     let policy = b.spec.config.as_ref().and_then(|c| c.service_url_generation_policy).unwrap_or_default();
     let pattern = crate::listeners::host_pattern(b, policy, domain);
-    let last = pattern.host(b.spec.replicas.max(1) - 1);
+    let last = pattern.host(crate::components::broker::max_brokers(b).max(1) - 1);
     if hosts::longest_label(&last) > 63 {
         let policy_name = match policy {
             ServiceUrlGenerationPolicy::OrdinalPrefix => "OrdinalPrefix",
@@ -464,6 +584,7 @@ pub fn proxy(p: &PulsarProxy) -> Result<(), Invalid> {
     name(&mut e, p);
     image(&mut e, p.spec.image.as_deref());
     replicas(&mut e, p.spec.replicas, 0);
+    auto_scaling(&mut e, p.spec.auto_scaling_policy.as_ref());
     if p.spec.broker_address.trim().is_empty() {
         e.add("spec.brokerAddress", "is required: name the brokers' Service, for example my-cluster-broker");
     }

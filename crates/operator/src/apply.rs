@@ -93,6 +93,9 @@ async fn apply_one(ctx: &Context, o: &Object, live: &[Live]) -> Result<Option<(S
     }
     let api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), &o.namespace, &child.resource(Some(o.version())));
+    if let Some(replicas) = current.and_then(|live| replicas_to_hand_over(&value, live)) {
+        hand_over_replicas(&api, o, replicas).await?;
+    }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let response = api
         .patch(&o.name, &params, &Patch::Apply(&value))
@@ -102,6 +105,48 @@ async fn apply_one(ctx: &Context, o: &Object, live: &[Live]) -> Result<Option<(S
     ctx.remember(key, Applied { hash, fingerprint: drift::fingerprint(&value, &response) });
     tracing::debug!(object = %id, namespace = %o.namespace, "applied");
     Ok(Some((id, response)))
+}
+
+/// Field manager that holds a StatefulSet's replicas for the autoscaler.
+pub const HANDOVER_MANAGER: &str = "magnetar-autoscaler-handover";
+
+/// The live replica count when the desired StatefulSet leaves `replicas` to
+/// a HorizontalPodAutoscaler but magnetar's apply still owns the field. Left
+/// out of an apply, a field only magnetar owns is removed, and the
+/// StatefulSet would drop to its default of one pod before the autoscaler
+/// acts; so ownership is handed over first (Kubernetes' documented way to
+/// transfer a field to an autoscaler).
+pub fn replicas_to_hand_over(desired: &Value, live: &Value) -> Option<i64> {
+    if desired["kind"] != "StatefulSet" || desired["spec"].get("replicas").is_some() {
+        return None;
+    }
+    let replicas = live["spec"]["replicas"].as_i64()?;
+    let entries = live["metadata"]["managedFields"].as_array()?;
+    let ours = entries.iter().any(|m| {
+        m["manager"] == FIELD_MANAGER
+            && m["operation"] == "Apply"
+            && m["fieldsV1"]["f:spec"].get("f:replicas").is_some()
+    });
+    ours.then_some(replicas)
+}
+
+/// Applies only `spec.replicas` (the live value, so nothing changes) under
+/// [`HANDOVER_MANAGER`]: magnetar's next apply, without the field, then
+/// releases it instead of deleting it, and the autoscaler takes it over
+/// with its first scale.
+async fn hand_over_replicas(api: &Api<DynamicObject>, o: &Object, replicas: i64) -> Result<(), Error> {
+    let patch = serde_json::json!({
+        "apiVersion": o.api_version,
+        "kind": o.kind,
+        "metadata": {"name": o.name, "namespace": o.namespace},
+        "spec": {"replicas": replicas},
+    });
+    let params = PatchParams::apply(HANDOVER_MANAGER).force();
+    api.patch(&o.name, &params, &Patch::Apply(&patch))
+        .await
+        .map_err(|source| Error::Apply { object: format!("{}/{}", o.kind, o.name), source })?;
+    tracing::info!(object = %o.name, namespace = %o.namespace, replicas, "replicas handed over to the autoscaler");
+    Ok(())
 }
 
 async fn delete_one(ctx: &Context, namespace: &str, l: &Live) -> Result<String, Error> {
@@ -121,4 +166,29 @@ async fn delete_one(ctx: &Context, namespace: &str, l: &Live) -> Result<String, 
     ctx.forget(&memory_key(l.kind.group, l.kind.kind, namespace, &l.name));
     tracing::debug!(object = %id, %namespace, "deleted");
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn live(manager: &str, fields: Value) -> Value {
+        json!({"spec": {"replicas": 3}, "metadata": {"managedFields": [
+            {"manager": manager, "operation": "Apply", "fieldsV1": {"f:spec": fields}}
+        ]}})
+    }
+
+    #[test]
+    fn replicas_are_handed_over_once_when_an_autoscaler_takes_them() {
+        let autoscaled = json!({"kind": "StatefulSet", "spec": {"serviceName": "x"}});
+        let fixed = json!({"kind": "StatefulSet", "spec": {"replicas": 2}});
+        let owned = live(FIELD_MANAGER, json!({"f:replicas": {}, "f:serviceName": {}}));
+        assert_eq!(replicas_to_hand_over(&autoscaled, &owned), Some(3));
+        assert_eq!(replicas_to_hand_over(&fixed, &owned), None, "magnetar still sets replicas");
+        let released = live(FIELD_MANAGER, json!({"f:serviceName": {}}));
+        assert_eq!(replicas_to_hand_over(&autoscaled, &released), None, "already handed over");
+        let deployment = json!({"kind": "Deployment", "spec": {}});
+        assert_eq!(replicas_to_hand_over(&deployment, &owned), None);
+    }
 }

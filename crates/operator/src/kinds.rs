@@ -29,14 +29,16 @@ const fn k(group: &'static str, version: &'static str, kind: &'static str, plura
     ChildKind { group, version, kind, plural }
 }
 
-/// Kubernetes kinds the build step produces.
-pub const CORE: [ChildKind; 6] = [
+/// Kubernetes kinds the build step produces (watched, applied and pruned;
+/// deploy/operator/rbac.yaml grants exactly these).
+pub const CORE: [ChildKind; 7] = [
     k("", "v1", "ServiceAccount", "serviceaccounts"),
     k("", "v1", "ConfigMap", "configmaps"),
     k("", "v1", "Service", "services"),
     k("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     k("apps", "v1", "StatefulSet", "statefulsets"),
     k("apps", "v1", "Deployment", "deployments"),
+    k("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
 ];
 
 pub const SECURITY_ISTIO: &str = "security.istio.io";
@@ -127,5 +129,20 @@ mod tests {
         let ar = ISTIO[0].resource(Some("v1beta1"));
         assert_eq!(ar.api_version, "security.istio.io/v1beta1");
         assert_eq!(CORE[0].resource(None).api_version, "v1");
+    }
+
+    /// The build step's apply order and the operator's kinds agree: every
+    /// kind the operator knows has its own place in the order (an unknown
+    /// kind would fall to the last rank and be applied after routing).
+    #[test]
+    fn every_child_kind_has_an_apply_rank() {
+        let fallback = magnetar_build::object::apply_rank("NoSuchKind");
+        for c in CORE.iter().chain(ISTIO.iter()) {
+            assert!(magnetar_build::object::apply_rank(c.kind) < fallback, "{} has no apply rank", c.kind);
+        }
+        assert!(
+            magnetar_build::object::apply_rank("HorizontalPodAutoscaler")
+                > magnetar_build::object::apply_rank("StatefulSet")
+        );
     }
 }

@@ -44,7 +44,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, env) = pod::split_custom(custom);
-    let mut entries = bookie_entries(&spec.zk_servers);
+    let mut entries = bookie_entries(spec.zk_servers.as_deref(), spec.metadata_service_uri.as_deref());
     if auto_recovery_replicas(res) > 0 {
         // Pulsar's conf/bookkeeper.conf turns autoRecoveryDaemonEnabled on
         // (BookKeeper's own default is off) and the image's lines stay where
@@ -85,7 +85,15 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     };
     let reclaim = storage.and_then(|s| s.reclaim_policy);
     let mut out = vec![
-        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), claims, reclaim),
+        pod::stateful_set(
+            owner,
+            C,
+            Some(spec.replicas),
+            C.headless_name(&owner.name),
+            parts.template(),
+            claims,
+            reclaim,
+        ),
         pod::service(owner, C.object_name(&owner.name), C, &ports(), ServiceKind::ClusterIp),
         pod::service(owner, C.headless_name(&owner.name), C, &ports(), ServiceKind::Headless),
         pod::config_map(owner, C, data),
@@ -102,8 +110,8 @@ fn size(volume: Option<&VolumeSize>, default: &str) -> Quantity {
 /// Settings a bookie needs. The HTTP server on 8000 serves the bookie API
 /// (probes) and, with it on, the Prometheus metrics too. Bookies register
 /// under their stable pod DNS name, so a rescheduled pod keeps its identity.
-fn bookie_entries(zk_servers: &str) -> BTreeMap<String, String> {
-    let mut e = metadata_entries(zk_servers);
+fn bookie_entries(zk_servers: Option<&str>, metadata_service_uri: Option<&str>) -> BTreeMap<String, String> {
+    let mut e = metadata_entries(zk_servers, metadata_service_uri);
     for (k, v) in [
         ("bookiePort", BOOKIE.to_string()),
         ("journalDirectory", JOURNAL_DIR.to_string()),
@@ -121,11 +129,21 @@ fn bookie_entries(zk_servers: &str) -> BTreeMap<String, String> {
 
 /// zkServers, and the equivalent metadataServiceUri (`;` between hosts)
 /// unless the servers carry a chroot path, which the URI form cannot mix in.
-fn metadata_entries(zk_servers: &str) -> BTreeMap<String, String> {
-    let zk = zk_servers.trim();
-    let mut e = BTreeMap::from([("zkServers".to_string(), zk.to_string())]);
-    if !zk.is_empty() && !zk.contains('/') {
-        e.insert("metadataServiceUri".into(), format!("zk+hierarchical://{}/ledgers", zk.replace(',', ";")));
+/// An explicit `metadataServiceUri` (StreamNative's field; Oxia clusters use
+/// `metadata-store:oxia://...`) replaces the derived one: BookKeeper reads
+/// metadataServiceUri before zkServers, so zkServers, when also given, is
+/// kept only for tools that still read it.
+fn metadata_entries(zk_servers: Option<&str>, metadata_service_uri: Option<&str>) -> BTreeMap<String, String> {
+    let mut e = BTreeMap::new();
+    let zk = zk_servers.map(str::trim).filter(|z| !z.is_empty());
+    if let Some(zk) = zk {
+        e.insert("zkServers".to_string(), zk.to_string());
+        if !zk.contains('/') {
+            e.insert("metadataServiceUri".into(), format!("zk+hierarchical://{}/ledgers", zk.replace(',', ";")));
+        }
+    }
+    if let Some(uri) = metadata_service_uri.map(str::trim).filter(|u| !u.is_empty()) {
+        e.insert("metadataServiceUri".into(), uri.to_string());
     }
     e
 }
@@ -136,7 +154,7 @@ fn metadata_entries(zk_servers: &str) -> BTreeMap<String, String> {
 /// not an init container, so that it runs behind the sidecar.
 fn bookie_script() -> String {
     pod::shell(&format!(
-        r#"{install}# Create the BookKeeper cluster metadata in ZooKeeper once.
+        r#"{install}# Create the BookKeeper cluster metadata in the metadata store once.
 until bin/bookkeeper shell whatisinstanceid; do
   bin/bookkeeper shell initnewcluster || sleep 5
 done
@@ -161,17 +179,18 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         return Vec::new();
     }
     let default_pod = PodSpec::default();
-    let pod_spec = ar.pod.as_ref().unwrap_or(&default_pod);
+    let pod_spec = pod::with_pull_secrets(ar.pod.as_ref().unwrap_or(&default_pod), spec.pod.as_ref());
+    let pod_spec = pod_spec.as_ref();
     let zk = ar
         .conf
         .as_ref()
         .and_then(|c| c.zk_servers.as_deref())
         .filter(|z| !z.trim().is_empty())
-        .unwrap_or(&spec.zk_servers);
+        .or(spec.zk_servers.as_deref());
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, env) = pod::split_custom(custom);
-    let mut entries = metadata_entries(zk);
+    let mut entries = metadata_entries(zk, spec.metadata_service_uri.as_deref());
     // The metrics provider serves 8000 itself only while the HTTP server is off.
     entries.insert("httpServerEnabled".into(), "false".into());
     entries.insert("prometheusStatsHttpPort".into(), BOOKIE_HTTP.to_string());
@@ -311,6 +330,42 @@ mod tests {
         let mem = ar.iter().find(|e| e["name"] == "BOOKIE_MEM").expect("auto-recovery gets BOOKIE_MEM");
         assert_eq!(mem["value"], "-Xms128m -Xmx128m -XX:MaxDirectMemorySize=64m");
         assert!(!bookie.iter().chain(&ar).any(|e| e["name"] == "PULSAR_MEM"));
+    }
+
+    /// metadataServiceUri (Oxia) replaces the URI derived from zkServers, for
+    /// bookies and auto-recovery; without zkServers none is written.
+    #[test]
+    fn metadata_service_uri_overrides_zk_servers() {
+        let uri = "metadata-store:oxia://pc-oxia:6648/bookkeeper";
+        let b: BookKeeperCluster = resource("pc", &format!("  image: img\n  metadataServiceUri: {uri}\n"));
+        let o = objects(&b);
+        for name in ["pc-bk", "pc-bk-auto-recovery"] {
+            let c = conf(&o, name);
+            assert!(c.contains(&format!("metadataServiceUri={uri}\n")), "{c}");
+            assert!(!c.contains("zkServers") && !c.contains("zk+hierarchical"), "{c}");
+        }
+        let c = conf(&objects(&bk(&format!("  metadataServiceUri: {uri}\n"))), "pc-bk");
+        assert!(c.contains("zkServers=pc-zk:2181\n") && c.contains(&format!("metadataServiceUri={uri}\n")), "{c}");
+        assert!(!c.contains("zk+hierarchical"), "{c}");
+    }
+
+    /// The bookies' pull secrets reach their pods and, unless it names its
+    /// own, the auto-recovery pods (same image, same registry).
+    #[test]
+    fn image_pull_secrets_reach_bookies_and_auto_recovery() {
+        let pull = |o: &[Object], kind: &str, name: &str| {
+            find(o, kind, name)["spec"]["template"]["spec"]["imagePullSecrets"].clone()
+        };
+        let o = objects(&bk("  pod: {imagePullSecrets: [{name: regcred}]}
+"));
+        assert_eq!(pull(&o, "StatefulSet", "pc-bk"), serde_json::json!([{"name": "regcred"}]));
+        assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), serde_json::json!([{"name": "regcred"}]));
+        let o = objects(&bk(
+            "  pod: {imagePullSecrets: [{name: regcred}]}\n  autoRecovery: {pod: {imagePullSecrets: [{name: other}]}}\n",
+        ));
+        assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), serde_json::json!([{"name": "other"}]));
+        let o = objects(&bk(""));
+        assert!(pull(&o, "StatefulSet", "pc-bk").is_null() && pull(&o, "Deployment", "pc-bk-auto-recovery").is_null());
     }
 
     #[test]

@@ -45,15 +45,22 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let default_pod = PodSpec::default();
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let (custom_conf, custom_env) = pod::split_custom(&config.custom);
-    let mut entries = broker_entries(owner, &spec.zk_servers, config, &listeners);
+    let stores = MetadataStores::of(res);
+    let mut entries = broker_entries(owner, &stores, config, &listeners);
     entries.extend(custom_conf);
-    let data = BTreeMap::from([(BROKER_CONF.to_string(), pod::properties("broker.conf of PulsarBroker", &entries))]);
+    let mut data =
+        BTreeMap::from([(BROKER_CONF.to_string(), pod::properties("broker.conf of PulsarBroker", &entries))]);
+    let (log4j2, log_env) = pod::log_config(spec.log_config.as_ref());
+    if let Some(file) = log4j2 {
+        data.insert(pod::LOG4J2_FILE.to_string(), file);
+    }
 
     let kop_tls = kop_tls(config, &listeners);
     let gateway_secret = passthrough_secret(&listeners);
     let (volumes, mounts) = tls_volumes(kop_tls, gateway_secret);
     let mut env = custom_env;
     env.extend(kop_tls.map(kop_password_env).unwrap_or_default());
+    env.extend(log_env);
 
     let parts = PodParts {
         owner,
@@ -62,7 +69,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: start_script(owner, &cluster_name(owner, config), &spec.zk_servers, &listeners, config, ctx),
+        script: start_script(owner, &cluster_name(owner, config), &stores, &listeners, config, ctx),
         env,
         ports: listeners.container_ports(),
         config: &data,
@@ -74,14 +81,56 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let mut service_ports = listeners.internal_ports();
     service_ports.extend(listeners.external_ports());
     let mut out = vec![
-        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), Vec::new(), None),
+        pod::stateful_set(
+            owner,
+            C,
+            pod::replicas(spec.replicas, spec.auto_scaling_policy.as_ref()),
+            C.headless_name(&owner.name),
+            parts.template(),
+            Vec::new(),
+            None,
+        ),
         pod::service(owner, C.object_name(&owner.name), C, &service_ports, ServiceKind::ClusterIp),
         pod::service(owner, C.headless_name(&owner.name), C, &listeners.container_ports(), ServiceKind::Headless),
         pod::config_map(owner, C, data),
         pod::pdb(owner, C),
     ];
     out.extend(pod::service_account(owner, C, pod_spec));
+    out.extend(spec.auto_scaling_policy.as_ref().map(|p| pod::hpa(owner, C, p)));
     out
+}
+
+/// How many brokers may run: replicas, or up to maxReplicas while an
+/// autoscaler decides. Per-broker hosts, routes and Services cover them all,
+/// so that a broker the autoscaler adds is reachable from the start.
+pub fn max_brokers(res: &PulsarBroker) -> i32 {
+    let max = res.spec.auto_scaling_policy.as_ref().map_or(0, |p| p.max_replicas);
+    res.spec.replicas.max(max).max(0)
+}
+
+/// The metadata stores of a broker: StreamNative's explicit fields win over
+/// what magnetar derives from zkServers (validation requires one of them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataStores {
+    /// broker.conf metadataStoreUrl.
+    pub store: String,
+    /// broker.conf configurationMetadataStoreUrl; the metadata store by default.
+    pub configuration: String,
+    /// broker.conf bookkeeperMetadataServiceUri; unset, Pulsar uses the
+    /// metadata store for BookKeeper too (where magnetar's bookies register
+    /// when they share the brokers' ZooKeeper).
+    pub bookkeeper: Option<String>,
+}
+
+impl MetadataStores {
+    pub fn of(res: &PulsarBroker) -> Self {
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let spec = &res.spec;
+        let store = given(&spec.metadata_store_url)
+            .unwrap_or_else(|| pod::metadata_store_url(spec.zk_servers.as_deref().unwrap_or_default()));
+        let configuration = given(&spec.configuration_metadata_store_url).unwrap_or_else(|| store.clone());
+        MetadataStores { store, configuration, bookkeeper: given(&spec.bk_metadata_service_uri) }
+    }
 }
 
 fn cluster_name(owner: &Owner, config: &BrokerConfig) -> String {
@@ -92,18 +141,20 @@ fn cluster_name(owner: &Owner, config: &BrokerConfig) -> String {
 /// the pod, so the start-up script sets them (see [`listener_exports`]).
 fn broker_entries(
     owner: &Owner,
-    zk_servers: &str,
+    stores: &MetadataStores,
     config: &BrokerConfig,
     l: &BrokerListeners,
 ) -> BTreeMap<String, String> {
-    let store = pod::metadata_store_url(zk_servers);
     let mut e: BTreeMap<String, String> = BTreeMap::new();
     let mut set = |k: &str, v: String| {
         e.insert(k.to_string(), v);
     };
     set("clusterName", cluster_name(owner, config));
-    set("metadataStoreUrl", store.clone());
-    set("configurationMetadataStoreUrl", store);
+    set("metadataStoreUrl", stores.store.clone());
+    set("configurationMetadataStoreUrl", stores.configuration.clone());
+    if let Some(bk) = &stores.bookkeeper {
+        set("bookkeeperMetadataServiceUri", bk.clone());
+    }
     set("brokerServicePort", PULSAR.to_string());
     set("webServicePort", HTTP.to_string());
     set("internalListenerName", INTERNAL.into());
@@ -114,6 +165,10 @@ fn broker_entries(
         // config.custom, or the gateway's in PASSTHROUGH mode).
         set("brokerServicePortTls", PULSAR_TLS.to_string());
         set("webServicePortTls", HTTPS.to_string());
+    }
+    // Validation accepts only the off switch; say so in broker.conf too.
+    if config.function.as_ref().is_some_and(|f| f.enabled == Some(false)) {
+        set("functionsWorkerEnabled", "false".into());
     }
     if let Some(txn) = config.transaction_enabled {
         set("transactionCoordinatorEnabled", txn.to_string());
@@ -341,25 +396,32 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> S
 }
 
 /// Exports the listeners, installs broker.conf, registers the cluster in
-/// the metadata store (idempotent; retried while ZooKeeper and the bookies
-/// come up, then left to the broker), and starts the broker. This runs in
-/// the main container so that it runs behind the sidecar.
+/// the metadata store (idempotent; retried while the metadata store and the
+/// bookies come up, then left to the broker), and starts the broker. This
+/// runs in the main container so that it runs behind the sidecar. With
+/// bkMetadataServiceUri the BookKeeper metadata lives elsewhere (the
+/// bookies create it, see the bookie script), so the setup is told it
+/// exists instead of creating its own under the brokers' store.
 fn start_script(
     owner: &Owner,
     cluster: &str,
-    zk_servers: &str,
+    stores: &MetadataStores,
     l: &BrokerListeners,
     config: &BrokerConfig,
     ctx: &BuildContext,
 ) -> String {
-    let store = pod::metadata_store_url(zk_servers);
+    let existing_bk = stores
+        .bookkeeper
+        .as_deref()
+        .map(|bk| format!(" \\\n      --existing-bk-metadata-service-uri '{}'", shell_quoted(bk)))
+        .unwrap_or_default();
     let svc = ctx.service_host(&C.object_name(&owner.name), &owner.namespace);
     pod::shell(&format!(
         r#"{exports}{keystore}{install}# Register the cluster (a no-op when it exists already).
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
   if bin/pulsar initialize-cluster-metadata --cluster '{cluster}' \
-      --metadata-store '{store}' --configuration-metadata-store '{store}' \
-      --web-service-url 'http://{svc}:{HTTP}' --broker-service-url 'pulsar://{svc}:{PULSAR}'; then
+      --metadata-store '{store}' --configuration-metadata-store '{configuration}' \
+      --web-service-url 'http://{svc}:{HTTP}' --broker-service-url 'pulsar://{svc}:{PULSAR}'{existing_bk}; then
     break
   fi
   sleep 10
@@ -371,7 +433,8 @@ done
         install = pod::install_conf_script(BROKER_CONF),
         status = pod::status_file_script(BROKER_CONF),
         cluster = shell_quoted(cluster),
-        store = shell_quoted(&store),
+        store = shell_quoted(&stores.store),
+        configuration = shell_quoted(&stores.configuration),
     ))
 }
 
@@ -645,6 +708,123 @@ mod tests {
             "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {mop: {enabled: true}}}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw}}}\n",
         ));
         assert!(!conf(&o).contains("mqttTls"));
+    }
+
+    /// StreamNative's Oxia fields replace what zkServers would give, in
+    /// broker.conf and in the cluster registration.
+    #[test]
+    fn explicit_metadata_stores_override_zk_servers() {
+        let b: PulsarBroker = resource(
+            "pc",
+            "  image: img\n  metadataStoreUrl: oxia://pc-oxia:6648/broker\n  configurationMetadataStoreUrl: oxia://pc-oxia:6648/config\n  bkMetadataServiceUri: metadata-store:oxia://pc-oxia:6648/bookkeeper\n",
+        );
+        let o = objects(&b);
+        let c = conf(&o);
+        for line in [
+            "metadataStoreUrl=oxia://pc-oxia:6648/broker\n",
+            "configurationMetadataStoreUrl=oxia://pc-oxia:6648/config\n",
+            "bookkeeperMetadataServiceUri=metadata-store:oxia://pc-oxia:6648/bookkeeper\n",
+        ] {
+            assert!(c.contains(line), "{line} missing from {c}");
+        }
+        assert!(!c.contains("zk:"), "{c}");
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(s.contains("--metadata-store 'oxia://pc-oxia:6648/broker' --configuration-metadata-store 'oxia://pc-oxia:6648/config'"), "{s}");
+        assert!(
+            s.contains("--existing-bk-metadata-service-uri 'metadata-store:oxia://pc-oxia:6648/bookkeeper'"),
+            "{s}"
+        );
+        // Only metadataStoreUrl: the configuration store follows it, BookKeeper is left to Pulsar's default.
+        let o = objects(&broker("  metadataStoreUrl: oxia://x:6648/b\n"));
+        let c = conf(&o);
+        assert!(c.contains("\nmetadataStoreUrl=oxia://x:6648/b\n"), "{c}");
+        assert!(c.contains("configurationMetadataStoreUrl=oxia://x:6648/b\n"), "{c}");
+        assert!(
+            !c.contains("bookkeeperMetadataServiceUri")
+                && !script(find(&o, "StatefulSet", "pc-broker")).contains("existing-bk")
+        );
+    }
+
+    /// logConfig: the level as the image's environment variables; json or
+    /// a template as a log4j2 file in the ConfigMap, pointed at by
+    /// PULSAR_LOG_CONF; text alone changes nothing.
+    #[test]
+    fn log_config_sets_level_and_format() {
+        let env_of = |o: &[Object]| -> BTreeMap<String, String> {
+            container(o)["env"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string()))
+                .collect()
+        };
+        let log4j2 = |o: &[Object]| find(o, "ConfigMap", "pc-broker")["data"][pod::LOG4J2_FILE].clone();
+        let o = objects(&broker("  logConfig: {level: DEBUG, format: json}\n"));
+        let env = env_of(&o);
+        assert_eq!(env["PULSAR_LOG_LEVEL"], "DEBUG");
+        assert_eq!(env["PULSAR_LOG_ROOT_LEVEL"], "DEBUG");
+        assert_eq!(env["PULSAR_LOG_CONF"], "/pulsar/conf/magnetar/log4j2-magnetar.yaml");
+        let file = log4j2(&o).as_str().unwrap().to_string();
+        let parsed: serde_json::Value = serde_norway::from_str(&file).unwrap();
+        assert!(parsed["Configuration"]["Appenders"]["Console"]["JsonLayout"].is_object(), "{file}");
+        assert_eq!(parsed["Configuration"]["Loggers"]["Root"]["level"], "${sys:pulsar.log.root.level}");
+
+        let o = objects(&broker("  logConfig: {format: json, template: \"Configuration: {name: mine}\"}\n"));
+        assert_eq!(log4j2(&o), "Configuration: {name: mine}");
+        assert!(!env_of(&o).contains_key("PULSAR_LOG_LEVEL"));
+
+        let o = objects(&broker("  logConfig: {level: WARN, format: text}\n"));
+        assert!(log4j2(&o).is_null());
+        let env = env_of(&o);
+        assert_eq!(env["PULSAR_LOG_LEVEL"], "WARN");
+        assert!(!env.contains_key("PULSAR_LOG_CONF"));
+        let plain = objects(&broker(""));
+        assert!(log4j2(&plain).is_null() && !env_of(&plain).contains_key("PULSAR_LOG_LEVEL"));
+    }
+
+    /// autoScalingPolicy: an autoscaling/v2 HPA on the StatefulSet, which
+    /// then carries no replicas (the HPA owns them); per-broker routes cover
+    /// maxReplicas so added brokers are reachable.
+    #[test]
+    fn auto_scaling_policy_builds_an_hpa_and_leaves_replicas_to_it() {
+        let o = objects(&broker(
+            "  replicas: 2\n  autoScalingPolicy:\n    minReplicas: 1\n    maxReplicas: 4\n    metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 60}}}]\n    behavior: {scaleDown: {stabilizationWindowSeconds: 600}}\n",
+        ));
+        let hpa = find(&o, "HorizontalPodAutoscaler", "pc-broker");
+        assert_eq!(hpa["apiVersion"], "autoscaling/v2");
+        assert_eq!(
+            hpa["spec"]["scaleTargetRef"],
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "pc-broker"})
+        );
+        assert_eq!((hpa["spec"]["minReplicas"].as_i64(), hpa["spec"]["maxReplicas"].as_i64()), (Some(1), Some(4)));
+        assert_eq!(hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 60);
+        assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 600);
+        assert!(find(&o, "StatefulSet", "pc-broker")["spec"].get("replicas").is_none());
+
+        let o = objects(&broker("  replicas: 2\n"));
+        assert!(!has(&o, "HorizontalPodAutoscaler", "pc-broker"));
+        assert_eq!(find(&o, "StatefulSet", "pc-broker")["spec"]["replicas"], 2);
+
+        let b = broker(&format!("{SIMPLE}  autoScalingPolicy: {{maxReplicas: 3}}\n"));
+        assert_eq!(max_brokers(&b), 3);
+        let hpa = find(&objects(&b), "HorizontalPodAutoscaler", "pc-broker").clone();
+        assert_eq!(hpa["spec"]["minReplicas"], 1);
+        assert!(hpa["spec"].get("metrics").is_none(), "Kubernetes' CPU default applies");
+        let routed = crate::istio::broker(&b, &Owner::of(&b), &BuildContext::default());
+        assert!(routed.iter().any(|x| x.kind == "Service" && x.name == "pc-broker-2"), "a route for the third broker");
+
+        let bad = broker("  autoScalingPolicy: {minReplicas: 5, maxReplicas: 2}\n");
+        let err = crate::validate::broker(&bad).unwrap_err().to_string();
+        assert!(err.contains("spec.autoScalingPolicy.minReplicas: 5 exceeds maxReplicas 2"), "{err}");
+    }
+
+    #[test]
+    fn functions_can_only_be_switched_off() {
+        let c = conf(&objects(&broker("  config: {function: {enabled: false, mesh: {uploadEnabled: false}}}\n")));
+        assert!(c.contains("functionsWorkerEnabled=false\n"), "{c}");
+        let on = broker("  config: {function: {enabled: true}}\n");
+        let err = crate::validate::broker(&on).unwrap_err().to_string();
+        assert!(err.contains("spec.config.function.enabled: true is not supported"), "{err}");
     }
 
     #[test]

@@ -72,12 +72,21 @@ pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
     };
     let name = C.object_name(&owner.name);
     let mut out = vec![
-        pod::stateful_set(owner, C, spec.replicas, name.clone(), parts.template(), Vec::new(), None),
+        pod::stateful_set(
+            owner,
+            C,
+            pod::replicas(spec.replicas, spec.auto_scaling_policy.as_ref()),
+            name.clone(),
+            parts.template(),
+            Vec::new(),
+            None,
+        ),
         pod::service(owner, name, C, &ports, ServiceKind::ClusterIp),
         pod::config_map(owner, C, data),
         pod::pdb(owner, C),
     ];
     out.extend(pod::service_account(owner, C, pod_spec));
+    out.extend(spec.auto_scaling_policy.as_ref().map(|p| pod::hpa(owner, C, p)));
     out
 }
 
@@ -178,6 +187,19 @@ mod tests {
         assert!(installed < created && created < started, "{s}");
         let probe = &find(&o, "StatefulSet", "pc-proxy")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
         assert_eq!(probe["httpGet"]["path"], "/status.html");
+    }
+
+    #[test]
+    fn auto_scaling_policy_builds_an_hpa_for_the_proxies() {
+        let o = objects(&proxy("  autoScalingPolicy: {minReplicas: 1, maxReplicas: 4}\n"));
+        let hpa = find(&o, "HorizontalPodAutoscaler", "pc-proxy");
+        assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "pc-proxy");
+        assert_eq!(hpa["spec"]["maxReplicas"], 4);
+        assert!(find(&o, "StatefulSet", "pc-proxy")["spec"].get("replicas").is_none());
+        let err = crate::validate::proxy(&proxy("  autoScalingPolicy: {minReplicas: 0, maxReplicas: 2}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.autoScalingPolicy.minReplicas: must be at least 1"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,9 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
     };
     let first = brokers.first().copied();
     let default_pod = PodSpec::default();
-    let pod_spec = tool_set.pod.as_ref().unwrap_or(&default_pod);
+    let pod_spec =
+        pod::with_pull_secrets(tool_set.pod.as_ref().unwrap_or(&default_pod), first.and_then(|b| b.spec.pod.as_ref()));
+    let pod_spec = pod_spec.as_ref();
     let data = BTreeMap::from([(
         CLIENT_CONF.to_string(),
         pod::properties("client.conf of the toolset", &client_entries(first, owner, ctx)),
@@ -119,6 +121,18 @@ mod tests {
         assert_eq!(d["spec"]["replicas"], 1);
         assert!(script(d).contains("sleep 3600"));
         assert!(d["spec"]["template"]["spec"]["containers"][0]["ports"].is_null());
+    }
+
+    /// The toolset runs the brokers' image: it inherits their pull secrets
+    /// unless its own pod names some.
+    #[test]
+    fn tool_set_inherits_the_brokers_image_pull_secrets() {
+        let b = broker("  pod: {imagePullSecrets: [{name: regcred}]}\n");
+        let pull =
+            |o: &[Object]| find(o, "Deployment", "pc-toolset")["spec"]["template"]["spec"]["imagePullSecrets"].clone();
+        assert_eq!(pull(&objects(&coordinator("  toolSet: {}\n"), &[&b])), serde_json::json!([{"name": "regcred"}]));
+        let own = coordinator("  toolSet: {pod: {imagePullSecrets: [{name: mine}]}}\n");
+        assert_eq!(pull(&objects(&own, &[&b])), serde_json::json!([{"name": "mine"}]));
     }
 
     #[test]

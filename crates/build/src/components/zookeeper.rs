@@ -66,8 +66,15 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
     let claims = vec![pod::claim_template(owner, C, DATA_VOLUME, size, storage_class)];
     let reclaim = persistence.and_then(|p| p.reclaim_policy);
 
-    let mut sts =
-        pod::stateful_set(owner, C, spec.replicas, C.headless_name(&owner.name), parts.template(), claims, reclaim);
+    let mut sts = pod::stateful_set(
+        owner,
+        C,
+        Some(spec.replicas),
+        C.headless_name(&owner.name),
+        parts.template(),
+        claims,
+        reclaim,
+    );
     // The operator restarts the pods itself, followers first and the leader
     // last (SPEC 4.4): the StatefulSet controller only recreates them.
     sts.value["spec"]["updateStrategy"] = serde_json::json!({"type": "OnDelete"});

@@ -41,7 +41,7 @@ pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner, ct
         return Vec::new();
     };
     let routes = listeners.routes();
-    let ordinals: Vec<i32> = (0..res.spec.replicas.max(0)).collect();
+    let ordinals: Vec<i32> = (0..crate::components::broker::max_brokers(res)).collect();
     let c = Component::Broker;
     let bindings = broker_bindings(&ext.hosts, &ordinals, owner, ctx);
     let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();

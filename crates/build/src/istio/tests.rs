@@ -162,6 +162,38 @@ fn zookeeper_policy_allows_peers_and_operator_only() {
     assert!(ap["spec"]["rules"].as_array().unwrap().iter().all(|r| r.get("when").is_none()));
 }
 
+/// A cluster on Oxia has no ZooKeeperCluster: its policies name the peers
+/// that exist (bookies, auto-recovery, brokers) and no ZooKeeper account.
+#[test]
+fn oxia_cluster_policies_name_no_zookeeper() {
+    let oxia = |kind: &str, api: &str, spec: &str| format!("{}spec:\n{spec}{ISTIO}", meta(kind, api));
+    let bk: BookKeeperCluster = serde_norway::from_str(&oxia(
+        "BookKeeperCluster",
+        "bookkeeper.streamnative.io/v1alpha1",
+        "  metadataServiceUri: metadata-store:oxia://pc-oxia:6648/bookkeeper\n",
+    ))
+    .unwrap();
+    let pb: PulsarBroker = serde_norway::from_str(&oxia(
+        "PulsarBroker",
+        "pulsar.streamnative.io/v1alpha1",
+        "  metadataStoreUrl: oxia://pc-oxia:6648/broker\n  bkMetadataServiceUri: metadata-store:oxia://pc-oxia:6648/bookkeeper\n",
+    ))
+    .unwrap();
+    let inv =
+        crate::cluster::Inventory { bookkeepers: vec![bk.clone()], brokers: vec![pb.clone()], ..Default::default() };
+    let ctx = inv.context_for(kube::Resource::meta(&pb), &OperatorIdentity::default());
+    let mut aps = broker(&pb, &Owner::of(&pb), &ctx);
+    aps.extend(bookkeeper(&bk, &Owner::of(&bk), &ctx));
+    let aps = of_kind(&aps, "AuthorizationPolicy");
+    assert_eq!(aps.len(), 3, "broker, bookies and auto-recovery");
+    for ap in aps {
+        let p = principals(&ap.value);
+        assert!(p.contains("cluster.local/ns/pulsar/sa/pc-broker"), "{p:?}");
+        assert!(p.contains("cluster.local/ns/pulsar/sa/pc-bk"), "{p:?}");
+        assert!(!p.iter().any(|p| p.ends_with("-zk")), "{} names a ZooKeeper that does not exist: {p:?}", ap.name);
+    }
+}
+
 #[test]
 fn trust_domain_shapes_principals() {
     let objs = zk_objects("  istio: {enabled: true, trustDomain: corp.example}\n", &ctx());

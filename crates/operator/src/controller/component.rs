@@ -97,7 +97,15 @@ impl ComponentResource for BookKeeperCluster {
         Enrolment::of(self.spec.istio.as_ref())
     }
     fn zk_servers(&self) -> Vec<(&'static str, &str)> {
-        let mut v = vec![("spec.zkServers", self.spec.zk_servers.as_str())];
+        // Absent when metadataServiceUri names another store (Oxia).
+        let mut v: Vec<_> = self
+            .spec
+            .zk_servers
+            .as_deref()
+            .filter(|z| !z.is_empty())
+            .map(|z| ("spec.zkServers", z))
+            .into_iter()
+            .collect();
         let ar = self.spec.auto_recovery.as_ref().and_then(|a| a.conf.as_ref()).and_then(|c| c.zk_servers.as_deref());
         if let Some(zk) = ar.filter(|z| !z.is_empty()) {
             v.push(("spec.autoRecovery.conf.zkServers", zk));
@@ -125,14 +133,19 @@ impl ComponentResource for PulsarBroker {
         Enrolment::of(self.spec.istio.as_ref())
     }
     fn zk_servers(&self) -> Vec<(&'static str, &str)> {
-        vec![("spec.zkServers", self.spec.zk_servers.as_str())]
+        // With metadataStoreUrl the brokers do not use zkServers at all.
+        let explicit = self.spec.metadata_store_url.as_deref().is_some_and(|u| !u.trim().is_empty());
+        let zk = self.spec.zk_servers.as_deref().filter(|z| !z.is_empty() && !explicit);
+        zk.map(|z| ("spec.zkServers", z)).into_iter().collect()
     }
     fn gateway(&self) -> Option<&GatewaySpec> {
         let domain = self.spec.config.as_ref().and_then(|c| c.advertised_domain.as_deref()).filter(|d| !d.is_empty());
         domain.and(gateway_of(self.spec.istio.as_ref()))
     }
     fn endpoints(&self, istio_available: bool, cluster_domain: &str) -> Option<ServiceEndpoints> {
-        Some(status::broker_endpoints(self, self.spec.replicas, istio_available, cluster_domain))
+        // Every broker the autoscaler may add has its host (and route).
+        let brokers = magnetar_build::components::broker::max_brokers(self);
+        Some(status::broker_endpoints(self, brokers, istio_available, cluster_domain))
     }
 }
 
