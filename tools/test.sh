@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of magnetar from a clean clone: builds the local
-# control plane if it is not cached yet (tools/build-cluster.sh), then
+# control plane and Istio's tools (istioctl, pilot-discovery, analyze-files)
+# if they are not cached yet (tools/build-cluster.sh, tools/build-istio.sh), then
 # formatting, lints, unit, property, schema and integration tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,6 +11,9 @@ step() { echo "== $* ($(( $(date +%s) - start ))s)"; }
 
 step "control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) and Istio CRDs"
 tools/build-cluster.sh >/dev/null
+
+step "Istio (istioctl, pilot-discovery, analyze-files)"
+tools/build-istio.sh >/dev/null
 
 step "JVM toolkit (ZooKeeper, BookKeeper, Pulsar configuration classes) for the real-process tests"
 tools/build-jvm.sh >/dev/null
