@@ -309,11 +309,11 @@ async fn snapshot(client: &Client, ns: &str) -> BTreeMap<(String, String), Value
             if let Some(b) = body.as_object_mut() {
                 b.remove("status");
             }
-            if kind.kind == "Service" {
-                if let Some(spec) = body["spec"].as_object_mut() {
-                    spec.remove("clusterIP");
-                    spec.remove("clusterIPs");
-                }
+            if kind.kind == "Service"
+                && let Some(spec) = body["spec"].as_object_mut()
+            {
+                spec.remove("clusterIP");
+                spec.remove("clusterIPs");
             }
             check_config_hash(&mut body, &config_maps, &format!("{}/{name} in {ns}", kind.kind));
             let mut v = json!({
