@@ -158,8 +158,20 @@ fn both_istio_versions_are_checked() {
 fn check_manifests(files: Vec<(String, String)>) -> usize {
     let mut failures = Vec::new();
     let mut total = 0;
+    let pending = support::not_yet_supported();
     for (source, text) in &files {
-        let rendered = match magnetar_build::render::render(&[(source.clone(), text.clone())]) {
+        let result = magnetar_build::render::render(&[(source.clone(), text.clone())]);
+        if let Some((_, field)) = pending.iter().find(|(f, _)| source.ends_with(f.as_str())) {
+            // Not implemented yet (issue 11): still refused, naming the field.
+            match &result {
+                Err(e) if e.to_string().contains(field.as_str()) => {}
+                Err(e) => failures.push(format!("{source}: refused, but not for {field}:\n{e}")),
+                Ok(_) => failures
+                    .push(format!("{source}: renders now: remove it from testdata/compat-not-yet-supported.txt")),
+            }
+            continue;
+        }
+        let rendered = match result {
             Ok(r) => r,
             Err(e) => {
                 failures.push(format!("{source}: does not render:\n{e}"));

@@ -40,6 +40,17 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Compat manifests with fields magnetar does not implement yet, and the
+/// field render refuses first (`testdata/compat-not-yet-supported.txt`).
+fn not_yet_supported() -> Vec<(String, String)> {
+    let path = repo_root().unwrap().join("testdata/compat-not-yet-supported.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t').map(|(f, x)| (f.to_string(), x.to_string())))
+        .collect()
+}
+
 /// The compatibility manifests and the examples.
 fn manifests() -> Vec<PathBuf> {
     let root = repo_root().unwrap();
@@ -127,7 +138,24 @@ async fn every_rendered_object_is_accepted(istio: &str) {
     assert!(!files.is_empty(), "no manifest to check: neither ../shared/compat nor examples/ has any");
     let mut failures = Vec::new();
     let mut total = 0;
+    let pending = not_yet_supported();
     for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some((_, field)) = pending.iter().find(|(f, _)| *f == name) {
+            // Not implemented yet (issue 11): the render still refuses it,
+            // naming the field; nothing of it can be applied.
+            let text = std::fs::read_to_string(path).unwrap();
+            match magnetar_build::render::render(&[(name.clone(), text)]) {
+                Err(e) if e.to_string().contains(field.as_str()) => {
+                    eprintln!("{name}: not yet supported ({field}), skipped");
+                }
+                other => failures.push(format!(
+                    "{name}: listed in testdata/compat-not-yet-supported.txt for {field}, but render gave {:?}",
+                    other.map(|r| r.objects.len())
+                )),
+            }
+            continue;
+        }
         let (n, f) = render_and_apply(&applier, &client, path).await;
         eprintln!("{}: {n} objects applied, {} refused (Istio {istio})", path.display(), f.len());
         total += n;

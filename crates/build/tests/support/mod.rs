@@ -410,3 +410,18 @@ pub fn all_errors(objects: &[Object], complete: bool) -> Vec<String> {
     out.extend(set_errors(objects, complete));
     out
 }
+
+/// Compat manifests that use fields magnetar does not implement yet, with
+/// the field render refuses first (`testdata/compat-not-yet-supported.txt`).
+pub fn not_yet_supported() -> Vec<(String, String)> {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/compat-not-yet-supported.txt"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (file, field) =
+                l.split_once('\t').unwrap_or_else(|| panic!("{}: {l:?} is not file<TAB>field", path.display()));
+            (file.to_string(), field.to_string())
+        })
+        .collect()
+}
