@@ -9,6 +9,8 @@ pub const READY: &str = "Ready";
 pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
 pub const MESH_CONFIGURED: &str = "MeshConfigured";
+/// Brokers and proxies with a gateway: whether external traffic is routed.
+pub const EXTERNAL_ACCESS: &str = "ExternalAccess";
 
 /// Observed state of a component.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -1,7 +1,9 @@
 //! Checks the schema cannot do, made against the live cluster before
-//! anything is applied: a `zkServers` that names no ZooKeeper Service, a
-//! gateway selector that matches no pod, a TLS secret missing from the
-//! gateway's namespace. Each failure names the field and the fix.
+//! anything is applied: a `zkServers` that names no ZooKeeper Service (the
+//! spec is invalid: nothing is applied), and the prerequisites of external
+//! access, a gateway selector that matches no pod and a TLS secret missing
+//! from the gateway's namespace (only the external part waits). Each
+//! failure names the field and the fix.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,8 @@ use kube::{Api, Client};
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
 use magnetar_build::FieldError;
 use magnetar_build::names::Component;
+
+use crate::prerequisites::Missing;
 
 /// A Service a `zkServers` entry refers to, inside the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,40 +95,29 @@ fn selector_string(selector: &BTreeMap<String, String>) -> String {
     selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
-/// Checks the gateway of a broker or proxy (at `path`, e.g.
-/// `spec.istio.gateway`): its selector must match a pod in the gateway's
-/// namespace (when magnetar generates the Gateway), and in SIMPLE mode the
-/// certificate secret must exist there.
-pub async fn gateway(client: &Client, path: &str, gw: &GatewaySpec) -> Result<Vec<FieldError>, kube::Error> {
-    let mut errors = Vec::new();
+/// The prerequisites of a broker's or proxy's external access that are
+/// missing: a pod matching the gateway's selector in the gateway's namespace
+/// (when magnetar generates the Gateway) and, in SIMPLE mode, the
+/// certificate secret there. Missing ones hold back only the external part
+/// (see [`crate::prerequisites`]).
+pub async fn gateway(client: &Client, gw: &GatewaySpec) -> Result<Vec<Missing>, kube::Error> {
+    let mut missing = Vec::new();
     let ns = gw.namespace();
     if gw.gateways.is_empty() {
         let selector = selector_string(&gw.selector());
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         let found = pods.list_metadata(&ListParams::default().labels(&selector).limit(1)).await?;
         if found.items.is_empty() {
-            errors.push(FieldError {
-                path: format!("{path}.selector"),
-                message: format!(
-                    "matches no pod in namespace {ns} ({selector}): install the Istio ingress gateway there, or set gateway.selector to its pod labels and gateway.namespace to its namespace"
-                ),
-            });
+            missing.push(Missing::GatewayPods { namespace: ns.to_string(), selector });
         }
     }
     if let Some(secret) = gw.cert_secret_name().filter(|_| gw.tls_mode() == GatewayTlsMode::Simple) {
-        {
-            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-            if secrets.get_metadata_opt(secret).await?.is_none() {
-                errors.push(FieldError {
-                    path: format!("{path}.tls.certSecretName"),
-                    message: format!(
-                        "Secret {secret} does not exist in namespace {ns}, where the gateway reads it: create it there (kubectl -n {ns} create secret tls {secret} --cert=... --key=...)"
-                    ),
-                });
-            }
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+        if secrets.get_metadata_opt(secret).await?.is_none() {
+            missing.push(Missing::TlsSecret { namespace: ns.to_string(), name: secret.to_string() });
         }
     }
-    Ok(errors)
+    Ok(missing)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use crate::drift::Applied;
 use crate::kinds::{ChildKind, MainKind};
 use crate::metrics::Metrics;
 use crate::migration::PodView;
+use crate::prerequisites::Waits;
 
 /// Reflector stores of the five kinds.
 #[derive(Clone)]
@@ -102,6 +103,8 @@ pub struct Context {
     /// What was applied last, by `group/kind/namespace/name` (see [`crate::drift`]).
     pub memory: Mutex<HashMap<String, Applied>>,
     pub backoff: Backoff,
+    /// Watches of missing gateway pods and TLS secrets.
+    pub prerequisites: Arc<Waits>,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     /// Periodic re-reconcile of a healthy object.

@@ -3,17 +3,19 @@
 //!
 //! Per resource: dereference (an [`Inventory`](magnetar_build::cluster::Inventory)
 //! of its namespace from the reflector stores) → validate and build
-//! (`magnetar_build::build_*`) → check what the schema cannot (zkServers,
-//! gateway pods, TLS secret) → server-side apply every desired object with
-//! one field manager and force, in apply order, skipping unchanged objects →
-//! delete the objects no longer desired → status. An invalid spec touches
-//! nothing: it is reported in the conditions and an Event.
+//! (`magnetar_build::build_*`) → check what the schema cannot (zkServers)
+//! and the prerequisites of external access (gateway pods, TLS secret) →
+//! server-side apply every desired object with one field manager and force,
+//! in apply order, skipping unchanged objects → delete the objects no longer
+//! desired → status. An invalid spec touches nothing: it is reported in the
+//! conditions and an Event. A missing prerequisite holds back only the
+//! Gateway and VirtualServices, watched until it appears.
 //!
 //! Module map: [`controller`] (reconcilers), [`apply`] (SSA + prune),
 //! [`drift`] (no-write decisions), [`status`] (pure status), [`migration`]
 //! (sidecar ↔ ambient rule), [`rollout`] (coordinator propagation order),
 //! [`restart`] (ZooKeeper restarts, followers first and the leader last),
-//! [`checks`], [`watch`], [`discovery`] (Istio present? its DNS capture?), [`leader`],
+//! [`checks`], [`prerequisites`], [`watch`], [`discovery`] (Istio present? its DNS capture?), [`leader`],
 //! [`metrics`], [`counting`] (write counter), [`backoff`], [`events`].
 
 pub mod apply;
@@ -29,6 +31,7 @@ pub mod kinds;
 pub mod leader;
 pub mod metrics;
 pub mod migration;
+pub mod prerequisites;
 pub mod restart;
 pub mod rollout;
 pub mod status;
@@ -374,6 +377,7 @@ async fn controllers(
         mesh_dns: RwLock::new(discovery::MeshDns::default()),
         memory: Mutex::new(HashMap::new()),
         backoff: backoff::Backoff::default(),
+        prerequisites: Arc::new(prerequisites::Waits::default()),
         metrics: metrics.clone(),
         recorder: Recorder::new(client.clone(), reporter),
         resync: opts.resync,

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use magnetar_api::PulsarBroker;
 use magnetar_api::status::{
-    ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, ExternalEndpoints, MESH_CONFIGURED,
+    ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, EXTERNAL_ACCESS, ExternalEndpoints, MESH_CONFIGURED,
     ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
 };
 use magnetar_build::listeners::BrokerListeners;
@@ -99,6 +99,15 @@ fn problem_conditions(problem: &Problem, cond: impl Fn(&str, bool, &str, String)
     }
 }
 
+/// External access of a broker or proxy with a gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExternalAccess {
+    /// Every prerequisite is there; the Gateway and VirtualServices are applied.
+    Routed,
+    /// A prerequisite is missing: `(reason, message naming the fix)`.
+    Waiting(&'static str, String),
+}
+
 /// What a component's status is computed from.
 #[derive(Clone, Debug)]
 pub struct Observed<'a> {
@@ -122,6 +131,8 @@ pub struct Observed<'a> {
     /// A mesh configuration that works but needs attention (DNS capture off):
     /// `(reason, message naming the fix)`; MeshConfigured stays True.
     pub mesh_warning: Option<(&'static str, String)>,
+    /// Brokers and proxies with a gateway (None without one).
+    pub external: Option<ExternalAccess>,
     pub previous: Option<&'a ComponentStatus>,
     pub now: Timestamp,
 }
@@ -241,6 +252,24 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
                 Some((reason, msg)) => cond(MESH_CONFIGURED, true, reason, format!("{enrolled}; {msg}")),
                 None => cond(MESH_CONFIGURED, true, "IstioObjectsApplied", enrolled),
             }
+        });
+    }
+
+    if let Some(external) = &o.external {
+        conditions.push(match (&o.problem, external) {
+            (Some(Problem::Invalid(_)), _) => {
+                cond(EXTERNAL_ACCESS, false, "InvalidSpec", "the gateway objects wait for a valid spec".into())
+            }
+            (Some(Problem::ApplyFailed(_)), _) => {
+                cond(EXTERNAL_ACCESS, false, "ApplyFailed", "some objects could not be applied; see Degraded".into())
+            }
+            (None, ExternalAccess::Waiting(reason, msg)) => cond(EXTERNAL_ACCESS, false, reason, msg.clone()),
+            (None, ExternalAccess::Routed) => cond(
+                EXTERNAL_ACCESS,
+                true,
+                "GatewayRoutesApplied",
+                "the gateway's pods and TLS secret are there; the Gateway and VirtualServices are applied".into(),
+            ),
         });
     }
 
@@ -414,6 +443,7 @@ mod tests {
             endpoints: None,
             blocked: None,
             mesh_warning: None,
+            external: None,
             previous,
             now: Timestamp::from_second(1_700_000_000).unwrap(),
         }

@@ -65,10 +65,17 @@ fn merge(target: &mut Value, extra: &Value) {
     }
 }
 
-async fn setup_real(ns: &str) -> Client {
+/// One real-JVM scenario at a time: each runs up to seven JVMs, and two at
+/// once on two cores starve each other's ZooKeeper sessions.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The test's namespace on the real node's control plane, and its turn
+/// (held to the end of the test).
+async fn setup_real(ns: &str) -> (Client, tokio::sync::MutexGuard<'static, ()>) {
+    let turn = ONE_AT_A_TIME.lock().await;
     let env = real_env().await;
     eprintln!("container logs: {}", env.pod_logs().map(|p| p.display().to_string()).unwrap_or_default());
-    setup_on(env, ns).await
+    (setup_on(env, ns).await, turn)
 }
 
 /// `(name, uid, pod IP)` of the running pods of a component on the real node.
@@ -109,6 +116,23 @@ fn one_leader(roles: &BTreeMap<String, Role>) -> Option<String> {
     (roles.len() == 3 && leaders.len() == 1 && followers == 2).then(|| leaders[0].clone())
 }
 
+/// The last `n` lines of a container's log on the real node, for failure
+/// messages.
+async fn log_tail(pod: &str, n: usize) -> String {
+    let Some(dir) = real_env().await.pod_logs() else { return String::new() };
+    let Ok(entries) = std::fs::read_dir(&dir) else { return String::new() };
+    let mut out = String::new();
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        if file.contains(&format!("_{pod}_")) {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("== {file}\n{}\n", lines[lines.len().saturating_sub(n)..].join("\n")));
+        }
+    }
+    out
+}
+
 /// `GET path` (HTTP/1.0: the server closes the connection after its answer).
 async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -127,7 +151,7 @@ async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
 #[tokio::test]
 async fn zookeeper_and_bookkeeper_start_from_the_rendered_pods() {
     let ns = "real-zk-bk";
-    let client = setup_real(ns).await;
+    let (client, _turn) = setup_real(ns).await;
     let op = start_operator(&client, ns).await;
     apply_all(&client, &zk_and_bk(ns)).await;
 
@@ -157,22 +181,29 @@ async fn zookeeper_and_bookkeeper_start_from_the_rendered_pods() {
         assert_eq!(code, 200, "{name} /api/v1/bookie/state: {body}");
         assert!(body.contains("\"running\" : true") || body.contains("\"running\":true"), "{name}: {body}");
     }
-    // Each bookie registered in ZooKeeper under its pod DNS name.
+    // Each bookie registered in ZooKeeper, read-write, under its pod DNS
+    // name (useHostNameAsBookieID): the registry as each bookie's own
+    // BookKeeper client sees it, asked of each bookie in turn.
+    let ids: Vec<String> =
+        bookies.iter().map(|(name, _, _)| format!("{name}.private-cloud-bk-headless.{ns}.svc.cluster.local:3181")).collect();
+    let registered = |body: &str| ids.iter().all(|id| body.contains(&format!("\"{id}\"")));
+    let start = std::time::Instant::now();
+    let mut answers: BTreeMap<String, String> = BTreeMap::new();
     let (_, _, ip) = &bookies[0];
-    let listed = wait_for("three read-write bookies in the registry", REAL, || {
-        let ip = ip.clone();
-        async move {
-            let (code, body) =
-                http_get(&format!("{ip}:8000"), "/api/v1/bookie/list_bookies?type=rw&print_hostnames=true").await?;
-            (code == 200 && body.matches("private-cloud-bk-").count() >= 3).then_some(body)
+    for turn in 0.. {
+        let (name, _, ip) = &bookies[turn % bookies.len()];
+        let rw = http_get(&format!("{ip}:8000"), "/api/v1/bookie/list_bookies?type=rw").await;
+        if rw.as_ref().is_some_and(|(code, body)| *code == 200 && registered(body)) {
+            break;
         }
-    })
-    .await;
-    for (name, _, _) in &bookies {
-        assert!(
-            listed.contains(&format!("{name}.private-cloud-bk-headless.{ns}.svc.cluster.local")),
-            "{name} in {listed}"
-        );
+        if start.elapsed() > REAL {
+            let ro = http_get(&format!("{ip}:8000"), "/api/v1/bookie/list_bookies?type=ro").await;
+            for (name, ..) in &bookies {
+                answers.insert(format!("{name} log"), log_tail(name, 30).await);
+            }
+            panic!("timed out after {REAL:?} waiting for {ids:?} read-write in the registry; rw from {name}: {rw:?}; ro: {ro:?}; {answers:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // Auto-recovery: its pod is Ready (its own probe) and one worker won the
@@ -214,7 +245,7 @@ async fn zookeeper_and_bookkeeper_start_from_the_rendered_pods() {
 #[tokio::test]
 async fn zookeeper_restart_follows_the_real_leader() {
     let ns = "real-zk-roll";
-    let client = setup_real(ns).await;
+    let (client, _turn) = setup_real(ns).await;
     let op = start_operator(&client, ns).await;
     let zk = zk_and_bk(ns).into_iter().find(|d| d["kind"] == "ZooKeeperCluster").unwrap();
     apply_all(&client, &[zk]).await;

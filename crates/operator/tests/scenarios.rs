@@ -802,3 +802,111 @@ async fn a_converged_cluster_stays_ready_for_three_minutes() {
     op.stop().await.unwrap();
     cleanup(&client, ns).await;
 }
+
+/// Issue 7.4: an ingress gateway that is not installed yet holds back only
+/// external access. The workloads and every in-cluster object are applied
+/// and Ready; ExternalAccess says what is missing and how to fix it; the
+/// gateway's pods and then its TLS secret appearing are each picked up by a
+/// watch (well before the two-minute safety requeue), and the Gateway and
+/// VirtualServices follow.
+#[tokio::test]
+async fn a_missing_gateway_holds_back_only_external_access() {
+    let ns = "op-prereq";
+    let gw_ns = "op-prereq-gw";
+    let client = setup(ns).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    if namespaces.get_opt(gw_ns).await.unwrap().is_some() {
+        let _ = namespaces.delete(gw_ns, &Default::default()).await;
+        wait_for("the old gateway namespace to go", DEADLINE, || {
+            let namespaces = namespaces.clone();
+            async move { namespaces.get_opt(gw_ns).await.ok()?.is_none().then_some(()) }
+        })
+        .await;
+    }
+    magnetar_testenv::apply::ensure_namespace(&client, gw_ns).await.unwrap();
+    let op = start_operator(&client, ns).await;
+    let mut docs = quick_start(ns);
+    for d in docs.iter_mut().filter(|d| d["kind"] == "PulsarBroker") {
+        d["spec"]["istio"]["gateway"]["namespace"] = json!(gw_ns);
+    }
+    apply_all(&client, &docs).await;
+
+    let external = |pb: &Value| condition(pb, "ExternalAccess").unwrap_or_default();
+    let pb = wait_for("the broker Ready, its external access waiting for the gateway pods", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+            (is_ready(&pb) && external(&pb)["reason"] == "GatewayPodsMissing").then_some(pb)
+        }
+    })
+    .await;
+    let msg = external(&pb)["message"].as_str().unwrap_or_default().to_string();
+    assert_eq!(external(&pb)["status"], "False", "{}", pb["status"]);
+    assert!(msg.contains(&format!("spec.istio.gateway.selector matches no pod in namespace {gw_ns}")), "{msg}");
+    assert!(msg.contains("spec.istio.gateway.tls.certSecretName: Secret ingressgateway-tls does not exist"), "{msg}");
+    assert!(pb["status"]["serviceEndpoints"]["external"].is_null(), "no external endpoints yet: {}", pb["status"]);
+    assert!(!pb["status"]["serviceEndpoints"]["cluster"].is_null(), "{}", pb["status"]);
+    let live = live_set(&client, ns).await;
+    assert!(live.contains(&("StatefulSet".into(), "private-cloud-broker".into())), "{live:?}");
+    assert!(live.contains(&("AuthorizationPolicy".into(), "private-cloud-broker".into())), "{live:?}");
+    let routing: Vec<_> = live.iter().filter(|(k, _)| k == "Gateway" || k == "VirtualService").collect();
+    assert!(routing.is_empty(), "external access held back: {routing:?}");
+    wait_event(&client, ns, "GatewayPodsMissing", "install the Istio ingress gateway").await;
+
+    // The gateway's pods appear: the pod watch brings the next pass.
+    let applier = magnetar_testenv::apply::Applier::new(client.clone(), "magnetar-test");
+    let deploy = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "istio-ingressgateway", "namespace": gw_ns},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"istio": "ingressgateway"}},
+            "template": {
+                "metadata": {"labels": {"istio": "ingressgateway"}},
+                "spec": {"containers": [{"name": "istio-proxy", "image": "istio/proxyv2:1.24.2"}]}
+            }
+        }
+    });
+    applier.apply(&deploy).await.unwrap();
+    let watched = Duration::from_secs(60);
+    wait_for("external access waiting for the TLS secret only", watched, || {
+        let client = client.clone();
+        async move {
+            let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+            (external(&pb)["reason"] == "GatewaySecretMissing").then_some(())
+        }
+    })
+    .await;
+
+    // The secret appears: the Gateway and VirtualServices follow.
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "ingressgateway-tls", "namespace": gw_ns},
+        "stringData": {"tls.crt": "not-a-real-cert", "tls.key": "not-a-real-key"}
+    });
+    applier.apply(&secret).await.unwrap();
+    let pb = wait_for("external access routed", watched, || {
+        let client = client.clone();
+        async move {
+            let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+            (external(&pb)["status"] == "True" && !pb["status"]["serviceEndpoints"]["external"].is_null())
+                .then_some(pb)
+        }
+    })
+    .await;
+    assert_eq!(external(&pb)["reason"], "GatewayRoutesApplied");
+    let live = live_set(&client, ns).await;
+    for (kind, name) in [
+        ("Gateway", "private-cloud-broker-gateway"),
+        ("VirtualService", "private-cloud-broker"),
+        ("VirtualService", "private-cloud-broker-0"),
+        ("VirtualService", "private-cloud-broker-1"),
+    ] {
+        assert!(live.contains(&(kind.to_string(), name.to_string())), "{kind}/{name} missing; have {live:?}");
+    }
+    let gw = get_dyn(&client, ns, "Gateway", "private-cloud-broker-gateway").await.unwrap();
+    assert_eq!(gw["spec"]["selector"]["istio"], "ingressgateway");
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+    let _ = namespaces.delete(gw_ns, &Default::default()).await;
+}

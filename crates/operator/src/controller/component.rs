@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use magnetar_api::istio::{GatewaySpec, MeshSettings};
-use magnetar_api::status::{ComponentStatus, PROGRESSING, ServiceEndpoints};
+use magnetar_api::status::{ComponentStatus, EXTERNAL_ACCESS, PROGRESSING, ServiceEndpoints};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
 use magnetar_build::mesh::Enrolment;
 use magnetar_build::names::{self, Component};
@@ -32,8 +32,9 @@ use crate::discovery;
 use crate::events;
 use crate::kinds::is_istio_group;
 use crate::migration::{self, mode_of};
+use crate::prerequisites::{self, Missing};
 use crate::restart;
-use crate::status::{self, Observed, Problem, REASON_MIGRATING, Workload};
+use crate::status::{self, ExternalAccess, Observed, Problem, REASON_MIGRATING, Workload};
 
 /// What the controller needs from a component kind.
 pub trait ComponentResource:
@@ -177,10 +178,22 @@ async fn check<K: ComponentResource>(obj: &K, ctx: &Context, zookeepers: &[Strin
             errors.push(e);
         }
     }
-    if let Some(gw) = obj.gateway().filter(|_| ctx.istio_available()) {
-        errors.extend(checks::gateway(&ctx.client, "spec.istio.gateway", gw).await.map_err(Error::Check)?);
-    }
     Ok(errors)
+}
+
+/// Path of the gateway settings in a broker's or proxy's spec.
+const GATEWAY_PATH: &str = "spec.istio.gateway";
+
+/// The prerequisites of external access that are missing; each is watched
+/// until it appears (its sighting queues this resource again).
+async fn missing_prerequisites<K: ComponentResource>(obj: &K, ctx: &Context) -> Result<Vec<Missing>, Error> {
+    let Some(gw) = obj.gateway().filter(|_| ctx.istio_available()) else { return Ok(Vec::new()) };
+    let missing = checks::gateway(&ctx.client, gw).await.map_err(Error::Check)?;
+    let who = (K::MAIN, obj.namespace().unwrap_or_default(), obj.name_any());
+    for m in &missing {
+        ctx.prerequisites.wait(&ctx.client, &ctx.triggers, m, who.clone());
+    }
+    Ok(missing)
 }
 
 /// Workloads after a pass: the live ones, refreshed by the apply responses,
@@ -252,13 +265,31 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
             problem = Some(Problem::Invalid(Invalid(errors).to_string()));
         }
     }
+    let missing = if problem.is_none() { missing_prerequisites(obj.as_ref(), &ctx).await? } else { Vec::new() };
+    let external = obj.gateway().filter(|_| istio).map(|_| match missing.is_empty() {
+        true => ExternalAccess::Routed,
+        false => ExternalAccess::Waiting(
+            missing.first().map_or("", Missing::reason),
+            prerequisites::summary(&missing, GATEWAY_PATH),
+        ),
+    });
 
-    // Apply and prune, unless invalid: then nothing is touched.
+    // Apply and prune, unless invalid: then nothing is touched. While a
+    // prerequisite is missing, the Gateway and VirtualServices are neither
+    // applied nor deleted; everything else is.
     let mut outcome = None;
     let mut failure = None;
     if problem.is_none() {
         desired.retain(|o| istio || !is_istio_group(o.group()));
-        match apply::sync(&ctx, &ns, &desired, &live).await {
+        let held: Vec<Live>;
+        let live_to_sync = if missing.is_empty() {
+            &live
+        } else {
+            desired.retain(|o| !prerequisites::object_is_external_access(o));
+            held = live.iter().filter(|l| !prerequisites::live_is_external_access(l)).cloned().collect();
+            &held
+        };
+        match apply::sync(&ctx, &ns, &desired, live_to_sync).await {
             Ok(o) => outcome = Some(o),
             Err(e) => {
                 problem = Some(Problem::ApplyFailed(e.to_string()));
@@ -310,7 +341,8 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
         istio_available: istio,
         migrating,
         problem: problem.clone(),
-        endpoints: obj.endpoints(istio, &ctx.cluster_domain),
+        endpoints: obj.endpoints(istio && missing.is_empty(), &ctx.cluster_domain),
+        external: external.clone(),
         blocked: blocked.clone(),
         mesh_warning,
         previous,
@@ -333,6 +365,12 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
         let before = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == PROGRESSING));
         if before.is_none_or(|c| c.reason != *reason || c.message != *msg) {
             events::publish(&ctx, obj.as_ref(), EventType::Warning, reason, "Restart", msg.clone()).await;
+        }
+    }
+    if let Some(ExternalAccess::Waiting(reason, msg)) = external.as_ref().filter(|_| status_written) {
+        let before = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == EXTERNAL_ACCESS));
+        if before.is_none_or(|c| c.reason != *reason || c.message != *msg) {
+            events::publish(&ctx, obj.as_ref(), EventType::Warning, reason, "ExternalAccess", msg.clone()).await;
         }
     }
     match &problem {
@@ -360,6 +398,9 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
         Some(_) => Action::requeue(Duration::from_secs(30)),
         // Look again at a blocked roll (the mesh may have been fixed).
         None if blocked.is_some() => Action::requeue(Duration::from_secs(30)),
+        // The prerequisites' watches bring the next pass; this is a safety
+        // net for a watch the operator may not make (RBAC).
+        None if !missing.is_empty() => Action::requeue(Duration::from_secs(120)),
         // Watches of the pods and the StatefulSet bring the next step; this
         // is a safety net.
         None if roll.rolling() => Action::requeue(Duration::from_secs(5)),

@@ -76,6 +76,22 @@ pub async fn run(ctx: Arc<NodeCtx>, pod: Pod, ip: Ipv4Addr, mut stop: watch::Rec
             return;
         }
     };
+    // The kubelet starts a pod's containers with its own name already in
+    // its /etc/hosts. Here the namespace's hosts file gains the pod once the
+    // node loop sees the reported pod IP; a JVM that resolved its own
+    // hostname before that would keep the failure (a bookie would register
+    // under its IP). So the containers wait for the entry; the status is
+    // reported again meanwhile, in case the first report was lost.
+    let own_entry = format!("{ip} ");
+    while !tokio::fs::read_to_string(&layout.hosts).await.is_ok_and(|t| t.lines().any(|l| l.starts_with(&own_entry))) {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => reporter.report(&state).await,
+            _ = stop.changed() => {
+                super::delete_now(&ctx.client, &ns, &name, &uid).await;
+                return;
+            }
+        }
+    }
     let layout = Arc::new(layout);
 
     // Init containers, in order, each to completion.

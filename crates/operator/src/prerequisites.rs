@@ -1,0 +1,193 @@
+//! What a broker or proxy needs from outside magnetar before its external
+//! access can work: the ingress gateway's pods and, in SIMPLE mode, the TLS
+//! secret in the gateway's namespace.
+//!
+//! A missing prerequisite holds back only the external-access objects (the
+//! Gateway and its VirtualServices, [`is_external_access`]): everything inside
+//! the cluster is applied, the status says what is missing and how to fix it.
+//! The reconcile that finds one missing asks [`Waits`] to watch for it; the
+//! first sighting queues every resource waiting for it, so external access
+//! follows within seconds of the prerequisite appearing rather than at the
+//! next resync (level-triggered: the reconcile checks again, the watch only
+//! says when).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::core::PartialObjectMeta;
+use kube::{Api, Client};
+
+use magnetar_build::Object;
+
+use crate::context::{Live, Triggers};
+use crate::kinds::{MainKind, NETWORKING_ISTIO};
+
+/// Condition reason when the gateway's pods are missing.
+pub const REASON_GATEWAY_PODS: &str = "GatewayPodsMissing";
+/// Condition reason when the gateway's TLS secret is missing.
+pub const REASON_GATEWAY_SECRET: &str = "GatewaySecretMissing";
+
+/// A prerequisite of external access that is not there.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Missing {
+    /// No pod in `namespace` matches the gateway's `selector` (`k=v,...`).
+    GatewayPods { namespace: String, selector: String },
+    /// Secret `name` does not exist in the gateway's `namespace`.
+    TlsSecret { namespace: String, name: String },
+}
+
+impl Missing {
+    /// Condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Missing::GatewayPods { .. } => REASON_GATEWAY_PODS,
+            Missing::TlsSecret { .. } => REASON_GATEWAY_SECRET,
+        }
+    }
+
+    /// What is missing, the field that names it, and the fix.
+    pub fn message(&self, path: &str) -> String {
+        match self {
+            Missing::GatewayPods { namespace, selector } => format!(
+                "{path}.selector matches no pod in namespace {namespace} ({selector}): install the Istio ingress gateway there, or set gateway.selector to its pod labels and gateway.namespace to its namespace"
+            ),
+            Missing::TlsSecret { namespace, name } => format!(
+                "{path}.tls.certSecretName: Secret {name} does not exist in namespace {namespace}, where the gateway reads it: create it there (kubectl -n {namespace} create secret tls {name} --cert=... --key=...)"
+            ),
+        }
+    }
+}
+
+/// The message of the ExternalAccess condition when prerequisites are
+/// missing: each one, then what was done meanwhile.
+pub fn summary(missing: &[Missing], path: &str) -> String {
+    let each: Vec<String> = missing.iter().map(|m| m.message(path)).collect();
+    format!(
+        "{}. Everything inside the cluster is applied; the Gateway and VirtualServices follow as soon as this is fixed",
+        each.join("; ")
+    )
+}
+
+/// Objects that route external traffic through the ingress gateway and are
+/// held back while a prerequisite is missing.
+pub fn is_external_access(group: &str, kind: &str) -> bool {
+    group == NETWORKING_ISTIO && (kind == "Gateway" || kind == "VirtualService")
+}
+
+/// [`is_external_access`] of a desired object.
+pub fn object_is_external_access(o: &Object) -> bool {
+    is_external_access(o.group(), &o.kind)
+}
+
+/// [`is_external_access`] of a live object.
+pub fn live_is_external_access(l: &Live) -> bool {
+    is_external_access(l.kind.group, l.kind.kind)
+}
+
+/// A resource waiting for a prerequisite.
+type Waiter = (MainKind, String, String);
+
+/// One-shot watches of missing prerequisites, and who waits for each.
+#[derive(Default)]
+pub struct Waits {
+    waiting: Mutex<HashMap<Missing, BTreeSet<Waiter>>>,
+}
+
+impl Waits {
+    /// Queues `kind namespace/name` when `missing` appears. The first
+    /// waiter of a prerequisite starts its watch.
+    pub fn wait(self: &Arc<Self>, client: &Client, triggers: &Triggers, missing: &Missing, who: Waiter) {
+        let first = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            let set = waiting.entry(missing.clone()).or_default();
+            let first = set.is_empty();
+            set.insert(who);
+            first
+        };
+        if first {
+            let (waits, client, triggers, missing) = (self.clone(), client.clone(), triggers.clone(), missing.clone());
+            tokio::spawn(async move {
+                present(&client, &missing).await;
+                waits.appeared(&triggers, &missing);
+            });
+        }
+    }
+
+    /// How many prerequisites are being watched (for tests and metrics).
+    pub fn watched(&self) -> usize {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn appeared(&self, triggers: &Triggers, missing: &Missing) {
+        let waiters = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(missing).unwrap_or_default();
+        tracing::info!(prerequisite = ?missing, waiting = waiters.len(), "prerequisite appeared");
+        for (kind, ns, name) in waiters {
+            triggers.send(kind, &ns, &name);
+        }
+    }
+}
+
+/// Returns once the prerequisite exists (metadata-only watch; the secret's
+/// data is never read). A watch the operator may not make (no RBAC in that
+/// namespace) keeps retrying with back-off; the reconcile's own requeue
+/// looks again meanwhile.
+async fn present(client: &Client, missing: &Missing) {
+    // `true` for an event that shows the object exists.
+    fn sighting<K>(e: Result<Event<K>, watcher::Error>) -> Result<bool, watcher::Error> {
+        e.map(|e| matches!(e, Event::Apply(_) | Event::InitApply(_)))
+    }
+    let stream = match missing {
+        Missing::GatewayPods { namespace, selector } => {
+            let api: Api<PartialObjectMeta<Pod>> = Api::namespaced(client.clone(), namespace);
+            watcher::watcher(api, watcher::Config::default().labels(selector)).default_backoff().map(sighting).boxed()
+        }
+        Missing::TlsSecret { namespace, name } => {
+            let api: Api<PartialObjectMeta<Secret>> = Api::namespaced(client.clone(), namespace);
+            let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+            watcher::watcher(api, config).default_backoff().map(sighting).boxed()
+        }
+    };
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => tracing::debug!(prerequisite = ?missing, error = %e, "prerequisite watch failed; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_field_and_the_fix() {
+        let pods = Missing::GatewayPods { namespace: "istio-system".into(), selector: "istio=ingressgateway".into() };
+        let m = pods.message("spec.istio.gateway");
+        assert!(m.starts_with("spec.istio.gateway.selector matches no pod in namespace istio-system"), "{m}");
+        assert!(m.contains("install the Istio ingress gateway"), "{m}");
+        let secret = Missing::TlsSecret { namespace: "istio-system".into(), name: "tls".into() };
+        let m = secret.message("spec.istio.gateway");
+        assert!(m.starts_with("spec.istio.gateway.tls.certSecretName: Secret tls does not exist"), "{m}");
+        assert!(m.contains("kubectl -n istio-system create secret tls tls"), "{m}");
+        let s = summary(&[pods, secret], "spec.istio.gateway");
+        assert!(s.contains("; spec.istio.gateway.tls.certSecretName"), "{s}");
+        assert!(s.ends_with("as soon as this is fixed"), "{s}");
+    }
+
+    #[test]
+    fn only_gateway_routing_is_external_access() {
+        assert!(is_external_access(NETWORKING_ISTIO, "Gateway"));
+        assert!(is_external_access(NETWORKING_ISTIO, "VirtualService"));
+        // Per-broker Services and mesh-internal ServiceEntries serve clients
+        // inside the mesh too: applied regardless.
+        assert!(!is_external_access(NETWORKING_ISTIO, "ServiceEntry"));
+        assert!(!is_external_access(NETWORKING_ISTIO, "DestinationRule"));
+        assert!(!is_external_access("", "Service"));
+    }
+}
