@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use magnetar_api::PulsarBroker;
 use magnetar_api::status::{
-    ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, EXTERNAL_ACCESS, ExternalEndpoints, MESH_CONFIGURED,
-    ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
+    ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, EXTERNAL_ACCESS, ExternalEndpoints,
+    MESH_CONFIGURED, ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
 };
 use magnetar_build::listeners::BrokerListeners;
 use magnetar_build::mesh::Enrolment;

@@ -1,6 +1,7 @@
 //! Watches: the five kinds (full objects), the generated kinds narrowed by
 //! `app.kubernetes.io/managed-by=magnetar`, and the pods of the components
-//! (metadata only). Every event is routed to the resource it concerns.
+//! (metadata only). Every event is routed to the resource it concerns. The
+//! caches hold only the managedFields the reconcilers read.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ObjectMeta};
 use kube::core::{DynamicObject, PartialObjectMeta};
 use kube::discovery::ApiResource;
 use kube::runtime::WatchStreamExt;
@@ -20,6 +22,9 @@ use magnetar_api::labels::{
     AMBIENT_REDIRECTION, APP_INSTANCE, APP_MANAGED_BY, APP_NAME, COORDINATOR_NAME, MANAGED_BY, SIDECAR_STATUS,
 };
 
+use magnetar_build::propagate;
+
+use crate::apply::FIELD_MANAGER;
 use crate::context::Context;
 use crate::controller::Kind;
 use crate::kinds::MainKind;
@@ -51,6 +56,29 @@ fn dyn_api(client: &Client, namespace: Option<&str>, ar: &ApiResource) -> Api<Dy
     }
 }
 
+/// Only the managedFields entries the reconcilers read are cached (they are
+/// about half of what the API server sends): on the five kinds, the
+/// coordinator's (what it propagated, `rollout::owned_paths`).
+fn keep_coordinator_fields(meta: &mut ObjectMeta) {
+    if let Some(entries) = meta.managed_fields.as_mut() {
+        entries.retain(|e| e.manager.as_deref() == Some(propagate::FIELD_MANAGER));
+    }
+}
+
+/// On generated objects, only whether magnetar's own apply owns
+/// `spec.replicas` (`apply::replicas_to_hand_over`): its entry, cut down to
+/// that one field.
+fn keep_replicas_ownership(meta: &mut ObjectMeta) {
+    let Some(entries) = meta.managed_fields.as_mut() else { return };
+    entries.retain(|e| e.manager.as_deref() == Some(FIELD_MANAGER) && e.operation.as_deref() == Some("Apply"));
+    for e in entries.iter_mut() {
+        let owns_replicas = e.fields_v1.as_ref().is_some_and(|f| f.0["f:spec"].get("f:replicas").is_some());
+        let kept =
+            if owns_replicas { serde_json::json!({"f:spec": {"f:replicas": {}}}) } else { serde_json::json!({}) };
+        e.fields_v1 = Some(FieldsV1(kept));
+    }
+}
+
 fn fingerprint<T: Hash>(v: T) -> u64 {
     let mut h = DefaultHasher::new();
     v.hash(&mut h);
@@ -74,7 +102,8 @@ where
 {
     let api = api_for::<K>(&client, namespace.as_deref());
     let mut seen: HashMap<String, u64> = HashMap::new();
-    let stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()).default_backoff());
+    let watch = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    let stream = reflector::reflector(writer, watch.modify(|o| keep_coordinator_fields(o.meta_mut())));
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         let (obj, deleted) = match event {
@@ -119,7 +148,8 @@ pub async fn child_kind(
 ) {
     let api = dyn_api(&client, namespace.as_deref(), &ar);
     let config = watcher::Config::default().labels(&managed_selector());
-    let stream = reflector::reflector(writer, watcher::watcher(api, config).default_backoff());
+    let watch = watcher::watcher(api, config).default_backoff();
+    let stream = reflector::reflector(writer, watch.modify(|o| keep_replicas_ownership(&mut o.metadata)));
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         let obj = match event {
@@ -153,7 +183,9 @@ pub async fn pods(
     };
     let config = watcher::Config::default().labels(&pod_selector());
     let mut seen: HashMap<String, u64> = HashMap::new();
-    let stream = reflector::reflector(writer, watcher::watcher(api, config).default_backoff());
+    // Labels and annotations are all the reconcilers read of a pod.
+    let watch = watcher::watcher(api, config).default_backoff();
+    let stream = reflector::reflector(writer, watch.modify(|p| p.metadata.managed_fields = None));
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         let (pod, deleted) = match event {
@@ -184,5 +216,66 @@ pub async fn pods(
         if let (Some(kind), Some(instance)) = (app.and_then(|a| MainKind::from_app_name(a)), instance) {
             ctx.triggers.send(kind, &pod.namespace().unwrap_or_default(), instance);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    use serde_json::json;
+
+    fn entry(manager: &str, operation: &str, fields: serde_json::Value) -> ManagedFieldsEntry {
+        ManagedFieldsEntry {
+            manager: Some(manager.into()),
+            operation: Some(operation.into()),
+            fields_v1: Some(FieldsV1(fields)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn generated_objects_keep_only_magnetars_replicas_ownership() {
+        let big = json!({"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {}}}}});
+        let mut meta = ObjectMeta {
+            managed_fields: Some(vec![
+                entry(FIELD_MANAGER, "Apply", big.clone()),
+                entry("kube-controller-manager", "Update", json!({"f:status": {}})),
+                entry("kubectl", "Apply", big),
+            ]),
+            ..Default::default()
+        };
+        keep_replicas_ownership(&mut meta);
+        let kept = meta.managed_fields.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].fields_v1.as_ref().unwrap().0, json!({"f:spec": {"f:replicas": {}}}));
+        // The hand-over rule reads the same answer from the cut-down entry.
+        let live = json!({"spec": {"replicas": 3}, "metadata": {"managedFields": [
+            {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": kept[0].fields_v1.as_ref().unwrap().0}
+        ]}});
+        let desired = json!({"kind": "StatefulSet", "spec": {}});
+        assert_eq!(crate::apply::replicas_to_hand_over(&desired, &live), Some(3));
+
+        let mut released = ObjectMeta {
+            managed_fields: Some(vec![entry(FIELD_MANAGER, "Apply", json!({"f:spec": {"f:template": {}}}))]),
+            ..Default::default()
+        };
+        keep_replicas_ownership(&mut released);
+        assert_eq!(released.managed_fields.unwrap()[0].fields_v1.as_ref().unwrap().0, json!({}));
+    }
+
+    #[test]
+    fn components_keep_only_the_coordinators_fields() {
+        let mut meta = ObjectMeta {
+            managed_fields: Some(vec![
+                entry(propagate::FIELD_MANAGER, "Apply", json!({"f:spec": {"f:image": {}}})),
+                entry("kubectl", "Apply", json!({"f:spec": {"f:replicas": {}}})),
+            ]),
+            ..Default::default()
+        };
+        keep_coordinator_fields(&mut meta);
+        let kept = meta.managed_fields.unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].manager.as_deref(), Some(propagate::FIELD_MANAGER));
     }
 }

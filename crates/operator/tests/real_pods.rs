@@ -184,8 +184,10 @@ async fn zookeeper_and_bookkeeper_start_from_the_rendered_pods() {
     // Each bookie registered in ZooKeeper, read-write, under its pod DNS
     // name (useHostNameAsBookieID): the registry as each bookie's own
     // BookKeeper client sees it, asked of each bookie in turn.
-    let ids: Vec<String> =
-        bookies.iter().map(|(name, _, _)| format!("{name}.private-cloud-bk-headless.{ns}.svc.cluster.local:3181")).collect();
+    let ids: Vec<String> = bookies
+        .iter()
+        .map(|(name, _, _)| format!("{name}.private-cloud-bk-headless.{ns}.svc.cluster.local:3181"))
+        .collect();
     let registered = |body: &str| ids.iter().all(|id| body.contains(&format!("\"{id}\"")));
     let start = std::time::Instant::now();
     let mut answers: BTreeMap<String, String> = BTreeMap::new();
@@ -201,7 +203,9 @@ async fn zookeeper_and_bookkeeper_start_from_the_rendered_pods() {
             for (name, ..) in &bookies {
                 answers.insert(format!("{name} log"), log_tail(name, 30).await);
             }
-            panic!("timed out after {REAL:?} waiting for {ids:?} read-write in the registry; rw from {name}: {rw:?}; ro: {ro:?}; {answers:#?}");
+            panic!(
+                "timed out after {REAL:?} waiting for {ids:?} read-write in the registry; rw from {name}: {rw:?}; ro: {ro:?}; {answers:#?}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -889,8 +889,7 @@ async fn a_missing_gateway_holds_back_only_external_access() {
         let client = client.clone();
         async move {
             let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
-            (external(&pb)["status"] == "True" && !pb["status"]["serviceEndpoints"]["external"].is_null())
-                .then_some(pb)
+            (external(&pb)["status"] == "True" && !pb["status"]["serviceEndpoints"]["external"].is_null()).then_some(pb)
         }
     })
     .await;
