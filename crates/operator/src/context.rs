@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::core::v1::Pod;
-use kube::core::{DynamicObject, PartialObjectMeta};
+use kube::core::PartialObjectMeta;
 use kube::discovery::ApiResource;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -22,6 +22,7 @@ use magnetar_build::cluster::Inventory;
 use magnetar_build::names::{self, Component};
 
 use crate::backoff::Backoff;
+use crate::cache::Cached;
 use crate::discovery::MeshDns;
 use crate::drift::Applied;
 use crate::kinds::{ChildKind, MainKind};
@@ -68,7 +69,7 @@ impl Triggers {
 pub struct ChildStore {
     pub kind: ChildKind,
     pub resource: ApiResource,
-    pub store: Store<DynamicObject>,
+    pub store: Store<Cached>,
 }
 
 /// A live generated object owned by a custom resource.
@@ -221,7 +222,7 @@ impl Context {
                 if !owned {
                     continue;
                 }
-                let Ok(mut value) = serde_json::to_value(&*o) else { continue };
+                let mut value = o.value();
                 // Items of a list carry no apiVersion/kind.
                 value["apiVersion"] = Value::String(child.resource.api_version.clone());
                 value["kind"] = Value::String(child.kind.kind.to_string());

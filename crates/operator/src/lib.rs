@@ -16,10 +16,12 @@
 //! (sidecar ↔ ambient rule), [`rollout`] (coordinator propagation order),
 //! [`restart`] (ZooKeeper restarts, followers first and the leader last),
 //! [`checks`], [`prerequisites`], [`watch`], [`discovery`] (Istio present? its DNS capture?), [`leader`],
-//! [`metrics`], [`counting`] (write counter), [`backoff`], [`events`].
+//! [`metrics`], [`counting`] (write counter), [`backoff`], [`events`], [`cache`]
+//! (what the caches hold of a generated object).
 
 pub mod apply;
 pub mod backoff;
+pub mod cache;
 pub mod checks;
 pub mod context;
 pub mod controller;
@@ -356,7 +358,7 @@ async fn controllers(
     let mut child_writers = Vec::new();
     for kind in kinds::CORE {
         let ar = kind.resource(None);
-        let writer: Writer<kube::core::DynamicObject> = Writer::new(ar.clone());
+        let writer: Writer<cache::Cached> = Writer::new(ar.clone());
         children.push(ChildStore { kind, resource: ar.clone(), store: writer.as_reader() });
         child_writers.push((ar, writer));
     }
@@ -455,7 +457,7 @@ async fn istio_loop(
             Ok(Some(resources)) if !available => {
                 let mut stores = Vec::new();
                 for (kind, ar) in resources {
-                    let writer: Writer<kube::core::DynamicObject> = Writer::new(ar.clone());
+                    let writer: Writer<cache::Cached> = Writer::new(ar.clone());
                     stores.push(ChildStore { kind, resource: ar.clone(), store: writer.as_reader() });
                     watches.spawn(watch::child_kind(ctx.client.clone(), namespace.clone(), ar, writer, ctx.clone()));
                 }

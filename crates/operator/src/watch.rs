@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{DynamicObject, PartialObjectMeta};
 use kube::discovery::ApiResource;
 use kube::runtime::WatchStreamExt;
@@ -24,7 +24,7 @@ use magnetar_api::labels::{
 
 use magnetar_build::propagate;
 
-use crate::apply::FIELD_MANAGER;
+use crate::cache::{self, Cached};
 use crate::context::Context;
 use crate::controller::Kind;
 use crate::kinds::MainKind;
@@ -62,20 +62,6 @@ fn dyn_api(client: &Client, namespace: Option<&str>, ar: &ApiResource) -> Api<Dy
 fn keep_coordinator_fields(meta: &mut ObjectMeta) {
     if let Some(entries) = meta.managed_fields.as_mut() {
         entries.retain(|e| e.manager.as_deref() == Some(propagate::FIELD_MANAGER));
-    }
-}
-
-/// On generated objects, only whether magnetar's own apply owns
-/// `spec.replicas` (`apply::replicas_to_hand_over`): its entry, cut down to
-/// that one field.
-fn keep_replicas_ownership(meta: &mut ObjectMeta) {
-    let Some(entries) = meta.managed_fields.as_mut() else { return };
-    entries.retain(|e| e.manager.as_deref() == Some(FIELD_MANAGER) && e.operation.as_deref() == Some("Apply"));
-    for e in entries.iter_mut() {
-        let owns_replicas = e.fields_v1.as_ref().is_some_and(|f| f.0["f:spec"].get("f:replicas").is_some());
-        let kept =
-            if owns_replicas { serde_json::json!({"f:spec": {"f:replicas": {}}}) } else { serde_json::json!({}) };
-        e.fields_v1 = Some(FieldsV1(kept));
     }
 }
 
@@ -143,13 +129,13 @@ pub async fn child_kind(
     client: Client,
     namespace: Option<String>,
     ar: ApiResource,
-    writer: Writer<DynamicObject>,
+    writer: Writer<Cached>,
     ctx: Arc<Context>,
 ) {
     let api = dyn_api(&client, namespace.as_deref(), &ar);
     let config = watcher::Config::default().labels(&managed_selector());
-    let watch = watcher::watcher(api, config).default_backoff();
-    let stream = reflector::reflector(writer, watch.modify(|o| keep_replicas_ownership(&mut o.metadata)));
+    let watch = watcher::watcher(api, config).default_backoff().map_ok(cache::compact);
+    let stream = reflector::reflector(writer, watch);
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         let obj = match event {
@@ -229,39 +215,9 @@ mod tests {
         ManagedFieldsEntry {
             manager: Some(manager.into()),
             operation: Some(operation.into()),
-            fields_v1: Some(FieldsV1(fields)),
+            fields_v1: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1(fields)),
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn generated_objects_keep_only_magnetars_replicas_ownership() {
-        let big = json!({"f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {}}}}});
-        let mut meta = ObjectMeta {
-            managed_fields: Some(vec![
-                entry(FIELD_MANAGER, "Apply", big.clone()),
-                entry("kube-controller-manager", "Update", json!({"f:status": {}})),
-                entry("kubectl", "Apply", big),
-            ]),
-            ..Default::default()
-        };
-        keep_replicas_ownership(&mut meta);
-        let kept = meta.managed_fields.unwrap();
-        assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].fields_v1.as_ref().unwrap().0, json!({"f:spec": {"f:replicas": {}}}));
-        // The hand-over rule reads the same answer from the cut-down entry.
-        let live = json!({"spec": {"replicas": 3}, "metadata": {"managedFields": [
-            {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": kept[0].fields_v1.as_ref().unwrap().0}
-        ]}});
-        let desired = json!({"kind": "StatefulSet", "spec": {}});
-        assert_eq!(crate::apply::replicas_to_hand_over(&desired, &live), Some(3));
-
-        let mut released = ObjectMeta {
-            managed_fields: Some(vec![entry(FIELD_MANAGER, "Apply", json!({"f:spec": {"f:template": {}}}))]),
-            ..Default::default()
-        };
-        keep_replicas_ownership(&mut released);
-        assert_eq!(released.managed_fields.unwrap()[0].fields_v1.as_ref().unwrap().0, json!({}));
     }
 
     #[test]
