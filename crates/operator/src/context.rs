@@ -48,11 +48,14 @@ pub struct Triggers {
     pub bookkeeper: UnboundedSender<ObjectRef<BookKeeperCluster>>,
     pub broker: UnboundedSender<ObjectRef<PulsarBroker>>,
     pub proxy: UnboundedSender<ObjectRef<PulsarProxy>>,
+    /// Counts what is queued (the queue-depth gauge).
+    pub metrics: Arc<Metrics>,
 }
 
 impl Triggers {
     /// Asks the controller of `kind` to reconcile `namespace/name`.
     pub fn send(&self, kind: MainKind, namespace: &str, name: &str) {
+        self.metrics.queued(kind.kind(), format!("{namespace}/{name}"));
         // A closed channel means the controller has stopped: nothing to do.
         let _sent = match kind {
             MainKind::Coordinator => self.coordinator.unbounded_send(ObjectRef::new(name).within(namespace)).is_ok(),

@@ -1,42 +1,114 @@
-//! Prometheus metrics and the `/metrics`, `/healthz`, `/readyz` endpoints,
-//! served by a small hand-written HTTP/1.1 responder (no web framework).
+//! Prometheus metrics (`prometheus-client`) and the `/metrics`, `/healthz`,
+//! `/readyz` endpoints (axum).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
 
 use crate::counting::WriteCounter;
 
-#[derive(Clone, Copy, Debug, Default)]
-struct KindStats {
-    reconciles: u64,
-    errors: u64,
-    invalid: u64,
-    seconds: f64,
+/// The `kind` label of the per-kind families.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
 }
 
-/// The operator's counters.
-#[derive(Debug, Default)]
+fn histogram() -> Histogram {
+    // 1 ms … about 33 s: a no-op reconcile takes milliseconds, one that
+    // applies a cluster's objects seconds.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// The operator's metrics.
 pub struct Metrics {
+    registry: Registry,
     writes: WriteCounter,
-    kinds: Mutex<BTreeMap<&'static str, KindStats>>,
-    applied: AtomicU64,
-    deleted: AtomicU64,
-    status_updates: AtomicU64,
-    istio_available: AtomicBool,
-    leader: AtomicBool,
+    reconciles: Family<KindLabel, Counter>,
+    errors: Family<KindLabel, Counter>,
+    invalid: Family<KindLabel, Counter>,
+    duration: Family<KindLabel, Histogram, fn() -> Histogram>,
+    queue_depth: Family<KindLabel, Gauge>,
+    /// Resources queued and not yet picked up, by `kind/namespace/name`.
+    queued: Mutex<HashSet<(&'static str, String)>>,
+    applied: Counter,
+    deleted: Counter,
+    status_updates: Counter,
+    istio_available: Gauge,
+    leader: Gauge,
+    ready_gauge: Gauge,
     ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").field("writes", &self.writes.writes()).finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new(WriteCounter::default())
+    }
 }
 
 impl Metrics {
     pub fn new(writes: WriteCounter) -> Self {
-        Metrics { writes, ..Metrics::default() }
+        let mut registry = Registry::with_prefix("magnetar");
+        let reconciles = Family::<KindLabel, Counter>::default();
+        let errors = Family::<KindLabel, Counter>::default();
+        let invalid = Family::<KindLabel, Counter>::default();
+        let duration = Family::<KindLabel, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        let queue_depth = Family::<KindLabel, Gauge>::default();
+        let (applied, deleted, status_updates) = (Counter::default(), Counter::default(), Counter::default());
+        let (istio_available, leader, ready_gauge) = (Gauge::default(), Gauge::default(), Gauge::default());
+        registry.register("reconciles", "Reconciles run", reconciles.clone());
+        registry.register("reconcile_errors", "Reconciles that failed (retried with back-off)", errors.clone());
+        registry.register("invalid_specs", "Reconciles that found an invalid spec", invalid.clone());
+        registry.register("reconcile_duration_seconds", "Time one reconcile took", duration.clone());
+        registry.register("queue_depth", "Resources queued for a reconcile and not yet picked up", queue_depth.clone());
+        registry.register("write_requests", "Write requests sent to the API server (lease renewals excluded)", {
+            WriteGauge { writes: writes.clone(), lease: false }
+        });
+        registry.register("lease_writes", "Lease writes of the leader election", {
+            WriteGauge { writes: writes.clone(), lease: true }
+        });
+        registry.register("objects_applied", "Objects applied by server-side apply", applied.clone());
+        registry.register("objects_deleted", "Objects deleted because they were no longer desired", deleted.clone());
+        registry.register("status_updates", "Status updates", status_updates.clone());
+        registry.register("istio_available", "1 when Istio's CRDs are served", istio_available.clone());
+        registry.register("leader", "1 while this instance holds the leader lease", leader.clone());
+        registry.register("ready", "1 when caches are synced and controllers run", ready_gauge.clone());
+        Metrics {
+            registry,
+            writes,
+            reconciles,
+            errors,
+            invalid,
+            duration,
+            queue_depth,
+            queued: Mutex::new(HashSet::new()),
+            applied,
+            deleted,
+            status_updates,
+            istio_available,
+            leader,
+            ready_gauge,
+            ready: AtomicBool::new(false),
+        }
     }
 
     pub fn writes(&self) -> u64 {
@@ -48,212 +120,157 @@ impl Metrics {
         self.writes.clone()
     }
 
-    fn with(&self, kind: &'static str, f: impl FnOnce(&mut KindStats)) {
-        let mut map = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
-        f(map.entry(kind).or_default());
-    }
-
     pub fn reconciled(&self, kind: &'static str, took: Duration) {
-        self.with(kind, |s| {
-            s.reconciles += 1;
-            s.seconds += took.as_secs_f64();
-        });
+        self.reconciles.get_or_create(&KindLabel { kind }).inc();
+        self.duration.get_or_create(&KindLabel { kind }).observe(took.as_secs_f64());
     }
 
     pub fn failed(&self, kind: &'static str) {
-        self.with(kind, |s| s.errors += 1);
+        self.errors.get_or_create(&KindLabel { kind }).inc();
     }
 
     pub fn invalid(&self, kind: &'static str) {
-        self.with(kind, |s| s.invalid += 1);
+        self.invalid.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// Reconciles of `kind` so far.
     pub fn reconciles(&self, kind: &'static str) -> u64 {
-        self.kinds.lock().unwrap_or_else(|e| e.into_inner()).get(kind).map_or(0, |s| s.reconciles)
+        self.reconciles.get_or_create(&KindLabel { kind }).get()
     }
 
-    pub fn total_reconciles(&self) -> u64 {
-        self.kinds.lock().unwrap_or_else(|e| e.into_inner()).values().map(|s| s.reconciles).sum()
+    /// A resource was queued for a reconcile (`key`: namespace/name). The
+    /// controller runs a resource queued twice once, so it counts once.
+    pub fn queued(&self, kind: &'static str, key: String) {
+        let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        if q.insert((kind, key)) {
+            self.queue_depth.get_or_create(&KindLabel { kind }).inc();
+        }
+    }
+
+    /// A reconcile of a queued resource started.
+    pub fn picked_up(&self, kind: &'static str, key: String) {
+        let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        if q.remove(&(kind, key)) {
+            self.queue_depth.get_or_create(&KindLabel { kind }).dec();
+        }
     }
 
     pub fn add_applied(&self, n: usize) {
-        self.applied.fetch_add(n as u64, Ordering::Relaxed);
+        self.applied.inc_by(n as u64);
     }
 
     pub fn add_deleted(&self, n: usize) {
-        self.deleted.fetch_add(n as u64, Ordering::Relaxed);
+        self.deleted.inc_by(n as u64);
     }
 
     pub fn status_updated(&self) {
-        self.status_updates.fetch_add(1, Ordering::Relaxed);
+        self.status_updates.inc();
     }
 
     pub fn set_istio(&self, available: bool) {
-        self.istio_available.store(available, Ordering::Relaxed);
+        self.istio_available.set(i64::from(available));
     }
 
     pub fn set_leader(&self, leader: bool) {
-        self.leader.store(leader, Ordering::Relaxed);
+        self.leader.set(i64::from(leader));
     }
 
     /// Caches are synced and the controllers run.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+        self.ready_gauge.set(i64::from(ready));
     }
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
     }
 
-    /// Prometheus text exposition format.
+    /// OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut family = |name: &str, help: &str, kind: &str, f: &dyn Fn(&KindStats) -> String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (k, s) in &kinds {
-                let _ = writeln!(out, "{name}{{kind=\"{k}\"}} {}", f(s));
-            }
-        };
-        family("magnetar_reconciles_total", "Reconciles run.", "counter", &|s| s.reconciles.to_string());
-        family("magnetar_reconcile_errors_total", "Reconciles that failed (retried with back-off).", "counter", &|s| {
-            s.errors.to_string()
-        });
-        family("magnetar_invalid_specs_total", "Reconciles that found an invalid spec.", "counter", &|s| {
-            s.invalid.to_string()
-        });
-        family("magnetar_reconcile_seconds_total", "Time spent reconciling.", "counter", &|s| {
-            format!("{:.6}", s.seconds)
-        });
-        let mut single = |name: &str, help: &str, kind: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-        };
-        single(
-            "magnetar_write_requests_total",
-            "Write requests sent to the API server (lease renewals excluded).",
-            "counter",
-            self.writes.writes(),
-        );
-        single(
-            "magnetar_lease_writes_total",
-            "Lease writes of the leader election.",
-            "counter",
-            self.writes.lease_writes(),
-        );
-        single(
-            "magnetar_objects_applied_total",
-            "Objects applied by server-side apply.",
-            "counter",
-            self.applied.load(Ordering::Relaxed),
-        );
-        single(
-            "magnetar_objects_deleted_total",
-            "Objects deleted because they were no longer desired.",
-            "counter",
-            self.deleted.load(Ordering::Relaxed),
-        );
-        single(
-            "magnetar_status_updates_total",
-            "Status updates.",
-            "counter",
-            self.status_updates.load(Ordering::Relaxed),
-        );
-        single(
-            "magnetar_istio_available",
-            "1 when Istio's CRDs are served.",
-            "gauge",
-            u64::from(self.istio_available.load(Ordering::Relaxed)),
-        );
-        single(
-            "magnetar_leader",
-            "1 while this instance holds the leader lease.",
-            "gauge",
-            u64::from(self.leader.load(Ordering::Relaxed)),
-        );
-        single("magnetar_ready", "1 when caches are synced and controllers run.", "gauge", u64::from(self.is_ready()));
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "encoding the metrics failed");
+        }
         out
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until dropped.
-pub async fn serve(addr: SocketAddr, metrics: std::sync::Arc<Metrics>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-    serve_on(listener, metrics).await
+/// The write counter (shared with the counting client) as a counter metric.
+#[derive(Debug)]
+struct WriteGauge {
+    writes: WriteCounter,
+    lease: bool,
 }
 
-/// Serves on an already bound listener.
-pub async fn serve_on(listener: TcpListener, metrics: std::sync::Arc<Metrics>) -> std::io::Result<()> {
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(10), respond(stream, &metrics)).await;
-        });
+impl prometheus_client::encoding::EncodeMetric for WriteGauge {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> std::fmt::Result {
+        let v = if self.lease { self.writes.lease_writes() } else { self.writes.writes() };
+        encoder.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&v, None)
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Counter
     }
 }
 
-async fn respond(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 8192];
-    let mut len = 0;
-    while len < buf.len() {
-        let n = stream.read(&mut buf[len..]).await?;
-        if n == 0 {
-            break;
-        }
-        len += n;
-        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-            break;
-        }
-    }
-    let head = String::from_utf8_lossy(&buf[..len]);
-    let mut parts = head.lines().next().unwrap_or_default().split_whitespace();
-    let method = parts.next().unwrap_or_default();
-    let path = parts.next().unwrap_or_default().split('?').next().unwrap_or_default();
-    let (code, content_type, body) = route(method, path, metrics);
-    let response = format!(
-        "HTTP/1.1 {code}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    if method != "HEAD" {
-        stream.write_all(body.as_bytes()).await?;
-    }
-    stream.shutdown().await
+/// The routes: `/metrics`, `/healthz` (and `/livez`), `/readyz`.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(metrics)
 }
 
-fn route(method: &str, path: &str, metrics: &Metrics) -> (&'static str, &'static str, String) {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    if method != "GET" && method != "HEAD" {
-        return ("405 Method Not Allowed", TEXT, "method not allowed\n".into());
-    }
-    match path {
-        "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics.render()),
-        "/healthz" | "/livez" => ("200 OK", TEXT, "ok\n".into()),
-        "/readyz" if metrics.is_ready() => ("200 OK", TEXT, "ok\n".into()),
-        "/readyz" => ("503 Service Unavailable", TEXT, "caches not synced yet\n".into()),
-        _ => ("404 Not Found", TEXT, "not found\n".into()),
-    }
+async fn serve_metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.render())
+}
+
+async fn readyz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    if m.is_ready() { (StatusCode::OK, "ok\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet\n") }
+}
+
+/// Serves [`router`] on an already bound listener until the task is dropped.
+pub async fn serve_on(listener: TcpListener, metrics: Arc<Metrics>) -> std::io::Result<()> {
+    axum::serve(listener, router(metrics)).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
-    fn renders_prometheus_text() {
+    fn renders_openmetrics_text() {
         let m = Metrics::default();
         m.reconciled("PulsarBroker", Duration::from_millis(5));
         m.failed("PulsarBroker");
         m.add_applied(3);
         let text = m.render();
-        assert!(text.contains("magnetar_reconciles_total{kind=\"PulsarBroker\"} 1"));
-        assert!(text.contains("magnetar_reconcile_errors_total{kind=\"PulsarBroker\"} 1"));
-        assert!(text.contains("magnetar_objects_applied_total 3"));
-        assert!(text.contains("magnetar_write_requests_total 0"));
+        assert!(text.contains("magnetar_reconciles_total{kind=\"PulsarBroker\"} 1"), "{text}");
+        assert!(text.contains("magnetar_reconcile_errors_total{kind=\"PulsarBroker\"} 1"), "{text}");
+        assert!(text.contains("magnetar_reconcile_duration_seconds_count{kind=\"PulsarBroker\"} 1"), "{text}");
+        assert!(
+            text.contains("magnetar_reconcile_duration_seconds_bucket{le=\"0.008\",kind=\"PulsarBroker\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("magnetar_objects_applied_total 3"), "{text}");
+        assert!(text.contains("magnetar_write_requests_total 0"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
         assert_eq!(m.reconciles("PulsarBroker"), 1);
+    }
+
+    #[test]
+    fn queue_depth_counts_each_queued_resource_once() {
+        let m = Metrics::default();
+        m.queued("PulsarBroker", "ns/a".into());
+        m.queued("PulsarBroker", "ns/a".into());
+        m.queued("PulsarBroker", "ns/b".into());
+        assert!(m.render().contains("magnetar_queue_depth{kind=\"PulsarBroker\"} 2"));
+        m.picked_up("PulsarBroker", "ns/a".into());
+        m.picked_up("PulsarBroker", "ns/a".into());
+        assert!(m.render().contains("magnetar_queue_depth{kind=\"PulsarBroker\"} 1"));
     }
 
     #[tokio::test]
@@ -263,8 +280,10 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let server = tokio::spawn(serve_on(listener, metrics.clone()));
         let get = |path: &'static str| async move {
-            let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes()).await.unwrap();
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
             let mut out = String::new();
             s.read_to_string(&mut out).await.unwrap();
             out

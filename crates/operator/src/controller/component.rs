@@ -219,6 +219,7 @@ pub fn workloads(live: &[Live], outcome: Option<&Outcome>) -> Vec<Value> {
 /// Reconciles one component.
 pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    ctx.metrics.picked_up(K::MAIN.kind(), format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()));
     if obj.meta().deletion_timestamp.is_some() {
         // Children go with the CR through their ownerReferences.
         return Ok(Action::await_change());

@@ -114,6 +114,8 @@ fn linked(inventory: &Inventory, namespace: &str, key: &ClusterKey) -> Vec<Linke
 /// Reconciles one coordinator.
 pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    let queued = format!("{}/{}", coord.namespace().unwrap_or_default(), coord.name_any());
+    ctx.metrics.picked_up(PulsarCoordinator::MAIN.kind(), queued);
     if coord.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
