@@ -15,6 +15,7 @@ pub mod broker;
 pub mod common;
 pub mod coordinator;
 pub mod istio;
+pub mod kinds;
 pub mod labels;
 pub mod proxy;
 pub mod status;
@@ -23,6 +24,7 @@ pub mod zookeeper;
 pub use bookkeeper::{BookKeeperCluster, BookKeeperClusterSpec};
 pub use broker::{PulsarBroker, PulsarBrokerSpec};
 pub use coordinator::{PulsarCoordinator, PulsarCoordinatorSpec};
+pub use kinds::MainKind;
 pub use proxy::{PulsarProxy, PulsarProxySpec};
 pub use zookeeper::{ZooKeeperCluster, ZooKeeperClusterSpec};
 

@@ -39,8 +39,8 @@ pub fn quick_start(ns: &str) -> anyhow::Result<Vec<Value>> {
 pub fn rendered(ns: &str) -> anyhow::Result<Vec<Value>> {
     let inputs: Vec<(String, String)> =
         quick_start(ns)?.iter().enumerate().map(|(i, d)| (format!("quick-start[{i}]"), d.to_string())).collect();
-    let mut out = magnetar_build::render::render(&inputs).map_err(|e| anyhow!("rendering the quick start: {e}"))?;
-    magnetar_build::object::sort(&mut out.objects);
+    let mut out = magnetar_desired::render::render(&inputs).map_err(|e| anyhow!("rendering the quick start: {e}"))?;
+    magnetar_desired::object::sort(&mut out.objects);
     Ok(out.objects.into_iter().map(|o| o.value).collect())
 }
 

@@ -18,7 +18,7 @@ pub struct Args {
     files: Vec<PathBuf>,
     /// The DNS domain the operator builds names in (the local control plane
     /// runs no DNS, so this only changes the names).
-    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
+    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
     cluster_domain: String,
 }
 

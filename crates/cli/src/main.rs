@@ -43,7 +43,7 @@ pub const CLUSTER_DOMAIN_ENV: &str = "MAGNETAR_CLUSTER_DOMAIN";
 /// Parses `--cluster-domain`: a clear error instead of names that cannot
 /// resolve.
 pub fn cluster_domain(s: &str) -> Result<String, String> {
-    magnetar_build::names::check_cluster_domain(s).map(|()| s.to_string())
+    magnetar_desired::names::check_cluster_domain(s).map(|()| s.to_string())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -23,7 +23,7 @@ pub struct Args {
     output: Format,
     /// The cluster's DNS domain (the kubelet's --cluster-domain), as the
     /// operator would be given it.
-    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
+    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
     cluster_domain: String,
 }
 
@@ -39,8 +39,8 @@ fn read(path: &PathBuf) -> anyhow::Result<(String, String)> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let inputs = args.files.iter().map(read).collect::<anyhow::Result<Vec<_>>>()?;
-    let options = magnetar_build::render::RenderOptions { cluster_domain: args.cluster_domain };
-    let rendered = match magnetar_build::render::render_with(&inputs, &options) {
+    let options = magnetar_desired::render::RenderOptions { cluster_domain: args.cluster_domain };
+    let rendered = match magnetar_desired::render::render_with(&inputs, &options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");

@@ -44,7 +44,7 @@ pub struct Args {
     lease_duration: u64,
     /// The cluster's DNS domain (the kubelet's --cluster-domain), used in
     /// every in-cluster name magnetar writes.
-    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
+    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
     cluster_domain: String,
 }
 

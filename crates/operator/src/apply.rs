@@ -14,19 +14,21 @@ use kube::api::{DeleteParams, Patch, PatchParams, Preconditions, PropagationPoli
 use kube::core::DynamicObject;
 use serde_json::Value;
 
-use magnetar_build::Object;
-use magnetar_build::object::apply_rank;
+use magnetar_desired::Object;
 
 use crate::Error;
 use crate::context::{Context, Live};
 use crate::drift::{self, Applied};
-use crate::kinds;
+use crate::kinds::{self, Phase};
+
+/// The phase of a desired object's kind (an unknown kind fails in
+/// [`apply_one`] before anything is sent in its phase).
+fn phase_of(kind: &str) -> Phase {
+    kinds::all().find(|c| c.kind == kind).map_or(Phase::Workloads, |c| c.phase())
+}
 
 /// The one field manager of every object the operator applies.
 pub const FIELD_MANAGER: &str = "magnetar";
-
-/// Highest apply rank of the first phase (Istio security objects).
-const SECURITY_RANK: u8 = 6;
 
 /// What one pass did.
 #[derive(Debug, Default)]
@@ -52,11 +54,11 @@ fn is_desired(desired: &[Object], live: &Live) -> bool {
 pub async fn sync(ctx: &Context, namespace: &str, desired: &[Object], live: &[Live]) -> Result<Outcome, Error> {
     let mut outcome = Outcome::default();
     let stale: Vec<&Live> = live.iter().filter(|l| !is_desired(desired, l) && !l.deleting()).collect();
-    let mut ranks: Vec<u8> = desired.iter().map(Object::apply_rank).collect();
+    let mut ranks: Vec<(Phase, u8)> = desired.iter().map(|o| (phase_of(&o.kind), o.apply_rank())).collect();
     ranks.sort_unstable();
     ranks.dedup();
-    for phase in [0..=SECURITY_RANK, (SECURITY_RANK + 1)..=u8::MAX] {
-        for rank in ranks.iter().filter(|r| phase.contains(r)) {
+    for phase in [Phase::Foundation, Phase::Workloads] {
+        for (_, rank) in ranks.iter().filter(|(p, _)| *p == phase) {
             let batch = desired.iter().filter(|o| o.apply_rank() == *rank);
             let results = try_join_all(batch.map(|o| apply_one(ctx, o, live))).await?;
             for (o, response) in results.into_iter().flatten() {
@@ -64,8 +66,8 @@ pub async fn sync(ctx: &Context, namespace: &str, desired: &[Object], live: &[Li
                 outcome.responses.push(response);
             }
         }
-        let mut doomed: Vec<&&Live> = stale.iter().filter(|l| phase.contains(&apply_rank(l.kind.kind))).collect();
-        doomed.sort_by_key(|l| std::cmp::Reverse(apply_rank(l.kind.kind)));
+        let mut doomed: Vec<&&Live> = stale.iter().filter(|l| l.kind.phase() == phase).collect();
+        doomed.sort_by_key(|l| std::cmp::Reverse(l.kind.rank));
         let deleted = try_join_all(doomed.into_iter().map(|l| delete_one(ctx, namespace, l))).await?;
         outcome.deleted.extend(deleted);
     }

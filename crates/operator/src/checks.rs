@@ -5,15 +5,13 @@
 //! from the gateway's namespace (only the external part waits). Each
 //! failure names the field and the fix.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
-use magnetar_build::FieldError;
-use magnetar_build::names::Component;
+use magnetar_desired::FieldError;
+use magnetar_desired::names::Component;
 
 use crate::prerequisites::Missing;
 
@@ -91,10 +89,6 @@ pub async fn zk_servers(
     Ok(None)
 }
 
-fn selector_string(selector: &BTreeMap<String, String>) -> String {
-    selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-}
-
 /// The prerequisites of a broker's or proxy's external access that are
 /// missing: a pod matching the gateway's selector in the gateway's namespace
 /// (when magnetar generates the Gateway) and, in SIMPLE mode, the
@@ -104,7 +98,7 @@ pub async fn gateway(client: &Client, gw: &GatewaySpec) -> Result<Vec<Missing>, 
     let mut missing = Vec::new();
     let ns = gw.namespace();
     if gw.gateways.is_empty() {
-        let selector = selector_string(&gw.selector());
+        let selector = magnetar_desired::names::label_selector(&gw.selector());
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         let found = pods.list_metadata(&ListParams::default().labels(&selector).limit(1)).await?;
         if found.items.is_empty() {

@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use magnetar_api::labels::{APP_INSTANCE, APP_MANAGED_BY, MANAGED_BY};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
-use magnetar_build::OperatorIdentity;
-use magnetar_build::cluster::Inventory;
-use magnetar_build::names::{self, Component};
+use magnetar_desired::OperatorIdentity;
+use magnetar_desired::cluster::Inventory;
+use magnetar_desired::names::{self, Component};
 
 use crate::backoff::Backoff;
 use crate::cache::Cached;

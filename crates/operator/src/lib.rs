@@ -1,9 +1,9 @@
 //! magnetar's operator: reconciles PulsarCoordinator, ZooKeeperCluster,
 //! BookKeeperCluster, PulsarBroker and PulsarProxy against a live API server.
 //!
-//! Per resource: dereference (an [`Inventory`](magnetar_build::cluster::Inventory)
+//! Per resource: dereference (an [`Inventory`](magnetar_desired::cluster::Inventory)
 //! of its namespace from the reflector stores) → validate and build
-//! (`magnetar_build::build_*`) → check what the schema cannot (zkServers)
+//! (`magnetar_desired::build_*`) → check what the schema cannot (zkServers)
 //! and the prerequisites of external access (gateway pods, TLS secret) →
 //! server-side apply every desired object with one field manager and force,
 //! in apply order, skipping unchanged objects → delete the objects no longer
@@ -55,7 +55,7 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, store::Writer};
 use tokio::task::JoinSet;
 
-pub use magnetar_build::OperatorIdentity;
+pub use magnetar_desired::OperatorIdentity;
 
 pub use counting::WriteCounter;
 pub use leader::LeaderElection;
@@ -114,7 +114,7 @@ pub struct Options {
     /// Name of the reporting controller in Events (and its instance).
     pub reporter: String,
     /// The cluster DNS domain (the kubelet's `--cluster-domain`), in every
-    /// host name magnetar builds; see `magnetar_build::names::service_host`.
+    /// host name magnetar builds; see `magnetar_desired::names::service_host`.
     pub cluster_domain: String,
 }
 
@@ -128,7 +128,7 @@ impl Default for Options {
             istio_recheck: Duration::from_secs(10),
             resync: Duration::from_secs(300),
             reporter: "magnetar".into(),
-            cluster_domain: magnetar_build::names::DEFAULT_CLUSTER_DOMAIN.into(),
+            cluster_domain: magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN.into(),
         }
     }
 }

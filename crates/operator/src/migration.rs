@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use magnetar_api::labels::{AMBIENT_REDIRECTION, DATAPLANE_MODE, ISTIO_REV, SIDECAR_INJECT, SIDECAR_STATUS};
-use magnetar_build::mesh::Enrolment;
+use magnetar_desired::mesh::{Enrolment, PodEnrolment};
 
 /// How a set of pod labels enrols a pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,19 +66,16 @@ pub struct PodView {
 impl PodView {
     /// Carries any Istio enrolment annotation: a real mesh pod.
     pub fn has_istio_annotation(&self) -> bool {
-        self.annotations.contains_key(SIDECAR_STATUS) || self.annotations.contains_key(AMBIENT_REDIRECTION)
+        // Any redirection value, not only `enabled`: istio-cni wrote it.
+        PodEnrolment::of(&self.annotations).has_sidecar() || self.annotations.contains_key(AMBIENT_REDIRECTION)
     }
 
-    fn ambient(&self) -> bool {
-        self.annotations.get(AMBIENT_REDIRECTION).map(String::as_str) == Some("enabled")
-    }
-
-    /// Enrolled in the mesh in `mode` (SPEC 3.2: by annotation, not by
-    /// counting containers).
+    /// Enrolled in the mesh in `mode` ([`PodEnrolment`]: by annotation).
     pub fn enrolled(&self, mode: Mode) -> bool {
+        let actual = PodEnrolment::of(&self.annotations);
         match mode {
-            Mode::Sidecar => self.annotations.contains_key(SIDECAR_STATUS) && !self.ambient(),
-            Mode::Ambient => self.ambient() && !self.annotations.contains_key(SIDECAR_STATUS),
+            Mode::Sidecar => actual == PodEnrolment::Sidecar,
+            Mode::Ambient => actual == PodEnrolment::Ambient,
             Mode::None => false,
         }
     }

@@ -21,7 +21,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
-use magnetar_build::Object;
+use magnetar_desired::Object;
 
 use crate::context::{Live, Triggers};
 use crate::kinds::{MainKind, NETWORKING_ISTIO};

@@ -28,8 +28,8 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use magnetar_api::labels::IGNORE_LEADER_CHECK;
-use magnetar_build::names::{self, Component};
-use magnetar_build::ports::ZK_CLIENT;
+use magnetar_desired::names::{self, Component};
+use magnetar_desired::ports::ZK_CLIENT;
 
 use crate::Error;
 use crate::context::Context;
@@ -287,7 +287,7 @@ pub async fn roll<K: Resource<DynamicType = ()>>(ctx: &Context, zk: &K, sts: &Va
     let selector = names::selector_string(Component::ZooKeeper, &instance);
     let list = api.list(&ListParams::default().labels(&selector)).await.map_err(Error::Check)?;
     let headless = Component::ZooKeeper.headless_name(&instance);
-    let headless_host = magnetar_build::names::service_host(&headless, &namespace, &ctx.cluster_domain);
+    let headless_host = magnetar_desired::names::service_host(&headless, &namespace, &ctx.cluster_domain);
     let pods: Vec<ZkPod> = list.items.iter().map(|p| pod_view(p, &headless_host)).collect();
 
     let (pod, why) = match step(&view, &pods) {

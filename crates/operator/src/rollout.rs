@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use magnetar_build::propagate::{FIELD_MANAGER, Owned};
+use magnetar_desired::propagate::{FIELD_MANAGER, Owned};
 
 /// Leaf paths under `spec` that `manager` owns by server-side apply,
 /// read from the object's managedFields (`f:spec` → `f:istio` → `f:mtls` …).

@@ -12,10 +12,10 @@ use magnetar_api::status::{
     ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, EXTERNAL_ACCESS, ExternalEndpoints,
     MESH_CONFIGURED, ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
 };
-use magnetar_build::listeners::BrokerListeners;
-use magnetar_build::mesh::Enrolment;
-use magnetar_build::names::Component;
-use magnetar_build::ports;
+use magnetar_desired::listeners::BrokerListeners;
+use magnetar_desired::mesh::Enrolment;
+use magnetar_desired::names::Component;
+use magnetar_desired::ports;
 
 use crate::migration::{PodView, mode_of};
 
@@ -295,7 +295,7 @@ pub fn broker_endpoints(
 ) -> ServiceEndpoints {
     let name = kube::ResourceExt::name_any(broker);
     let ns = kube::ResourceExt::namespace(broker).unwrap_or_default();
-    let host = magnetar_build::names::service_host(&Component::Broker.object_name(&name), &ns, cluster_domain);
+    let host = magnetar_desired::names::service_host(&Component::Broker.object_name(&name), &ns, cluster_domain);
     let cluster = ClusterEndpoints {
         web_service_url: format!("http://{host}:{}", ports::HTTP),
         pulsar_service_url: format!("pulsar://{host}:{}", ports::PULSAR),

@@ -22,7 +22,7 @@ use magnetar_api::labels::{
     AMBIENT_REDIRECTION, APP_INSTANCE, APP_MANAGED_BY, APP_NAME, COORDINATOR_NAME, MANAGED_BY, SIDECAR_STATUS,
 };
 
-use magnetar_build::propagate;
+use magnetar_desired::propagate;
 
 use crate::cache::{self, Cached};
 use crate::context::Context;

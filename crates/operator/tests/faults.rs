@@ -26,7 +26,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, ZooKeeperCluster};
-use magnetar_operator::kinds::{CORE, ISTIO};
+use magnetar_operator::kinds;
 use magnetar_operator::{Metrics, Operator};
 
 use common::*;
@@ -216,7 +216,7 @@ async fn delete_quick_start(client: &Client, ns: &str) {
 /// as a list (so that a duplicate would show).
 async fn owners(client: &Client, ns: &str) -> Vec<((String, String), Vec<(String, String, String)>)> {
     let mut out = Vec::new();
-    for kind in CORE.iter().chain(ISTIO.iter()) {
+    for kind in kinds::all() {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
         let list = api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await.unwrap();
         for o in list.items.into_iter().filter(|o| o.metadata.deletion_timestamp.is_none()) {
@@ -288,7 +288,7 @@ async fn snapshot(client: &Client, ns: &str) -> BTreeMap<(String, String), Value
         .map(|c| (c.name_any(), c.data.unwrap_or_default()))
         .collect();
     let mut out = BTreeMap::new();
-    for kind in CORE.iter().chain(ISTIO.iter()) {
+    for kind in kinds::all() {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
         let list = api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await.unwrap();
         for o in list.items.into_iter().filter(|o| o.metadata.deletion_timestamp.is_none()) {
@@ -333,7 +333,7 @@ async fn snapshot(client: &Client, ns: &str) -> BTreeMap<(String, String), Value
 /// namespace: it must be the hash of a ConfigMap the template mounts, as
 /// that ConfigMap is now; it is then replaced by the ConfigMap's name.
 fn check_config_hash(body: &mut Value, config_maps: &BTreeMap<String, BTreeMap<String, String>>, what: &str) {
-    use magnetar_build::components::pod::{CONFIG_HASH_ANNOTATION, config_hash};
+    use magnetar_desired::components::pod::{CONFIG_HASH_ANNOTATION, config_hash};
     let template = &mut body["spec"]["template"];
     let Some(hash) = template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION].as_str().map(str::to_string) else {
         return;

@@ -136,18 +136,18 @@ async fn quick_start_converges_with_endpoints() {
     let zk: ZooKeeperCluster = serde_json::from_value(docs[1].clone()).unwrap();
     let bk: BookKeeperCluster = serde_json::from_value(docs[2].clone()).unwrap();
     let pb: PulsarBroker = serde_json::from_value(docs[3].clone()).unwrap();
-    let inv = magnetar_build::cluster::Inventory {
+    let inv = magnetar_desired::cluster::Inventory {
         zookeepers: vec![zk.clone()],
         bookkeepers: vec![bk.clone()],
         brokers: vec![pb.clone()],
         ..Default::default()
     };
-    let id = magnetar_build::OperatorIdentity::default();
+    let id = magnetar_desired::OperatorIdentity::default();
     use kube::Resource;
-    rendered.extend(magnetar_build::build_zookeeper(&zk, &inv.context_for(zk.meta(), &id)).unwrap());
-    rendered.extend(magnetar_build::build_bookkeeper(&bk, &inv.context_for(bk.meta(), &id)).unwrap());
-    rendered.extend(magnetar_build::build_broker(&pb, &inv.context_for(pb.meta(), &id)).unwrap());
-    magnetar_build::object::sort(&mut rendered);
+    rendered.extend(magnetar_desired::build_zookeeper(&zk, &inv.context_for(zk.meta(), &id)).unwrap());
+    rendered.extend(magnetar_desired::build_bookkeeper(&bk, &inv.context_for(bk.meta(), &id)).unwrap());
+    rendered.extend(magnetar_desired::build_broker(&pb, &inv.context_for(pb.meta(), &id)).unwrap());
+    magnetar_desired::object::sort(&mut rendered);
     let values: Vec<Value> = rendered.iter().map(|o| o.value.clone()).collect();
     let t1 = Instant::now();
     apply_all(&client, &values).await;

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use magnetar_build::Object;
+use magnetar_desired::Object;
 use magnetar_testenv::real_node::{self, Paths, Refs};
 
 fn manifests() -> Vec<PathBuf> {
@@ -45,7 +45,7 @@ fn render(path: &Path) -> Option<Vec<Object>> {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     // Manifests magnetar refuses are the business of the compatibility
     // tests; only what renders can run.
-    magnetar_build::render::render(&[(name, text)]).ok().map(|r| r.objects)
+    magnetar_desired::render::render(&[(name, text)]).ok().map(|r| r.objects)
 }
 
 /// Stand-ins for the Secrets a user creates (gateway certificates, KoP's

@@ -118,7 +118,7 @@ async fn render_and_apply(applier: &Applier, client: &kube::Client, path: &Path)
     }
 
     let yaml: Vec<String> = docs.iter().map(|d| serde_norway::to_string(d).unwrap()).collect();
-    let rendered = magnetar_build::render::render(&[(source.clone(), yaml.join("---\n"))])
+    let rendered = magnetar_desired::render::render(&[(source.clone(), yaml.join("---\n"))])
         .unwrap_or_else(|e| panic!("render refused {source}:\n{e}"));
     assert!(!rendered.objects.is_empty(), "{source}: render produced nothing");
     for obj in &rendered.objects {
@@ -145,7 +145,7 @@ async fn every_rendered_object_is_accepted(istio: &str) {
             // Not implemented yet (issue 11): the render still refuses it,
             // naming the field; nothing of it can be applied.
             let text = std::fs::read_to_string(path).unwrap();
-            match magnetar_build::render::render(&[(name.clone(), text)]) {
+            match magnetar_desired::render::render(&[(name.clone(), text)]) {
                 Err(e) if e.to_string().contains(field.as_str()) => {
                     eprintln!("{name}: not yet supported ({field}), skipped");
                 }

@@ -8,11 +8,11 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::ResourceExt;
 use magnetar_api::istio::{DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings};
-use magnetar_api::labels::{AMBIENT_REDIRECTION, DATAPLANE_MODE, ISTIO_REV, SIDECAR_STATUS};
+use magnetar_api::labels::{DATAPLANE_MODE, ISTIO_REV};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
-use magnetar_build::listeners::BrokerListeners;
-use magnetar_build::mesh::Enrolment;
-use magnetar_build::names::{self, Component};
+use magnetar_desired::listeners::BrokerListeners;
+use magnetar_desired::mesh::{Enrolment, PodEnrolment};
+use magnetar_desired::names::{self, Component};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -72,7 +72,7 @@ pub struct Snapshot {
 
 /// Selector string used as the gateway_pods key.
 pub fn selector_key(g: &GatewaySpec) -> String {
-    g.selector().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    magnetar_desired::names::label_selector(&g.selector())
 }
 
 /// Does `pattern` (a SAN, possibly `*.x`) cover `host`?
@@ -149,12 +149,7 @@ fn subject(v: &ComponentView) -> String {
 }
 
 fn has_sidecar(p: &Pod) -> bool {
-    let spec = p.spec.as_ref();
-    let in_containers = spec.is_some_and(|s| s.containers.iter().any(|c| c.name == "istio-proxy"));
-    let native = spec
-        .and_then(|s| s.init_containers.as_ref())
-        .is_some_and(|ic| ic.iter().any(|c| c.name == "istio-proxy" && c.restart_policy.as_deref() == Some("Always")));
-    in_containers || native || p.annotations().contains_key(SIDECAR_STATUS)
+    PodEnrolment::of(p.annotations()).has_sidecar()
 }
 
 fn ready_counts(p: &Pod) -> (usize, usize) {
@@ -204,7 +199,7 @@ fn pods(v: &ComponentView, out: &mut Vec<Finding>) {
                 format!("pod {name} lacks the label istio.io/dataplane-mode=ambient"),
                 "wait for magnetar to roll the pod (kubectl get statefulset), or delete it",
             )),
-            Enrolment::Ambient if p.annotations().get(AMBIENT_REDIRECTION).map(String::as_str) != Some("enabled") => out.push(bad(
+            Enrolment::Ambient if !PodEnrolment::of(p.annotations()).is_redirected() => out.push(bad(
                 Severity::Warning,
                 &subj,
                 format!("pod {name} is labelled ambient but not redirected by istio-cni"),
@@ -303,7 +298,7 @@ fn hbone(s: &Snapshot, out: &mut Vec<Finding>) {
 /// a published name in another domain than the cluster's does not resolve.
 fn cluster_domain_check(s: &Snapshot, subj: &str, url: &str, out: &mut Vec<Finding>) {
     let domain = if s.cluster_domain.is_empty() {
-        magnetar_build::names::DEFAULT_CLUSTER_DOMAIN
+        magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN
     } else {
         s.cluster_domain.as_str()
     };

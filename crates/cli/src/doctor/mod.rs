@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
-use magnetar_build::listeners::BrokerListeners;
+use magnetar_desired::listeners::BrokerListeners;
 
 use checks::{CertInfo, Severity, Snapshot};
 
@@ -22,7 +22,7 @@ pub struct Args {
     namespace: Option<String>,
     /// The cluster's DNS domain: the in-cluster names the operator published
     /// must be in it.
-    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_build::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
+    #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
     cluster_domain: String,
 }
 

@@ -19,9 +19,9 @@ use serde_json::Value;
 use magnetar_api::istio::{GatewaySpec, MeshSettings};
 use magnetar_api::status::{ComponentStatus, EXTERNAL_ACCESS, PROGRESSING, ServiceEndpoints};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
-use magnetar_build::mesh::Enrolment;
-use magnetar_build::names::{self, Component};
-use magnetar_build::{BuildContext, FieldError, Invalid, Object};
+use magnetar_desired::mesh::Enrolment;
+use magnetar_desired::names::{self, Component};
+use magnetar_desired::{BuildContext, FieldError, Invalid, Object};
 
 use super::{Kind, key, patch_status};
 use crate::Error;
@@ -73,7 +73,7 @@ impl ComponentResource for ZooKeeperCluster {
         &ctx.stores.zookeepers
     }
     fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-        magnetar_build::build_zookeeper(self, ctx)
+        magnetar_desired::build_zookeeper(self, ctx)
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -89,7 +89,7 @@ impl ComponentResource for BookKeeperCluster {
         &ctx.stores.bookkeepers
     }
     fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-        magnetar_build::build_bookkeeper(self, ctx)
+        magnetar_desired::build_bookkeeper(self, ctx)
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -125,7 +125,7 @@ impl ComponentResource for PulsarBroker {
         &ctx.stores.brokers
     }
     fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-        magnetar_build::build_broker(self, ctx)
+        magnetar_desired::build_broker(self, ctx)
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -145,7 +145,7 @@ impl ComponentResource for PulsarBroker {
     }
     fn endpoints(&self, istio_available: bool, cluster_domain: &str) -> Option<ServiceEndpoints> {
         // Every broker the autoscaler may add has its host (and route).
-        let brokers = magnetar_build::components::broker::max_brokers(self);
+        let brokers = magnetar_desired::components::broker::max_brokers(self);
         Some(status::broker_endpoints(self, brokers, istio_available, cluster_domain))
     }
 }
@@ -156,7 +156,7 @@ impl ComponentResource for PulsarProxy {
         &ctx.stores.proxies
     }
     fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-        magnetar_build::build_proxy(self, ctx)
+        magnetar_desired::build_proxy(self, ctx)
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()

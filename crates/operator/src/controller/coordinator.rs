@@ -17,9 +17,9 @@ use serde_json::Value;
 
 use magnetar_api::status::{ComponentStatus, READY};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
-use magnetar_build::BuildContext;
-use magnetar_build::cluster::{ClusterKey, Inventory};
-use magnetar_build::propagate;
+use magnetar_desired::BuildContext;
+use magnetar_desired::cluster::{ClusterKey, Inventory};
+use magnetar_desired::propagate;
 
 use super::{Kind, key, patch_status};
 use crate::Error;
@@ -175,7 +175,7 @@ pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Resu
     let mut problem = failure.as_ref().map(|e| Problem::ApplyFailed(e.to_string()));
     let mut outcome = None;
     if failure.is_none() {
-        match magnetar_build::build_coordinator(&coord, &brokers, &bctx) {
+        match magnetar_desired::build_coordinator(&coord, &brokers, &bctx) {
             Err(invalid) => problem = Some(Problem::Invalid(invalid.to_string())),
             Ok(mut desired) => {
                 let istio = ctx.istio_available();

@@ -13,9 +13,9 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, ZooKeeperCluster};
-use magnetar_build::OperatorIdentity;
-use magnetar_build::cluster::{ClusterKey, Inventory};
-use magnetar_operator::kinds::{CORE, ISTIO};
+use magnetar_desired::OperatorIdentity;
+use magnetar_desired::cluster::{ClusterKey, Inventory};
+use magnetar_operator::kinds;
 use magnetar_operator::{Operator, Options};
 use magnetar_testenv::apply::{Applier, ensure_namespace};
 use magnetar_testenv::{ControlPlane, ISTIO_GUIDE};
@@ -224,7 +224,7 @@ pub async fn wait_all_ready(client: &Client, ns: &str) {
 /// `(kind, name)` of every managed object in `ns` (generated kinds only).
 pub async fn live_set(client: &Client, ns: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    for kind in CORE.iter().chain(ISTIO.iter()) {
+    for kind in kinds::all() {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
         let list = api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await.unwrap();
         for o in list.items {
@@ -239,7 +239,7 @@ pub async fn live_set(client: &Client, ns: &str) -> BTreeSet<(String, String)> {
 /// Every managed object in `ns` with its controller's UID.
 pub async fn live_owners(client: &Client, ns: &str) -> Vec<(String, String, Vec<String>)> {
     let mut out = Vec::new();
-    for kind in CORE.iter().chain(ISTIO.iter()) {
+    for kind in kinds::all() {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
         let list = api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await.unwrap();
         for o in list.items {
@@ -279,25 +279,25 @@ pub async fn desired_set(client: &Client, ns: &str) -> BTreeSet<(String, String)
     let id = OperatorIdentity::default();
     let mut objects = Vec::new();
     for o in &inv.zookeepers {
-        objects.extend(magnetar_build::build_zookeeper(o, &inv.context_for(o.meta(), &id)).unwrap());
+        objects.extend(magnetar_desired::build_zookeeper(o, &inv.context_for(o.meta(), &id)).unwrap());
     }
     for o in &inv.bookkeepers {
-        objects.extend(magnetar_build::build_bookkeeper(o, &inv.context_for(o.meta(), &id)).unwrap());
+        objects.extend(magnetar_desired::build_bookkeeper(o, &inv.context_for(o.meta(), &id)).unwrap());
     }
     for o in &inv.brokers {
-        objects.extend(magnetar_build::build_broker(o, &inv.context_for(o.meta(), &id)).unwrap());
+        objects.extend(magnetar_desired::build_broker(o, &inv.context_for(o.meta(), &id)).unwrap());
     }
     for o in &inv.proxies {
-        objects.extend(magnetar_build::build_proxy(o, &inv.context_for(o.meta(), &id)).unwrap());
+        objects.extend(magnetar_desired::build_proxy(o, &inv.context_for(o.meta(), &id)).unwrap());
     }
     for c in &inv.coordinators {
         let key = ClusterKey::Coordinator(c.name_any());
-        let ctx = magnetar_build::BuildContext {
+        let ctx = magnetar_desired::BuildContext {
             peers: inv.peers(ns, &key),
             operator: id.clone(),
-            ..magnetar_build::BuildContext::default()
+            ..magnetar_desired::BuildContext::default()
         };
-        objects.extend(magnetar_build::build_coordinator(c, &inv.brokers_of(ns, &key), &ctx).unwrap());
+        objects.extend(magnetar_desired::build_coordinator(c, &inv.brokers_of(ns, &key), &ctx).unwrap());
     }
     objects.into_iter().map(|o| (o.kind, o.name)).collect()
 }
@@ -338,7 +338,7 @@ pub async fn cleanup(client: &Client, ns: &str) {
 
 /// A managed object as JSON.
 pub async fn get_dyn(client: &Client, ns: &str, kind: &str, name: &str) -> Option<Value> {
-    let k = CORE.iter().chain(ISTIO.iter()).find(|k| k.kind == kind).expect("known kind");
+    let k = kinds::all().find(|k| k.kind == kind).expect("known kind");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &k.resource(None));
     api.get_opt(name).await.ok()?.map(|o| serde_json::to_value(o).unwrap())
 }

@@ -12,8 +12,8 @@ mod support;
 
 use kube::{Resource, ResourceExt};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
-use magnetar_build::cluster::Inventory;
-use magnetar_build::{BuildContext, Invalid, Object, OperatorIdentity, propagate};
+use magnetar_desired::cluster::Inventory;
+use magnetar_desired::{BuildContext, Invalid, Object, OperatorIdentity, propagate};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use serde::de::DeserializeOwned;
@@ -684,10 +684,10 @@ proptest! {
         let (value, coordinator) = prepare(&input);
         let zk: ZooKeeperCluster = typed(&value);
         let ctx = context(&zk, coordinator, |i| i.zookeepers.push(zk.clone()));
-        let result = magnetar_build::build_zookeeper(&zk, &ctx);
+        let result = magnetar_desired::build_zookeeper(&zk, &ctx);
         Must::new(&value, 1).check(&result)?;
         refused(&result)?;
-        deterministic(&result, magnetar_build::build_zookeeper(&zk, &ctx))?;
+        deterministic(&result, magnetar_desired::build_zookeeper(&zk, &ctx))?;
         if let Ok(objects) = &result {
             check_output(&zk, "zookeeper", &zk.name_any(), objects)?;
         }
@@ -698,10 +698,10 @@ proptest! {
         let (value, coordinator) = prepare(&input);
         let bk: BookKeeperCluster = typed(&value);
         let ctx = context(&bk, coordinator, |i| i.bookkeepers.push(bk.clone()));
-        let result = magnetar_build::build_bookkeeper(&bk, &ctx);
+        let result = magnetar_desired::build_bookkeeper(&bk, &ctx);
         Must::new(&value, 1).check(&result)?;
         refused(&result)?;
-        deterministic(&result, magnetar_build::build_bookkeeper(&bk, &ctx))?;
+        deterministic(&result, magnetar_desired::build_bookkeeper(&bk, &ctx))?;
         if let Ok(objects) = &result {
             check_output(&bk, "bookkeeper", &bk.name_any(), objects)?;
         }
@@ -712,7 +712,7 @@ proptest! {
         let (value, coordinator) = prepare(&input);
         let b: PulsarBroker = typed(&value);
         let ctx = context(&b, coordinator, |i| i.brokers.push(b.clone()));
-        let result = magnetar_build::build_broker(&b, &ctx);
+        let result = magnetar_desired::build_broker(&b, &ctx);
         let mut must = Must::new(&value, 1);
         let config = &value["spec"]["config"];
         if !value["spec"]["istio"]["gateway"].is_null() && config["advertisedDomain"].as_str().is_none_or(str::is_empty) {
@@ -726,7 +726,7 @@ proptest! {
         }
         must.check(&result)?;
         refused(&result)?;
-        deterministic(&result, magnetar_build::build_broker(&b, &ctx))?;
+        deterministic(&result, magnetar_desired::build_broker(&b, &ctx))?;
         if let Ok(objects) = &result {
             check_output(&b, "pulsar-broker", &b.name_any(), objects)?;
         }
@@ -737,14 +737,14 @@ proptest! {
         let (value, coordinator) = prepare(&input);
         let p: PulsarProxy = typed(&value);
         let ctx = context(&p, coordinator, |i| i.proxies.push(p.clone()));
-        let result = magnetar_build::build_proxy(&p, &ctx);
+        let result = magnetar_desired::build_proxy(&p, &ctx);
         let mut must = Must::new(&value, 0);
         if value["spec"]["brokerAddress"].as_str().is_none_or(|a| a.trim().is_empty()) {
             must.refuse.push("empty brokerAddress".into());
         }
         must.check(&result)?;
         refused(&result)?;
-        deterministic(&result, magnetar_build::build_proxy(&p, &ctx))?;
+        deterministic(&result, magnetar_desired::build_proxy(&p, &ctx))?;
         if let Ok(objects) = &result {
             check_output(&p, "pulsar-proxy", &p.name_any(), objects)?;
         }
@@ -780,7 +780,7 @@ proptest! {
             i.coordinators.push(c.clone());
             i.brokers.extend(brokers.iter().cloned());
         });
-        let result = magnetar_build::build_coordinator(&c, &refs, &ctx);
+        let result = magnetar_desired::build_coordinator(&c, &refs, &ctx);
         let mut must = Must { refuse: Vec::new() };
         if name.len() > 42 || !support::dns1123_label(&name) {
             must.refuse.push(format!("name {name:?}"));
@@ -797,7 +797,7 @@ proptest! {
         }
         must.check(&result)?;
         refused(&result)?;
-        deterministic(&result, magnetar_build::build_coordinator(&c, &refs, &ctx))?;
+        deterministic(&result, magnetar_desired::build_coordinator(&c, &refs, &ctx))?;
         if let Ok(objects) = &result {
             check_output(&c, "pulsar-toolset", &c.name_any(), objects)?;
         }
@@ -817,7 +817,7 @@ fn generators_reach_valid_and_invalid_specs() {
         let (value, coordinator) = prepare(&input);
         let b: PulsarBroker = typed(&value);
         let ctx = context(&b, coordinator, |i| i.brokers.push(b.clone()));
-        match magnetar_build::build_broker(&b, &ctx) {
+        match magnetar_desired::build_broker(&b, &ctx) {
             Ok(_) => built += 1,
             Err(_) => refused += 1,
         }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use magnetar_api::{PulsarBroker, PulsarCoordinator};
+use magnetar_api::{MainKind, PulsarBroker, PulsarCoordinator};
 
 use crate::cluster::{ClusterKey, Inventory};
 use crate::schema;
@@ -56,32 +56,11 @@ impl fmt::Display for RenderError {
 
 impl std::error::Error for RenderError {}
 
-/// The kinds magnetar manages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Coordinator,
-    ZooKeeper,
-    BookKeeper,
-    Broker,
-    Proxy,
-}
-
-fn kind_of(api_version: &str, kind: &str) -> Option<Kind> {
-    match (api_version, kind) {
-        ("k8s.streamnative.io/v1alpha1", "PulsarCoordinator") => Some(Kind::Coordinator),
-        ("zookeeper.streamnative.io/v1alpha1", "ZooKeeperCluster") => Some(Kind::ZooKeeper),
-        ("bookkeeper.streamnative.io/v1alpha1", "BookKeeperCluster") => Some(Kind::BookKeeper),
-        ("pulsar.streamnative.io/v1alpha1", "PulsarBroker") => Some(Kind::Broker),
-        ("pulsar.streamnative.io/v1alpha1", "PulsarProxy") => Some(Kind::Proxy),
-        _ => None,
-    }
-}
-
 /// One input document.
 struct Doc {
     source: String,
     index: usize,
-    kind: Kind,
+    kind: MainKind,
     value: Value,
 }
 
@@ -128,25 +107,25 @@ pub fn render_with(inputs: &[(String, String)], options: &RenderOptions) -> Resu
 
     // Coordinators first: components need them for propagation.
     let mut inventory = Inventory::default();
-    for d in docs.iter().filter(|d| d.kind == Kind::Coordinator) {
+    for d in docs.iter().filter(|d| d.kind == MainKind::Coordinator) {
         match typed::<PulsarCoordinator>(&d.value) {
             Ok(c) => inventory.coordinators.push(c),
             Err(e) => errors.push(d.error(e)),
         }
     }
     let mut components = Vec::new();
-    for d in docs.iter().filter(|d| d.kind != Kind::Coordinator) {
+    for d in docs.iter().filter(|d| d.kind != MainKind::Coordinator) {
         let mut value = d.value.clone();
         let meta: kube::core::ObjectMeta = serde_json::from_value(value["metadata"].clone()).unwrap_or_default();
         if let Some(c) = inventory.coordinator_of(&meta) {
             propagate::apply(&c.spec, &mut value);
         }
         let res = match d.kind {
-            Kind::ZooKeeper => typed(&value).map(|r| inventory.zookeepers.push(r)),
-            Kind::BookKeeper => typed(&value).map(|r| inventory.bookkeepers.push(r)),
-            Kind::Broker => typed(&value).map(|r| inventory.brokers.push(r)),
-            Kind::Proxy => typed(&value).map(|r| inventory.proxies.push(r)),
-            Kind::Coordinator => Ok(()),
+            MainKind::ZooKeeper => typed(&value).map(|r| inventory.zookeepers.push(r)),
+            MainKind::BookKeeper => typed(&value).map(|r| inventory.bookkeepers.push(r)),
+            MainKind::Broker => typed(&value).map(|r| inventory.brokers.push(r)),
+            MainKind::Proxy => typed(&value).map(|r| inventory.proxies.push(r)),
+            MainKind::Coordinator => Ok(()),
         };
         match res {
             Ok(()) => components.push(d),
@@ -175,14 +154,15 @@ fn build_all(
         ..inv.context_for(meta, &operator)
     };
     let mut objects = Vec::new();
-    let doc_of = |kind: Kind, ns: Option<String>, name: String| {
+    let doc_of = |kind: MainKind, ns: Option<String>, name: String| {
         docs.iter().find(|d| {
             d.kind == kind
                 && d.value["metadata"]["name"].as_str() == Some(name.as_str())
                 && d.value["metadata"]["namespace"].as_str().map(str::to_string) == ns
         })
     };
-    let mut collect = |kind: Kind, meta: &kube::core::ObjectMeta, result: Result<Vec<Object>, Invalid>| match result {
+    let mut collect = |kind: MainKind, meta: &kube::core::ObjectMeta, result: Result<Vec<Object>, Invalid>| match result
+    {
         Ok(objs) => objects.extend(objs),
         Err(Invalid(errs)) => {
             if let Some(d) = doc_of(kind, meta.namespace.clone(), meta.name.clone().unwrap_or_default()) {
@@ -191,23 +171,23 @@ fn build_all(
         }
     };
     for r in &inv.zookeepers {
-        collect(Kind::ZooKeeper, r.meta(), crate::build_zookeeper(r, &context_for(r.meta())));
+        collect(MainKind::ZooKeeper, r.meta(), crate::build_zookeeper(r, &context_for(r.meta())));
     }
     for r in &inv.bookkeepers {
-        collect(Kind::BookKeeper, r.meta(), crate::build_bookkeeper(r, &context_for(r.meta())));
+        collect(MainKind::BookKeeper, r.meta(), crate::build_bookkeeper(r, &context_for(r.meta())));
     }
     for r in &inv.brokers {
         provisional_hosts(r, notes);
-        collect(Kind::Broker, r.meta(), crate::build_broker(r, &context_for(r.meta())));
+        collect(MainKind::Broker, r.meta(), crate::build_broker(r, &context_for(r.meta())));
     }
     for r in &inv.proxies {
-        collect(Kind::Proxy, r.meta(), crate::build_proxy(r, &context_for(r.meta())));
+        collect(MainKind::Proxy, r.meta(), crate::build_proxy(r, &context_for(r.meta())));
     }
     for c in &inv.coordinators {
         let ns = c.namespace().unwrap_or_default();
         let brokers = inv.brokers_of(&ns, &ClusterKey::Coordinator(c.name_any()));
         let ctx = context_for(c.meta());
-        collect(Kind::Coordinator, c.meta(), crate::build_coordinator(c, &brokers, &ctx));
+        collect(MainKind::Coordinator, c.meta(), crate::build_coordinator(c, &brokers, &ctx));
     }
     let all = inv.coordinators.iter().map(|c| c.meta()).chain(inv.zookeepers.iter().map(|c| c.meta()));
     let all = all
@@ -286,7 +266,7 @@ fn parse(inputs: &[(String, String)], notes: &mut Vec<String>, errors: &mut Vec<
                 }));
                 continue;
             }
-            let Some(kind) = kind_of(&api_version, &kind_name) else {
+            let Some(kind) = MainKind::from_type(&api_version, &kind_name) else {
                 let name = value["metadata"]["name"].as_str().unwrap_or("?");
                 notes.push(format!("note: {source}: document {index}: skipped {kind_name}/{name} ({api_version}): not a kind magnetar manages"));
                 continue;

@@ -21,7 +21,7 @@ fn every_bad_manifest_gets_its_exact_error() {
     assert!(cases.len() >= 20, "the table must keep at least 20 cases");
     let mut failures = Vec::new();
     for case in &cases {
-        match magnetar_build::render::render(&[("bad.yaml".into(), case.manifest.clone())]) {
+        match magnetar_desired::render::render(&[("bad.yaml".into(), case.manifest.clone())]) {
             Ok(r) => failures.push(format!("{}: rendered {} objects instead of failing", case.name, r.objects.len())),
             Err(e) if e.to_string() != case.render => {
                 failures.push(format!("{}:\n  want {}\n  got  {}", case.name, case.render, e))

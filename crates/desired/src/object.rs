@@ -106,26 +106,7 @@ pub(crate) fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, V
     m
 }
 
-/// Rank of a kind in the apply order.
-pub fn apply_rank(kind: &str) -> u8 {
-    match kind {
-        "ServiceAccount" => 0,
-        "ConfigMap" => 1,
-        "Service" => 2,
-        "PodDisruptionBudget" => 3,
-        "PeerAuthentication" => 4,
-        "AuthorizationPolicy" => 5,
-        "DestinationRule" => 6,
-        "StatefulSet" => 7,
-        "Deployment" => 8,
-        // After its StatefulSet, which it scales.
-        "HorizontalPodAutoscaler" => 9,
-        "ServiceEntry" => 10,
-        "Gateway" => 11,
-        "VirtualService" => 12,
-        _ => 13,
-    }
-}
+pub use crate::kinds::apply_rank;
 
 /// Sorts objects into the deterministic apply order.
 pub fn sort(objects: &mut [Object]) {

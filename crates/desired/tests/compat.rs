@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use magnetar_build::Object;
+use magnetar_desired::Object;
 use serde_json::{Value, json};
 
 fn compat(file: &str) -> Vec<Object> {
@@ -11,7 +11,7 @@ fn compat(file: &str) -> Vec<Object> {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the checkout)", path.display()));
-    magnetar_build::render::render(&[(file.to_string(), text)]).unwrap_or_else(|e| panic!("{file}: {e}")).objects
+    magnetar_desired::render::render(&[(file.to_string(), text)]).unwrap_or_else(|e| panic!("{file}: {e}")).objects
 }
 
 fn get<'a>(objs: &'a [Object], kind: &str, name: &str) -> &'a Value {

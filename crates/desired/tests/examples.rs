@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use magnetar_build::Object;
+use magnetar_desired::Object;
 use serde_json::Value;
 
 fn example(file: &str) -> Vec<Object> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(file);
     let text = std::fs::read_to_string(&path).unwrap();
-    magnetar_build::render::render(&[(file.to_string(), text)]).unwrap_or_else(|e| panic!("{file}: {e}")).objects
+    magnetar_desired::render::render(&[(file.to_string(), text)]).unwrap_or_else(|e| panic!("{file}: {e}")).objects
 }
 
 fn of<'a>(objs: &'a [Object], kind: &str) -> Vec<&'a Object> {
@@ -112,8 +112,8 @@ fn every_in_cluster_name_uses_the_configured_cluster_domain() {
     for f in ["examples/sidecar-quick-start.yaml", "examples/passthrough-all-protocols.yaml", "examples/ambient.yaml"] {
         inputs.push((f.to_string(), std::fs::read_to_string(format!("{root}{f}")).unwrap()));
     }
-    let options = magnetar_build::render::RenderOptions { cluster_domain: "k8s.example.com".into() };
-    let objs = magnetar_build::render::render_with(&inputs, &options).unwrap().objects;
+    let options = magnetar_desired::render::RenderOptions { cluster_domain: "k8s.example.com".into() };
+    let objs = magnetar_desired::render::render_with(&inputs, &options).unwrap().objects;
     let text: String = objs.iter().map(|o| o.value.to_string()).collect();
     assert!(!text.contains("svc.cluster.local"), "a name in the default domain is left");
     for want in [
@@ -124,7 +124,7 @@ fn every_in_cluster_name_uses_the_configured_cluster_domain() {
         assert!(text.contains(want), "{want} missing");
     }
     assert!(text.contains("cluster.local/ns/"), "principals keep the trust domain");
-    let default = magnetar_build::render::render(&inputs).unwrap().objects;
+    let default = magnetar_desired::render::render(&inputs).unwrap().objects;
     let text: String = default.iter().map(|o| o.value.to_string()).collect();
     assert!(text.contains("svc.cluster.local") && !text.contains("k8s.example.com"));
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use magnetar_api::MainKind;
 use magnetar_api::labels::*;
 use serde_json::{Map, Value};
 
@@ -27,15 +28,20 @@ pub enum Component {
 }
 
 impl Component {
-    /// `app.kubernetes.io/name`.
-    pub fn app_name(self) -> &'static str {
+    /// The main kind whose reconcile builds this component.
+    pub fn main_kind(self) -> MainKind {
         match self {
-            Self::ZooKeeper => "zookeeper",
-            Self::BookKeeper | Self::AutoRecovery => "bookkeeper",
-            Self::Broker => "pulsar-broker",
-            Self::Proxy => "pulsar-proxy",
-            Self::Toolset => "pulsar-toolset",
+            Self::ZooKeeper => MainKind::ZooKeeper,
+            Self::BookKeeper | Self::AutoRecovery => MainKind::BookKeeper,
+            Self::Broker => MainKind::Broker,
+            Self::Proxy => MainKind::Proxy,
+            Self::Toolset => MainKind::Coordinator,
         }
+    }
+
+    /// `app.kubernetes.io/name`: the main kind's.
+    pub fn app_name(self) -> &'static str {
+        self.main_kind().app_name()
     }
 
     /// `app.kubernetes.io/component`.
@@ -111,9 +117,15 @@ fn selector_map(component: Component, instance: &str) -> Map<String, Value> {
     m
 }
 
-/// Label selector string for the scale subresource (`k=v,k=v`).
+/// Label selector string of a component's pods (`k=v,k=v`).
 pub fn selector_string(component: Component, instance: &str) -> String {
-    selector(component, instance).into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    label_selector(&selector(component, instance))
+}
+
+/// Any equality selector as a label selector string (`k=v,k=v`), as the
+/// API's `labelSelector` parameter and the scale subresource write it.
+pub fn label_selector(labels: &BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 /// The ServiceAccount a component's pods run as: the user's

@@ -160,7 +160,7 @@ fn check_manifests(files: Vec<(String, String)>) -> usize {
     let mut total = 0;
     let pending = support::not_yet_supported();
     for (source, text) in &files {
-        let result = magnetar_build::render::render(&[(source.clone(), text.clone())]);
+        let result = magnetar_desired::render::render(&[(source.clone(), text.clone())]);
         if let Some((_, field)) = pending.iter().find(|(f, _)| source.ends_with(f.as_str())) {
             // Not implemented yet (issue 11): still refused, naming the field.
             match &result {
@@ -199,8 +199,8 @@ fn every_example_renders_schema_valid_objects() {
     assert!(total > 0, "the examples rendered no object at all");
 }
 
-fn object(v: Value) -> magnetar_build::Object {
-    magnetar_build::Object::from_value(v)
+fn object(v: Value) -> magnetar_desired::Object {
+    magnetar_desired::Object::from_value(v)
 }
 
 fn labelled(mut v: Value) -> Value {

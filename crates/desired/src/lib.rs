@@ -13,6 +13,7 @@ pub mod customize;
 pub mod error;
 pub mod hosts;
 pub mod istio;
+pub mod kinds;
 pub mod listeners;
 pub mod mesh;
 pub mod names;

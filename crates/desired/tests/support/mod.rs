@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use magnetar_build::Object;
+use magnetar_desired::Object;
 use regex::Regex;
 use serde_json::Value;
 

@@ -3,7 +3,44 @@
 use std::collections::BTreeMap;
 
 use magnetar_api::istio::{DataplaneMode, MeshSettings};
-use magnetar_api::labels::{DATAPLANE_MODE, ISTIO_REV, PROXY_CONFIG, SIDECAR_INJECT};
+use magnetar_api::labels::{
+    AMBIENT_REDIRECTION, DATAPLANE_MODE, ISTIO_REV, PROXY_CONFIG, SIDECAR_INJECT, SIDECAR_STATUS,
+};
+
+/// How a running pod is enrolled, from the annotations Istio writes on it:
+/// `sidecar.istio.io/status` by the injector, `ambient.istio.io/redirection:
+/// enabled` by istio-cni (SPEC 3.2: by annotation, not by counting
+/// containers, which a native sidecar or another injector would fool). The
+/// one definition the status, the migration and the doctor use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodEnrolment {
+    None,
+    Sidecar,
+    Ambient,
+    /// Injected and redirected: mid-migration, enrolled neither way.
+    Both,
+}
+
+impl PodEnrolment {
+    pub fn of(annotations: &BTreeMap<String, String>) -> Self {
+        let sidecar = annotations.contains_key(SIDECAR_STATUS);
+        let ambient = annotations.get(AMBIENT_REDIRECTION).map(String::as_str) == Some("enabled");
+        match (sidecar, ambient) {
+            (false, false) => Self::None,
+            (true, false) => Self::Sidecar,
+            (false, true) => Self::Ambient,
+            (true, true) => Self::Both,
+        }
+    }
+
+    pub fn has_sidecar(self) -> bool {
+        matches!(self, Self::Sidecar | Self::Both)
+    }
+
+    pub fn is_redirected(self) -> bool {
+        matches!(self, Self::Ambient | Self::Both)
+    }
+}
 
 /// How a component's pods join the mesh.
 #[derive(Clone, Debug, PartialEq, Eq)]

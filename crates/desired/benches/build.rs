@@ -4,15 +4,15 @@
 //! the timing loop), built and serialised, and rendered from YAML text; and,
 //! for reference, a clone of the built objects.
 //!
-//! Run: cargo bench -p magnetar-build --bench build -- --warm-up-time 1 --measurement-time 3
+//! Run: cargo bench -p magnetar-desired --bench build -- --warm-up-time 1 --measurement-time 3
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kube::{Resource, ResourceExt};
 use magnetar_api::{PulsarBroker, PulsarCoordinator};
-use magnetar_build::cluster::{ClusterKey, Inventory};
-use magnetar_build::{BuildContext, Object, OperatorIdentity, propagate};
+use magnetar_desired::cluster::{ClusterKey, Inventory};
+use magnetar_desired::{BuildContext, Object, OperatorIdentity, propagate};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -137,20 +137,20 @@ fn build(p: &Prepared) -> Vec<Object> {
     let mut ctx = p.contexts.iter();
     let mut out = Vec::with_capacity(128);
     for r in &inv.zookeepers {
-        out.extend(magnetar_build::build_zookeeper(r, ctx.next().unwrap()).unwrap());
+        out.extend(magnetar_desired::build_zookeeper(r, ctx.next().unwrap()).unwrap());
     }
     for r in &inv.bookkeepers {
-        out.extend(magnetar_build::build_bookkeeper(r, ctx.next().unwrap()).unwrap());
+        out.extend(magnetar_desired::build_bookkeeper(r, ctx.next().unwrap()).unwrap());
     }
     for r in &inv.brokers {
-        out.extend(magnetar_build::build_broker(r, ctx.next().unwrap()).unwrap());
+        out.extend(magnetar_desired::build_broker(r, ctx.next().unwrap()).unwrap());
     }
     for r in &inv.proxies {
-        out.extend(magnetar_build::build_proxy(r, ctx.next().unwrap()).unwrap());
+        out.extend(magnetar_desired::build_proxy(r, ctx.next().unwrap()).unwrap());
     }
     for c in &inv.coordinators {
         let brokers = coordinator_brokers(inv, c);
-        out.extend(magnetar_build::build_coordinator(c, &brokers, ctx.next().unwrap()).unwrap());
+        out.extend(magnetar_desired::build_coordinator(c, &brokers, ctx.next().unwrap()).unwrap());
     }
     out
 }
@@ -173,7 +173,7 @@ fn bench_cluster(c: &mut Criterion, name: &str, text: &str) {
     g.bench_function("clone-output", |b| b.iter(|| black_box(&objects).clone()));
     g.bench_function("build+serialise", |b| b.iter(|| serialise(&build(black_box(&prepared)))));
     g.bench_function("render-from-text", |b| {
-        b.iter(|| magnetar_build::render::render(black_box(&inputs)).expect("renders"))
+        b.iter(|| magnetar_desired::render::render(black_box(&inputs)).expect("renders"))
     });
     g.finish();
 }

@@ -1,0 +1,147 @@
+//! Every kind of object the desired state can hold, in one table: where it
+//! lives in the API and where it goes in the apply order (SPEC 4.1). The
+//! operator watches, applies and prunes exactly these, and
+//! deploy/operator/rbac.yaml grants exactly these.
+
+use kube::core::{ApiResource, GroupVersionKind};
+
+/// When a kind is applied, and when its stale objects are deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Identities, configuration, Services and the Istio security objects:
+    /// applied first, and their stale objects deleted before any workload
+    /// changes (a DestinationRule is gone before a pod moves to ambient,
+    /// SPEC 4.5).
+    Foundation,
+    /// Workloads, their autoscalers and routing.
+    Workloads,
+}
+
+/// A kind of generated object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildKind {
+    pub group: &'static str,
+    /// Version used to list and watch (Istio kinds: replaced by discovery).
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    /// Place in the apply order; kinds of one rank go out together.
+    pub rank: u8,
+}
+
+impl ChildKind {
+    pub fn is_istio(&self) -> bool {
+        is_istio_group(self.group)
+    }
+
+    pub fn phase(&self) -> Phase {
+        if self.rank <= LAST_FOUNDATION_RANK { Phase::Foundation } else { Phase::Workloads }
+    }
+
+    /// The resource at `version` (or the kind's own version).
+    pub fn resource(&self, version: Option<&str>) -> ApiResource {
+        let gvk = GroupVersionKind::gvk(self.group, version.unwrap_or(self.version), self.kind);
+        ApiResource::from_gvk_with_plural(&gvk, self.plural)
+    }
+}
+
+const fn k(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    rank: u8,
+) -> ChildKind {
+    ChildKind { group, version, kind, plural, rank }
+}
+
+pub const SECURITY_ISTIO: &str = "security.istio.io";
+pub const NETWORKING_ISTIO: &str = "networking.istio.io";
+
+/// Rank of the last [`Phase::Foundation`] kind (DestinationRule).
+const LAST_FOUNDATION_RANK: u8 = 6;
+
+/// Kubernetes kinds.
+pub const CORE: [ChildKind; 7] = [
+    k("", "v1", "ServiceAccount", "serviceaccounts", 0),
+    k("", "v1", "ConfigMap", "configmaps", 1),
+    k("", "v1", "Service", "services", 2),
+    k("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", 3),
+    k("apps", "v1", "StatefulSet", "statefulsets", 7),
+    k("apps", "v1", "Deployment", "deployments", 8),
+    // After its StatefulSet, which it scales.
+    k("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", 9),
+];
+
+/// Istio kinds.
+pub const ISTIO: [ChildKind; 6] = [
+    k(SECURITY_ISTIO, "v1", "PeerAuthentication", "peerauthentications", 4),
+    k(SECURITY_ISTIO, "v1", "AuthorizationPolicy", "authorizationpolicies", 5),
+    k(NETWORKING_ISTIO, "v1", "DestinationRule", "destinationrules", LAST_FOUNDATION_RANK),
+    k(NETWORKING_ISTIO, "v1", "Gateway", "gateways", 11),
+    k(NETWORKING_ISTIO, "v1", "VirtualService", "virtualservices", 12),
+    k(NETWORKING_ISTIO, "v1", "ServiceEntry", "serviceentries", 10),
+];
+
+/// Every kind, Kubernetes' first.
+pub fn all() -> impl Iterator<Item = ChildKind> {
+    CORE.into_iter().chain(ISTIO)
+}
+
+pub fn is_istio_group(group: &str) -> bool {
+    group == SECURITY_ISTIO || group == NETWORKING_ISTIO
+}
+
+/// The child kind of `kind` in `group`, if the desired state can hold it.
+pub fn child(group: &str, kind: &str) -> Option<ChildKind> {
+    all().find(|c| c.group == group && c.kind == kind)
+}
+
+/// Rank of a kind in the apply order; a kind not in the table goes last.
+pub fn apply_rank(kind: &str) -> u8 {
+    all().find(|c| c.kind == kind).map_or(u8::MAX, |c| c.rank)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_found_and_resolve() {
+        assert_eq!(child("apps", "StatefulSet").map(|c| c.plural), Some("statefulsets"));
+        assert_eq!(child("networking.istio.io", "VirtualService").map(|c| c.is_istio()), Some(true));
+        assert!(child("apps", "DaemonSet").is_none());
+        assert_eq!(ISTIO[0].resource(Some("v1beta1")).api_version, "security.istio.io/v1beta1");
+        assert_eq!(CORE[0].resource(None).api_version, "v1");
+    }
+
+    /// The apply order of SPEC 4.1, one rank per kind.
+    #[test]
+    fn the_apply_order_is_spec_4_1() {
+        let mut kinds: Vec<ChildKind> = all().collect();
+        kinds.sort_by_key(|c| c.rank);
+        let order: Vec<(&str, Phase)> = kinds.iter().map(|c| (c.kind, c.phase())).collect();
+        use Phase::*;
+        assert_eq!(
+            order,
+            [
+                ("ServiceAccount", Foundation),
+                ("ConfigMap", Foundation),
+                ("Service", Foundation),
+                ("PodDisruptionBudget", Foundation),
+                ("PeerAuthentication", Foundation),
+                ("AuthorizationPolicy", Foundation),
+                ("DestinationRule", Foundation),
+                ("StatefulSet", Workloads),
+                ("Deployment", Workloads),
+                ("HorizontalPodAutoscaler", Workloads),
+                ("ServiceEntry", Workloads),
+                ("Gateway", Workloads),
+                ("VirtualService", Workloads),
+            ]
+        );
+        let ranks: Vec<u8> = kinds.iter().map(|c| c.rank).collect();
+        assert_eq!(ranks, (0..13).collect::<Vec<u8>>());
+        assert_eq!(apply_rank("NoSuchKind"), u8::MAX);
+    }
+}
