@@ -23,7 +23,7 @@ use magnetar_desired::mesh::Enrolment;
 use magnetar_desired::names::{self, Component};
 use magnetar_desired::{BuildContext, FieldError, Invalid, Object};
 
-use super::{Kind, key, patch_status};
+use super::{Kind, Pass, patch_status};
 use crate::Error;
 use crate::apply::{self, Outcome};
 use crate::checks;
@@ -216,29 +216,33 @@ pub fn workloads(live: &[Live], outcome: Option<&Outcome>) -> Vec<Value> {
     out
 }
 
-/// Reconciles one component.
-pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    ctx.metrics.picked_up(K::MAIN.kind(), format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()));
-    if obj.meta().deletion_timestamp.is_some() {
-        // Children go with the CR through their ownerReferences.
-        return Ok(Action::await_change());
-    }
+/// What runs now: the first step of a pass.
+struct Seen {
+    ns: String,
+    name: String,
+    istio: bool,
+    inventory: magnetar_desired::cluster::Inventory,
+    enrolment: Enrolment,
+    /// The objects this resource owns.
+    live: Vec<Live>,
+    pods: Vec<crate::migration::PodView>,
+    /// `<n>-<suffix>`, the primary StatefulSet.
+    primary_name: String,
+    /// Mid sidecar ↔ ambient migration (SPEC 4.5).
+    migrating: bool,
+}
+
+fn observe<K: ComponentResource>(obj: &K, ctx: &Context) -> Seen {
     let ns = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
-    let uid = obj.uid().unwrap_or_default();
-    let istio = ctx.istio_available();
-    let inventory = ctx.inventory(&ns);
-    let enrolment = obj.enrolment();
-    let previous = obj.current_status();
-
-    // What runs now.
-    let live = ctx.owned(&ns, &name, &uid);
+    let live = ctx.owned(&ns, &name, &obj.uid().unwrap_or_default());
     let primary_name = K::COMPONENT.object_name(&name);
-    let live_sts = live.iter().find(|l| l.kind.kind == "StatefulSet" && l.name == primary_name);
     let pods = ctx.pods_of(&ns, K::COMPONENT, &name);
+    let enrolment = obj.enrolment();
+    let live_sts = live.iter().find(|l| l.kind.kind == "StatefulSet" && l.name == primary_name);
     let labels = live_sts.map(|s| template_labels(&s.value));
-    let was_migrating = previous
+    let was_migrating = obj
+        .current_status()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == PROGRESSING))
         .is_some_and(|c| c.reason == REASON_MIGRATING);
     let migrating = migration::migrating(&migration::Observed {
@@ -248,165 +252,201 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
         pods: &pods,
         was_migrating,
     });
+    Seen {
+        inventory: ctx.inventory(&ns),
+        istio: ctx.istio_available(),
+        ns,
+        name,
+        enrolment,
+        live,
+        pods,
+        primary_name,
+        migrating,
+    }
+}
 
-    // Build, then check what the schema cannot.
-    let mut bctx = inventory.context_for(obj.meta(), &ctx.identity);
-    bctx.migrating = migrating;
+/// The desired objects, or why there are none; and the external access.
+struct Planned {
+    desired: Vec<Object>,
+    problem: Option<Problem>,
+    /// Prerequisites of external access not there yet (each now watched).
+    missing: Vec<Missing>,
+    external: Option<ExternalAccess>,
+}
+
+/// Builds the desired objects, then checks what the schema cannot.
+async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Seen) -> Result<Planned, Error> {
+    let mut bctx = seen.inventory.context_for(obj.meta(), &ctx.identity);
+    bctx.migrating = seen.migrating;
     bctx.cluster_domain = ctx.cluster_domain.clone();
-    let mut problem = None;
-    let mut desired = Vec::new();
-    match obj.build(&bctx) {
-        Ok(objects) => desired = objects,
-        Err(invalid) => problem = Some(Problem::Invalid(invalid.to_string())),
+    let invalid = |why: String| Planned {
+        desired: Vec::new(),
+        problem: Some(Problem::Invalid(why)),
+        missing: Vec::new(),
+        external: None,
+    };
+    let mut desired = match obj.build(&bctx) {
+        Ok(objects) => objects,
+        Err(e) => return Ok(invalid(e.to_string())),
+    };
+    let zookeepers: Vec<String> = seen.inventory.zookeepers.iter().map(|z| z.name_any()).collect();
+    let errors = check(obj, ctx, &zookeepers).await?;
+    if !errors.is_empty() {
+        return Ok(invalid(Invalid(errors).to_string()));
     }
-    if problem.is_none() {
-        let zookeepers: Vec<String> = inventory.zookeepers.iter().map(|z| z.name_any()).collect();
-        let errors = check(obj.as_ref(), &ctx, &zookeepers).await?;
-        if !errors.is_empty() {
-            problem = Some(Problem::Invalid(Invalid(errors).to_string()));
-        }
-    }
-    let missing = if problem.is_none() { missing_prerequisites(obj.as_ref(), &ctx).await? } else { Vec::new() };
-    let external = obj.gateway().filter(|_| istio).map(|_| match missing.is_empty() {
-        true => ExternalAccess::Routed,
-        false => ExternalAccess::Waiting(
-            missing.first().map_or("", Missing::reason),
-            prerequisites::summary(&missing, GATEWAY_PATH),
-        ),
+    desired.retain(|o| seen.istio || !is_istio_group(o.group()));
+    let missing = missing_prerequisites(obj, ctx).await?;
+    let external = obj.gateway().filter(|_| seen.istio).map(|_| match missing.first() {
+        None => ExternalAccess::Routed,
+        Some(first) => ExternalAccess::Waiting(first.reason(), prerequisites::summary(&missing, GATEWAY_PATH)),
     });
+    Ok(Planned { desired, problem: None, missing, external })
+}
 
-    // Apply and prune, unless invalid: then nothing is touched. While a
-    // prerequisite is missing, the Gateway and VirtualServices are neither
-    // applied nor deleted; everything else is.
-    let mut outcome = None;
-    let mut failure = None;
-    if problem.is_none() {
-        desired.retain(|o| istio || !is_istio_group(o.group()));
-        let held: Vec<Live>;
-        let live_to_sync = if missing.is_empty() {
-            &live
-        } else {
-            desired.retain(|o| !prerequisites::object_is_external_access(o));
-            held = live.iter().filter(|l| !prerequisites::live_is_external_access(l)).cloned().collect();
-            &held
-        };
-        match apply::sync(&ctx, &ns, &desired, live_to_sync).await {
-            Ok(o) => outcome = Some(o),
-            Err(e) => {
-                problem = Some(Problem::ApplyFailed(e.to_string()));
-                failure = Some(e);
-            }
-        }
+/// Applies and prunes, unless invalid: then nothing is touched. While a
+/// prerequisite is missing, the Gateway and VirtualServices are neither
+/// applied nor deleted; everything else is.
+async fn apply(ctx: &Context, seen: &Seen, plan: &Planned) -> Result<Outcome, Error> {
+    if plan.missing.is_empty() {
+        return apply::sync(ctx, &seen.ns, &plan.desired, &seen.live).await;
     }
+    let desired: Vec<Object> =
+        plan.desired.iter().filter(|o| !prerequisites::object_is_external_access(o)).cloned().collect();
+    let live: Vec<Live> = seen.live.iter().filter(|l| !prerequisites::live_is_external_access(l)).cloned().collect();
+    apply::sync(ctx, &seen.ns, &desired, &live).await
+}
 
-    // ZooKeeper: pods on an old template are restarted by the operator,
-    // followers first and the leader last (SPEC 4.4).
-    let workloads = workloads(&live, outcome.as_ref());
-    let mut roll = restart::Outcome::Idle;
-    if K::COMPONENT == Component::ZooKeeper && problem.is_none() {
-        let sts =
-            workloads.iter().find(|w| w["kind"] == "StatefulSet" && w["metadata"]["name"] == primary_name.as_str());
-        if let Some(sts) = sts {
-            match restart::roll(&ctx, obj.as_ref(), sts).await {
-                Ok(o) => roll = o,
-                Err(e) => {
-                    problem = Some(Problem::ApplyFailed(e.to_string()));
-                    failure = Some(e);
-                }
-            }
-        }
+/// ZooKeeper: pods on an old template are restarted by the operator,
+/// followers first and the leader last (SPEC 4.4). Nothing to do for the
+/// other components.
+async fn roll<K: ComponentResource>(
+    ctx: &Context,
+    obj: &K,
+    seen: &Seen,
+    workloads: &[Value],
+) -> Result<restart::Outcome, Error> {
+    if K::COMPONENT != Component::ZooKeeper {
+        return Ok(restart::Outcome::Idle);
     }
+    let primary = seen.primary_name.as_str();
+    match workloads.iter().find(|w| w["kind"] == "StatefulSet" && w["metadata"]["name"] == primary) {
+        Some(sts) => restart::roll(ctx, obj, sts).await,
+        None => Ok(restart::Outcome::Idle),
+    }
+}
+
+/// Reconciles one component: observe → build and check → apply → roll →
+/// report. A step that fails records the problem and skips the steps that
+/// change the cluster; the report always runs.
+pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    ctx.metrics.picked_up(K::MAIN.kind(), format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()));
+    if obj.meta().deletion_timestamp.is_some() {
+        // Children go with the CR through their ownerReferences.
+        return Ok(Action::await_change());
+    }
+    let obj = obj.as_ref();
+    let seen = observe(obj, &ctx);
+    let plan = build_and_check(obj, &ctx, &seen).await?;
+    let mut pass = Pass::new(plan.problem.clone());
+    let outcome = match pass.ok() {
+        true => pass.record(apply(&ctx, &seen, &plan).await),
+        false => None,
+    };
+    let workloads = workloads(&seen.live, outcome.as_ref());
+    let roll = match pass.ok() {
+        true => pass.record(roll(&ctx, obj, &seen, &workloads).await).unwrap_or(restart::Outcome::Idle),
+        false => restart::Outcome::Idle,
+    };
     let blocked = match &roll {
         restart::Outcome::CheckFailed(msg) => Some((restart::REASON_LEADER_CHECK_FAILED, msg.clone())),
         _ => None,
     };
+    let report_of =
+        Report { seen: &seen, plan: &plan, outcome: outcome.as_ref(), workloads: &workloads, blocked: &blocked };
+    report(&ctx, obj, report_of, &mut pass).await;
+    let problem = pass.problem.is_some();
+    pass.finish(&ctx, obj, started).await?;
+    Ok(if problem || blocked.is_some() {
+        // The cluster may fix an invalid spec (a Service or Secret created)
+        // or a blocked roll (the mesh may have been fixed).
+        Action::requeue(Duration::from_secs(30))
+    } else if !plan.missing.is_empty() {
+        // The prerequisites' watches bring the next pass; this is a safety
+        // net for a watch the operator may not make (RBAC).
+        Action::requeue(Duration::from_secs(120))
+    } else if roll.rolling() {
+        // Watches of the pods and the StatefulSet bring the next step; this
+        // is a safety net.
+        Action::requeue(Duration::from_secs(5))
+    } else {
+        Action::requeue(ctx.resync)
+    })
+}
+
+/// What the report step reads.
+struct Report<'a> {
+    seen: &'a Seen,
+    plan: &'a Planned,
+    outcome: Option<&'a Outcome>,
+    workloads: &'a [Value],
+    blocked: &'a Option<(&'static str, String)>,
+}
+
+/// Status, then the Events: what was applied, and what goes with a changed
+/// status.
+async fn report<K: ComponentResource>(ctx: &Context, obj: &K, r: Report<'_>, pass: &mut Pass) {
+    let Report { seen, plan, outcome, workloads, blocked } = r;
+    let previous = obj.current_status();
+    let istio = seen.istio;
     let mesh_warning = istio
         .then(|| {
-            let service_entries = desired.iter().any(|o| o.kind == "ServiceEntry");
-            let sidecar = matches!(enrolment, Enrolment::Sidecar { .. });
+            let service_entries = plan.desired.iter().any(|o| o.kind == "ServiceEntry");
+            let sidecar = matches!(seen.enrolment, Enrolment::Sidecar { .. });
             discovery::dns_warning(service_entries, sidecar, &ctx.mesh_dns())
         })
         .flatten();
-
-    // Status.
-    let (primary, others): (Vec<Workload>, Vec<Workload>) =
-        workloads.iter().map(Workload::from_value).partition(|w| w.kind == "StatefulSet" && w.name == primary_name);
+    let (primary, others): (Vec<Workload>, Vec<Workload>) = workloads
+        .iter()
+        .map(Workload::from_value)
+        .partition(|w| w.kind == "StatefulSet" && w.name == seen.primary_name);
     let new_status = status::component_status(&Observed {
         generation: obj.meta().generation,
-        label_selector: names::selector_string(K::COMPONENT, &name),
+        label_selector: names::selector_string(K::COMPONENT, &seen.name),
         primary: primary.into_iter().next(),
         others,
-        primary_name: primary_name.clone(),
-        enrolment,
-        pods: &pods,
+        primary_name: seen.primary_name.clone(),
+        enrolment: seen.enrolment.clone(),
+        pods: &seen.pods,
         istio_available: istio,
-        migrating,
-        problem: problem.clone(),
-        endpoints: obj.endpoints(istio && missing.is_empty(), &ctx.cluster_domain),
-        external: external.clone(),
+        migrating: seen.migrating,
+        problem: pass.problem.clone(),
+        endpoints: obj.endpoints(istio && plan.missing.is_empty(), &ctx.cluster_domain),
+        external: plan.external.clone(),
         blocked: blocked.clone(),
         mesh_warning,
         previous,
         now: Timestamp::now(),
     });
-    let status_written = match patch_status(&ctx, obj.as_ref(), previous, &new_status).await {
-        Ok(w) => w,
-        Err(e) if failure.is_none() => {
-            failure = Some(e);
-            false
-        }
-        Err(_) => false,
+    let written = pass.status(patch_status(ctx, obj, previous, &new_status).await);
+    if let Some(o) = outcome {
+        events::publish_outcome(ctx, obj, o).await;
+    }
+    // A Warning when the condition's reason or message changed.
+    let changed = |type_: &str, reason: &str, msg: &str| {
+        let before = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == type_));
+        written && before.is_none_or(|c| c.reason != reason || c.message != msg)
     };
-
-    // Events.
-    if let Some(o) = &outcome {
-        events::publish_outcome(&ctx, obj.as_ref(), o).await;
+    if let Some((reason, msg)) = blocked.as_ref().filter(|(r, m)| changed(PROGRESSING, r, m)) {
+        events::publish(ctx, obj, EventType::Warning, reason, "Restart", msg.clone()).await;
     }
-    if let Some((reason, msg)) = blocked.as_ref().filter(|_| status_written) {
-        let before = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == PROGRESSING));
-        if before.is_none_or(|c| c.reason != *reason || c.message != *msg) {
-            events::publish(&ctx, obj.as_ref(), EventType::Warning, reason, "Restart", msg.clone()).await;
-        }
+    let waiting = match &plan.external {
+        Some(ExternalAccess::Waiting(reason, msg)) if changed(EXTERNAL_ACCESS, reason, msg) => Some((reason, msg)),
+        _ => None,
+    };
+    if let Some((reason, msg)) = waiting {
+        events::publish(ctx, obj, EventType::Warning, reason, "ExternalAccess", msg.clone()).await;
     }
-    if let Some(ExternalAccess::Waiting(reason, msg)) = external.as_ref().filter(|_| status_written) {
-        let before = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == EXTERNAL_ACCESS));
-        if before.is_none_or(|c| c.reason != *reason || c.message != *msg) {
-            events::publish(&ctx, obj.as_ref(), EventType::Warning, reason, "ExternalAccess", msg.clone()).await;
-        }
-    }
-    match &problem {
-        Some(Problem::Invalid(msg)) => {
-            ctx.metrics.invalid(K::MAIN.kind());
-            if status_written {
-                let note =
-                    format!("{msg}. Nothing was applied or deleted; fix the spec (or create what it refers to).");
-                events::publish(&ctx, obj.as_ref(), EventType::Warning, "InvalidSpec", "Validate", note).await;
-            }
-        }
-        Some(Problem::ApplyFailed(msg)) => {
-            events::publish(&ctx, obj.as_ref(), EventType::Warning, "ApplyFailed", "Apply", msg.clone()).await;
-        }
-        None => {}
-    }
-    ctx.metrics.reconciled(K::MAIN.kind(), started.elapsed());
-
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    ctx.backoff.reset(&key(obj.as_ref()));
-    Ok(match problem {
-        // The cluster may fix an invalid spec (a Service or Secret created).
-        Some(_) => Action::requeue(Duration::from_secs(30)),
-        // Look again at a blocked roll (the mesh may have been fixed).
-        None if blocked.is_some() => Action::requeue(Duration::from_secs(30)),
-        // The prerequisites' watches bring the next pass; this is a safety
-        // net for a watch the operator may not make (RBAC).
-        None if !missing.is_empty() => Action::requeue(Duration::from_secs(120)),
-        // Watches of the pods and the StatefulSet bring the next step; this
-        // is a safety net.
-        None if roll.rolling() => Action::requeue(Duration::from_secs(5)),
-        None => Action::requeue(ctx.resync),
-    })
 }
 
 #[cfg(test)]

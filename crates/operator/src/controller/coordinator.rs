@@ -21,10 +21,10 @@ use magnetar_desired::BuildContext;
 use magnetar_desired::cluster::{ClusterKey, Inventory};
 use magnetar_desired::propagate;
 
-use super::{Kind, key, patch_status};
+use super::{Kind, Pass, patch_status};
 use crate::Error;
-use crate::apply;
-use crate::context::Context;
+use crate::apply::{self, Outcome};
+use crate::context::{Context, Live};
 use crate::controller::component::workloads;
 use crate::events;
 use crate::kinds::{MainKind, is_istio_group};
@@ -111,22 +111,20 @@ fn linked(inventory: &Inventory, namespace: &str, key: &ClusterKey) -> Vec<Linke
     out
 }
 
-/// Reconciles one coordinator.
-pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let queued = format!("{}/{}", coord.namespace().unwrap_or_default(), coord.name_any());
-    ctx.metrics.picked_up(PulsarCoordinator::MAIN.kind(), queued);
-    if coord.meta().deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
-    let ns = coord.namespace().unwrap_or_default();
-    let name = coord.name_any();
-    let uid = coord.uid().unwrap_or_default();
-    let cluster = ClusterKey::Coordinator(name.clone());
-    let inventory = ctx.inventory(&ns);
-    let members = linked(&inventory, &ns, &cluster);
+/// What the rolling order decided for each linked component.
+struct Propagation {
+    members: Vec<Linked>,
+    decisions: Vec<Decision>,
+    /// `Kind name` of each component the coordinator's fields were written to.
+    propagated: Vec<String>,
+    /// `Kind name` of each component whose rolling change waits its turn.
+    held: Vec<String>,
+}
 
-    // Propagation, gated by the rolling order.
+/// Writes the coordinator's fields into its components, one kind at a time
+/// for changes that roll pods (SPEC 4.3). Stops at the first failed write.
+async fn propagate(ctx: &Context, coord: &PulsarCoordinator, members: Vec<Linked>) -> (Propagation, Result<(), Error>) {
+    let ns = coord.namespace().unwrap_or_default();
     let fields: Vec<_> =
         members.iter().map(|m| propagate::fields(&coord.spec, &m.value, rollout::owned(&m.value))).collect();
     let plan: Vec<Member> = members
@@ -140,9 +138,8 @@ pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Resu
         })
         .collect();
     let decisions = rollout::plan(&plan);
-    let mut propagated = Vec::new();
-    let mut held = Vec::new();
-    let mut failure = None;
+    let (mut propagated, mut held) = (Vec::new(), Vec::new());
+    let mut result = Ok(());
     for ((m, f), d) in members.iter().zip(fields).zip(&decisions) {
         let id = format!("{} {}", m.kind.kind(), m.name);
         match d {
@@ -155,46 +152,86 @@ pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Resu
                 match api.patch(&m.name, &params, &Patch::Apply(&body)).await {
                     Ok(_) => propagated.push(id),
                     Err(source) => {
-                        failure = Some(Error::Propagate { object: id, source });
+                        result = Err(Error::Propagate { object: id, source });
                         break;
                     }
                 }
             }
         }
     }
+    (Propagation { members, decisions, propagated, held }, result)
+}
 
-    // The toolset.
-    let brokers = inventory.brokers_of(&ns, &cluster);
+/// Builds and applies the toolset; `Ok(None)` when the spec is invalid
+/// (recorded in `pass`).
+async fn toolset(
+    ctx: &Context,
+    coord: &PulsarCoordinator,
+    inventory: &Inventory,
+    cluster: &ClusterKey,
+    live: &[Live],
+    pass: &mut Pass,
+) -> Option<Outcome> {
+    let ns = coord.namespace().unwrap_or_default();
     let bctx = BuildContext {
-        peers: inventory.peers(&ns, &cluster),
+        peers: inventory.peers(&ns, cluster),
         operator: ctx.identity.clone(),
         migrating: false,
         cluster_domain: ctx.cluster_domain.clone(),
     };
-    let live = ctx.owned(&ns, &name, &uid);
-    let mut problem = failure.as_ref().map(|e| Problem::ApplyFailed(e.to_string()));
-    let mut outcome = None;
-    if failure.is_none() {
-        match magnetar_desired::build_coordinator(&coord, &brokers, &bctx) {
-            Err(invalid) => problem = Some(Problem::Invalid(invalid.to_string())),
-            Ok(mut desired) => {
-                let istio = ctx.istio_available();
-                desired.retain(|o| istio || !is_istio_group(o.group()));
-                match apply::sync(&ctx, &ns, &desired, &live).await {
-                    Ok(o) => outcome = Some(o),
-                    Err(e) => {
-                        problem = Some(Problem::ApplyFailed(e.to_string()));
-                        failure = Some(e);
-                    }
-                }
-            }
+    match magnetar_desired::build_coordinator(coord, &inventory.brokers_of(&ns, cluster), &bctx) {
+        Err(invalid) => {
+            pass.problem = Some(Problem::Invalid(invalid.to_string()));
+            None
+        }
+        Ok(mut desired) => {
+            let istio = ctx.istio_available();
+            desired.retain(|o| istio || !is_istio_group(o.group()));
+            pass.record(apply::sync(ctx, &ns, &desired, live).await)
         }
     }
+}
 
-    // Status: each component, and the toolset's workloads.
-    let mut views: Vec<MemberView> = members
+/// Reconciles one coordinator: propagate → build and apply the toolset →
+/// report over its components.
+pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let queued = format!("{}/{}", coord.namespace().unwrap_or_default(), coord.name_any());
+    ctx.metrics.picked_up(PulsarCoordinator::MAIN.kind(), queued);
+    if coord.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let coord = coord.as_ref();
+    let ns = coord.namespace().unwrap_or_default();
+    let name = coord.name_any();
+    let cluster = ClusterKey::Coordinator(name.clone());
+    let inventory = ctx.inventory(&ns);
+    let live = ctx.owned(&ns, &name, &coord.uid().unwrap_or_default());
+
+    let (propagation, propagated) = propagate(&ctx, coord, linked(&inventory, &ns, &cluster)).await;
+    let mut pass = Pass::new(None);
+    let outcome = match pass.record(propagated) {
+        Some(()) => toolset(&ctx, coord, &inventory, &cluster, &live, &mut pass).await,
+        None => None,
+    };
+    report(&ctx, coord, &propagation, &live, outcome.as_ref(), &mut pass).await;
+    pass.finish(&ctx, coord, started).await?;
+    Ok(Action::requeue(ctx.resync))
+}
+
+/// Status over each component and the toolset's workloads, then the Events.
+async fn report(
+    ctx: &Context,
+    coord: &PulsarCoordinator,
+    p: &Propagation,
+    live: &[Live],
+    outcome: Option<&Outcome>,
+    pass: &mut Pass,
+) {
+    let mut views: Vec<MemberView> = p
+        .members
         .iter()
-        .zip(&decisions)
+        .zip(&p.decisions)
         .map(|(m, d)| MemberView {
             kind: m.kind.kind().into(),
             name: m.name.clone(),
@@ -202,49 +239,31 @@ pub async fn reconcile(coord: Arc<PulsarCoordinator>, ctx: Arc<Context>) -> Resu
             message: m.message(),
         })
         .collect();
-    for w in workloads(&live, outcome.as_ref()).iter().map(Workload::from_value) {
+    for w in workloads(live, outcome).iter().map(Workload::from_value) {
         views.push(MemberView { kind: w.kind.clone(), name: w.name.clone(), ready: w.settled(), message: None });
     }
     let previous = coord.status.as_ref();
-    let new_status =
-        status::coordinator_status(previous, coord.meta().generation, views, &held, problem.as_ref(), Timestamp::now());
-    let written = match patch_status(&ctx, coord.as_ref(), previous, &new_status).await {
-        Ok(w) => w,
-        Err(e) => {
-            failure.get_or_insert(e);
-            false
-        }
-    };
-
-    // Events.
-    if !propagated.is_empty() {
-        let note = format!("wrote the coordinator's image and mesh settings into {}", events::list(&propagated));
-        events::publish(&ctx, coord.as_ref(), EventType::Normal, "Propagated", "Propagate", note).await;
+    let new_status = status::coordinator_status(
+        previous,
+        coord.meta().generation,
+        views,
+        &p.held,
+        pass.problem.as_ref(),
+        Timestamp::now(),
+    );
+    let written = pass.status(patch_status(ctx, coord, previous, &new_status).await);
+    if !p.propagated.is_empty() {
+        let note = format!("wrote the coordinator's image and mesh settings into {}", events::list(&p.propagated));
+        events::publish(ctx, coord, EventType::Normal, "Propagated", "Propagate", note).await;
     }
-    if !held.is_empty() && written {
+    if !p.held.is_empty() && written {
         let note = format!(
             "holding back a rolling change of {} until the earlier components are Ready with every replica updated (order: ZooKeeper, BookKeeper, brokers, proxies)",
-            events::list(&held)
+            events::list(&p.held)
         );
-        events::publish(&ctx, coord.as_ref(), EventType::Normal, "RolloutHeld", "Propagate", note).await;
+        events::publish(ctx, coord, EventType::Normal, "RolloutHeld", "Propagate", note).await;
     }
-    if let Some(o) = &outcome {
-        events::publish_outcome(&ctx, coord.as_ref(), o).await;
+    if let Some(o) = outcome {
+        events::publish_outcome(ctx, coord, o).await;
     }
-    match &problem {
-        Some(Problem::Invalid(msg)) if written => {
-            ctx.metrics.invalid(PulsarCoordinator::MAIN.kind());
-            events::publish(&ctx, coord.as_ref(), EventType::Warning, "InvalidSpec", "Validate", msg.clone()).await;
-        }
-        Some(Problem::ApplyFailed(msg)) => {
-            events::publish(&ctx, coord.as_ref(), EventType::Warning, "ApplyFailed", "Apply", msg.clone()).await;
-        }
-        _ => {}
-    }
-    ctx.metrics.reconciled(PulsarCoordinator::MAIN.kind(), started.elapsed());
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    ctx.backoff.reset(&key(coord.as_ref()));
-    Ok(Action::requeue(ctx.resync))
 }

@@ -14,10 +14,97 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use std::time::Instant;
+
+use kube::runtime::events::EventType;
+
 use crate::Error;
 use crate::context::Context;
+use crate::events;
 use crate::kinds::MainKind;
-use crate::status::merge_patch;
+use crate::status::{Problem, merge_patch};
+
+/// The problem and the first error of one pass, shared by the component
+/// and coordinator controllers: a step that fails records both, and the
+/// steps that change the cluster run only while [`Pass::ok`].
+#[derive(Debug)]
+pub struct Pass {
+    pub problem: Option<Problem>,
+    failure: Option<Error>,
+    /// Whether this pass wrote the status (Events about it follow only then).
+    written: bool,
+}
+
+impl Pass {
+    /// A pass that starts with what validation found.
+    pub fn new(problem: Option<Problem>) -> Self {
+        Pass { problem, failure: None, written: false }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.problem.is_none()
+    }
+
+    /// A step's result: an error becomes the pass's problem and its error.
+    pub fn record<T>(&mut self, result: Result<T, Error>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem = Some(Problem::ApplyFailed(e.to_string()));
+                self.failure.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// The status write: whether it wrote. Its error is returned by
+    /// [`Pass::finish`] unless an earlier step failed first.
+    pub fn status(&mut self, result: Result<bool, Error>) -> bool {
+        match result {
+            Ok(written) => {
+                self.written = written;
+                written
+            }
+            Err(e) => {
+                self.failure.get_or_insert(e);
+                false
+            }
+        }
+    }
+
+    /// Ends the pass: the problem's Event (an invalid spec only when the
+    /// status changed, so a resync does not repeat it), the metrics, and the
+    /// first error (back-off) or a reset back-off.
+    pub async fn finish<K: Resource<DynamicType = ()> + Kind>(
+        self,
+        ctx: &Context,
+        obj: &K,
+        started: Instant,
+    ) -> Result<(), Error> {
+        match &self.problem {
+            Some(Problem::Invalid(msg)) => {
+                ctx.metrics.invalid(K::MAIN.kind());
+                if self.written {
+                    let note =
+                        format!("{msg}. Nothing was applied or deleted; fix the spec (or create what it refers to).");
+                    events::publish(ctx, obj, EventType::Warning, "InvalidSpec", "Validate", note).await;
+                }
+            }
+            Some(Problem::ApplyFailed(msg)) => {
+                events::publish(ctx, obj, EventType::Warning, "ApplyFailed", "Apply", msg.clone()).await;
+            }
+            None => {}
+        }
+        ctx.metrics.reconciled(K::MAIN.kind(), started.elapsed());
+        match self.failure {
+            Some(e) => Err(e),
+            None => {
+                ctx.backoff.reset(&key(obj));
+                Ok(())
+            }
+        }
+    }
+}
 
 /// Backoff key of an object.
 pub fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
