@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod components;
 pub mod context;
 pub mod customize;
+pub mod endpoints;
 pub mod error;
 pub mod hosts;
 pub mod istio;

@@ -7,15 +7,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
-use magnetar_api::PulsarBroker;
 use magnetar_api::status::{
-    ClusterEndpoints, ComponentStatus, CoordinatorStatus, DEGRADED, EXTERNAL_ACCESS, ExternalEndpoints,
-    MESH_CONFIGURED, ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
+    ComponentStatus, CoordinatorStatus, DEGRADED, EXTERNAL_ACCESS, MESH_CONFIGURED, ManagedComponent, MeshStatus,
+    PROGRESSING, READY, ServiceEndpoints,
 };
-use magnetar_desired::listeners::BrokerListeners;
 use magnetar_desired::mesh::Enrolment;
-use magnetar_desired::names::Component;
-use magnetar_desired::ports;
 
 use crate::migration::{PodView, mode_of};
 
@@ -285,39 +281,6 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
     }
 }
 
-/// Service URLs of a broker (SPEC 2). External URLs only when the gateway
-/// objects exist (a gateway, an advertised domain and Istio installed).
-pub fn broker_endpoints(
-    broker: &PulsarBroker,
-    replicas: i32,
-    istio_available: bool,
-    cluster_domain: &str,
-) -> ServiceEndpoints {
-    let name = kube::ResourceExt::name_any(broker);
-    let ns = kube::ResourceExt::namespace(broker).unwrap_or_default();
-    let host = magnetar_desired::names::service_host(&Component::Broker.object_name(&name), &ns, cluster_domain);
-    let cluster = ClusterEndpoints {
-        web_service_url: format!("http://{host}:{}", ports::HTTP),
-        pulsar_service_url: format!("pulsar://{host}:{}", ports::PULSAR),
-    };
-    let listeners = BrokerListeners::of(broker);
-    let (external, brokers) = match listeners.external.as_ref().filter(|_| istio_available) {
-        Some(ext) => {
-            let main = &ext.hosts.main;
-            let external = ExternalEndpoints {
-                web_service_url: format!("https://{main}"),
-                pulsar_service_url: format!("pulsar+ssl://{main}:{}", ports::GW_PULSAR),
-                kafka_bootstrap_servers: listeners.kop.then(|| format!("{main}:{}", ports::GW_KAFKA)),
-                mqtt_service_url: listeners.mop.then(|| format!("mqtts://{main}:{}", ports::GW_MQTT)),
-                amqp_service_url: listeners.aop.then(|| format!("amqps://{main}:{}", ports::GW_AMQP)),
-            };
-            (Some(external), ext.hosts.hosts(replicas))
-        }
-        None => (None, Vec::new()),
-    };
-    ServiceEndpoints { cluster, external, brokers }
-}
-
 /// A component as the coordinator sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemberView {
@@ -546,31 +509,6 @@ mod tests {
         let mesh = s.mesh.unwrap();
         assert_eq!(mesh.on_mesh_replicas, 1);
         assert_eq!(mesh.revision.as_deref(), Some("canary"));
-    }
-
-    #[test]
-    fn broker_endpoints_follow_the_spec() {
-        let b: PulsarBroker = serde_json::from_value(json!({
-            "apiVersion": "pulsar.streamnative.io/v1alpha1", "kind": "PulsarBroker",
-            "metadata": {"name": "private-cloud", "namespace": "pulsar"},
-            "spec": {"zkServers": "zk:2181", "replicas": 2,
-                "config": {"advertisedDomain": "pulsar.example.com", "serviceURLGenerationPolicy": "OrdinalPrefix",
-                    "protocolHandlers": {"kop": {"enabled": true}, "mop": {"enabled": true}}},
-                "istio": {"enabled": true, "gateway": {"tls": {"certSecretName": "c"}}}}
-        }))
-        .unwrap();
-        let e = broker_endpoints(&b, 2, true, "cluster.local");
-        assert_eq!(e.cluster.web_service_url, "http://private-cloud-broker.pulsar.svc.cluster.local:8080");
-        assert_eq!(e.cluster.pulsar_service_url, "pulsar://private-cloud-broker.pulsar.svc.cluster.local:6650");
-        let x = e.external.unwrap();
-        assert_eq!(x.web_service_url, "https://pulsar.example.com");
-        assert_eq!(x.pulsar_service_url, "pulsar+ssl://pulsar.example.com:6651");
-        assert_eq!(x.kafka_bootstrap_servers.as_deref(), Some("pulsar.example.com:9093"));
-        assert_eq!(x.mqtt_service_url.as_deref(), Some("mqtts://pulsar.example.com:8883"));
-        assert_eq!(x.amqp_service_url, None);
-        assert_eq!(e.brokers, ["pb0-pulsar.example.com", "pb1-pulsar.example.com"]);
-        let e = broker_endpoints(&b, 2, false, "cluster.local");
-        assert!(e.external.is_none() && e.brokers.is_empty());
     }
 
     #[test]

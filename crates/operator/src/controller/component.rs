@@ -146,7 +146,7 @@ impl ComponentResource for PulsarBroker {
     fn endpoints(&self, istio_available: bool, cluster_domain: &str) -> Option<ServiceEndpoints> {
         // Every broker the autoscaler may add has its host (and route).
         let brokers = magnetar_desired::components::broker::max_brokers(self);
-        Some(status::broker_endpoints(self, brokers, istio_available, cluster_domain))
+        Some(magnetar_desired::endpoints::broker_endpoints(self, brokers, istio_available, cluster_domain))
     }
 }
 
