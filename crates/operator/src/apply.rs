@@ -16,9 +16,9 @@ use serde_json::Value;
 
 use magnetar_desired::Object;
 
-use crate::Error;
 use crate::context::{Context, Live};
 use crate::drift::{self, Applied};
+use crate::error::Error;
 use crate::kinds::{self, Phase};
 
 /// The phase of a desired object's kind (an unknown kind fails in

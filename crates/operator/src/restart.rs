@@ -31,8 +31,8 @@ use magnetar_api::labels::IGNORE_LEADER_CHECK;
 use magnetar_desired::names::{self, Component};
 use magnetar_desired::ports::ZK_CLIENT;
 
-use crate::Error;
 use crate::context::Context;
+use crate::error::Error;
 use crate::events;
 
 /// Label the StatefulSet controller puts on each pod: its template revision.

@@ -24,11 +24,11 @@ use magnetar_desired::names::{self, Component};
 use magnetar_desired::{BuildContext, FieldError, Invalid, Object};
 
 use super::{Kind, Pass, patch_status};
-use crate::Error;
 use crate::apply::{self, Outcome};
 use crate::checks;
 use crate::context::{Context, Live, template_labels};
 use crate::discovery;
+use crate::error::Error;
 use crate::events;
 use crate::kinds::is_istio_group;
 use crate::migration::{self, mode_of};

@@ -22,10 +22,10 @@ use magnetar_desired::cluster::{ClusterKey, Inventory};
 use magnetar_desired::propagate;
 
 use super::{Kind, Pass, patch_status};
-use crate::Error;
 use crate::apply::{self, Outcome};
 use crate::context::{Context, Live};
 use crate::controller::component::workloads;
+use crate::error::Error;
 use crate::events;
 use crate::kinds::{MainKind, is_istio_group};
 use crate::rollout::{self, Decision, Member};

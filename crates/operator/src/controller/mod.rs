@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use kube::runtime::events::EventType;
 
-use crate::Error;
 use crate::context::Context;
+use crate::error::Error;
 use crate::events;
 use crate::kinds::MainKind;
 use crate::status::{Problem, merge_patch};
