@@ -59,7 +59,10 @@ async fn run_serves_health_and_metrics_holds_the_lease_and_stops_on_sigterm() {
     assert_eq!(code, 200);
     assert!(metrics.contains("magnetar_leader 1"), "{metrics}");
     assert!(metrics.contains("magnetar_ready 1"), "{metrics}");
-    assert!(metrics.contains("# TYPE magnetar_write_requests_total counter"), "{metrics}");
+    // OpenMetrics: the family is `magnetar_write_requests`, its sample `_total`.
+    assert!(metrics.contains("# TYPE magnetar_write_requests counter"), "{metrics}");
+    assert!(metrics.contains("\nmagnetar_write_requests_total "), "{metrics}");
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
 
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let status = child.wait().unwrap();
