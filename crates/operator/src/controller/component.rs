@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use magnetar_api::istio::{GatewaySpec, MeshSettings};
+use magnetar_api::istio::GatewaySpec;
 use magnetar_api::status::{ComponentStatus, EXTERNAL_ACCESS, PROGRESSING, ServiceEndpoints};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
 use magnetar_desired::mesh::Enrolment;
@@ -115,9 +115,6 @@ impl ComponentResource for BookKeeperCluster {
     }
 }
 
-fn gateway_of(istio: Option<&magnetar_api::istio::GatewayIstioSpec>) -> Option<&GatewaySpec> {
-    istio.filter(|i| i.enabled()).and_then(|i| i.gateway.as_ref())
-}
 
 impl ComponentResource for PulsarBroker {
     const COMPONENT: Component = Component::Broker;
@@ -140,8 +137,8 @@ impl ComponentResource for PulsarBroker {
         zk.map(|z| ("spec.zkServers", z)).into_iter().collect()
     }
     fn gateway(&self) -> Option<&GatewaySpec> {
-        let domain = self.spec.config.as_ref().and_then(|c| c.advertised_domain.as_deref()).filter(|d| !d.is_empty());
-        domain.and(gateway_of(self.spec.istio.as_ref()))
+        // Decided once, where the gateway objects are built.
+        magnetar_desired::listeners::BrokerListeners::of(self).external.map(|e| e.gateway)
     }
     fn endpoints(&self, istio_available: bool, cluster_domain: &str) -> Option<ServiceEndpoints> {
         // Every broker the autoscaler may add has its host (and route).
@@ -165,7 +162,8 @@ impl ComponentResource for PulsarProxy {
         Enrolment::of(self.spec.istio.as_ref())
     }
     fn gateway(&self) -> Option<&GatewaySpec> {
-        gateway_of(self.spec.istio.as_ref())
+        // Decided once, where the proxy's Gateway is built (no DNS name: none).
+        magnetar_desired::istio::routing::proxy_gateway(self)
     }
 }
 
