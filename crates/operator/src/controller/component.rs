@@ -115,7 +115,6 @@ impl ComponentResource for BookKeeperCluster {
     }
 }
 
-
 impl ComponentResource for PulsarBroker {
     const COMPONENT: Component = Component::Broker;
     fn store(ctx: &Context) -> &Store<Self> {
