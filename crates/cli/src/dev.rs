@@ -20,11 +20,18 @@ pub struct Args {
     /// runs no DNS, so this only changes the names).
     #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
     cluster_domain: String,
+    /// Also run Istio's control plane (istiod, built from source on first
+    /// use: about 15 minutes), so pods get real injected sidecars and every
+    /// Istio object passes istiod's validating webhook.
+    #[arg(long)]
+    istio: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("starting the local control plane (the first run builds it from source)...");
-    let env = magnetar_testenv::dev_environment().await?;
+    let mut options = magnetar_testenv::dev_options();
+    options.istiod = args.istio;
+    let env = magnetar_testenv::dev_environment_with(options).await?;
     // After start-up: its readiness polling would log every refused connection.
     init_logging(LogFormat::Text);
     let client = env.client().await?;
@@ -67,6 +74,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "{} get pulsarcoordinators,zookeeperclusters,bookkeeperclusters,pulsarbrokers,pulsarproxies,pods -A",
         env.kubectl().display()
     );
+    if let Some(istiod) = env.control_plane().istiod() {
+        println!(
+            "istiod validates and injects; its debug endpoints: http://127.0.0.1:{}/debug/configz",
+            istiod.http_port
+        );
+    }
     println!("logs of the control plane: {}", env.log_dir().display());
     println!("Ctrl-C stops everything.");
 

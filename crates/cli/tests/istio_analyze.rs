@@ -47,8 +47,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod common;
+
+use common::{manifests, render};
 use magnetar_testenv::crds::yaml_documents;
-use magnetar_testenv::{istio_tools, repo_root};
+use magnetar_testenv::istio_tools;
 use serde_json::{Value, json};
 
 /// A message the analyzers report that we judge a false positive.
@@ -67,39 +70,6 @@ const ACCEPTED: &[Accepted] = &[];
 const GATEWAY_NAMESPACE: &str = "istio-system";
 const PROXY_IMAGE: &str = "docker.io/istio/proxyv2:1.24.2";
 const GATEWAY_SERVICE_ACCOUNT: &str = "istio-ingressgateway-service-account";
-
-/// The compatibility manifests and the examples.
-fn manifests() -> Vec<PathBuf> {
-    let root = repo_root().unwrap();
-    let mut out = Vec::new();
-    for dir in [root.parent().unwrap().join("shared/compat"), root.join("examples")] {
-        if !dir.is_dir() {
-            eprintln!("SKIPPED: {} is absent", dir.display());
-            continue;
-        }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        out.extend(files);
-    }
-    out
-}
-
-/// `magnetar render -f FILE -o yaml`: its stdout, or None when magnetar
-/// refuses the manifest (the compatibility tests' business).
-fn render(path: &Path) -> Option<String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_magnetar"))
-        .args(["render", "-f"])
-        .arg(path)
-        .args(["-o", "yaml"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    out.status.success().then(|| String::from_utf8(out.stdout).unwrap())
-}
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()

@@ -19,6 +19,7 @@ use kube::runtime::wait::await_condition;
 
 use crate::binaries::{self, Binaries, ISTIO_NEWEST};
 use crate::crds;
+use crate::istiod::{self, Istiod};
 use crate::pki::{self, Pki};
 use crate::process::Supervisor;
 use crate::real_node::{NodeConfig, REAL_NODE, REAL_NODE_TAINT, RealNode};
@@ -57,6 +58,10 @@ pub struct Options {
     /// Also run the real node (see [`crate::real_node`]): pods that
     /// tolerate its taint run as real processes from the JVM toolkit.
     pub real_node: bool,
+    /// Also run Istio's control plane, istiod (see [`crate::istiod`]), with
+    /// its validating webhook and sidecar injector registered: needs
+    /// workloads and Istio's CRDs.
+    pub istiod: bool,
     /// A short word for the log directory's name.
     pub label: String,
     /// How long each start-up step may take.
@@ -71,6 +76,7 @@ impl Default for Options {
             magnetar_crds: true,
             workloads: false,
             real_node: false,
+            istiod: false,
             label: "env".to_string(),
             timeout: Duration::from_secs(120),
         }
@@ -100,6 +106,12 @@ impl Options {
         self.real_node = true;
         self
     }
+    /// Workloads, and istiod validating and injecting.
+    pub fn with_istiod(mut self) -> Self {
+        self.workloads = true;
+        self.istiod = true;
+        self
+    }
     pub fn label(mut self, label: &str) -> Self {
         self.label = label.to_string();
         self
@@ -119,6 +131,7 @@ pub struct ControlPlane {
     startup: Duration,
     supervisor: Arc<Mutex<Supervisor>>,
     real_node: Mutex<Option<RealNode>>,
+    istiod: Option<Istiod>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -222,6 +235,7 @@ impl ControlPlane {
             startup: Duration::ZERO,
             supervisor: Arc::new(Mutex::new(supervisor)),
             real_node: Mutex::new(None),
+            istiod: None,
         };
         let client = cp.client().await?;
 
@@ -248,10 +262,15 @@ impl ControlPlane {
             cp.start_real_node().await?;
         }
         let t_work = t3.elapsed();
+        let t4 = Instant::now();
+        if options.istiod {
+            cp.istiod = Some(cp.start_istiod(&pki, &client).await?);
+        }
+        let t_istiod = t4.elapsed();
 
         cp.startup = t0.elapsed();
         eprintln!(
-            "magnetar-testenv: control plane up at {} in {:.1}s (binaries {:.1}s, apiserver ready {:.1}s, {} CRDs {:.1}s{}); kubeconfig {}",
+            "magnetar-testenv: control plane up at {} in {:.1}s (binaries {:.1}s, apiserver ready {:.1}s, {} CRDs {:.1}s{}{}); kubeconfig {}",
             cp.server,
             cp.startup.as_secs_f64(),
             t_build.as_secs_f64(),
@@ -263,6 +282,7 @@ impl ControlPlane {
             } else {
                 String::new()
             },
+            if options.istiod { format!(", istiod {:.1}s", t_istiod.as_secs_f64()) } else { String::new() },
             cp.kubeconfig.display(),
         );
         Ok(cp)
@@ -413,6 +433,30 @@ impl ControlPlane {
             Ok(())
         })
         .await
+    }
+
+    /// istiod (built on first use by `tools/build-istio.sh`), its objects
+    /// installed, started and ready: its webhook refuses an invalid object.
+    async fn start_istiod(&self, pki: &Pki, client: &kube::Client) -> anyhow::Result<Istiod> {
+        if self.options.istio.is_none() {
+            bail!("istiod needs Istio's CRDs: set Options::istio");
+        }
+        let tools = tokio::task::spawn_blocking(binaries::istio_tools).await??;
+        let ports = [free_port()?, free_port()?, free_port()?, free_port()?, free_port()?, free_port()?];
+        let plan = istiod::plan(&tools, pki, &self.dir, &self.kubeconfig, ports)?;
+        self.supervisor.lock().unwrap_or_else(|e| e.into_inner()).spawn(
+            "istiod",
+            &plan.program,
+            &plan.args,
+            &self.dir,
+        )?;
+        self.guard("istiod becoming ready", istiod::install_and_wait(client, &plan, self.options.timeout)).await?;
+        Ok(plan.istiod)
+    }
+
+    /// The running istiod's ports, if [`Options::istiod`].
+    pub fn istiod(&self) -> Option<&Istiod> {
+        self.istiod.as_ref()
     }
 
     /// The directory of the real node's container logs, if it runs.

@@ -29,6 +29,7 @@ pub fn dev_options() -> Options {
         magnetar_crds: true,
         workloads: true,
         real_node: false,
+        istiod: false,
         label: "dev".to_string(),
         timeout: Duration::from_secs(180),
     }

@@ -19,6 +19,7 @@ mod binaries;
 mod control_plane;
 pub mod crds;
 pub mod dev;
+pub mod istiod;
 mod pki;
 pub mod prerequisites;
 mod process;
@@ -31,4 +32,5 @@ pub use control_plane::{
     node_ready_untainted,
 };
 pub use dev::{DevEnvironment, dev_environment, dev_environment_with, dev_options};
+pub use istiod::Istiod;
 pub use shared::{shared, start_detached};

@@ -10,7 +10,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-/// A client identity: PEM certificate and key.
+/// An identity: PEM certificate and key.
 pub(crate) struct ClientCert {
     pub cert_pem: String,
     pub key_pem: String,
@@ -75,6 +75,19 @@ impl Pki {
             ca_params,
             ca_key_pair,
         })
+    }
+
+    /// A serving certificate for `names` (DNS names or IP addresses), signed
+    /// by the CA: for servers the API server calls, such as webhooks.
+    pub fn serving(&self, cn: &str, names: &[&str]) -> anyhow::Result<ClientCert> {
+        let issuer = Issuer::from_params(&self.ca_params, &self.ca_key_pair);
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
+        params.distinguished_name = dn(cn, None);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(ClientCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
 
     /// A client certificate for user `cn` in group `org` (if any).
