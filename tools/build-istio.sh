@@ -2,12 +2,14 @@
 # Builds Istio's istioctl and pilot-discovery (istiod) from the pinned Go
 # module in tools/istio, and tools/istio/cmd/analyze-files (istioctl's
 # analyzers over files, with the Pods, Services, Namespaces and Secrets that
-# `istioctl analyze --use-kube=false` ignores) against the same Istio, into a
+# `istioctl analyze --use-kube=false` ignores) and tools/istio/cmd/xds-dump
+# (istiod's configuration generator for one proxy, through Istio's xDS test
+# harness) against the same Istio, into a
 # cache directory keyed by the Istio version and a hash of tools/istio (go.sum
 # and our own sources). A second run with the same inputs does nothing.
 #
 # Layout of the cache directory:
-#   bin/istioctl  bin/pilot-discovery  bin/analyze-files  bin/.complete
+#   bin/istioctl  bin/pilot-discovery  bin/analyze-files  bin/xds-dump  bin/.complete
 #   versions      what was built, and how long each binary took
 #
 # Prints the cache directory on its last line of stdout.
@@ -49,10 +51,10 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 if [ -f "$dir/bin/.complete" ]; then
-  log "istioctl, pilot-discovery and analyze-files cached in $dir"
+  log "istioctl, pilot-discovery, analyze-files and xds-dump cached in $dir"
 else
   command -v go >/dev/null 2>&1 || { log "go is not on PATH (needs Go >= 1.26)"; exit 1; }
-  log "building Istio $ISTIO_VERSION ($ISTIO_REVISION) istioctl, pilot-discovery and analyze-files into $dir (cold build: about 10 CPU-minutes, 15-22 minutes on 2 busy cores)"
+  log "building Istio $ISTIO_VERSION ($ISTIO_REVISION) istioctl, pilot-discovery, analyze-files and xds-dump into $dir (cold build: about 12 CPU-minutes, 18-25 minutes on 2 busy cores)"
   start=$(date +%s)
   tmp="$cache_root/istio/.$key.partial"
   rm -rf "$tmp"
@@ -71,10 +73,14 @@ else
   (
     cd "$here/istio"
     export CGO_ENABLED=0
-    for tool in istioctl pilot-discovery analyze-files; do
+    for tool in istioctl pilot-discovery analyze-files xds-dump; do
       t0=$(date +%s)
       pkg=$(go list -f '{{.ImportPath}}' tool | grep "/$tool\$")
-      go build -trimpath -tags "$ISTIO_TAGS" -ldflags "$ldflags" -o "$tmp/bin/$tool" "$pkg"
+      tags=$ISTIO_TAGS
+      # Istio's xDS test harness validates what it generates with the
+      # protoc-gen-validate code that disable_pgv leaves out.
+      [ "$tool" = xds-dump ] && tags=${ISTIO_TAGS/,disable_pgv/}
+      go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp/bin/$tool" "$pkg"
       took=$(( $(date +%s) - t0 ))
       echo "$tool built in ${took}s" >> "$tmp/versions"
       log "  built $tool in ${took}s"

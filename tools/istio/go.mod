@@ -1,6 +1,7 @@
 // Build-only module: pins Istio's istioctl and pilot-discovery (istiod) that
 // magnetar's tests run, and builds cmd/analyze-files (istioctl's analyzers over
-// files, Pods and Services included) against the same Istio. Built by
+// files, Pods and Services included) and cmd/xds-dump (istiod's configuration
+// generator for one proxy) against the same Istio. Built by
 // tools/build-istio.sh.
 module magnetar.local/tools/istio
 
@@ -10,9 +11,14 @@ tool (
 	istio.io/istio/istioctl/cmd/istioctl
 	istio.io/istio/pilot/cmd/pilot-discovery
 	magnetar.local/tools/istio/cmd/analyze-files
+	magnetar.local/tools/istio/cmd/xds-dump
 )
 
-require istio.io/istio v0.0.0-20260827124520-eed52ebb66ad
+require (
+	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af
+	istio.io/istio v0.0.0-20260827124520-eed52ebb66ad
+	sigs.k8s.io/yaml v1.6.0
+)
 
 require (
 	cel.dev/expr v0.25.1 // indirect
@@ -170,7 +176,6 @@ require (
 	google.golang.org/genproto/googleapis/api v0.0.0-20260427160629-7cedc36a6bc4 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260427160629-7cedc36a6bc4 // indirect
 	google.golang.org/grpc v1.82.0 // indirect
-	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af // indirect
 	gopkg.in/evanphx/json-patch.v4 v4.13.0 // indirect
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
@@ -200,5 +205,4 @@ require (
 	sigs.k8s.io/mcs-api v0.4.1 // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.0 // indirect
-	sigs.k8s.io/yaml v1.6.0 // indirect
 )

@@ -116,8 +116,10 @@ pub fn jvm_toolkit() -> anyhow::Result<PathBuf> {
 
 /// Istio's `istioctl` and `pilot-discovery` (istiod), built from the pinned
 /// `istio.io/istio` module, and `analyze-files` (istioctl's analyzers over
-/// files, Pods and Services included; `tools/istio/cmd/analyze-files`):
-/// `tools/build-istio.sh`'s cache directory (its `bin/` holds all three),
+/// files, Pods and Services included; `tools/istio/cmd/analyze-files`) and
+/// `xds-dump` (istiod's configuration generator for one proxy;
+/// `tools/istio/cmd/xds-dump`): `tools/build-istio.sh`'s cache directory
+/// (its `bin/` holds all four),
 /// built once per process. A cold build takes about 10 CPU-minutes (15-20
 /// minutes on two busy cores) and reports progress on stderr.
 /// `MAGNETAR_ISTIO_DIR` names the directory directly.
@@ -131,7 +133,7 @@ pub fn istio_tools() -> anyhow::Result<PathBuf> {
         Some(dir) => PathBuf::from(dir),
         None => run_script("tools/build-istio.sh")?,
     };
-    for tool in ["istioctl", "pilot-discovery", "analyze-files"] {
+    for tool in ["istioctl", "pilot-discovery", "analyze-files", "xds-dump"] {
         let p = dir.join("bin").join(tool);
         if !p.is_file() {
             bail!("{} is missing: the Istio cache {} is incomplete", p.display(), dir.display());

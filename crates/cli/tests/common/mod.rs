@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 
 use magnetar_testenv::repo_root;
 
+pub mod stand_ins;
+
 /// The compatibility manifests and the examples.
 pub fn manifests() -> Vec<PathBuf> {
     let root = repo_root().unwrap();

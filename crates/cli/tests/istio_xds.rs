@@ -1,0 +1,348 @@
+//! What Envoy would be told (issue 9.4): istiod's own configuration
+//! generator, run over what `magnetar render` produces, shows that every
+//! per-broker host reaches its own broker and that the brokers admit only
+//! mutual-TLS peers named by their AuthorizationPolicy.
+//!
+//! `xds-dump` (`tools/istio/cmd/xds-dump`, built from the pinned Istio by
+//! `tools/build-istio.sh`) feeds the rendered objects and the stand-ins of
+//! `common::stand_ins` (namespaces, the controllers' pods, the ingress
+//! gateway's pod, Service and TLS Secret) to Istio's in-process xDS test
+//! harness (`istio.io/istio/pilot/test/xds`, what Istio's own tests use) and
+//! prints the listeners, routes and clusters istiod would push to one proxy:
+//! the ingress gateway, or a broker's sidecar.
+//!
+//! For the quick start (SIMPLE TLS at the gateway) and a five-broker cluster
+//! with every protocol in passthrough (`examples/passthrough-all-protocols.yaml`):
+//! - the gateway's listener of each external port has one filter chain per
+//!   host (the main host and one per broker), matched by SNI, and each sends
+//!   to its own broker's Service and port — by TCP proxy for TLS protocols,
+//!   by an HTTP route for 443 in SIMPLE mode; passthrough chains terminate
+//!   nothing (no transport socket), SIMPLE chains terminate TLS;
+//! - the broker's inbound listener has no plain-text filter chain (STRICT),
+//!   every chain requires a client certificate, and its RBAC filters allow
+//!   exactly the principals and ports of the broker's AuthorizationPolicy,
+//!   rule by rule.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::render;
+use common::stand_ins::{GATEWAY_NAMESPACE, stand_ins};
+use magnetar_testenv::crds::yaml_documents;
+use magnetar_testenv::{istio_tools, repo_root};
+use serde_json::Value;
+
+/// How the gateway hands one external port to the brokers.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    /// A TCP proxy to this port of the host's Service.
+    Tcp(u16),
+    /// TLS terminated, then an HTTP route to this port of the host's Service.
+    Http(u16),
+}
+
+struct Port {
+    /// The Gateway's port, and the gateway pod's port it maps to (the
+    /// stand-in Service maps 443 to 8443, as Istio's gateway chart does).
+    gateway: u16,
+    listener: u16,
+    backend: Backend,
+    passthrough: bool,
+}
+
+struct Fixture {
+    file: PathBuf,
+    namespace: &'static str,
+    /// The broker StatefulSet (and main Service).
+    broker: &'static str,
+    /// Host → the Service it must reach.
+    hosts: Vec<(String, String)>,
+    ports: Vec<Port>,
+}
+
+fn quick_start() -> Fixture {
+    let root = repo_root().unwrap();
+    Fixture {
+        file: root.parent().unwrap().join("shared/compat/streamnative-quick-start-istio.yaml"),
+        namespace: "pulsar",
+        broker: "private-cloud-broker",
+        hosts: vec![
+            ("pulsar.example.com".into(), "private-cloud-broker".into()),
+            ("pb0-pulsar.example.com".into(), "private-cloud-broker-0".into()),
+            ("pb1-pulsar.example.com".into(), "private-cloud-broker-1".into()),
+        ],
+        ports: vec![
+            Port { gateway: 6651, listener: 6651, backend: Backend::Tcp(6652), passthrough: false },
+            Port { gateway: 443, listener: 8443, backend: Backend::Http(8080), passthrough: false },
+        ],
+    }
+}
+
+fn five_brokers_passthrough() -> Fixture {
+    let mut hosts = vec![("streams.example.com".to_string(), "five-broker".to_string())];
+    hosts.extend((0..5).map(|i| (format!("five-broker-{i}.streams.example.com"), format!("five-broker-{i}"))));
+    Fixture {
+        file: repo_root().unwrap().join("examples/passthrough-all-protocols.yaml"),
+        namespace: "pulsar-streams",
+        broker: "five-broker",
+        hosts,
+        ports: vec![
+            Port { gateway: 6651, listener: 6651, backend: Backend::Tcp(6653), passthrough: true },
+            Port { gateway: 443, listener: 8443, backend: Backend::Tcp(8443), passthrough: true },
+            Port { gateway: 9093, listener: 9093, backend: Backend::Tcp(9095), passthrough: true },
+            Port { gateway: 8883, listener: 8883, backend: Backend::Tcp(5685), passthrough: true },
+            // AMQP's proxy speaks plain TCP: the gateway terminates TLS.
+            Port { gateway: 5671, listener: 5671, backend: Backend::Tcp(5683), passthrough: false },
+        ],
+    }
+}
+
+fn yaml_file(path: &Path, docs: &[Value]) {
+    let text: Vec<String> = docs.iter().map(|d| serde_norway::to_string(d).unwrap()).collect();
+    std::fs::write(path, text.join("---\n")).unwrap();
+}
+
+/// istiod's configuration for the proxy of pod `pod` (`namespace/name`).
+fn xds_dump(files: &[PathBuf], proxy: &str, pod: &str) -> Value {
+    let bin = istio_tools().unwrap().join("bin/xds-dump");
+    let out = Command::new(&bin)
+        .args(["-proxy", proxy, "-pod", pod])
+        .args(files)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    assert!(out.status.success(), "xds-dump {proxy} {pod}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("xds-dump's JSON: {e}"))
+}
+
+fn named<'a>(items: &'a Value, name: &str) -> Option<&'a Value> {
+    items.as_array()?.iter().find(|i| i["name"] == name)
+}
+
+fn filter<'a>(chain: &'a Value, name: &str) -> Option<&'a Value> {
+    chain["filters"].as_array()?.iter().find(|f| f["name"] == name).map(|f| &f["typedConfig"])
+}
+
+/// The Envoy cluster of a Kubernetes Service port.
+fn cluster(service: &str, namespace: &str, port: u16) -> String {
+    format!("outbound|{port}||{service}.{namespace}.svc.cluster.local")
+}
+
+/// Every string under `key` anywhere in `v` (principal names, ports).
+fn collect(v: &Value, key: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == key {
+                    match x {
+                        Value::String(s) => {
+                            out.insert(s.clone());
+                        }
+                        Value::Number(n) => {
+                            out.insert(n.to_string());
+                        }
+                        Value::Object(o) => {
+                            if let Some(Value::String(s)) = o.get("exact") {
+                                out.insert(s.clone());
+                            }
+                        }
+                        _ => {}
+                    }
+                } else {
+                    collect(x, key, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect(x, key, out)),
+        _ => {}
+    }
+}
+
+/// The gateway's pod in the stand-ins: the one the Gateways select.
+fn gateway_pod(rendered: &[Value], stand_ins: &[Value]) -> String {
+    let gw = rendered.iter().find(|o| o["kind"] == "Gateway").expect("the render has a Gateway");
+    let selector = gw["spec"]["selector"].as_object().unwrap();
+    let pod = stand_ins
+        .iter()
+        .filter(|o| o["kind"] == "Pod" && o["metadata"]["namespace"] == GATEWAY_NAMESPACE)
+        .find(|p| selector.iter().all(|(k, v)| p["metadata"]["labels"].get(k) == Some(v)))
+        .expect("a stand-in gateway pod");
+    format!("{GATEWAY_NAMESPACE}/{}", pod["metadata"]["name"].as_str().unwrap())
+}
+
+fn check_gateway(fx: &Fixture, dump: &Value) {
+    let expected: BTreeMap<&str, &str> = fx.hosts.iter().map(|(h, s)| (h.as_str(), s.as_str())).collect();
+    for port in &fx.ports {
+        let name = format!("0.0.0.0_{}", port.listener);
+        let listener = named(&dump["listeners"], &name)
+            .unwrap_or_else(|| panic!("no gateway listener {name} for port {}", port.gateway));
+        let mut seen = BTreeMap::new();
+        for chain in listener["filterChains"].as_array().unwrap() {
+            let hosts = chain["filterChainMatch"]["serverNames"].as_array().cloned().unwrap_or_default();
+            assert_eq!(
+                hosts.len(),
+                1,
+                "port {}: a chain not for exactly one host: {}",
+                port.gateway,
+                chain["filterChainMatch"]
+            );
+            let host = hosts[0].as_str().unwrap().to_string();
+            let tls = chain["transportSocket"]["name"] == "envoy.transport_sockets.tls";
+            assert_eq!(tls, !port.passthrough, "port {} {host}: TLS terminated at the gateway: {tls}", port.gateway);
+            let target = match port.backend {
+                Backend::Tcp(_) => filter(chain, "envoy.filters.network.tcp_proxy")
+                    .and_then(|t| t["cluster"].as_str())
+                    .unwrap_or_else(|| panic!("port {} {host}: no TCP proxy", port.gateway))
+                    .to_string(),
+                Backend::Http(_) => {
+                    let rds = filter(chain, "envoy.filters.network.http_connection_manager")
+                        .and_then(|h| h["rds"]["routeConfigName"].as_str())
+                        .unwrap_or_else(|| panic!("port {} {host}: no HTTP routes", port.gateway));
+                    let routes = named(&dump["routes"], rds).unwrap_or_else(|| panic!("no route configuration {rds}"));
+                    let vhosts: Vec<&Value> = routes["virtualHosts"].as_array().unwrap().iter().collect();
+                    assert_eq!(vhosts.len(), 1, "{rds}: one virtual host per host");
+                    assert!(vhosts[0]["domains"].as_array().unwrap().contains(&Value::from(host.as_str())), "{rds}");
+                    vhosts[0]["routes"][0]["route"]["cluster"].as_str().unwrap_or_default().to_string()
+                }
+            };
+            assert!(seen.insert(host.clone(), target).is_none(), "port {}: two chains for {host}", port.gateway);
+        }
+        let want: BTreeMap<String, String> = expected
+            .iter()
+            .map(|(h, s)| {
+                let p = match port.backend {
+                    Backend::Tcp(p) | Backend::Http(p) => p,
+                };
+                (h.to_string(), cluster(s, fx.namespace, p))
+            })
+            .collect();
+        assert_eq!(seen, want, "gateway port {}: host → broker Service and port", port.gateway);
+    }
+}
+
+/// RBAC policy name → (principals, ports), from every RBAC filter of the
+/// inbound listener (network filters and the HTTP filters of HTTP chains).
+fn rbac_policies(inbound: &Value) -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
+    let mut out: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    let mut add = |rbac: &Value| {
+        for (name, policy) in rbac["rules"]["policies"].as_object().into_iter().flatten() {
+            let mut principals = BTreeSet::new();
+            let mut ports = BTreeSet::new();
+            collect(&policy["principals"], "principalName", &mut principals);
+            collect(&policy["permissions"], "destinationPort", &mut ports);
+            let entry = out.entry(name.clone()).or_default();
+            entry.0.extend(principals);
+            entry.1.extend(ports);
+        }
+    };
+    for chain in inbound["filterChains"].as_array().unwrap() {
+        if let Some(rbac) = filter(chain, "envoy.filters.network.rbac") {
+            add(rbac);
+        }
+        if let Some(hcm) = filter(chain, "envoy.filters.network.http_connection_manager") {
+            for f in hcm["httpFilters"].as_array().into_iter().flatten() {
+                if f["name"] == "envoy.filters.http.rbac" {
+                    add(&f["typedConfig"]);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn check_broker(fx: &Fixture, rendered: &[Value], dump: &Value) {
+    let inbound = named(&dump["listeners"], "virtualInbound").expect("the broker sidecar's virtualInbound listener");
+    let mut ports_served = 0;
+    for chain in inbound["filterChains"].as_array().unwrap() {
+        let name = chain["name"].as_str().unwrap_or_default();
+        if name == "virtualInbound-blackhole" {
+            continue;
+        }
+        let m = &chain["filterChainMatch"];
+        assert_eq!(m["transportProtocol"], "tls", "{name}: a plain-text inbound chain: mTLS is not STRICT");
+        let tls = &chain["transportSocket"];
+        assert_eq!(tls["name"], "envoy.transport_sockets.tls", "{name}");
+        assert_eq!(tls["typedConfig"]["requireClientCertificate"], true, "{name}: no client certificate required");
+        ports_served += usize::from(m["destinationPort"].is_number());
+    }
+    assert!(ports_served >= 3, "the broker's ports have inbound chains: {ports_served}");
+
+    // Expected: every ALLOW AuthorizationPolicy of the render selecting the
+    // broker's pods, rule by rule.
+    let pod_labels = rendered
+        .iter()
+        .find(|o| o["kind"] == "StatefulSet" && o["metadata"]["name"] == fx.broker)
+        .map(|s| s["spec"]["template"]["metadata"]["labels"].clone())
+        .expect("the broker StatefulSet");
+    let mut want = BTreeMap::new();
+    for ap in rendered.iter().filter(|o| o["kind"] == "AuthorizationPolicy") {
+        let selector = ap["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
+        if !selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)) {
+            continue;
+        }
+        assert!(ap["spec"]["action"].is_null() || ap["spec"]["action"] == "ALLOW", "{}", ap["metadata"]["name"]);
+        let name = ap["metadata"]["name"].as_str().unwrap();
+        for (i, rule) in ap["spec"]["rules"].as_array().into_iter().flatten().enumerate() {
+            let mut principals = BTreeSet::new();
+            for from in rule["from"].as_array().into_iter().flatten() {
+                for p in from["source"]["principals"].as_array().into_iter().flatten() {
+                    principals.insert(format!("spiffe://{}", p.as_str().unwrap()));
+                }
+            }
+            let mut ports = BTreeSet::new();
+            for to in rule["to"].as_array().into_iter().flatten() {
+                for p in to["operation"]["ports"].as_array().into_iter().flatten() {
+                    ports.insert(p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string()));
+                }
+            }
+            want.insert(format!("ns[{}]-policy[{name}]-rule[{i}]", fx.namespace), (principals, ports));
+        }
+    }
+    assert!(!want.is_empty(), "no AuthorizationPolicy selects the broker");
+    assert_eq!(rbac_policies(inbound), want, "the broker's RBAC: policy → (principals, ports)");
+}
+
+fn judge(fx: &Fixture, label: &str) -> (Value, Value, Vec<Value>) {
+    let yaml = render(&fx.file).unwrap_or_else(|| panic!("{} renders", fx.file.display()));
+    let rendered = yaml_documents(&yaml).unwrap();
+    let extra = stand_ins(&rendered);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("istio_xds").join(label);
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [dir.join("rendered.yaml"), dir.join("stand-ins.yaml")];
+    std::fs::write(&files[0], &yaml).unwrap();
+    yaml_file(&files[1], &extra);
+    let gateway = xds_dump(&files, "router", &gateway_pod(&rendered, &extra));
+    let broker = xds_dump(&files, "sidecar", &format!("{}/{}-0", fx.namespace, fx.broker));
+    std::fs::write(dir.join("gateway.json"), serde_json::to_string_pretty(&gateway).unwrap()).unwrap();
+    std::fs::write(dir.join("broker-0.json"), serde_json::to_string_pretty(&broker).unwrap()).unwrap();
+    (gateway, broker, rendered)
+}
+
+#[test]
+fn quick_start_gateway_routes_each_host_to_its_broker_and_brokers_admit_only_named_peers() {
+    let fx = quick_start();
+    let (gateway, broker, rendered) = judge(&fx, "quick-start");
+    check_gateway(&fx, &gateway);
+    check_broker(&fx, &rendered, &broker);
+    // SPEC 3.5, spelled out once: the cluster's own components reach the
+    // broker's service ports, the ingress gateway only its external ones.
+    let policies = rbac_policies(named(&broker["listeners"], "virtualInbound").unwrap());
+    let sa = |s: &str| format!("spiffe://cluster.local/ns/pulsar/sa/{s}");
+    let internal = &policies["ns[pulsar]-policy[private-cloud-broker]-rule[0]"];
+    let members = ["private-cloud-bk", "private-cloud-bk-auto-recovery", "private-cloud-broker", "private-cloud-zk"];
+    assert_eq!(internal.0, members.iter().map(|s| sa(s)).collect());
+    let edge = &policies["ns[pulsar]-policy[private-cloud-broker]-rule[1]"];
+    let gateway_sa = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
+    assert_eq!(edge.0, BTreeSet::from([gateway_sa.to_string()]));
+}
+
+#[test]
+fn five_passthrough_brokers_each_get_their_own_sni_route_on_every_protocol() {
+    let fx = five_brokers_passthrough();
+    let (gateway, broker, rendered) = judge(&fx, "five-brokers-passthrough");
+    check_gateway(&fx, &gateway);
+    check_broker(&fx, &rendered, &broker);
+}

@@ -1,0 +1,202 @@
+// Command xds-dump prints the Envoy configuration istiod would send one
+// proxy, computed by istiod's own configuration generator with Istio's
+// in-process xDS test harness (istio.io/istio/pilot/test/xds, what Istio's
+// own tests use) over the objects in YAML files: Istio's configuration
+// (Gateways, VirtualServices, DestinationRules, ServiceEntries,
+// PeerAuthentications, AuthorizationPolicies) and the Kubernetes objects
+// beside it (Namespaces, Services, Pods, Secrets).
+//
+// Usage:
+//
+//	xds-dump -proxy router|sidecar -pod NAMESPACE/NAME FILE...
+//
+// The proxy is the pod NAMESPACE/NAME of the files: a gateway (router) or a
+// sidecar, with the pod's labels and service account. Prints one JSON
+// object on stdout: {"listeners": [...], "routes": [...], "clusters": [...]},
+// each element an Envoy resource in proto JSON.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/yaml"
+
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/cluster"
+	"istio.io/istio/pkg/log"
+	"istio.io/istio/pkg/util/protomarshal"
+)
+
+// failer is the test.Failer the harness reports to, outside `go test`.
+type failer struct{ cleanups []func() }
+
+func (f *failer) Fail()             { f.FailNow() }
+func (f *failer) FailNow()          { f.cleanup(); os.Exit(2) }
+func (f *failer) Fatal(args ...any) { fmt.Fprintln(os.Stderr, args...); f.FailNow() }
+func (f *failer) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	f.FailNow()
+}
+func (f *failer) Log(args ...any)                 { fmt.Fprintln(os.Stderr, args...) }
+func (f *failer) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (f *failer) Helper()                         {}
+func (f *failer) Cleanup(fn func())               { f.cleanups = append(f.cleanups, fn) }
+func (f *failer) Skip(args ...any)                { f.Fatal(append([]any{"skipped:"}, args...)...) }
+func (f *failer) TempDir() string {
+	d, err := os.MkdirTemp("", "xds-dump")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+func (f *failer) cleanup() {
+	for i := len(f.cleanups) - 1; i >= 0; i-- {
+		f.cleanups[i]()
+	}
+	f.cleanups = nil
+}
+
+type object struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string            `json:"name"`
+		Namespace string            `json:"namespace"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		ServiceAccountName string `json:"serviceAccountName"`
+	} `json:"spec"`
+	Status struct {
+		PodIP string `json:"podIP"`
+	} `json:"status"`
+}
+
+func main() {
+	kind := flag.String("proxy", "sidecar", "router (a gateway) or sidecar")
+	pod := flag.String("pod", "", "NAMESPACE/NAME of the proxy's pod in the files")
+	flag.Parse()
+	if flag.NArg() == 0 || !strings.Contains(*pod, "/") {
+		fmt.Fprintln(os.Stderr, "usage: xds-dump -proxy router|sidecar -pod NAMESPACE/NAME FILE...")
+		os.Exit(2)
+	}
+	// istiod logs to stdout by default: stdout is the JSON's.
+	opts := log.DefaultOptions()
+	opts.OutputPaths = []string{"stderr"}
+	opts.SetDefaultOutputLevel("all", log.WarnLevel)
+	if err := log.Configure(opts); err != nil {
+		fmt.Fprintln(os.Stderr, "xds-dump:", err)
+		os.Exit(1)
+	}
+	if err := run(*kind, *pod, flag.Args()); err != nil {
+		fmt.Fprintln(os.Stderr, "xds-dump:", err)
+		os.Exit(1)
+	}
+}
+
+func run(kind, podRef string, files []string) error {
+	var istio, kube []string
+	var proxyPod *object
+	for _, file := range files {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		for _, doc := range bytes.Split(text, []byte("\n---")) {
+			if len(bytes.TrimSpace(doc)) == 0 {
+				continue
+			}
+			var o object
+			if err := yaml.Unmarshal(doc, &o); err != nil {
+				return fmt.Errorf("%s: %v", file, err)
+			}
+			if o.Kind == "" {
+				continue
+			}
+			if strings.Contains(o.APIVersion, "istio.io/") {
+				istio = append(istio, string(doc))
+			} else {
+				kube = append(kube, string(doc))
+			}
+			if o.Kind == "Pod" && o.Metadata.Namespace+"/"+o.Metadata.Name == podRef {
+				p := o
+				proxyPod = &p
+			}
+		}
+	}
+	if proxyPod == nil {
+		return fmt.Errorf("no Pod %s in the files", podRef)
+	}
+
+	t := &failer{}
+	defer t.cleanup()
+	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
+		ConfigString:               strings.Join(istio, "\n---\n"),
+		KubernetesObjectString:     strings.Join(kube, "\n---\n"),
+		DisableSecretAuthorization: true,
+	})
+
+	ip := proxyPod.Status.PodIP
+	if ip == "" {
+		ip = "10.244.0.10"
+	}
+	ns := proxyPod.Metadata.Namespace
+	sa := proxyPod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	p := &model.Proxy{
+		ID:              proxyPod.Metadata.Name + "." + ns,
+		ConfigNamespace: ns,
+		Labels:          proxyPod.Metadata.Labels,
+		IPAddresses:     []string{ip},
+		Metadata: &model.NodeMetadata{
+			Namespace:      ns,
+			Labels:         proxyPod.Metadata.Labels,
+			ServiceAccount: sa,
+			ClusterID:      cluster.ID("Kubernetes"),
+			IstioVersion:   "1.31.0",
+		},
+	}
+	switch kind {
+	case "router":
+		p.Type = model.Router
+	case "sidecar":
+		p.Type = model.SidecarProxy
+	default:
+		return fmt.Errorf("-proxy %q: give router or sidecar", kind)
+	}
+	p = s.SetupProxy(p)
+
+	listeners := s.Listeners(p)
+	out := map[string][]json.RawMessage{
+		"listeners": marshal(listeners),
+		"routes":    marshal(s.RoutesFromListeners(p, listeners)),
+		"clusters":  marshal(s.Clusters(p)),
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", " ")
+	return enc.Encode(out)
+}
+
+func marshal[T proto.Message](items []T) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(items))
+	for _, m := range items {
+		b, err := protomarshal.Marshal(m)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xds-dump: marshalling:", err)
+			os.Exit(1)
+		}
+		out = append(out, b)
+	}
+	return out
+}
