@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::render;
-use common::stand_ins::{GATEWAY_NAMESPACE, stand_ins};
+use common::stand_ins::{GATEWAY_NAMESPACE, stand_ins, str_at};
 use magnetar_testenv::crds::yaml_documents;
 use magnetar_testenv::{istio_tools, repo_root};
 use serde_json::Value;
@@ -345,4 +345,140 @@ fn five_passthrough_brokers_each_get_their_own_sni_route_on_every_protocol() {
     let (gateway, broker, rendered) = judge(&fx, "five-brokers-passthrough");
     check_gateway(&fx, &gateway);
     check_broker(&fx, &rendered, &broker);
+}
+
+/// Identity names of an ambient `Match` list: principals (`exact`) and
+/// service accounts, spelled as AuthorizationPolicy principals
+/// (`<trust domain>/ns/<namespace>/sa/<name>`).
+fn ztunnel_identities(matches: &Value, trust_domain: &str, out: &mut BTreeSet<String>) {
+    for m in matches.as_array().into_iter().flatten() {
+        for p in m["principals"].as_array().into_iter().flatten() {
+            out.insert(p["exact"].as_str().unwrap_or_else(|| panic!("a non-exact principal: {p}")).to_string());
+        }
+        for sa in m["serviceAccounts"].as_array().into_iter().flatten() {
+            out.insert(format!("{trust_domain}/ns/{}/sa/{}", str_at(sa, "/namespace"), str_at(sa, "/serviceAccount")));
+        }
+    }
+}
+
+#[test]
+fn ambient_ztunnel_authorization_holds_the_same_l4_rules() {
+    let file = repo_root().unwrap().join("examples/ambient.yaml");
+    let yaml = render(&file).expect("examples/ambient.yaml renders");
+    let rendered = yaml_documents(&yaml).unwrap();
+    // ztunnel is told about running pods with an address: give the
+    // stand-in pods what the kubelet would report.
+    let mut extra = stand_ins(&rendered);
+    for (i, pod) in extra.iter_mut().filter(|o| o["kind"] == "Pod").enumerate() {
+        pod["status"] = serde_json::json!({
+            "phase": "Running",
+            "podIP": format!("10.244.{}.{}", i / 200, 10 + i % 200),
+            "conditions": [{"type": "Ready", "status": "True"}],
+        });
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("istio_xds").join("ambient");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [dir.join("rendered.yaml"), dir.join("stand-ins.yaml")];
+    std::fs::write(&files[0], &yaml).unwrap();
+    yaml_file(&files[1], &extra);
+    let bin = istio_tools().unwrap().join("bin/xds-dump");
+    let out = Command::new(&bin)
+        // istiod's switch for its ambient index (as the ambient profile sets it).
+        .env("PILOT_ENABLE_AMBIENT", "true")
+        .args(["-proxy", "ztunnel"])
+        .args(&files)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "xds-dump ztunnel: {}", String::from_utf8_lossy(&out.stderr));
+    let dump: Value = serde_json::from_slice(&out.stdout).unwrap();
+    std::fs::write(dir.join("ztunnel.json"), serde_json::to_string_pretty(&dump).unwrap()).unwrap();
+
+    // Every ALLOW AuthorizationPolicy of the render is an ALLOW
+    // authorization for the workloads it selects, rule by rule (one group
+    // per rule): the same identities and the same ports.
+    let trust_domain = "cluster.local";
+    let authorizations = dump["authorizations"].as_array().cloned().unwrap_or_default();
+    let policies: Vec<&Value> = rendered.iter().filter(|o| o["kind"] == "AuthorizationPolicy").collect();
+    assert!(policies.len() >= 4, "the ambient render has AuthorizationPolicies: {}", policies.len());
+    for ap in &policies {
+        let (ns, name) = (str_at(ap, "/metadata/namespace"), str_at(ap, "/metadata/name"));
+        let authz = authorizations
+            .iter()
+            .find(|a| a["name"] == name && a["namespace"] == ns)
+            .unwrap_or_else(|| panic!("no ztunnel authorization for AuthorizationPolicy {ns}/{name}"));
+        assert!(authz["action"].is_null() || authz["action"] == "ALLOW", "{ns}/{name}: {}", authz["action"]);
+        assert_eq!(authz["scope"], "WORKLOAD_SELECTOR", "{ns}/{name}");
+        let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
+        let groups = authz["groups"].as_array().cloned().unwrap_or_default();
+        assert_eq!(groups.len(), rules.len(), "{ns}/{name}: one group per rule");
+        for (i, (rule, group)) in rules.iter().zip(&groups).enumerate() {
+            let mut want_ids = BTreeSet::new();
+            for from in rule["from"].as_array().into_iter().flatten() {
+                for p in from["source"]["principals"].as_array().into_iter().flatten() {
+                    want_ids.insert(p.as_str().unwrap().to_string());
+                }
+            }
+            let mut want_ports = BTreeSet::new();
+            for to in rule["to"].as_array().into_iter().flatten() {
+                for p in to["operation"]["ports"].as_array().into_iter().flatten() {
+                    want_ports.insert(p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string()));
+                }
+            }
+            let (mut ids, mut ports) = (BTreeSet::new(), BTreeSet::new());
+            for r in group["rules"].as_array().into_iter().flatten() {
+                ztunnel_identities(&r["matches"], trust_domain, &mut ids);
+                for m in r["matches"].as_array().into_iter().flatten() {
+                    for p in m["destinationPorts"].as_array().into_iter().flatten() {
+                        ports.insert(p.to_string());
+                    }
+                }
+            }
+            assert_eq!(ids, want_ids, "{ns}/{name} rule {i}: identities");
+            assert_eq!(ports, want_ports, "{ns}/{name} rule {i}: ports");
+        }
+    }
+
+    // Each pod's workload is bound to exactly the render's policies whose
+    // selector matches it, and to a STRICT mTLS rule (a DENY of every
+    // connection without a peer identity).
+    let workloads = dump["workloads"].as_array().cloned().unwrap_or_default();
+    let pods: Vec<&Value> =
+        extra.iter().filter(|o| o["kind"] == "Pod" && o["metadata"]["namespace"] == "pulsar-ambient").collect();
+    assert!(pods.len() >= 9, "pods of the ambient cluster: {}", pods.len());
+    for pod in pods {
+        let name = str_at(pod, "/metadata/name");
+        let w = workloads
+            .iter()
+            .find(|w| w["name"] == name && w["namespace"] == "pulsar-ambient")
+            .unwrap_or_else(|| panic!("no ztunnel workload for pod {name}"));
+        let bound: BTreeSet<String> = w["authorizationPolicies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        let want: BTreeSet<String> = policies
+            .iter()
+            .filter(|ap| {
+                let selector = ap["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
+                selector.iter().all(|(k, v)| pod["metadata"]["labels"].get(k) == Some(v))
+            })
+            .map(|ap| format!("pulsar-ambient/{}", str_at(ap, "/metadata/name")))
+            .collect();
+        assert!(!want.is_empty(), "{name}: no AuthorizationPolicy selects it");
+        let strict: Vec<&String> = bound
+            .iter()
+            .filter(|b| {
+                authorizations.iter().any(|a| {
+                    format!("{}/{}", str_at(a, "/namespace"), str_at(a, "/name")) == **b
+                        && a["action"] == "DENY"
+                        && a.to_string().contains("\"notPrincipals\":[{\"presence\":{}}]")
+                })
+            })
+            .collect();
+        assert!(!strict.is_empty(), "{name}: no STRICT mTLS rule bound to the workload: {bound:?}");
+        let allow: BTreeSet<String> = bound.iter().filter(|b| !strict.contains(b)).cloned().collect();
+        assert_eq!(allow, want, "{name}: the ALLOW policies ztunnel applies");
+    }
 }

@@ -9,11 +9,19 @@
 // Usage:
 //
 //	xds-dump -proxy router|sidecar -pod NAMESPACE/NAME FILE...
+//	xds-dump -proxy ztunnel FILE...
 //
-// The proxy is the pod NAMESPACE/NAME of the files: a gateway (router) or a
-// sidecar, with the pod's labels and service account. Prints one JSON
-// object on stdout: {"listeners": [...], "routes": [...], "clusters": [...]},
-// each element an Envoy resource in proto JSON.
+// For router and sidecar, the proxy is the pod NAMESPACE/NAME of the files: a
+// gateway (router) or a sidecar, with the pod's labels and service account.
+// Prints one JSON object on stdout: {"listeners": [...], "routes": [...],
+// "clusters": [...]}, each element an Envoy resource in proto JSON.
+//
+// For ztunnel (ambient mode), prints what istiod's ambient index computes for
+// every ztunnel: {"authorizations": [...], "workloads": [...]}, the
+// istio.security.Authorization resources of the AuthorizationPolicies and the
+// istio.workload.Workload of every pod (with the policies bound to it), in
+// proto JSON. istiod builds its ambient index only with PILOT_ENABLE_AMBIENT=true
+// in the environment, as the ambient profile sets it.
 package main
 
 import (
@@ -23,6 +31,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
@@ -85,8 +94,8 @@ func main() {
 	kind := flag.String("proxy", "sidecar", "router (a gateway) or sidecar")
 	pod := flag.String("pod", "", "NAMESPACE/NAME of the proxy's pod in the files")
 	flag.Parse()
-	if flag.NArg() == 0 || !strings.Contains(*pod, "/") {
-		fmt.Fprintln(os.Stderr, "usage: xds-dump -proxy router|sidecar -pod NAMESPACE/NAME FILE...")
+	if flag.NArg() == 0 || (*kind != "ztunnel" && !strings.Contains(*pod, "/")) {
+		fmt.Fprintln(os.Stderr, "usage: xds-dump -proxy router|sidecar -pod NAMESPACE/NAME FILE...\n       xds-dump -proxy ztunnel FILE...")
 		os.Exit(2)
 	}
 	// istiod logs to stdout by default: stdout is the JSON's.
@@ -124,6 +133,12 @@ func run(kind, podRef string, files []string) error {
 			}
 			if strings.Contains(o.APIVersion, "istio.io/") {
 				istio = append(istio, string(doc))
+				// The ambient index reads the security policies from the
+				// (fake) Kubernetes API, as istiod does, not from the
+				// harness's configuration store.
+				if kind == "ztunnel" && strings.HasPrefix(o.APIVersion, "security.istio.io/") {
+					kube = append(kube, string(doc))
+				}
 			} else {
 				kube = append(kube, string(doc))
 			}
@@ -133,7 +148,7 @@ func run(kind, podRef string, files []string) error {
 			}
 		}
 	}
-	if proxyPod == nil {
+	if proxyPod == nil && kind != "ztunnel" {
 		return fmt.Errorf("no Pod %s in the files", podRef)
 	}
 
@@ -144,6 +159,9 @@ func run(kind, podRef string, files []string) error {
 		KubernetesObjectString:     strings.Join(kube, "\n---\n"),
 		DisableSecretAuthorization: true,
 	})
+	if kind == "ztunnel" {
+		return ztunnel(s)
+	}
 
 	ip := proxyPod.Status.PodIP
 	if ip == "" {
@@ -173,7 +191,7 @@ func run(kind, podRef string, files []string) error {
 	case "sidecar":
 		p.Type = model.SidecarProxy
 	default:
-		return fmt.Errorf("-proxy %q: give router or sidecar", kind)
+		return fmt.Errorf("-proxy %q: give router, sidecar or ztunnel", kind)
 	}
 	p = s.SetupProxy(p)
 
@@ -182,6 +200,38 @@ func run(kind, podRef string, files []string) error {
 		"listeners": marshal(listeners),
 		"routes":    marshal(s.RoutesFromListeners(p, listeners)),
 		"clusters":  marshal(s.Clusters(p)),
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", " ")
+	return enc.Encode(out)
+}
+
+// ztunnel prints what every ztunnel is told: the authorizations and the
+// workloads of the ambient index, once its collections have synced.
+func ztunnel(s *xds.FakeDiscoveryServer) error {
+	if s.AmbientIndex == nil {
+		return fmt.Errorf("the harness has no ambient index (PILOT_ENABLE_AMBIENT is off)")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !s.AmbientIndex.HasSynced() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the ambient index did not sync in 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var authorizations []proto.Message
+	for _, p := range s.AmbientIndex.Policies(nil) {
+		authorizations = append(authorizations, p.Authorization)
+	}
+	var workloads []proto.Message
+	for _, a := range s.AmbientIndex.All() {
+		if w := a.GetWorkload(); w != nil {
+			workloads = append(workloads, w)
+		}
+	}
+	out := map[string][]json.RawMessage{
+		"authorizations": marshal(authorizations),
+		"workloads":      marshal(workloads),
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", " ")
