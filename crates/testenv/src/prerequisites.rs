@@ -7,7 +7,7 @@
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use magnetar_api::PulsarBroker;
@@ -50,7 +50,50 @@ pub async fn install(client: &Client) -> anyhow::Result<()> {
     Api::<Deployment>::namespaced(client.clone(), GATEWAY_NAMESPACE)
         .patch("istio-ingressgateway", &pp, &Patch::Apply(&deploy))
         .await?;
+    // Istio's gateway chart's Service, with the ports StreamNative's guide
+    // adds for Pulsar, Kafka, MQTT and AMQP over TLS.
+    let mut ports = vec![
+        json!({"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"}),
+        json!({"name": "http2", "port": 80, "targetPort": 8080, "protocol": "TCP"}),
+        json!({"name": "https", "port": 443, "targetPort": 8443, "protocol": "TCP"}),
+    ];
+    for (name, port) in [("tls-pulsar", 6651), ("tls-kafka", 9093), ("tls-mqtt", 8883), ("tls-amqp", 5671)] {
+        ports.push(json!({"name": name, "port": port, "targetPort": port, "protocol": "TCP"}));
+    }
+    let service: Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "istio-ingressgateway", "namespace": GATEWAY_NAMESPACE},
+        "spec": {"type": "ClusterIP", "selector": {"app": "istio-ingressgateway", "istio": "ingressgateway"}, "ports": ports}
+    }))?;
+    Api::<Service>::namespaced(client.clone(), GATEWAY_NAMESPACE)
+        .patch("istio-ingressgateway", &pp, &Patch::Apply(&service))
+        .await?;
     Ok(())
+}
+
+/// A self-signed TLS secret `namespace/name` for `names` (idempotent: an
+/// existing secret is left as it is). Returns whether it was created.
+pub async fn ensure_tls_secret(client: &Client, ns: &str, name: &str, names: &[String]) -> anyhow::Result<bool> {
+    let api = Api::<Secret>::namespaced(client.clone(), ns);
+    if api.get_opt(name).await?.is_some() {
+        return Ok(false);
+    }
+    ensure_namespace(client, ns).await?;
+    let key = rcgen::KeyPair::generate()?;
+    let cert = rcgen::CertificateParams::new(names.to_vec())?.self_signed(&key)?;
+    let mut body: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": ns},
+    }))?;
+    body.data = Some(
+        [
+            ("tls.crt".to_string(), ByteString(cert.pem().into_bytes())),
+            ("tls.key".to_string(), ByteString(key.serialize_pem().into_bytes())),
+        ]
+        .into(),
+    );
+    api.patch(name, &PatchParams::apply("magnetar-dev").force(), &Patch::Apply(&body)).await?;
+    Ok(true)
 }
 
 /// Creates a self-signed TLS secret for every broker gateway whose secret is
@@ -68,30 +111,13 @@ pub async fn ensure_tls_secrets(client: &Client) -> anyhow::Result<Vec<String>> 
             magnetar_api::istio::GatewayTlsMode::Simple => gw.namespace().to_string(),
             magnetar_api::istio::GatewayTlsMode::Passthrough => b.namespace().unwrap_or_default(),
         };
-        let api = Api::<Secret>::namespaced(client.clone(), &ns);
-        if api.get_opt(secret).await?.is_some() {
-            continue;
-        }
-        ensure_namespace(client, &ns).await?;
         let mut names = vec![domain.clone(), format!("*.{domain}")];
         if let Some((_, parent)) = domain.split_once('.') {
             names.push(format!("*.{parent}"));
         }
-        let key = rcgen::KeyPair::generate()?;
-        let cert = rcgen::CertificateParams::new(names)?.self_signed(&key)?;
-        let body: Secret = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": secret, "namespace": ns},
-        }))?;
-        let mut body = body;
-        body.data = Some(
-            [
-                ("tls.crt".to_string(), ByteString(cert.pem().into_bytes())),
-                ("tls.key".to_string(), ByteString(key.serialize_pem().into_bytes())),
-            ]
-            .into(),
-        );
-        api.patch(secret, &PatchParams::apply("magnetar-dev").force(), &Patch::Apply(&body)).await?;
+        if !ensure_tls_secret(client, &ns, secret, &names).await? {
+            continue;
+        }
         created.push(format!("{ns}/{secret}"));
     }
     Ok(created)

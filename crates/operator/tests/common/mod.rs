@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -64,29 +64,11 @@ pub fn quick_start(ns: &str) -> Vec<Value> {
 /// The ingress gateway's pod and TLS secret in istio-system (shared by all
 /// tests; applied idempotently).
 pub async fn ensure_gateway(client: &Client) {
-    ensure_namespace(client, "istio-system").await.unwrap();
-    let applier = Applier::new(client.clone(), "magnetar-test");
-    let deploy = json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "istio-ingressgateway", "namespace": "istio-system"},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"istio": "ingressgateway"}},
-            "template": {
-                "metadata": {"labels": {"istio": "ingressgateway", "app": "istio-ingressgateway"}},
-                "spec": {"containers": [{"name": "istio-proxy", "image": "istio/proxyv2:1.24.2"}]}
-            }
-        }
-    });
-    applier.apply(&deploy).await.unwrap();
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": "ingressgateway-tls", "namespace": "istio-system"},
-        "stringData": {"tls.crt": "not-a-real-cert", "tls.key": "not-a-real-key"}
-    });
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "istio-system");
-    secrets
-        .patch("ingressgateway-tls", &PatchParams::apply("magnetar-test").force(), &Patch::Apply(&secret))
+    magnetar_testenv::prerequisites::install(client).await.unwrap();
+    // The quick start's gateway certificate, a real (self-signed) one, as
+    // Istio's analyzers and the gateway would parse it.
+    let names = ["example.com", "*.example.com"].map(String::from);
+    magnetar_testenv::prerequisites::ensure_tls_secret(client, "istio-system", "ingressgateway-tls", &names)
         .await
         .unwrap();
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "istio-system");
