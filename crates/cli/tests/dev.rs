@@ -49,8 +49,14 @@ impl Dev {
 
     /// The example converges: `kubectl wait` on the coordinator's Ready condition.
     fn wait_example_ready(&self) {
-        let (ok, out) =
-            self.kubectl(&["wait", "--for=condition=Ready", "pulsarcoordinator/demo", "-n", "pulsar-demo", "--timeout=180s"]);
+        let (ok, out) = self.kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "pulsarcoordinator/demo",
+            "-n",
+            "pulsar-demo",
+            "--timeout=180s",
+        ]);
         assert!(ok, "{out}");
     }
 
