@@ -253,6 +253,34 @@ fn rbac_policies(inbound: &Value) -> BTreeMap<String, (BTreeSet<String>, BTreeSe
     out
 }
 
+/// An AuthorizationPolicy's rules, each as (principals, ports) the way the
+/// policy spells them (principals without `spiffe://`).
+fn policy_rules(ap: &Value) -> Vec<(BTreeSet<String>, BTreeSet<String>)> {
+    let mut out = Vec::new();
+    for rule in ap["spec"]["rules"].as_array().into_iter().flatten() {
+        let mut principals = BTreeSet::new();
+        for from in rule["from"].as_array().into_iter().flatten() {
+            for p in from["source"]["principals"].as_array().into_iter().flatten() {
+                principals.insert(p.as_str().unwrap().to_string());
+            }
+        }
+        let mut ports = BTreeSet::new();
+        for to in rule["to"].as_array().into_iter().flatten() {
+            for p in to["operation"]["ports"].as_array().into_iter().flatten() {
+                ports.insert(p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string()));
+            }
+        }
+        out.push((principals, ports));
+    }
+    out
+}
+
+/// Whether the AuthorizationPolicy's selector matches `labels`.
+fn selects(ap: &Value, labels: &Value) -> bool {
+    let selector = ap["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
 fn check_broker(fx: &Fixture, rendered: &[Value], dump: &Value) {
     let inbound = named(&dump["listeners"], "virtualInbound").expect("the broker sidecar's virtualInbound listener");
     let mut ports_served = 0;
@@ -279,25 +307,13 @@ fn check_broker(fx: &Fixture, rendered: &[Value], dump: &Value) {
         .expect("the broker StatefulSet");
     let mut want = BTreeMap::new();
     for ap in rendered.iter().filter(|o| o["kind"] == "AuthorizationPolicy") {
-        let selector = ap["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
-        if !selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)) {
+        if !selects(ap, &pod_labels) {
             continue;
         }
         assert!(ap["spec"]["action"].is_null() || ap["spec"]["action"] == "ALLOW", "{}", ap["metadata"]["name"]);
         let name = ap["metadata"]["name"].as_str().unwrap();
-        for (i, rule) in ap["spec"]["rules"].as_array().into_iter().flatten().enumerate() {
-            let mut principals = BTreeSet::new();
-            for from in rule["from"].as_array().into_iter().flatten() {
-                for p in from["source"]["principals"].as_array().into_iter().flatten() {
-                    principals.insert(format!("spiffe://{}", p.as_str().unwrap()));
-                }
-            }
-            let mut ports = BTreeSet::new();
-            for to in rule["to"].as_array().into_iter().flatten() {
-                for p in to["operation"]["ports"].as_array().into_iter().flatten() {
-                    ports.insert(p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string()));
-                }
-            }
+        for (i, (principals, ports)) in policy_rules(ap).into_iter().enumerate() {
+            let principals = principals.iter().map(|p| format!("spiffe://{p}")).collect();
             want.insert(format!("ns[{}]-policy[{name}]-rule[{i}]", fx.namespace), (principals, ports));
         }
     }
@@ -409,22 +425,10 @@ fn ambient_ztunnel_authorization_holds_the_same_l4_rules() {
             .unwrap_or_else(|| panic!("no ztunnel authorization for AuthorizationPolicy {ns}/{name}"));
         assert!(authz["action"].is_null() || authz["action"] == "ALLOW", "{ns}/{name}: {}", authz["action"]);
         assert_eq!(authz["scope"], "WORKLOAD_SELECTOR", "{ns}/{name}");
-        let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
+        let rules = policy_rules(ap);
         let groups = authz["groups"].as_array().cloned().unwrap_or_default();
         assert_eq!(groups.len(), rules.len(), "{ns}/{name}: one group per rule");
-        for (i, (rule, group)) in rules.iter().zip(&groups).enumerate() {
-            let mut want_ids = BTreeSet::new();
-            for from in rule["from"].as_array().into_iter().flatten() {
-                for p in from["source"]["principals"].as_array().into_iter().flatten() {
-                    want_ids.insert(p.as_str().unwrap().to_string());
-                }
-            }
-            let mut want_ports = BTreeSet::new();
-            for to in rule["to"].as_array().into_iter().flatten() {
-                for p in to["operation"]["ports"].as_array().into_iter().flatten() {
-                    want_ports.insert(p.as_str().map(str::to_string).unwrap_or_else(|| p.to_string()));
-                }
-            }
+        for (i, ((want_ids, want_ports), group)) in rules.iter().zip(&groups).enumerate() {
             let (mut ids, mut ports) = (BTreeSet::new(), BTreeSet::new());
             for r in group["rules"].as_array().into_iter().flatten() {
                 ztunnel_identities(&r["matches"], trust_domain, &mut ids);
@@ -434,8 +438,8 @@ fn ambient_ztunnel_authorization_holds_the_same_l4_rules() {
                     }
                 }
             }
-            assert_eq!(ids, want_ids, "{ns}/{name} rule {i}: identities");
-            assert_eq!(ports, want_ports, "{ns}/{name} rule {i}: ports");
+            assert_eq!(&ids, want_ids, "{ns}/{name} rule {i}: identities");
+            assert_eq!(&ports, want_ports, "{ns}/{name} rule {i}: ports");
         }
     }
 
@@ -460,10 +464,7 @@ fn ambient_ztunnel_authorization_holds_the_same_l4_rules() {
             .collect();
         let want: BTreeSet<String> = policies
             .iter()
-            .filter(|ap| {
-                let selector = ap["spec"]["selector"]["matchLabels"].as_object().cloned().unwrap_or_default();
-                selector.iter().all(|(k, v)| pod["metadata"]["labels"].get(k) == Some(v))
-            })
+            .filter(|ap| selects(ap, &pod["metadata"]["labels"]))
             .map(|ap| format!("pulsar-ambient/{}", str_at(ap, "/metadata/name")))
             .collect();
         assert!(!want.is_empty(), "{name}: no AuthorizationPolicy selects it");

@@ -57,7 +57,8 @@ fn ambient(pod: &Pod) -> bool {
 }
 
 /// `istioctl analyze` of one namespace of the live control plane: every
-/// message (info and up) except those on objects outside it.
+/// message, info and up (objects outside the namespace included, where the
+/// analyzers report on them).
 fn analyze_live(env: &ControlPlane, ns: &str) -> Vec<Value> {
     let bin = magnetar_testenv::istio_tools().unwrap().join("bin/istioctl");
     let out = std::process::Command::new(&bin)

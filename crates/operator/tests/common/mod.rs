@@ -61,8 +61,9 @@ pub fn quick_start(ns: &str) -> Vec<Value> {
     docs
 }
 
-/// The ingress gateway's pod and TLS secret in istio-system (shared by all
-/// tests; applied idempotently).
+/// The ingress gateway stand-in (`magnetar_testenv::prerequisites`) and the
+/// quick start's TLS secret in istio-system (shared by all tests; applied
+/// idempotently).
 pub async fn ensure_gateway(client: &Client) {
     magnetar_testenv::prerequisites::install(client).await.unwrap();
     // The quick start's gateway certificate, a real (self-signed) one, as
