@@ -1,10 +1,9 @@
 //! What the build step needs beyond the resource itself.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
-use serde_json::{Map, Value, json};
 
 use crate::names::{self, Component};
-use crate::object::Object;
 
 /// The custom resource that owns generated objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,36 +31,23 @@ impl Owner {
     /// `component`: namespace, the common labels and, when the owner's UID
     /// is known, the controller ownerReference (the API server refuses an
     /// empty UID).
-    pub fn metadata_value(&self, name: impl Into<String>, component: Component) -> Value {
-        let mut m = Map::new();
-        m.insert("name".into(), Value::String(name.into()));
-        m.insert("namespace".into(), Value::String(self.namespace.clone()));
-        m.insert("labels".into(), names::labels_value(component, &self.name));
-        if let Some(uid) = &self.uid {
-            let reference = json!({
-                "apiVersion": self.api_version,
-                "kind": self.kind,
-                "name": self.name,
-                "uid": uid,
-                "controller": true,
-                "blockOwnerDeletion": true,
-            });
-            m.insert("ownerReferences".into(), Value::Array(vec![reference]));
+    pub fn metadata(&self, name: impl Into<String>, component: Component) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(names::labels(component, &self.name)),
+            owner_references: self.uid.as_ref().map(|uid| {
+                vec![OwnerReference {
+                    api_version: self.api_version.clone(),
+                    kind: self.kind.clone(),
+                    name: self.name.clone(),
+                    uid: uid.clone(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]
+            }),
+            ..Default::default()
         }
-        Value::Object(m)
-    }
-
-    /// An object `name` of `component`, owned by this resource, with its
-    /// other top-level `fields` (`spec`, `data`, ...).
-    pub(crate) fn object(
-        &self,
-        api_version: &str,
-        kind: &str,
-        name: impl Into<String>,
-        component: Component,
-        fields: Map<String, Value>,
-    ) -> Object {
-        Object::new(api_version, kind, self.metadata_value(name, component), fields)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod listeners;
 pub mod mesh;
 pub mod names;
 pub mod object;
+pub mod paths;
 pub mod ports;
 pub mod propagate;
 pub mod render;

@@ -10,19 +10,7 @@ use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
 use crate::hosts::{self, HostPattern};
 use crate::ports::*;
 
-/// A Service or container port with its Istio protocol prefix.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NamedPort {
-    /// `tcp-…`, `tls-…`, `http-…` or `https-…`; at most 15 characters.
-    pub name: &'static str,
-    pub port: i32,
-    /// `tcp`, `tls`, `http` or `https`.
-    pub app_protocol: &'static str,
-}
-
-const fn p(name: &'static str, port: i32, app_protocol: &'static str) -> NamedPort {
-    NamedPort { name, port, app_protocol }
-}
+use crate::ports::port as p;
 
 /// A protocol a broker can serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -4,17 +4,6 @@ use std::collections::BTreeMap;
 
 use magnetar_api::MainKind;
 use magnetar_api::labels::*;
-use serde_json::{Map, Value};
-
-/// `parts` joined: names are built on every build of every object, and
-/// this is a fraction of the cost of `format!`.
-pub(crate) fn concat(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        s.push_str(p);
-    }
-    s
-}
 
 /// The parts of a Pulsar cluster, each with its own pods and identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,12 +60,12 @@ impl Component {
     /// `<instance>-<suffix>`: the workload, main Service, ConfigMap, PDB,
     /// ServiceAccount and Istio security objects share this name.
     pub fn object_name(self, instance: &str) -> String {
-        concat(&[instance, "-", self.suffix()])
+        [instance, "-", self.suffix()].concat()
     }
 
     /// `<instance>-<suffix>-headless`.
     pub fn headless_name(self, instance: &str) -> String {
-        concat(&[instance, "-", self.suffix(), "-headless"])
+        [instance, "-", self.suffix(), "-headless"].concat()
     }
 }
 
@@ -95,26 +84,6 @@ pub fn selector(component: Component, instance: &str) -> BTreeMap<String, String
         (APP_INSTANCE.to_string(), instance.to_string()),
         (APP_COMPONENT.to_string(), component.component_label().to_string()),
     ])
-}
-
-/// [`labels`] as a JSON object, built directly (what the builders emit).
-pub fn labels_value(component: Component, instance: &str) -> Value {
-    let mut m = selector_map(component, instance);
-    m.insert(APP_MANAGED_BY.into(), Value::String(MANAGED_BY.into()));
-    Value::Object(m)
-}
-
-/// [`selector`] as a JSON object, built directly.
-pub fn selector_value(component: Component, instance: &str) -> Value {
-    Value::Object(selector_map(component, instance))
-}
-
-fn selector_map(component: Component, instance: &str) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert(APP_NAME.into(), Value::String(component.app_name().into()));
-    m.insert(APP_INSTANCE.into(), Value::String(instance.into()));
-    m.insert(APP_COMPONENT.into(), Value::String(component.component_label().into()));
-    m
 }
 
 /// Label selector string of a component's pods (`k=v,k=v`).
@@ -149,7 +118,7 @@ pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
 /// used in principals), which is a separate setting that merely has the
 /// same default.
 pub fn service_host(service: &str, namespace: &str, cluster_domain: &str) -> String {
-    concat(&[service, ".", namespace, ".svc.", cluster_domain])
+    [service, ".", namespace, ".svc.", cluster_domain].concat()
 }
 
 /// A cluster DNS domain is one or more lower-case DNS labels
@@ -173,25 +142,17 @@ pub fn check_cluster_domain(domain: &str) -> Result<(), String> {
 
 /// Istio principal of a ServiceAccount.
 pub fn principal(trust_domain: &str, namespace: &str, service_account: &str) -> String {
-    concat(&[trust_domain, "/ns/", namespace, "/sa/", service_account])
+    [trust_domain, "/ns/", namespace, "/sa/", service_account].concat()
 }
 
 /// Name of the per-broker Service, VirtualService and ServiceEntry.
 pub fn broker_pod_name(instance: &str, ordinal: i32) -> String {
-    concat(&[instance, "-broker-", &ordinal.to_string()])
+    [instance, "-broker-", &ordinal.to_string()].concat()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_labels_match_the_maps() {
-        for c in [Component::ZooKeeper, Component::AutoRecovery, Component::Broker] {
-            assert_eq!(labels_value(c, "pc"), serde_json::to_value(labels(c, "pc")).unwrap());
-            assert_eq!(selector_value(c, "pc"), serde_json::to_value(selector(c, "pc")).unwrap());
-        }
-    }
 
     #[test]
     fn names_are_joined() {

@@ -1,16 +1,14 @@
 //! A generated object: what the build step produces and the shell applies.
 //!
-//! Kubernetes objects and all metadata are written as `serde_json::Value`s
-//! directly (with `json!` and the helpers below) rather than as k8s-openapi
-//! structs serialised afterwards: that detour allocated every string and map
-//! twice, and the build step runs on every reconcile (docs/performance.md).
-//! The schema tests (tests/schema_valid.rs) check the result against the
-//! real Kubernetes and Istio schemas. Istio specs are still built as the
-//! typed structs of [`crate::istio::types`] and serialised once.
+//! Builders write typed objects (k8s-openapi's, and the Istio types of
+//! [`crate::istio::types`]), so a misspelt field does not compile;
+//! [`Object::typed`] turns any of them into the JSON the customization
+//! patches, render prints and the operator applies.
 
-use std::collections::BTreeMap;
-
-use serde_json::{Map, Value};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::{Metadata, Resource};
+use serde::Serialize;
+use serde_json::Value;
 
 /// One Kubernetes object the build step wants to exist, as JSON (with
 /// apiVersion, kind and metadata), plus the identity fields pulled out.
@@ -24,15 +22,17 @@ pub struct Object {
 }
 
 impl Object {
-    /// An object from its identity and the rest of its fields (`spec`,
-    /// `data`, ...); `metadata` must carry the same name and namespace.
-    pub(crate) fn new(api_version: &str, kind: &str, metadata: Value, mut fields: Map<String, Value>) -> Self {
-        let name = metadata["name"].as_str().unwrap_or_default().to_string();
-        let namespace = metadata["namespace"].as_str().unwrap_or_default().to_string();
-        fields.insert("apiVersion".into(), Value::String(api_version.into()));
-        fields.insert("kind".into(), Value::String(kind.into()));
-        fields.insert("metadata".into(), metadata);
-        Object { api_version: api_version.into(), kind: kind.into(), name, namespace, value: Value::Object(fields) }
+    /// The one way a typed resource becomes an object: serialised once
+    /// (k8s-openapi writes `apiVersion` and `kind` from the type).
+    pub fn typed<K: Resource + Metadata<Ty = ObjectMeta> + Serialize>(resource: &K) -> Self {
+        let meta = resource.metadata();
+        Object {
+            api_version: K::API_VERSION.into(),
+            kind: K::KIND.into(),
+            name: meta.name.clone().unwrap_or_default(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            value: to_json(resource),
+        }
     }
 
     /// Wraps a JSON object; identity fields are read from it.
@@ -75,35 +75,9 @@ impl Object {
     }
 }
 
-/// A JSON object of string values, moving the strings rather than copying.
-pub(crate) fn string_map(map: BTreeMap<String, String>) -> Value {
-    let mut m = Map::new();
-    for (k, v) in map {
-        m.insert(k, Value::String(v));
-    }
-    Value::Object(m)
-}
-
 /// A typed value from the user's spec (resources, tolerations, ...) as JSON.
 pub(crate) fn to_json<T: serde::Serialize>(typed: &T) -> Value {
     serde_json::to_value(typed).expect("typed values serialize")
-}
-
-/// `{key: value, ...}` from pairs, moving the values in. Use this rather
-/// than `json!` when a value is itself a `Value`: `json!` serialises an
-/// interpolated expression again, which deep-copies it.
-pub(crate) fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    Value::Object(fields(pairs))
-}
-
-/// `{key: value, ...}` from pairs; for the `fields` of [`Object::new`].
-pub(crate) fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
-    // Inserted one by one: collecting would buffer and sort the pairs first.
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        m.insert(k.to_string(), v);
-    }
-    m
 }
 
 pub use crate::kinds::apply_rank;

@@ -1,4 +1,65 @@
-//! Ports of every component (SPEC 3.1, 3.4).
+//! Ports of every component (SPEC 3.1, 3.4), and [`NamedPort`]: a port as
+//! Services and containers declare it.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{ContainerPort, ServicePort};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// A Service or container port with its Istio protocol prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedPort {
+    /// `tcp-…`, `tls-…`, `http-…` or `https-…`; at most 15 characters.
+    pub name: &'static str,
+    pub port: i32,
+    /// `tcp`, `tls`, `http` or `https`.
+    pub app_protocol: &'static str,
+}
+
+/// Shorthand for a port with its protocol prefix and appProtocol.
+pub const fn port(name: &'static str, port: i32, app_protocol: &'static str) -> NamedPort {
+    NamedPort { name, port, app_protocol }
+}
+
+impl NamedPort {
+    /// The Service port: the same number on the pod, TCP, with appProtocol
+    /// (Istio reads the protocol from it or from the name's prefix).
+    pub fn service_port(&self) -> ServicePort {
+        ServicePort {
+            name: Some(self.name.into()),
+            port: self.port,
+            target_port: Some(IntOrString::Int(self.port)),
+            protocol: Some("TCP".into()),
+            app_protocol: Some(self.app_protocol.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The container port.
+    pub fn container_port(&self) -> ContainerPort {
+        ContainerPort {
+            name: Some(self.name.into()),
+            container_port: self.port,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }
+    }
+}
+
+/// Service ports, de-duplicated by port number (first name wins).
+pub fn service_ports(ports: &[NamedPort]) -> Vec<ServicePort> {
+    dedup(ports).map(NamedPort::service_port).collect()
+}
+
+/// Container ports, de-duplicated by port number (first name wins).
+pub fn container_ports(ports: &[NamedPort]) -> Vec<ContainerPort> {
+    dedup(ports).map(NamedPort::container_port).collect()
+}
+
+fn dedup(ports: &[NamedPort]) -> impl Iterator<Item = &NamedPort> {
+    let mut seen = BTreeSet::new();
+    ports.iter().filter(move |p| seen.insert(p.port))
+}
 
 pub const ZK_CLIENT: i32 = 2181;
 pub const ZK_QUORUM: i32 = 2888;

@@ -160,13 +160,7 @@ fn log_template(e: &mut Errors, template: &str) {
     }
 }
 
-/// Paths magnetar mounts into containers itself.
-const RESERVED_MOUNTS: [&str; 4] = [
-    crate::components::pod::CONFIG_DIR,
-    crate::components::broker::KOP_TLS_DIR,
-    crate::components::broker::GATEWAY_TLS_DIR,
-    "/pulsar/data",
-];
+use crate::paths::RESERVED_MOUNTS;
 
 fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     let Some(pod) = pod else { return };
@@ -214,7 +208,7 @@ fn memory(e: &mut Errors, path: &str, pod: &PodSpec) {
     if let Some(r) = &pod.resources {
         for (kind, map) in [("limits", r.limits.as_ref()), ("requests", r.requests.as_ref())] {
             if let Some(q) = map.and_then(|m| m.get("memory"))
-                && crate::components::pod::quantity_bytes(&q.0).is_none()
+                && crate::components::jvm::quantity_bytes(&q.0).is_none()
             {
                 e.add(
                     format!("{path}.resources.{kind}.memory"),

@@ -11,10 +11,12 @@ use magnetar_api::BookKeeperCluster;
 use magnetar_api::bookkeeper::{AutoRecovery, VolumeSize};
 use magnetar_api::common::PodSpec;
 
-use super::pod::{self, PodParts, Probes, ServiceKind, port};
-use crate::listeners::NamedPort;
+use super::config_files;
+use super::objects::{self, ServiceKind};
+use super::workload::{self, PodParts, Probes};
 use crate::mesh::Enrolment;
 use crate::names::Component;
+use crate::paths::{JOURNAL_DIR, LEDGERS_DIR};
 use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
@@ -24,8 +26,6 @@ const AR: Component = Component::AutoRecovery;
 pub const BOOKKEEPER_CONF: &str = "bookkeeper.conf";
 const JOURNAL: &str = "journal";
 const LEDGERS: &str = "ledgers";
-const JOURNAL_DIR: &str = "/pulsar/data/bookkeeper/journal";
-const LEDGERS_DIR: &str = "/pulsar/data/bookkeeper/ledgers";
 
 fn ports() -> Vec<NamedPort> {
     vec![port("tcp-bookie", BOOKIE, "tcp"), port("http-web", BOOKIE_HTTP, "http")]
@@ -43,7 +43,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
-    let (custom_conf, env) = pod::split_custom(custom);
+    let (custom_conf, env) = config_files::split_custom(custom);
     let mut entries = bookie_entries(spec.zk_servers.as_deref(), spec.metadata_service_uri.as_deref());
     if auto_recovery_replicas(res) > 0 {
         // Pulsar's conf/bookkeeper.conf turns autoRecoveryDaemonEnabled on
@@ -55,19 +55,19 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     entries.extend(custom_conf);
     let data = BTreeMap::from([(
         BOOKKEEPER_CONF.to_string(),
-        pod::properties("bookkeeper.conf of BookKeeperCluster", &entries),
+        config_files::properties("bookkeeper.conf of BookKeeperCluster", &entries),
     )]);
 
     let storage = spec.storage.as_ref();
     let class = storage.and_then(|s| s.storage_class_name.as_deref());
     let claims = vec![
-        pod::claim_template(owner, C, JOURNAL, size(storage.and_then(|s| s.journal.as_ref()), "10Gi"), class),
-        pod::claim_template(owner, C, LEDGERS, size(storage.and_then(|s| s.ledgers.as_ref()), "50Gi"), class),
+        workload::claim_template(owner, C, JOURNAL, size(storage.and_then(|s| s.journal.as_ref()), "10Gi"), class),
+        workload::claim_template(owner, C, LEDGERS, size(storage.and_then(|s| s.ledgers.as_ref()), "50Gi"), class),
     ];
     let parts = PodParts {
         owner,
         component: C,
-        image: pod::image(spec.image.as_deref()),
+        image: workload::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
@@ -77,29 +77,30 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         config: &data,
         config_map: C.object_name(&owner.name),
         volumes: Vec::new(),
-        mounts: vec![pod::mount(JOURNAL, JOURNAL_DIR, false), pod::mount(LEDGERS, LEDGERS_DIR, false)],
+        mounts: vec![workload::mount(JOURNAL, JOURNAL_DIR, false), workload::mount(LEDGERS, LEDGERS_DIR, false)],
         probes: Probes {
-            readiness: Some(pod::http_probe("/api/v1/bookie/is_ready", BOOKIE_HTTP)),
-            ..Probes::same(pod::http_probe("/api/v1/bookie/state", BOOKIE_HTTP), 10)
+            readiness: Some(workload::http_probe("/api/v1/bookie/is_ready", BOOKIE_HTTP)),
+            ..Probes::same(workload::http_probe("/api/v1/bookie/state", BOOKIE_HTTP), 10)
         },
     };
     let reclaim = storage.and_then(|s| s.reclaim_policy);
+    let sts = workload::stateful_set(
+        owner,
+        C,
+        Some(spec.replicas),
+        C.headless_name(&owner.name),
+        parts.template(),
+        claims,
+        reclaim,
+    );
     let mut out = vec![
-        pod::stateful_set(
-            owner,
-            C,
-            Some(spec.replicas),
-            C.headless_name(&owner.name),
-            parts.template(),
-            claims,
-            reclaim,
-        ),
-        pod::service(owner, C.object_name(&owner.name), C, &ports(), ServiceKind::ClusterIp),
-        pod::service(owner, C.headless_name(&owner.name), C, &ports(), ServiceKind::Headless),
-        pod::config_map(owner, C, data),
-        pod::pdb(owner, C),
+        Object::typed(&sts),
+        objects::service(owner, C.object_name(&owner.name), C, &ports(), ServiceKind::ClusterIp),
+        objects::service(owner, C.headless_name(&owner.name), C, &ports(), ServiceKind::Headless),
+        objects::config_map(owner, C, data),
+        objects::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, pod_spec));
+    out.extend(objects::service_account(owner, C, pod_spec));
     out
 }
 
@@ -153,14 +154,14 @@ fn metadata_entries(zk_servers: Option<&str>, metadata_service_uri: Option<&str>
 /// instance id), then starts the bookie. This runs in the main container,
 /// not an init container, so that it runs behind the sidecar.
 fn bookie_script() -> String {
-    pod::shell(&format!(
+    config_files::shell(&format!(
         r#"{install}# Create the BookKeeper cluster metadata in the metadata store once.
 until bin/bookkeeper shell whatisinstanceid; do
   bin/bookkeeper shell initnewcluster || sleep 5
 done
 exec bin/pulsar bookie
 "#,
-        install = pod::install_conf_script(BOOKKEEPER_CONF)
+        install = config_files::install_conf_script(BOOKKEEPER_CONF)
     ))
 }
 
@@ -179,7 +180,7 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         return Vec::new();
     }
     let default_pod = PodSpec::default();
-    let pod_spec = pod::with_pull_secrets(ar.pod.as_ref().unwrap_or(&default_pod), spec.pod.as_ref());
+    let pod_spec = workload::with_pull_secrets(ar.pod.as_ref().unwrap_or(&default_pod), spec.pod.as_ref());
     let pod_spec = pod_spec.as_ref();
     let zk = ar
         .conf
@@ -189,7 +190,7 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         .or(spec.zk_servers.as_deref());
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
-    let (custom_conf, env) = pod::split_custom(custom);
+    let (custom_conf, env) = config_files::split_custom(custom);
     let mut entries = metadata_entries(zk, spec.metadata_service_uri.as_deref());
     // The metrics provider serves 8000 itself only while the HTTP server is off.
     entries.insert("httpServerEnabled".into(), "false".into());
@@ -197,37 +198,40 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     entries.extend(custom_conf);
     let data = BTreeMap::from([(
         BOOKKEEPER_CONF.to_string(),
-        pod::properties("bookkeeper.conf of the auto-recovery workers", &entries),
+        config_files::properties("bookkeeper.conf of the auto-recovery workers", &entries),
     )]);
     let parts = PodParts {
         owner,
         component: AR,
-        image: pod::image(spec.image.as_deref()),
+        image: workload::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: pod::shell(&format!("{}exec bin/bookkeeper autorecovery\n", pod::install_conf_script(BOOKKEEPER_CONF))),
+        script: config_files::shell(&format!(
+            "{}exec bin/bookkeeper autorecovery\n",
+            config_files::install_conf_script(BOOKKEEPER_CONF)
+        )),
         env,
         ports: vec![port("http-metrics", BOOKIE_HTTP, "http")],
         config: &data,
         config_map: AR.object_name(&owner.name),
         volumes: Vec::new(),
         mounts: Vec::new(),
-        probes: Probes::same(pod::tcp_probe(BOOKIE_HTTP), 5),
+        probes: Probes::same(workload::tcp_probe(BOOKIE_HTTP), 5),
     };
     let mut out = vec![
-        pod::deployment(owner, AR, replicas, parts.template()),
-        pod::config_map(owner, AR, data),
-        pod::pdb(owner, AR),
+        workload::deployment(owner, AR, replicas, parts.template()),
+        objects::config_map(owner, AR, data),
+        objects::pdb(owner, AR),
     ];
-    out.extend(pod::service_account(owner, AR, pod_spec));
+    out.extend(objects::service_account(owner, AR, pod_spec));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::components::pod::test_util::*;
+    use crate::components::test_util::*;
 
     fn bk(yaml_spec: &str) -> BookKeeperCluster {
         resource("pc", &format!("  image: img\n  zkServers: pc-zk:2181\n{yaml_spec}"))
@@ -257,7 +261,7 @@ mod tests {
         ] {
             assert!(has(&o, kind, name), "{kind} {name}");
         }
-        assert_eq!(service_ports(find(&o, "Service", "pc-bk-headless")), [3181, 8000]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-bk-headless")), [3181, 8000]);
         assert_eq!(find(&o, "StatefulSet", "pc-bk")["spec"]["serviceName"], "pc-bk-headless");
         let ar = find(&o, "Deployment", "pc-bk-auto-recovery");
         assert_eq!(ar["spec"]["replicas"], 1);

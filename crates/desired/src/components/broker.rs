@@ -11,27 +11,25 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector, Volume, VolumeMount};
 use magnetar_api::PulsarBroker;
 use magnetar_api::broker::{BrokerConfig, KopTls};
 use magnetar_api::common::PodSpec;
 use magnetar_api::istio::GatewayTlsMode;
-use serde_json::Value;
 
-use super::pod::{self, PodParts, Probes, ServiceKind};
+use super::config_files;
+use super::objects::{self, ServiceKind};
+use super::workload::{self, PodParts, Probes};
 use crate::listeners::{BrokerListeners, External};
 use crate::mesh::Enrolment;
 use crate::names::Component;
+use crate::paths::{self, GATEWAY_TLS_DIR, KOP_GATEWAY_KEYSTORE, KOP_TLS_DIR};
 use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
 const C: Component = Component::Broker;
 /// Key of the generated broker.conf entries in the ConfigMap.
 pub const BROKER_CONF: &str = "broker.conf";
-/// Where the KoP certificate Secret (cert-manager layout, with JKS stores) is mounted.
-pub const KOP_TLS_DIR: &str = "/etc/tls/pulsar-kop";
-/// Where the gateway certificate is mounted in PASSTHROUGH mode.
-pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
 const INTERNAL: &str = "internal";
 const EXTERNAL: &str = "external";
 const KAFKA_INTERNAL: &str = "kafka_internal";
@@ -44,15 +42,15 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let config = spec.config.as_ref().unwrap_or(&default_config);
     let default_pod = PodSpec::default();
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
-    let (custom_conf, custom_env) = pod::split_custom(&config.custom);
+    let (custom_conf, custom_env) = config_files::split_custom(&config.custom);
     let stores = MetadataStores::of(res);
     let mut entries = broker_entries(owner, &stores, config, &listeners);
     entries.extend(custom_conf);
     let mut data =
-        BTreeMap::from([(BROKER_CONF.to_string(), pod::properties("broker.conf of PulsarBroker", &entries))]);
-    let (log4j2, log_env) = pod::log_config(spec.log_config.as_ref());
+        BTreeMap::from([(BROKER_CONF.to_string(), config_files::properties("broker.conf of PulsarBroker", &entries))]);
+    let (log4j2, log_env) = config_files::log_config(spec.log_config.as_ref());
     if let Some(file) = log4j2 {
-        data.insert(pod::LOG4J2_FILE.to_string(), file);
+        data.insert(config_files::LOG4J2_FILE.to_string(), file);
     }
 
     let kop_tls = kop_tls(config, &listeners);
@@ -65,7 +63,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let parts = PodParts {
         owner,
         component: C,
-        image: pod::image(spec.image.as_deref()),
+        image: workload::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
@@ -76,27 +74,22 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         config_map: C.object_name(&owner.name),
         volumes,
         mounts,
-        probes: Probes::same(pod::http_probe("/status.html", HTTP), 10),
+        probes: Probes::same(workload::http_probe("/status.html", HTTP), 10),
     };
     let mut service_ports = listeners.internal_ports();
     service_ports.extend(listeners.external_ports());
+    let replicas = workload::replicas(spec.replicas, spec.auto_scaling_policy.as_ref());
+    let sts =
+        workload::stateful_set(owner, C, replicas, C.headless_name(&owner.name), parts.template(), Vec::new(), None);
     let mut out = vec![
-        pod::stateful_set(
-            owner,
-            C,
-            pod::replicas(spec.replicas, spec.auto_scaling_policy.as_ref()),
-            C.headless_name(&owner.name),
-            parts.template(),
-            Vec::new(),
-            None,
-        ),
-        pod::service(owner, C.object_name(&owner.name), C, &service_ports, ServiceKind::ClusterIp),
-        pod::service(owner, C.headless_name(&owner.name), C, &listeners.container_ports(), ServiceKind::Headless),
-        pod::config_map(owner, C, data),
-        pod::pdb(owner, C),
+        Object::typed(&sts),
+        objects::service(owner, C.object_name(&owner.name), C, &service_ports, ServiceKind::ClusterIp),
+        objects::service(owner, C.headless_name(&owner.name), C, &listeners.container_ports(), ServiceKind::Headless),
+        objects::config_map(owner, C, data),
+        objects::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, pod_spec));
-    out.extend(spec.auto_scaling_policy.as_ref().map(|p| pod::hpa(owner, C, p)));
+    out.extend(objects::service_account(owner, C, pod_spec));
+    out.extend(spec.auto_scaling_policy.as_ref().map(|p| objects::hpa(owner, C, p)));
     out
 }
 
@@ -127,7 +120,7 @@ impl MetadataStores {
         let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
         let spec = &res.spec;
         let store = given(&spec.metadata_store_url)
-            .unwrap_or_else(|| pod::metadata_store_url(spec.zk_servers.as_deref().unwrap_or_default()));
+            .unwrap_or_else(|| config_files::metadata_store_url(spec.zk_servers.as_deref().unwrap_or_default()));
         let configuration = given(&spec.configuration_metadata_store_url).unwrap_or_else(|| store.clone());
         MetadataStores { store, configuration, bookkeeper: given(&spec.bk_metadata_service_uri) }
     }
@@ -158,7 +151,7 @@ fn broker_entries(
     set("brokerServicePort", PULSAR.to_string());
     set("webServicePort", HTTP.to_string());
     set("internalListenerName", INTERNAL.into());
-    set("statusFilePath", pod::STATUS_FILE.into());
+    set("statusFilePath", paths::STATUS_FILE.into());
     if l.internal_tls {
         // The internal listener's pulsar+ssl URL and the admin client's
         // HTTPS URL need these ports (the certificate is the user's, from
@@ -306,10 +299,6 @@ fn kop_uses_gateway_certificate(config: &BrokerConfig, l: &BrokerListeners) -> b
     l.kop && kop_tls(config, l).is_none() && passthrough_secret(l).is_some()
 }
 
-/// Where the start-up script writes KoP's keystore made from the gateway
-/// certificate (conf/ is writable by the image's user).
-const KOP_GATEWAY_KEYSTORE: &str = "/pulsar/conf/kop-gateway.p12";
-
 /// KoP reads a keystore (Jetty's SslContextFactory: JKS or PKCS12), not PEM,
 /// and the gateway's Secret holds PEM (`tls.crt`, `tls.key`): convert it at
 /// every start, under a random password that never leaves the pod and
@@ -336,16 +325,16 @@ fn passthrough_secret<'a>(l: &'a BrokerListeners) -> Option<&'a str> {
 }
 
 /// Read-only mounts of the KoP keystore and the gateway certificate.
-fn tls_volumes(kop: Option<&KopTls>, gateway_secret: Option<&str>) -> (Vec<Value>, Vec<Value>) {
+fn tls_volumes(kop: Option<&KopTls>, gateway_secret: Option<&str>) -> (Vec<Volume>, Vec<VolumeMount>) {
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     if let Some(secret) = kop.and_then(|k| k.cert_secret_name.as_deref()) {
-        volumes.push(pod::secret_volume("kop-tls", secret));
-        mounts.push(pod::mount("kop-tls", KOP_TLS_DIR, true));
+        volumes.push(workload::secret_volume("kop-tls", secret));
+        mounts.push(workload::mount("kop-tls", KOP_TLS_DIR, true));
     }
     if let Some(secret) = gateway_secret {
-        volumes.push(pod::secret_volume("gateway-tls", secret));
-        mounts.push(pod::mount("gateway-tls", GATEWAY_TLS_DIR, true));
+        volumes.push(workload::secret_volume("gateway-tls", secret));
+        mounts.push(workload::mount("gateway-tls", GATEWAY_TLS_DIR, true));
     }
     (volumes, mounts)
 }
@@ -358,7 +347,7 @@ fn kop_password_env(tls: &KopTls) -> Vec<EnvVar> {
     ["kopSslKeystorePassword", "kopSslKeyPassword", "kopSslTruststorePassword"]
         .into_iter()
         .map(|k| EnvVar {
-            name: format!("{}{k}", pod::PULSAR_PREFIX),
+            name: format!("{}{k}", config_files::PULSAR_PREFIX),
             value: None,
             value_from: Some(EnvVarSource {
                 secret_key_ref: Some(SecretKeySelector { name: r.name.clone(), key: r.key.clone(), optional: None }),
@@ -373,7 +362,8 @@ fn kop_password_env(tls: &KopTls) -> Vec<EnvVar> {
 /// `prefix + ORDINAL + suffix`, the ordinal read from the pod name.
 fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> String {
     let headless = ctx.service_host(&C.headless_name(&owner.name), &owner.namespace);
-    let mut s = format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"${{HOSTNAME}}.{}\"\n", pod::shell_safe(&headless));
+    let mut s =
+        format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"${{HOSTNAME}}.{}\"\n", config_files::shell_safe(&headless));
     let mut pulsar = vec![format!("{INTERNAL}:pulsar://${{POD_HOST}}:{PULSAR}")];
     if l.internal_tls {
         pulsar.push(format!("{INTERNAL}:pulsar+ssl://${{POD_HOST}}:{PULSAR_TLS}"));
@@ -382,8 +372,8 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> S
     if let Some(ext) = &l.external {
         s.push_str(&format!(
             "EXTERNAL_HOST=\"{}${{ORDINAL}}{}\"\n",
-            pod::shell_safe(&ext.hosts.prefix),
-            pod::shell_safe(&ext.hosts.suffix)
+            config_files::shell_safe(&ext.hosts.prefix),
+            config_files::shell_safe(&ext.hosts.suffix)
         ));
         pulsar.push(format!("{EXTERNAL}:pulsar+ssl://${{EXTERNAL_HOST}}:{GW_PULSAR}"));
         kafka.push(format!("{KAFKA_EXTERNAL}://${{EXTERNAL_HOST}}:{GW_KAFKA}"));
@@ -416,7 +406,7 @@ fn start_script(
         .map(|bk| format!(" \\\n      --existing-bk-metadata-service-uri '{}'", shell_quoted(bk)))
         .unwrap_or_default();
     let svc = ctx.service_host(&C.object_name(&owner.name), &owner.namespace);
-    pod::shell(&format!(
+    config_files::shell(&format!(
         r#"{exports}{keystore}{install}# Register the cluster (a no-op when it exists already).
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
   if bin/pulsar initialize-cluster-metadata --cluster '{cluster}' \
@@ -430,8 +420,8 @@ done
 "#,
         exports = listener_exports(owner, l, ctx),
         keystore = if kop_uses_gateway_certificate(config, l) { gateway_keystore_script() } else { String::new() },
-        install = pod::install_conf_script(BROKER_CONF),
-        status = pod::status_file_script(BROKER_CONF),
+        install = config_files::install_conf_script(BROKER_CONF),
+        status = config_files::status_file_script(BROKER_CONF),
         cluster = shell_quoted(cluster),
         store = shell_quoted(&stores.store),
         configuration = shell_quoted(&stores.configuration),
@@ -446,7 +436,7 @@ fn shell_quoted(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::components::pod::test_util::*;
+    use crate::components::test_util::*;
 
     fn broker(yaml_spec: &str) -> PulsarBroker {
         resource("pc", &format!("  image: img\n  zkServers: pc-zk:2181\n{yaml_spec}"))
@@ -484,7 +474,7 @@ mod tests {
         assert!(c.contains("metadataStoreUrl=zk:pc-zk:2181\n"));
         assert!(c.contains("internalListenerName=internal\n"));
         assert!(!c.contains("messagingProtocols"));
-        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker")), [6650, 8080]);
         assert_eq!(container(&o)["readinessProbe"]["httpGet"]["path"], "/status.html");
     }
 
@@ -526,8 +516,8 @@ mod tests {
         assert!(c.contains("kafkaListeners=kafka_internal://0.0.0.0:9092,kafka_external://0.0.0.0:9094\n"));
         assert!(c.contains("kafkaProtocolMap=kafka_internal:PLAINTEXT,kafka_external:PLAINTEXT\n"));
         // The main Service exposes the external-listener ports too.
-        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6652, 9094]);
-        assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 9092, 6652, 9094]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6652, 9094]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 9092, 6652, 9094]);
         assert_port_names(&o);
     }
 
@@ -568,7 +558,7 @@ mod tests {
             .find(|e| e["name"] == "PULSAR_PREFIX_kopSslKeystorePassword")
             .unwrap();
         assert_eq!(pw["valueFrom"]["secretKeyRef"]["name"], "jks");
-        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6653, 8443, 9095]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6653, 8443, 9095]);
         assert_port_names(&o);
     }
 
@@ -589,7 +579,7 @@ mod tests {
             "{s}"
         );
         for svc in ["pc-broker", "pc-broker-headless"] {
-            assert_eq!(service_ports(find(&o, "Service", svc)), [6650, 8080, 6651, 8443], "{svc}");
+            assert_eq!(service_port_numbers(find(&o, "Service", svc)), [6650, 8080, 6651, 8443], "{svc}");
         }
         let ports: Vec<i64> =
             container(&o)["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].as_i64().unwrap()).collect();
@@ -598,7 +588,7 @@ mod tests {
         // Off (or false): no TLS port appears.
         let o = objects(&broker("  config: {custom: {brokerClientTlsEnabled: 'false'}}\n"));
         assert!(!conf(&o).contains("brokerServicePortTls"));
-        assert_eq!(service_ports(find(&o, "Service", "pc-broker")), [6650, 8080]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker")), [6650, 8080]);
     }
 
     /// PASSTHROUGH with KoP but no kop.tls: Kafka TLS uses the gateway's
@@ -663,7 +653,10 @@ mod tests {
         assert!(c.contains("amqpProxyEnable=true\n") && !c.contains("amqpProxyEnabled"));
         assert!(c.contains("transactionCoordinatorEnabled=true\n"));
         // The proxies' ports are declared (pods reach each other's proxies through the mesh).
-        assert_eq!(service_ports(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 1883, 5672, 5682, 5683]);
+        assert_eq!(
+            service_port_numbers(find(&o, "Service", "pc-broker-headless")),
+            [6650, 8080, 1883, 5672, 5682, 5683]
+        );
     }
 
     /// With a gateway the proxies run unless switched off, so MQTT and AMQP
@@ -701,7 +694,7 @@ mod tests {
         assert!(c.contains("amqpListeners=amqp://0.0.0.0:5672\n"), "{c}");
         assert!(!c.contains("amqps") && !c.contains("amqp+ssl"));
         // 5671 is no port of the broker any more; MoP's proxy TLS port is.
-        let ports = service_ports(find(&o, "Service", "pc-broker"));
+        let ports = service_port_numbers(find(&o, "Service", "pc-broker"));
         assert!(ports.contains(&5685) && !ports.contains(&5671) && !ports.contains(&8883), "{ports:?}");
         // SIMPLE: no MQTT TLS at the broker at all.
         let o = objects(&broker(
@@ -758,7 +751,7 @@ mod tests {
                 .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string()))
                 .collect()
         };
-        let log4j2 = |o: &[Object]| find(o, "ConfigMap", "pc-broker")["data"][pod::LOG4J2_FILE].clone();
+        let log4j2 = |o: &[Object]| find(o, "ConfigMap", "pc-broker")["data"][config_files::LOG4J2_FILE].clone();
         let o = objects(&broker("  logConfig: {level: DEBUG, format: json}\n"));
         let env = env_of(&o);
         assert_eq!(env["PULSAR_LOG_LEVEL"], "DEBUG");

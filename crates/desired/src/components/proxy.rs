@@ -8,23 +8,24 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use magnetar_api::PulsarProxy;
 use magnetar_api::common::PodSpec;
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
-use serde_json::Value;
 
-use super::pod::{self, PodParts, Probes, ServiceKind};
+use super::config_files;
+use super::objects::{self, ServiceKind};
+use super::workload::{self, PodParts, Probes};
 use crate::istio::routing::{self, PROXY_HTTPS, PROXY_PULSAR_TLS};
 use crate::mesh::Enrolment;
 use crate::names::Component;
+use crate::paths::{self, GATEWAY_TLS_DIR};
 use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
 const C: Component = Component::Proxy;
 /// Key of the generated proxy.conf entries in the ConfigMap.
 pub const PROXY_CONF: &str = "proxy.conf";
-/// Where the gateway certificate is mounted in PASSTHROUGH mode.
-pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
 
 pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
@@ -32,13 +33,13 @@ pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
-    let (custom_conf, env) = pod::split_custom(custom);
+    let (custom_conf, env) = config_files::split_custom(custom);
     let (host, pulsar_port) = broker_address(&spec.broker_address, &owner.namespace, &ctx.cluster_domain);
     let mut entries: BTreeMap<String, String> = BTreeMap::from([
         ("brokerServiceURL".to_string(), format!("pulsar://{host}:{pulsar_port}")),
         ("brokerWebServiceURL".to_string(), format!("http://{host}:{HTTP}")),
         ("servicePort".to_string(), PULSAR.to_string()),
-        ("statusFilePath".to_string(), pod::STATUS_FILE.to_string()),
+        ("statusFilePath".to_string(), paths::STATUS_FILE.to_string()),
         ("webServicePort".to_string(), HTTP.to_string()),
     ]);
     let passthrough = routing::proxy_gateway(res).filter(|g| g.tls_mode() == GatewayTlsMode::Passthrough);
@@ -47,20 +48,21 @@ pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
     }
     // The user's entries win, e.g. their own certificate paths.
     entries.extend(custom_conf);
-    let data = BTreeMap::from([(PROXY_CONF.to_string(), pod::properties("proxy.conf of PulsarProxy", &entries))]);
+    let data =
+        BTreeMap::from([(PROXY_CONF.to_string(), config_files::properties("proxy.conf of PulsarProxy", &entries))]);
     let (volumes, mounts) = gateway_cert(passthrough);
     let ports = routing::proxy_ports(res);
     let parts = PodParts {
         owner,
         component: C,
-        image: pod::image(spec.image.as_deref()),
+        image: workload::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: pod::shell(&format!(
+        script: config_files::shell(&format!(
             "{}{}exec bin/pulsar proxy\n",
-            pod::install_conf_script(PROXY_CONF),
-            pod::status_file_script(PROXY_CONF)
+            config_files::install_conf_script(PROXY_CONF),
+            config_files::status_file_script(PROXY_CONF)
         )),
         env,
         ports: ports.clone(),
@@ -68,25 +70,19 @@ pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
         config_map: C.object_name(&owner.name),
         volumes,
         mounts,
-        probes: Probes::same(pod::http_probe("/status.html", HTTP), 5),
+        probes: Probes::same(workload::http_probe("/status.html", HTTP), 5),
     };
     let name = C.object_name(&owner.name);
+    let replicas = workload::replicas(spec.replicas, spec.auto_scaling_policy.as_ref());
+    let sts = workload::stateful_set(owner, C, replicas, name.clone(), parts.template(), Vec::new(), None);
     let mut out = vec![
-        pod::stateful_set(
-            owner,
-            C,
-            pod::replicas(spec.replicas, spec.auto_scaling_policy.as_ref()),
-            name.clone(),
-            parts.template(),
-            Vec::new(),
-            None,
-        ),
-        pod::service(owner, name, C, &ports, ServiceKind::ClusterIp),
-        pod::config_map(owner, C, data),
-        pod::pdb(owner, C),
+        Object::typed(&sts),
+        objects::service(owner, name, C, &ports, ServiceKind::ClusterIp),
+        objects::config_map(owner, C, data),
+        objects::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, pod_spec));
-    out.extend(spec.auto_scaling_policy.as_ref().map(|p| pod::hpa(owner, C, p)));
+    out.extend(objects::service_account(owner, C, pod_spec));
+    out.extend(spec.auto_scaling_policy.as_ref().map(|p| objects::hpa(owner, C, p)));
     out
 }
 
@@ -109,11 +105,12 @@ fn tls_entries(gw: &GatewaySpec) -> BTreeMap<String, String> {
 }
 
 /// The gateway certificate, mounted read-only in PASSTHROUGH mode.
-fn gateway_cert(passthrough: Option<&GatewaySpec>) -> (Vec<Value>, Vec<Value>) {
+fn gateway_cert(passthrough: Option<&GatewaySpec>) -> (Vec<Volume>, Vec<VolumeMount>) {
     match passthrough.and_then(|g| g.cert_secret_name()) {
-        Some(secret) => {
-            (vec![pod::secret_volume("gateway-tls", secret)], vec![pod::mount("gateway-tls", GATEWAY_TLS_DIR, true)])
-        }
+        Some(secret) => (
+            vec![workload::secret_volume("gateway-tls", secret)],
+            vec![workload::mount("gateway-tls", GATEWAY_TLS_DIR, true)],
+        ),
         None => (Vec::new(), Vec::new()),
     }
 }
@@ -141,7 +138,7 @@ pub fn broker_address(address: &str, namespace: &str, cluster_domain: &str) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::components::pod::test_util::*;
+    use crate::components::test_util::*;
 
     fn proxy(yaml_spec: &str) -> PulsarProxy {
         resource("pc", &format!("  image: img\n  brokerAddress: pc-broker\n{yaml_spec}"))
@@ -167,7 +164,7 @@ mod tests {
         assert!(c.contains("brokerServiceURL=pulsar://pc-broker.pulsar.svc.cluster.local:6650\n"));
         assert!(c.contains("brokerWebServiceURL=http://pc-broker.pulsar.svc.cluster.local:8080\n"));
         let svc = find(&o, "Service", "pc-proxy");
-        assert_eq!(service_ports(svc), [6650, 8080]);
+        assert_eq!(service_port_numbers(svc), [6650, 8080]);
         assert_eq!(svc["spec"]["ports"][0]["name"], "tcp-pulsar");
         assert_eq!(svc["spec"]["ports"][1]["name"], "http-web");
         assert_port_names(&o);
@@ -214,7 +211,7 @@ mod tests {
         let o = objects(&proxy(
             "  dnsNames: [proxy.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw-tls}}}\n",
         ));
-        assert_eq!(service_ports(find(&o, "Service", "pc-proxy")), [6650, 8080, 6651, 8443]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-proxy")), [6650, 8080, 6651, 8443]);
         let c = find(&o, "ConfigMap", "pc-proxy")["data"][PROXY_CONF].as_str().unwrap().to_string();
         assert!(c.contains("servicePortTls=6651\n") && c.contains("webServicePortTls=8443\n"));
         assert!(c.contains("tlsCertificateFilePath=/etc/tls/gateway/tls.crt\n"));
@@ -225,7 +222,7 @@ mod tests {
         let o = objects(&proxy(
             "  dnsNames: [proxy.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw-tls}}}\n",
         ));
-        assert_eq!(service_ports(find(&o, "Service", "pc-proxy")), [6650, 8080]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-proxy")), [6650, 8080]);
     }
 
     #[test]

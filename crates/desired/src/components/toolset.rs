@@ -9,9 +9,12 @@ use kube::ResourceExt;
 use magnetar_api::common::PodSpec;
 use magnetar_api::{PulsarBroker, PulsarCoordinator};
 
-use super::pod::{self, PodParts, Probes};
+use super::config_files;
+use super::objects;
+use super::workload::{self, PodParts, Probes};
 use crate::mesh::Enrolment;
 use crate::names::Component;
+use crate::paths::TOOLSET_CLIENT_CONF;
 use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
@@ -25,12 +28,14 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
     };
     let first = brokers.first().copied();
     let default_pod = PodSpec::default();
-    let pod_spec =
-        pod::with_pull_secrets(tool_set.pod.as_ref().unwrap_or(&default_pod), first.and_then(|b| b.spec.pod.as_ref()));
+    let pod_spec = workload::with_pull_secrets(
+        tool_set.pod.as_ref().unwrap_or(&default_pod),
+        first.and_then(|b| b.spec.pod.as_ref()),
+    );
     let pod_spec = pod_spec.as_ref();
     let data = BTreeMap::from([(
         CLIENT_CONF.to_string(),
-        pod::properties("client.conf of the toolset", &client_entries(first, owner, ctx)),
+        config_files::properties("client.conf of the toolset", &client_entries(first, owner, ctx)),
     )]);
     // The image of the coordinator, else the brokers'.
     let image =
@@ -38,7 +43,7 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
     let parts = PodParts {
         owner,
         component: C,
-        image: pod::image(image),
+        image: workload::image(image),
         pull_policy: first.and_then(|b| b.spec.image_pull_policy),
         pod: pod_spec,
         // Enrolled like the brokers, so that it can reach STRICT brokers.
@@ -50,14 +55,14 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
         config_map: C.object_name(&owner.name),
         volumes: Vec::new(),
         mounts: Vec::new(),
-        probes: Probes::same(pod::exec_probe("test -s /pulsar/conf/client.conf"), 5),
+        probes: Probes::same(workload::exec_probe(&format!("test -s {TOOLSET_CLIENT_CONF}")), 5),
     };
     let mut out = vec![
-        pod::deployment(owner, C, tool_set.replicas.unwrap_or(1), parts.template()),
-        pod::config_map(owner, C, data),
-        pod::pdb(owner, C),
+        workload::deployment(owner, C, tool_set.replicas.unwrap_or(1), parts.template()),
+        objects::config_map(owner, C, data),
+        objects::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, pod_spec));
+    out.extend(objects::service_account(owner, C, pod_spec));
     out
 }
 
@@ -75,16 +80,16 @@ fn client_entries(broker: Option<&PulsarBroker>, owner: &Owner, ctx: &BuildConte
 
 /// Installs client.conf and waits; stops promptly on SIGTERM.
 fn start_script() -> String {
-    pod::shell(&format!(
+    config_files::shell(&format!(
         "{}trap 'exit 0' TERM INT\nwhile true; do sleep 3600 & wait $!; done\n",
-        pod::install_conf_script(CLIENT_CONF)
+        config_files::install_conf_script(CLIENT_CONF)
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::components::pod::test_util::*;
+    use crate::components::test_util::*;
 
     fn coordinator(yaml_spec: &str) -> PulsarCoordinator {
         resource("pc", &format!("  image: img\n{yaml_spec}"))

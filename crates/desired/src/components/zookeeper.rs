@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::StatefulSetUpdateStrategy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use magnetar_api::ZooKeeperCluster;
 
-use super::pod::{self, PodParts, Probes, ServiceKind, port};
-use crate::listeners::NamedPort;
+use super::config_files;
+use super::objects::{self, ServiceKind};
+use super::workload::{self, PodParts, Probes};
 use crate::mesh::Enrolment;
 use crate::names::Component;
+use crate::paths::{self, DATA_MOUNT, ZOOKEEPER_DATA_DIR as DATA_DIR};
 use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
@@ -18,8 +21,6 @@ const C: Component = Component::ZooKeeper;
 /// Key of zoo.cfg in the ConfigMap.
 pub const ZOO_CFG: &str = "zoo.cfg";
 const DATA_VOLUME: &str = "data";
-const DATA_MOUNT: &str = "/pulsar/data";
-const DATA_DIR: &str = "/pulsar/data/zookeeper";
 const DEFAULT_SIZE: &str = "10Gi";
 
 fn client_ports() -> Vec<NamedPort> {
@@ -41,7 +42,7 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
     let spec = &res.spec;
     let pod_spec = spec.pod.clone().unwrap_or_default();
     let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
-    let (custom_conf, env) = pod::split_custom(&custom);
+    let (custom_conf, env) = config_files::split_custom(&custom);
     let data = BTreeMap::from([(ZOO_CFG.to_string(), zoo_cfg(owner, spec.replicas, &custom_conf, ctx))]);
     let persistence = spec.persistence.as_ref();
     let size = persistence.and_then(|p| p.size.clone()).unwrap_or_else(|| Quantity(DEFAULT_SIZE.into()));
@@ -50,7 +51,7 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
     let parts = PodParts {
         owner,
         component: C,
-        image: pod::image(spec.image.as_deref()),
+        image: workload::image(spec.image.as_deref()),
         pull_policy: spec.image_pull_policy,
         pod: &pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
@@ -60,13 +61,13 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
         config: &data,
         config_map: C.object_name(&owner.name),
         volumes: Vec::new(),
-        mounts: vec![pod::mount(DATA_VOLUME, DATA_MOUNT, false)],
-        probes: Probes::same(pod::tcp_probe(ZK_CLIENT), 5),
+        mounts: vec![workload::mount(DATA_VOLUME, DATA_MOUNT, false)],
+        probes: Probes::same(workload::tcp_probe(ZK_CLIENT), 5),
     };
-    let claims = vec![pod::claim_template(owner, C, DATA_VOLUME, size, storage_class)];
+    let claims = vec![workload::claim_template(owner, C, DATA_VOLUME, size, storage_class)];
     let reclaim = persistence.and_then(|p| p.reclaim_policy);
 
-    let mut sts = pod::stateful_set(
+    let mut sts = workload::stateful_set(
         owner,
         C,
         Some(spec.replicas),
@@ -77,15 +78,17 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
     );
     // The operator restarts the pods itself, followers first and the leader
     // last (SPEC 4.4): the StatefulSet controller only recreates them.
-    sts.value["spec"]["updateStrategy"] = serde_json::json!({"type": "OnDelete"});
+    if let Some(spec) = sts.spec.as_mut() {
+        spec.update_strategy = Some(StatefulSetUpdateStrategy { type_: Some("OnDelete".into()), ..Default::default() });
+    }
     let mut out = vec![
-        sts,
-        pod::service(owner, C.object_name(&owner.name), C, &client_ports(), ServiceKind::ClusterIp),
-        pod::service(owner, C.headless_name(&owner.name), C, &all_ports(), ServiceKind::Headless),
-        pod::config_map(owner, C, data),
-        pod::pdb(owner, C),
+        Object::typed(&sts),
+        objects::service(owner, C.object_name(&owner.name), C, &client_ports(), ServiceKind::ClusterIp),
+        objects::service(owner, C.headless_name(&owner.name), C, &all_ports(), ServiceKind::Headless),
+        objects::config_map(owner, C, data),
+        objects::pdb(owner, C),
     ];
-    out.extend(pod::service_account(owner, C, &pod_spec));
+    out.extend(objects::service_account(owner, C, &pod_spec));
     out
 }
 
@@ -118,7 +121,7 @@ fn zoo_cfg(owner: &Owner, replicas: i32, custom: &BTreeMap<String, String>, ctx:
         e.insert(format!("server.{}", i + 1), format!("{host}:{ZK_QUORUM}:{ZK_ELECTION}"));
     }
     e.extend(custom.iter().map(|(k, v)| (k.clone(), v.clone())));
-    pod::properties("zoo.cfg of ZooKeeperCluster", &e)
+    config_files::properties("zoo.cfg of ZooKeeperCluster", &e)
 }
 
 /// `<n>-zk-<i>.<n>-zk-headless.<ns>.svc.<cluster domain>` for every server.
@@ -131,7 +134,7 @@ pub fn server_hosts(owner: &Owner, replicas: i32, ctx: &BuildContext) -> Vec<Str
 /// conf/zookeeper.conf (what `bin/pulsar zookeeper` reads), applies
 /// PULSAR_PREFIX_ variables, and starts the server.
 fn start_script() -> String {
-    pod::shell(&format!(
+    config_files::shell(&format!(
         r#"# myid is the pod's ordinal + 1, matching the server.N entries of zoo.cfg.
 ORDINAL="${{HOSTNAME##*-}}"
 mkdir -p {DATA_DIR}
@@ -140,14 +143,14 @@ cp {dir}/{ZOO_CFG} conf/zookeeper.conf
 bin/apply-config-from-env.py conf/zookeeper.conf
 exec bin/pulsar zookeeper
 "#,
-        dir = pod::CONFIG_DIR
+        dir = paths::CONFIG_DIR
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::components::pod::test_util::*;
+    use crate::components::test_util::*;
 
     fn zk(yaml_spec: &str) -> ZooKeeperCluster {
         let doc = format!(
@@ -188,9 +191,9 @@ mod tests {
     #[test]
     fn services_declare_every_zookeeper_port() {
         let o = objects(&zk("  image: img\n"));
-        assert_eq!(service_ports(find(&o, "Service", "pc-zk")), [2181, 8000]);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-zk")), [2181, 8000]);
         let headless = find(&o, "Service", "pc-zk-headless");
-        assert_eq!(service_ports(headless), [2181, 2888, 3888, 8000]);
+        assert_eq!(service_port_numbers(headless), [2181, 2888, 3888, 8000]);
         assert_eq!(headless["spec"]["clusterIP"], "None");
         assert_eq!(headless["spec"]["publishNotReadyAddresses"], true);
         assert_port_names(&o);
@@ -247,7 +250,7 @@ mod tests {
         assert!(
             m["annotations"]["proxy.istio.io/config"].as_str().unwrap().contains("holdApplicationUntilProxyStarts")
         );
-        assert!(m["annotations"][pod::CONFIG_HASH_ANNOTATION].is_string());
+        assert!(m["annotations"][workload::CONFIG_HASH_ANNOTATION].is_string());
     }
 
     #[test]
@@ -260,7 +263,8 @@ mod tests {
     #[test]
     fn a_config_change_changes_the_template_hash() {
         let hash = |o: &[Object]| {
-            find(o, "StatefulSet", "pc-zk")["spec"]["template"]["metadata"]["annotations"][pod::CONFIG_HASH_ANNOTATION]
+            find(o, "StatefulSet", "pc-zk")["spec"]["template"]["metadata"]["annotations"]
+                [workload::CONFIG_HASH_ANNOTATION]
                 .clone()
         };
         let a = objects(&zk("  image: img\n"));

@@ -6,6 +6,7 @@
 //! [`HostPattern`], the same table the workload
 //! and the advertised listeners read, so routing cannot disagree with them.
 
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use std::collections::BTreeMap;
 
 use magnetar_api::istio::{GatewaySpec as GatewayConfig, GatewayTlsMode};
@@ -14,9 +15,9 @@ use magnetar_api::{PulsarBroker, PulsarProxy};
 
 use super::types::*;
 use crate::hosts::HostPattern;
-use crate::listeners::{BrokerListeners, NamedPort, Protocol, Route};
+use crate::listeners::{BrokerListeners, Protocol, Route};
 use crate::names::{self, Component};
-use crate::object::{fields, obj, string_map};
+use crate::ports::NamedPort;
 use crate::ports::{GW_HTTPS, GW_PULSAR, HTTP, PULSAR};
 use crate::{BuildContext, Object, Owner};
 
@@ -90,7 +91,7 @@ fn gateway_and_routes(
     let mut out = Vec::new();
     let refs = if existing.is_empty() {
         let spec = GatewaySpec { selector: gw.selector(), servers: servers(gw, routes, bindings) };
-        out.push(Gateway::object(owner, gateway_name, component, &spec));
+        out.push(Gateway::object(owner, gateway_name, component, spec));
         vec![gateway_name.to_string()]
     } else {
         existing
@@ -183,7 +184,7 @@ fn virtual_service(
             }),
         }
     }
-    VirtualService::object(owner, &binding.name, component, &spec)
+    VirtualService::object(owner, &binding.name, component, spec)
 }
 
 /// Selects broker `ordinal`'s pod only.
@@ -196,10 +197,13 @@ fn pod_selector(owner: &Owner, ordinal: i32) -> BTreeMap<String, String> {
 /// `<n>-broker-<i>`: what the per-broker routes point at. A Service (not a
 /// pod address) works with auto-mTLS in sidecar mode and HBONE in ambient.
 fn per_broker_service(ordinal: i32, ports: &[NamedPort], owner: &Owner) -> Object {
-    let ports = crate::components::pod::service_ports(ports);
-    let spec = obj([("selector", string_map(pod_selector(owner, ordinal))), ("ports", ports)]);
-    let name = names::broker_pod_name(&owner.name, ordinal);
-    owner.object("v1", "Service", name, Component::Broker, fields([("spec", spec)]))
+    let spec = ServiceSpec {
+        selector: Some(pod_selector(owner, ordinal)),
+        ports: Some(crate::ports::service_ports(ports)),
+        ..Default::default()
+    };
+    let metadata = owner.metadata(names::broker_pod_name(&owner.name, ordinal), Component::Broker);
+    Object::typed(&Service { metadata, spec: Some(spec), ..Default::default() })
 }
 
 /// Lets mesh clients in the namespace reach broker `ordinal` by the name a
@@ -229,7 +233,7 @@ fn service_entry(ordinal: i32, host: &str, routes: &[Route], owner: &Owner) -> O
         workload_selector: Some(ServiceEntryWorkloadSelector { labels: pod_selector(owner, ordinal) }),
         export_to: vec![".".into()],
     };
-    ServiceEntry::object(owner, names::broker_pod_name(&owner.name, ordinal), Component::Broker, &spec)
+    ServiceEntry::object(owner, names::broker_pod_name(&owner.name, ordinal), Component::Broker, spec)
 }
 
 /// Client-facing ports of the routes whose target serves TLS (see

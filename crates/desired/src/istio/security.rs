@@ -88,7 +88,7 @@ pub fn peer_authentication<M: MeshSettings>(mesh: &M, target: &Target, owner: &O
         spec.port_level_mtls.insert(target.metrics_port.to_string(), PeerMtls { mode: PeerMtlsMode::Permissive });
     }
     let name = target.component.object_name(&owner.name);
-    PeerAuthentication::object(owner, name, target.component, &spec)
+    PeerAuthentication::object(owner, name, target.component, spec)
 }
 
 /// None with mtls none: principals need mTLS, and an ALLOW policy that can
@@ -108,7 +108,7 @@ pub fn authorization_policy<M: MeshSettings>(
         rules: rules(mesh, target, owner, ctx),
     };
     let name = target.component.object_name(&owner.name);
-    Some(AuthorizationPolicy::object(owner, name, target.component, &spec))
+    Some(AuthorizationPolicy::object(owner, name, target.component, spec))
 }
 
 /// L4 rules only (principals and ports), so ztunnel enforces them in ambient
@@ -187,5 +187,5 @@ fn destination_rule(service: &str, component: Component, owner: &Owner, ctx: &Bu
         host: ctx.service_host(service, &owner.namespace),
         traffic_policy: Some(TrafficPolicy { tls: ClientTls { mode: ClientTlsMode::IstioMutual } }),
     };
-    DestinationRule::object(owner, service, component, &spec)
+    DestinationRule::object(owner, service, component, spec)
 }

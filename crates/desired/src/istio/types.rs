@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 macro_rules! istio_kind {
-    ($(#[$meta:meta])* $kind:ident, $spec:ty, $api_version:literal) => {
+    ($(#[$meta:meta])* $kind:ident, $spec:ty, $group:literal, $version:literal, $plural:literal) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -24,25 +24,41 @@ macro_rules! istio_kind {
             pub spec: $spec,
         }
 
-        impl $kind {
-            pub const API_VERSION: &'static str = $api_version;
-            pub const KIND: &'static str = stringify!($kind);
+        impl k8s_openapi::Resource for $kind {
+            const API_VERSION: &'static str = concat!($group, "/", $version);
+            const GROUP: &'static str = $group;
+            const KIND: &'static str = stringify!($kind);
+            const VERSION: &'static str = $version;
+            const URL_PATH_SEGMENT: &'static str = $plural;
+            type Scope = k8s_openapi::NamespaceResourceScope;
+        }
 
+        impl k8s_openapi::Metadata for $kind {
+            type Ty = ObjectMeta;
+
+            fn metadata(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+
+            fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+
+        impl $kind {
             pub fn new(metadata: ObjectMeta, spec: $spec) -> Self {
+                use k8s_openapi::Resource;
                 $kind { api_version: Self::API_VERSION.into(), kind: Self::KIND.into(), metadata, spec }
             }
 
-            /// The object `name` of `component` as the build step emits it:
-            /// the same JSON as [`Self::new`] serialised, with the metadata
-            /// built directly.
+            /// The object `name` of `component` as the build step emits it.
             pub fn object(
                 owner: &crate::Owner,
                 name: impl Into<String>,
                 component: crate::names::Component,
-                spec: &$spec,
+                spec: $spec,
             ) -> crate::Object {
-                let spec = crate::object::to_json(spec);
-                owner.object(Self::API_VERSION, Self::KIND, name, component, crate::object::fields([("spec", spec)]))
+                crate::Object::typed(&Self::new(owner.metadata(name, component), spec))
             }
         }
     };
@@ -50,27 +66,27 @@ macro_rules! istio_kind {
 
 istio_kind!(
     /// security.istio.io/v1 PeerAuthentication.
-    PeerAuthentication, PeerAuthenticationSpec, "security.istio.io/v1"
+    PeerAuthentication, PeerAuthenticationSpec, "security.istio.io", "v1", "peerauthentications"
 );
 istio_kind!(
     /// security.istio.io/v1 AuthorizationPolicy.
-    AuthorizationPolicy, AuthorizationPolicySpec, "security.istio.io/v1"
+    AuthorizationPolicy, AuthorizationPolicySpec, "security.istio.io", "v1", "authorizationpolicies"
 );
 istio_kind!(
     /// networking.istio.io/v1 DestinationRule.
-    DestinationRule, DestinationRuleSpec, "networking.istio.io/v1"
+    DestinationRule, DestinationRuleSpec, "networking.istio.io", "v1", "destinationrules"
 );
 istio_kind!(
     /// networking.istio.io/v1 Gateway.
-    Gateway, GatewaySpec, "networking.istio.io/v1"
+    Gateway, GatewaySpec, "networking.istio.io", "v1", "gateways"
 );
 istio_kind!(
     /// networking.istio.io/v1 VirtualService.
-    VirtualService, VirtualServiceSpec, "networking.istio.io/v1"
+    VirtualService, VirtualServiceSpec, "networking.istio.io", "v1", "virtualservices"
 );
 istio_kind!(
     /// networking.istio.io/v1 ServiceEntry.
-    ServiceEntry, ServiceEntrySpec, "networking.istio.io/v1"
+    ServiceEntry, ServiceEntrySpec, "networking.istio.io", "v1", "serviceentries"
 );
 
 fn is_empty<T>(v: &[T]) -> bool {
