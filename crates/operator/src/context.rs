@@ -7,12 +7,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::channel::mpsc::UnboundedSender;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::core::PartialObjectMeta;
 use kube::discovery::ApiResource;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
+use serde::Deserialize;
 use serde_json::Value;
 
 use magnetar_api::labels::{APP_INSTANCE, APP_MANAGED_BY, MANAGED_BY};
@@ -279,8 +281,6 @@ impl Context {
 
 /// Labels of a pod template, from a live StatefulSet.
 pub fn template_labels(sts: &Value) -> BTreeMap<String, String> {
-    sts["spec"]["template"]["metadata"]["labels"]
-        .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
-        .unwrap_or_default()
+    let sts = StatefulSet::deserialize(sts).unwrap_or_default();
+    sts.spec.and_then(|s| s.template.metadata).and_then(|m| m.labels).unwrap_or_default()
 }

@@ -20,10 +20,12 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::Resource;
 use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use kube::runtime::events::EventType;
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -138,12 +140,19 @@ pub struct StsView {
 }
 
 impl StsView {
+    /// Reads a live StatefulSet as its typed form; one that does not parse
+    /// reads as not yet observed.
     pub fn from_value(sts: &Value) -> Self {
-        let generation = sts["metadata"]["generation"].as_i64().unwrap_or(0);
+        StatefulSet::deserialize(sts).map(|s| Self::of(&s)).unwrap_or_default()
+    }
+
+    pub fn of(sts: &StatefulSet) -> Self {
+        let status = sts.status.as_ref();
+        let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
         StsView {
-            replicas: sts["spec"]["replicas"].as_i64().map_or(1, |r| i32::try_from(r).unwrap_or(0)),
-            update_revision: sts["status"]["updateRevision"].as_str().map(str::to_string),
-            observed: sts["status"]["observedGeneration"].as_i64().unwrap_or(0) >= generation,
+            replicas: sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            update_revision: status.and_then(|s| s.update_revision.clone()),
+            observed: observed >= sts.metadata.generation.unwrap_or(0),
         }
     }
 }
@@ -455,10 +464,18 @@ mod tests {
 
     #[test]
     fn sts_view_reads_the_status() {
-        let v = serde_json::json!({
-            "metadata": {"generation": 4}, "spec": {"replicas": 3},
-            "status": {"observedGeneration": 4, "updateRevision": "pc-zk-abc"}
-        });
+        use k8s_openapi::api::apps::v1::{StatefulSetSpec, StatefulSetStatus};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let sts = StatefulSet {
+            metadata: ObjectMeta { generation: Some(4), ..Default::default() },
+            spec: Some(StatefulSetSpec { replicas: Some(3), ..Default::default() }),
+            status: Some(StatefulSetStatus {
+                observed_generation: Some(4),
+                update_revision: Some("pc-zk-abc".into()),
+                ..Default::default()
+            }),
+        };
+        let v = serde_json::to_value(&sts).unwrap();
         assert_eq!(
             StsView::from_value(&v),
             StsView { replicas: 3, update_revision: Some("pc-zk-abc".into()), observed: true }

@@ -3,8 +3,10 @@
 //! lastTransitionTime while their status does not change, so a reconcile that
 //! observes nothing new computes an identical status (and writes nothing).
 
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+use serde::Deserialize;
 use serde_json::Value;
 
 use magnetar_api::status::{
@@ -31,19 +33,50 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// Reads a StatefulSet or Deployment (JSON).
+    /// Reads a live StatefulSet or Deployment as its typed form; an object
+    /// that does not parse as one reads as a workload with nothing ready.
     pub fn from_value(v: &Value) -> Self {
-        let int = |v: &Value| v.as_i64().unwrap_or(0);
-        let i32_of = |v: &Value| i32::try_from(int(v)).unwrap_or(0);
-        Workload {
+        let parsed = match v["kind"].as_str() {
+            Some("Deployment") => Deployment::deserialize(v).map(|d| Self::of_deployment(&d)),
+            _ => StatefulSet::deserialize(v).map(|s| Self::of_stateful_set(&s)),
+        };
+        parsed.unwrap_or_else(|_| Workload {
             kind: v["kind"].as_str().unwrap_or_default().to_string(),
             name: v["metadata"]["name"].as_str().unwrap_or_default().to_string(),
-            desired: v["spec"]["replicas"].as_i64().map_or(1, |r| i32::try_from(r).unwrap_or(0)),
-            generation: int(&v["metadata"]["generation"]),
-            observed_generation: int(&v["status"]["observedGeneration"]),
-            replicas: i32_of(&v["status"]["replicas"]),
-            ready: i32_of(&v["status"]["readyReplicas"]),
-            updated: i32_of(&v["status"]["updatedReplicas"]),
+            desired: 1,
+            generation: 0,
+            observed_generation: 0,
+            replicas: 0,
+            ready: 0,
+            updated: 0,
+        })
+    }
+
+    pub fn of_stateful_set(sts: &StatefulSet) -> Self {
+        let status = sts.status.clone().unwrap_or_default();
+        Workload {
+            kind: "StatefulSet".into(),
+            name: sts.metadata.name.clone().unwrap_or_default(),
+            desired: sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            generation: sts.metadata.generation.unwrap_or(0),
+            observed_generation: status.observed_generation.unwrap_or(0),
+            replicas: status.replicas,
+            ready: status.ready_replicas.unwrap_or(0),
+            updated: status.updated_replicas.unwrap_or(0),
+        }
+    }
+
+    pub fn of_deployment(deployment: &Deployment) -> Self {
+        let status = deployment.status.clone().unwrap_or_default();
+        Workload {
+            kind: "Deployment".into(),
+            name: deployment.metadata.name.clone().unwrap_or_default(),
+            desired: deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            generation: deployment.metadata.generation.unwrap_or(0),
+            observed_generation: status.observed_generation.unwrap_or(0),
+            replicas: status.replicas.unwrap_or(0),
+            ready: status.ready_replicas.unwrap_or(0),
+            updated: status.updated_replicas.unwrap_or(0),
         }
     }
 
@@ -383,12 +416,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sts(desired: i64, ready: i64, updated: i64, gen_: i64, observed: i64) -> Workload {
-        Workload::from_value(&json!({
-            "kind": "StatefulSet", "metadata": {"name": "pc-zk", "generation": gen_},
-            "spec": {"replicas": desired},
-            "status": {"replicas": desired, "readyReplicas": ready, "updatedReplicas": updated, "observedGeneration": observed}
-        }))
+    fn sts(desired: i32, ready: i32, updated: i32, gen_: i64, observed: i64) -> Workload {
+        use k8s_openapi::api::apps::v1::{StatefulSetSpec, StatefulSetStatus};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let sts = StatefulSet {
+            metadata: ObjectMeta { name: Some("pc-zk".into()), generation: Some(gen_), ..Default::default() },
+            spec: Some(StatefulSetSpec { replicas: Some(desired), ..Default::default() }),
+            status: Some(StatefulSetStatus {
+                replicas: desired,
+                ready_replicas: Some(ready),
+                updated_replicas: Some(updated),
+                observed_generation: Some(observed),
+                ..Default::default()
+            }),
+        };
+        // Through its JSON, as the operator reads it from the cache.
+        Workload::from_value(&serde_json::to_value(&sts).unwrap())
     }
 
     fn observed<'a>(primary: Option<Workload>, previous: Option<&'a ComponentStatus>) -> Observed<'a> {

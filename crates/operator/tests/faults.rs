@@ -333,7 +333,8 @@ async fn snapshot(client: &Client, ns: &str) -> BTreeMap<(String, String), Value
 /// namespace: it must be the hash of a ConfigMap the template mounts, as
 /// that ConfigMap is now; it is then replaced by the ConfigMap's name.
 fn check_config_hash(body: &mut Value, config_maps: &BTreeMap<String, BTreeMap<String, String>>, what: &str) {
-    use magnetar_desired::components::pod::{CONFIG_HASH_ANNOTATION, config_hash};
+    use magnetar_desired::components::config_files::config_hash;
+    use magnetar_desired::components::workload::CONFIG_HASH_ANNOTATION;
     let template = &mut body["spec"]["template"];
     let Some(hash) = template["metadata"]["annotations"][CONFIG_HASH_ANNOTATION].as_str().map(str::to_string) else {
         return;

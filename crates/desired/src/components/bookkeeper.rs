@@ -242,7 +242,7 @@ mod tests {
     }
 
     fn conf(o: &[Object], name: &str) -> String {
-        find(o, "ConfigMap", name)["data"][BOOKKEEPER_CONF].as_str().unwrap_or_default().to_string()
+        config_file(o, name, BOOKKEEPER_CONF)
     }
 
     #[test]
@@ -262,24 +262,29 @@ mod tests {
             assert!(has(&o, kind, name), "{kind} {name}");
         }
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-bk-headless")), [3181, 8000]);
-        assert_eq!(find(&o, "StatefulSet", "pc-bk")["spec"]["serviceName"], "pc-bk-headless");
-        let ar = find(&o, "Deployment", "pc-bk-auto-recovery");
-        assert_eq!(ar["spec"]["replicas"], 1);
-        assert_eq!(ar["spec"]["template"]["spec"]["serviceAccountName"], "pc-bk-auto-recovery");
-        assert_eq!(ar["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"], "autorecovery");
+        assert_eq!(sts_spec(&o, "pc-bk").service_name.as_deref(), Some("pc-bk-headless"));
+        let ar = deployment_spec(&o, "pc-bk-auto-recovery");
+        assert_eq!(ar.replicas, Some(1));
+        let account = ar.template.spec.and_then(|s| s.service_account_name);
+        assert_eq!(account.as_deref(), Some("pc-bk-auto-recovery"));
+        assert_eq!(ar.selector.match_labels.unwrap()["app.kubernetes.io/component"], "autorecovery");
         assert_port_names(&o);
     }
 
     #[test]
     fn claim_templates_default_to_10_and_50_gi() {
         let o = objects(&bk("  storage: {ledgers: {size: 100Gi}, storageClassName: ssd}\n"));
-        let claims = &find(&o, "StatefulSet", "pc-bk")["spec"]["volumeClaimTemplates"];
-        assert_eq!(claims[0]["metadata"]["name"], "journal");
-        assert_eq!(claims[0]["spec"]["resources"]["requests"]["storage"], "10Gi");
-        assert_eq!(claims[1]["metadata"]["name"], "ledgers");
-        assert_eq!(claims[1]["spec"]["resources"]["requests"]["storage"], "100Gi");
-        assert_eq!(claims[1]["spec"]["storageClassName"], "ssd");
-        assert_eq!(claims[1]["metadata"]["labels"]["app.kubernetes.io/instance"], "pc");
+        let claims = sts_spec(&o, "pc-bk").volume_claim_templates.unwrap();
+        let storage = |i: usize| {
+            let requests = claims[i].spec.as_ref().and_then(|s| s.resources.as_ref()).and_then(|r| r.requests.clone());
+            requests.and_then(|r| r.get("storage").map(|q| q.0.clone())).unwrap_or_default()
+        };
+        assert_eq!(claims[0].metadata.name.as_deref(), Some("journal"));
+        assert_eq!(storage(0), "10Gi");
+        assert_eq!(claims[1].metadata.name.as_deref(), Some("ledgers"));
+        assert_eq!(storage(1), "100Gi");
+        assert_eq!(claims[1].spec.as_ref().and_then(|s| s.storage_class_name.as_deref()), Some("ssd"));
+        assert_eq!(claims[1].metadata.labels.as_ref().unwrap()["app.kubernetes.io/instance"], "pc");
     }
 
     #[test]
@@ -298,8 +303,8 @@ mod tests {
             assert!(c.contains(line), "{line} missing from {c}");
         }
         assert!(!c.contains("PULSAR_PREFIX_x"));
-        let env = &find(&o, "StatefulSet", "pc-bk")["spec"]["template"]["spec"]["containers"][0]["env"];
-        assert_eq!(env[0]["name"], "PULSAR_PREFIX_x");
+        let env = main_container(find(&o, "StatefulSet", "pc-bk")).env.unwrap_or_default();
+        assert_eq!(env[0].name, "PULSAR_PREFIX_x");
     }
 
     #[test]
@@ -308,10 +313,10 @@ mod tests {
             "  autoRecovery:\n    replicas: 2\n    conf: {zkServers: 'other:2181'}\n    pod: {annotations: {prometheus.io/port: '8000'}}\n",
         ));
         assert!(conf(&o, "pc-bk-auto-recovery").contains("zkServers=other:2181\n"));
-        let ar = find(&o, "Deployment", "pc-bk-auto-recovery");
-        assert_eq!(ar["spec"]["replicas"], 2);
-        assert_eq!(ar["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"], "8000");
-        assert!(script(ar).contains("exec bin/bookkeeper autorecovery"));
+        assert_eq!(deployment_spec(&o, "pc-bk-auto-recovery").replicas, Some(2));
+        let (_, annotations) = template_meta(&o, "Deployment", "pc-bk-auto-recovery");
+        assert_eq!(annotations["prometheus.io/port"], "8000");
+        assert!(script(find(&o, "Deployment", "pc-bk-auto-recovery")).contains("exec bin/bookkeeper autorecovery"));
     }
 
     /// Bookies and auto-recovery size their JVMs from their own pods'
@@ -321,19 +326,14 @@ mod tests {
         let o = objects(&bk(
             "  pod: {resources: {requests: {memory: 1Gi}}}\n  autoRecovery: {pod: {resources: {limits: {memory: 256Mi}}}}\n",
         ));
-        let env = |kind: &str, name: &str| {
-            find(&o, kind, name)["spec"]["template"]["spec"]["containers"][0]["env"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        };
+        let env = |kind: &str, name: &str| main_container(find(&o, kind, name)).env.unwrap_or_default();
         let bookie = env("StatefulSet", "pc-bk");
-        let mem = bookie.iter().find(|e| e["name"] == "BOOKIE_MEM").expect("bookies get BOOKIE_MEM");
-        assert_eq!(mem["value"], "-Xms512m -Xmx512m -XX:MaxDirectMemorySize=256m");
+        let mem = bookie.iter().find(|e| e.name == "BOOKIE_MEM").expect("bookies get BOOKIE_MEM");
+        assert_eq!(mem.value.as_deref(), Some("-Xms512m -Xmx512m -XX:MaxDirectMemorySize=256m"));
         let ar = env("Deployment", "pc-bk-auto-recovery");
-        let mem = ar.iter().find(|e| e["name"] == "BOOKIE_MEM").expect("auto-recovery gets BOOKIE_MEM");
-        assert_eq!(mem["value"], "-Xms128m -Xmx128m -XX:MaxDirectMemorySize=64m");
-        assert!(!bookie.iter().chain(&ar).any(|e| e["name"] == "PULSAR_MEM"));
+        let mem = ar.iter().find(|e| e.name == "BOOKIE_MEM").expect("auto-recovery gets BOOKIE_MEM");
+        assert_eq!(mem.value.as_deref(), Some("-Xms128m -Xmx128m -XX:MaxDirectMemorySize=64m"));
+        assert!(!bookie.iter().chain(&ar).any(|e| e.name == "PULSAR_MEM"));
     }
 
     /// metadataServiceUri (Oxia) replaces the URI derived from zkServers, for
@@ -358,18 +358,19 @@ mod tests {
     #[test]
     fn image_pull_secrets_reach_bookies_and_auto_recovery() {
         let pull = |o: &[Object], kind: &str, name: &str| {
-            find(o, kind, name)["spec"]["template"]["spec"]["imagePullSecrets"].clone()
+            let secrets = pod_spec(o, kind, name).image_pull_secrets;
+            secrets.map(|s| s.into_iter().map(|r| r.name).collect::<Vec<_>>())
         };
         let o = objects(&bk("  pod: {imagePullSecrets: [{name: regcred}]}
 "));
-        assert_eq!(pull(&o, "StatefulSet", "pc-bk"), serde_json::json!([{"name": "regcred"}]));
-        assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), serde_json::json!([{"name": "regcred"}]));
+        assert_eq!(pull(&o, "StatefulSet", "pc-bk"), Some(vec!["regcred".to_string()]));
+        assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), Some(vec!["regcred".to_string()]));
         let o = objects(&bk(
             "  pod: {imagePullSecrets: [{name: regcred}]}\n  autoRecovery: {pod: {imagePullSecrets: [{name: other}]}}\n",
         ));
-        assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), serde_json::json!([{"name": "other"}]));
+        assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), Some(vec!["other".to_string()]));
         let o = objects(&bk(""));
-        assert!(pull(&o, "StatefulSet", "pc-bk").is_null() && pull(&o, "Deployment", "pc-bk-auto-recovery").is_null());
+        assert!(pull(&o, "StatefulSet", "pc-bk").is_none() && pull(&o, "Deployment", "pc-bk-auto-recovery").is_none());
     }
 
     #[test]

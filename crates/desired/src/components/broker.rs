@@ -447,11 +447,11 @@ mod tests {
     }
 
     fn conf(o: &[Object]) -> String {
-        find(o, "ConfigMap", "pc-broker")["data"][BROKER_CONF].as_str().unwrap_or_default().to_string()
+        config_file(o, "pc-broker", BROKER_CONF)
     }
 
-    fn container(o: &[Object]) -> serde_json::Value {
-        find(o, "StatefulSet", "pc-broker")["spec"]["template"]["spec"]["containers"][0].clone()
+    fn container(o: &[Object]) -> k8s_openapi::api::core::v1::Container {
+        main_container(find(o, "StatefulSet", "pc-broker"))
     }
 
     const SIMPLE: &str = "  config:\n    advertisedDomain: pulsar.example.com\n    serviceURLGenerationPolicy: OrdinalPrefix\n    protocolHandlers: {kop: {enabled: true}}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw}}}\n";
@@ -475,7 +475,8 @@ mod tests {
         assert!(c.contains("internalListenerName=internal\n"));
         assert!(!c.contains("messagingProtocols"));
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker")), [6650, 8080]);
-        assert_eq!(container(&o)["readinessProbe"]["httpGet"]["path"], "/status.html");
+        let readiness = container(&o).readiness_probe.and_then(|p| p.http_get).and_then(|h| h.path);
+        assert_eq!(readiness.as_deref(), Some("/status.html"));
     }
 
     /// `/status.html` answers 404 unless statusFilePath names an existing
@@ -543,21 +544,13 @@ mod tests {
         assert!(c.contains("kafkaProtocolMap=kafka_internal:PLAINTEXT,kafka_external:SSL\n"));
         assert!(c.contains("kopSslKeystoreLocation=/etc/tls/pulsar-kop/keystore.jks\n"));
         let ctr = container(&o);
-        let mounts: Vec<(&str, bool)> = ctr["volumeMounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| (m["mountPath"].as_str().unwrap(), m["readOnly"].as_bool().unwrap_or(false)))
-            .collect();
+        let mounts: Vec<(&str, bool)> =
+            ctr.volume_mounts.iter().flatten().map(|m| (m.mount_path.as_str(), m.read_only.unwrap_or(false))).collect();
         assert!(mounts.contains(&("/etc/tls/pulsar-kop", true)));
         assert!(mounts.contains(&("/etc/tls/gateway", true)));
-        let pw = ctr["env"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["name"] == "PULSAR_PREFIX_kopSslKeystorePassword")
-            .unwrap();
-        assert_eq!(pw["valueFrom"]["secretKeyRef"]["name"], "jks");
+        let pw = ctr.env.iter().flatten().find(|e| e.name == "PULSAR_PREFIX_kopSslKeystorePassword").unwrap();
+        let secret = pw.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()).map(|r| r.name.as_str());
+        assert_eq!(secret, Some("jks"));
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6653, 8443, 9095]);
         assert_port_names(&o);
     }
@@ -581,8 +574,7 @@ mod tests {
         for svc in ["pc-broker", "pc-broker-headless"] {
             assert_eq!(service_port_numbers(find(&o, "Service", svc)), [6650, 8080, 6651, 8443], "{svc}");
         }
-        let ports: Vec<i64> =
-            container(&o)["ports"].as_array().unwrap().iter().map(|p| p["containerPort"].as_i64().unwrap()).collect();
+        let ports: Vec<i32> = container(&o).ports.iter().flatten().map(|p| p.container_port).collect();
         assert_eq!(ports, [6650, 8080, 6651, 8443]);
         assert_port_names(&o);
         // Off (or false): no TLS port appears.
@@ -610,8 +602,8 @@ mod tests {
         let exported = s.find("export PULSAR_PREFIX_kopSslKeystorePassword=\"$KOP_KEYSTORE_PASSWORD\"").unwrap();
         let installed = s.find("bin/apply-config-from-env.py conf/broker.conf").unwrap();
         assert!(built < exported && exported < installed, "{s}");
-        let spec = &find(&o, "StatefulSet", "pc-broker")["spec"]["template"]["spec"];
-        assert!(spec["volumes"].as_array().unwrap().iter().any(|v| v["secret"]["secretName"] == "gw"));
+        let volumes = pod_spec(&o, "StatefulSet", "pc-broker").volumes.unwrap_or_default();
+        assert!(volumes.iter().any(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("gw")));
         // With kop.tls the user's keystore is used and nothing is converted.
         let o = objects(&broker(
             "  config: {advertisedDomain: pulsar.example.com, protocolHandlers: {kop: {enabled: true, tls: {enabled: true, certSecretName: k, passwordSecretRef: {name: p, key: k}}}}}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw}}}\n",
@@ -628,13 +620,8 @@ mod tests {
         let c = conf(&o);
         assert!(c.contains("managedLedgerDefaultAckQuorum=1\n"));
         assert!(!c.contains("superUserRoles"));
-        let env = container(&o)["env"].clone();
-        assert!(
-            env.as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["name"] == "PULSAR_PREFIX_superUserRoles" && e["value"] == "admin")
-        );
+        let env = container(&o).env.unwrap_or_default();
+        assert!(env.iter().any(|e| e.name == "PULSAR_PREFIX_superUserRoles" && e.value.as_deref() == Some("admin")));
     }
 
     #[test]
@@ -744,35 +731,33 @@ mod tests {
     #[test]
     fn log_config_sets_level_and_format() {
         let env_of = |o: &[Object]| -> BTreeMap<String, String> {
-            container(o)["env"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| (e["name"].as_str().unwrap().to_string(), e["value"].as_str().unwrap_or("").to_string()))
-                .collect()
+            container(o).env.into_iter().flatten().map(|e| (e.name, e.value.unwrap_or_default())).collect()
         };
-        let log4j2 = |o: &[Object]| find(o, "ConfigMap", "pc-broker")["data"][config_files::LOG4J2_FILE].clone();
+        let log4j2 = |o: &[Object]| {
+            let cm: k8s_openapi::api::core::v1::ConfigMap = typed(o, "pc-broker");
+            cm.data.and_then(|mut d| d.remove(config_files::LOG4J2_FILE))
+        };
         let o = objects(&broker("  logConfig: {level: DEBUG, format: json}\n"));
         let env = env_of(&o);
         assert_eq!(env["PULSAR_LOG_LEVEL"], "DEBUG");
         assert_eq!(env["PULSAR_LOG_ROOT_LEVEL"], "DEBUG");
         assert_eq!(env["PULSAR_LOG_CONF"], "/pulsar/conf/magnetar/log4j2-magnetar.yaml");
-        let file = log4j2(&o).as_str().unwrap().to_string();
+        let file = log4j2(&o).unwrap();
         let parsed: serde_json::Value = serde_norway::from_str(&file).unwrap();
         assert!(parsed["Configuration"]["Appenders"]["Console"]["JsonLayout"].is_object(), "{file}");
         assert_eq!(parsed["Configuration"]["Loggers"]["Root"]["level"], "${sys:pulsar.log.root.level}");
 
         let o = objects(&broker("  logConfig: {format: json, template: \"Configuration: {name: mine}\"}\n"));
-        assert_eq!(log4j2(&o), "Configuration: {name: mine}");
+        assert_eq!(log4j2(&o).as_deref(), Some("Configuration: {name: mine}"));
         assert!(!env_of(&o).contains_key("PULSAR_LOG_LEVEL"));
 
         let o = objects(&broker("  logConfig: {level: WARN, format: text}\n"));
-        assert!(log4j2(&o).is_null());
+        assert!(log4j2(&o).is_none());
         let env = env_of(&o);
         assert_eq!(env["PULSAR_LOG_LEVEL"], "WARN");
         assert!(!env.contains_key("PULSAR_LOG_CONF"));
         let plain = objects(&broker(""));
-        assert!(log4j2(&plain).is_null() && !env_of(&plain).contains_key("PULSAR_LOG_LEVEL"));
+        assert!(log4j2(&plain).is_none() && !env_of(&plain).contains_key("PULSAR_LOG_LEVEL"));
     }
 
     /// autoScalingPolicy: an autoscaling/v2 HPA on the StatefulSet, which
@@ -783,26 +768,29 @@ mod tests {
         let o = objects(&broker(
             "  replicas: 2\n  autoScalingPolicy:\n    minReplicas: 1\n    maxReplicas: 4\n    metrics: [{type: Resource, resource: {name: cpu, target: {type: Utilization, averageUtilization: 60}}}]\n    behavior: {scaleDown: {stabilizationWindowSeconds: 600}}\n",
         ));
-        let hpa = find(&o, "HorizontalPodAutoscaler", "pc-broker");
-        assert_eq!(hpa["apiVersion"], "autoscaling/v2");
+        assert_eq!(find(&o, "HorizontalPodAutoscaler", "pc-broker")["apiVersion"], "autoscaling/v2");
+        let hpa = hpa_spec(&o, "pc-broker");
+        let target = &hpa.scale_target_ref;
         assert_eq!(
-            hpa["spec"]["scaleTargetRef"],
-            serde_json::json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "pc-broker"})
+            (target.api_version.as_deref(), target.kind.as_str(), target.name.as_str()),
+            (Some("apps/v1"), "StatefulSet", "pc-broker")
         );
-        assert_eq!((hpa["spec"]["minReplicas"].as_i64(), hpa["spec"]["maxReplicas"].as_i64()), (Some(1), Some(4)));
-        assert_eq!(hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 60);
-        assert_eq!(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 600);
-        assert!(find(&o, "StatefulSet", "pc-broker")["spec"].get("replicas").is_none());
+        assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(1), 4));
+        let metric = hpa.metrics.as_ref().and_then(|m| m[0].resource.as_ref()).map(|r| r.target.average_utilization);
+        assert_eq!(metric, Some(Some(60)));
+        let scale_down = hpa.behavior.and_then(|b| b.scale_down).and_then(|d| d.stabilization_window_seconds);
+        assert_eq!(scale_down, Some(600));
+        assert_eq!(sts_spec(&o, "pc-broker").replicas, None);
 
         let o = objects(&broker("  replicas: 2\n"));
         assert!(!has(&o, "HorizontalPodAutoscaler", "pc-broker"));
-        assert_eq!(find(&o, "StatefulSet", "pc-broker")["spec"]["replicas"], 2);
+        assert_eq!(sts_spec(&o, "pc-broker").replicas, Some(2));
 
         let b = broker(&format!("{SIMPLE}  autoScalingPolicy: {{maxReplicas: 3}}\n"));
         assert_eq!(max_brokers(&b), 3);
-        let hpa = find(&objects(&b), "HorizontalPodAutoscaler", "pc-broker").clone();
-        assert_eq!(hpa["spec"]["minReplicas"], 1);
-        assert!(hpa["spec"].get("metrics").is_none(), "Kubernetes' CPU default applies");
+        let hpa = hpa_spec(&objects(&b), "pc-broker");
+        assert_eq!(hpa.min_replicas, Some(1));
+        assert!(hpa.metrics.is_none(), "Kubernetes' CPU default applies");
         let routed = crate::istio::broker(&b, &Owner::of(&b), &BuildContext::default());
         assert!(routed.iter().any(|x| x.kind == "Service" && x.name == "pc-broker-2"), "a route for the third broker");
 

@@ -160,13 +160,12 @@ mod tests {
         ] {
             assert!(has(&o, kind, name), "{kind} {name}");
         }
-        let c = find(&o, "ConfigMap", "pc-proxy")["data"][PROXY_CONF].as_str().unwrap().to_string();
+        let c = config_file(&o, "pc-proxy", PROXY_CONF);
         assert!(c.contains("brokerServiceURL=pulsar://pc-broker.pulsar.svc.cluster.local:6650\n"));
         assert!(c.contains("brokerWebServiceURL=http://pc-broker.pulsar.svc.cluster.local:8080\n"));
-        let svc = find(&o, "Service", "pc-proxy");
-        assert_eq!(service_port_numbers(svc), [6650, 8080]);
-        assert_eq!(svc["spec"]["ports"][0]["name"], "tcp-pulsar");
-        assert_eq!(svc["spec"]["ports"][1]["name"], "http-web");
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-proxy")), [6650, 8080]);
+        let names: Vec<_> = service_spec(&o, "pc-proxy").ports.into_iter().flatten().filter_map(|p| p.name).collect();
+        assert_eq!(names, ["tcp-pulsar", "http-web"]);
         assert_port_names(&o);
     }
 
@@ -175,24 +174,23 @@ mod tests {
     #[test]
     fn probes_find_the_status_file() {
         let o = objects(&proxy(""));
-        let c = find(&o, "ConfigMap", "pc-proxy")["data"][PROXY_CONF].as_str().unwrap().to_string();
+        let c = config_file(&o, "pc-proxy", PROXY_CONF);
         assert!(c.contains("statusFilePath=/pulsar/logs/status\n"));
         let s = script(find(&o, "StatefulSet", "pc-proxy"));
         let installed = s.find("bin/apply-config-from-env.py conf/proxy.conf").unwrap();
         let created = s.find("echo OK > \"$STATUS_FILE\"").expect("the script creates the status file");
         let started = s.find("exec bin/pulsar proxy").unwrap();
         assert!(installed < created && created < started, "{s}");
-        let probe = &find(&o, "StatefulSet", "pc-proxy")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
-        assert_eq!(probe["httpGet"]["path"], "/status.html");
+        let probe = main_container(find(&o, "StatefulSet", "pc-proxy")).readiness_probe;
+        assert_eq!(probe.and_then(|p| p.http_get).and_then(|h| h.path).as_deref(), Some("/status.html"));
     }
 
     #[test]
     fn auto_scaling_policy_builds_an_hpa_for_the_proxies() {
         let o = objects(&proxy("  autoScalingPolicy: {minReplicas: 1, maxReplicas: 4}\n"));
-        let hpa = find(&o, "HorizontalPodAutoscaler", "pc-proxy");
-        assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "pc-proxy");
-        assert_eq!(hpa["spec"]["maxReplicas"], 4);
-        assert!(find(&o, "StatefulSet", "pc-proxy")["spec"].get("replicas").is_none());
+        let hpa = hpa_spec(&o, "pc-proxy");
+        assert_eq!((hpa.scale_target_ref.name.as_str(), hpa.max_replicas), ("pc-proxy", 4));
+        assert_eq!(sts_spec(&o, "pc-proxy").replicas, None);
         let err = crate::validate::proxy(&proxy("  autoScalingPolicy: {minReplicas: 0, maxReplicas: 2}\n"))
             .unwrap_err()
             .to_string();
@@ -202,7 +200,7 @@ mod tests {
     #[test]
     fn zero_replicas_keeps_the_objects() {
         let o = objects(&proxy("  replicas: 0\n"));
-        assert_eq!(find(&o, "StatefulSet", "pc-proxy")["spec"]["replicas"], 0);
+        assert_eq!(sts_spec(&o, "pc-proxy").replicas, Some(0));
         assert!(has(&o, "Service", "pc-proxy"));
     }
 
@@ -212,11 +210,11 @@ mod tests {
             "  dnsNames: [proxy.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw-tls}}}\n",
         ));
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-proxy")), [6650, 8080, 6651, 8443]);
-        let c = find(&o, "ConfigMap", "pc-proxy")["data"][PROXY_CONF].as_str().unwrap().to_string();
+        let c = config_file(&o, "pc-proxy", PROXY_CONF);
         assert!(c.contains("servicePortTls=6651\n") && c.contains("webServicePortTls=8443\n"));
         assert!(c.contains("tlsCertificateFilePath=/etc/tls/gateway/tls.crt\n"));
-        let spec = &find(&o, "StatefulSet", "pc-proxy")["spec"]["template"]["spec"];
-        assert_eq!(spec["volumes"][1]["secret"]["secretName"], "gw-tls");
+        let volumes = pod_spec(&o, "StatefulSet", "pc-proxy").volumes.unwrap_or_default();
+        assert_eq!(volumes[1].secret.as_ref().and_then(|s| s.secret_name.as_deref()), Some("gw-tls"));
         assert_port_names(&o);
         // SIMPLE: the gateway terminates TLS, the proxy stays plaintext.
         let o = objects(&proxy(

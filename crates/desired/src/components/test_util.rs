@@ -1,7 +1,10 @@
 //! Test helpers shared by the component modules.
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Container, Service};
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec, Service, ServiceSpec};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -28,6 +31,55 @@ pub fn find<'a>(objects: &'a [Object], kind: &str, name: &str) -> &'a Value {
 /// typed fields, so a misspelt one does not compile.
 pub fn typed<K: k8s_openapi::Resource + DeserializeOwned>(objects: &[Object], name: &str) -> K {
     serde_json::from_value(find(objects, K::KIND, name).clone()).unwrap()
+}
+
+/// The spec of StatefulSet `name`.
+pub fn sts_spec(objects: &[Object], name: &str) -> StatefulSetSpec {
+    typed::<StatefulSet>(objects, name).spec.expect("a StatefulSet spec")
+}
+
+/// The spec of Deployment `name`.
+pub fn deployment_spec(objects: &[Object], name: &str) -> DeploymentSpec {
+    typed::<Deployment>(objects, name).spec.expect("a Deployment spec")
+}
+
+/// The pod template of StatefulSet or Deployment `name`.
+pub fn template(objects: &[Object], kind: &str, name: &str) -> PodTemplateSpec {
+    match kind {
+        "Deployment" => deployment_spec(objects, name).template,
+        _ => sts_spec(objects, name).template,
+    }
+}
+
+/// The pod spec of StatefulSet or Deployment `name`.
+pub fn pod_spec(objects: &[Object], kind: &str, name: &str) -> PodSpec {
+    template(objects, kind, name).spec.expect("a pod spec")
+}
+
+/// Labels and annotations of the pod template of `name`.
+pub fn template_meta(
+    objects: &[Object],
+    kind: &str,
+    name: &str,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let m = template(objects, kind, name).metadata.unwrap_or_default();
+    (m.labels.unwrap_or_default(), m.annotations.unwrap_or_default())
+}
+
+/// File `key` of ConfigMap `name`.
+pub fn config_file(objects: &[Object], name: &str, key: &str) -> String {
+    let cm: ConfigMap = typed(objects, name);
+    cm.data.and_then(|mut d| d.remove(key)).unwrap_or_default()
+}
+
+/// The spec of Service `name`.
+pub fn service_spec(objects: &[Object], name: &str) -> ServiceSpec {
+    typed::<Service>(objects, name).spec.expect("a Service spec")
+}
+
+/// The spec of HorizontalPodAutoscaler `name`.
+pub fn hpa_spec(objects: &[Object], name: &str) -> HorizontalPodAutoscalerSpec {
+    typed::<HorizontalPodAutoscaler>(objects, name).spec
 }
 
 pub fn has(objects: &[Object], kind: &str, name: &str) -> bool {

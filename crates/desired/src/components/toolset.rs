@@ -119,13 +119,13 @@ mod tests {
         {
             assert!(has(&o, kind, name), "{kind} {name}");
         }
-        let c = find(&o, "ConfigMap", "pc-toolset")["data"][CLIENT_CONF].as_str().unwrap().to_string();
+        let c = config_file(&o, "pc-toolset", CLIENT_CONF);
         assert!(c.contains("webServiceUrl=http://b1-broker.pulsar.svc.cluster.local:8080/\n"));
         assert!(c.contains("brokerServiceUrl=pulsar://b1-broker.pulsar.svc.cluster.local:6650/\n"));
+        assert_eq!(deployment_spec(&o, "pc-toolset").replicas, Some(1));
         let d = find(&o, "Deployment", "pc-toolset");
-        assert_eq!(d["spec"]["replicas"], 1);
         assert!(script(d).contains("sleep 3600"));
-        assert!(d["spec"]["template"]["spec"]["containers"][0]["ports"].is_null());
+        assert!(main_container(d).ports.is_none());
     }
 
     /// The toolset runs the brokers' image: it inherits their pull secrets
@@ -133,25 +133,23 @@ mod tests {
     #[test]
     fn tool_set_inherits_the_brokers_image_pull_secrets() {
         let b = broker("  pod: {imagePullSecrets: [{name: regcred}]}\n");
-        let pull =
-            |o: &[Object]| find(o, "Deployment", "pc-toolset")["spec"]["template"]["spec"]["imagePullSecrets"].clone();
-        assert_eq!(pull(&objects(&coordinator("  toolSet: {}\n"), &[&b])), serde_json::json!([{"name": "regcred"}]));
+        let pull = |o: &[Object]| {
+            let secrets = pod_spec(o, "Deployment", "pc-toolset").image_pull_secrets.unwrap_or_default();
+            secrets.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        assert_eq!(pull(&objects(&coordinator("  toolSet: {}\n"), &[&b])), ["regcred"]);
         let own = coordinator("  toolSet: {pod: {imagePullSecrets: [{name: mine}]}}\n");
-        assert_eq!(pull(&objects(&own, &[&b])), serde_json::json!([{"name": "mine"}]));
+        assert_eq!(pull(&objects(&own, &[&b])), ["mine"]);
     }
 
     #[test]
     fn tool_set_follows_the_brokers_mesh_mode() {
         let b = broker("  istio: {enabled: true, dataplaneMode: ambient}\n");
         let o = objects(&coordinator("  toolSet: {replicas: 2}\n"), &[&b]);
-        let d = find(&o, "Deployment", "pc-toolset");
-        assert_eq!(d["spec"]["replicas"], 2);
-        assert_eq!(d["spec"]["template"]["metadata"]["labels"]["istio.io/dataplane-mode"], "ambient");
+        assert_eq!(deployment_spec(&o, "pc-toolset").replicas, Some(2));
+        assert_eq!(template_meta(&o, "Deployment", "pc-toolset").0["istio.io/dataplane-mode"], "ambient");
         let b = broker("  istio: {enabled: true, revision: canary}\n");
         let o = objects(&coordinator("  toolSet: {}\n"), &[&b]);
-        assert_eq!(
-            find(&o, "Deployment", "pc-toolset")["spec"]["template"]["metadata"]["labels"]["istio.io/rev"],
-            "canary"
-        );
+        assert_eq!(template_meta(&o, "Deployment", "pc-toolset").0["istio.io/rev"], "canary");
     }
 }

@@ -149,6 +149,11 @@ exec bin/pulsar zookeeper
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
     use super::*;
     use crate::components::test_util::*;
 
@@ -176,33 +181,32 @@ mod tests {
         ] {
             assert!(has(&o, kind, name), "{kind} {name}");
         }
-        let sts = find(&o, "StatefulSet", "pc-zk");
-        assert_eq!(sts["spec"]["serviceName"], "pc-zk-headless");
-        assert_eq!(sts["spec"]["podManagementPolicy"], "Parallel");
-        assert_eq!(
-            sts["spec"]["updateStrategy"],
-            serde_json::json!({"type": "OnDelete"}),
-            "the operator rolls ZooKeeper"
-        );
-        assert_eq!(sts["metadata"]["ownerReferences"][0]["uid"], "u-1");
-        assert_eq!(find(&o, "PodDisruptionBudget", "pc-zk")["spec"]["maxUnavailable"], 1);
+        let sts = typed::<StatefulSet>(&o, "pc-zk");
+        let spec = sts.spec.unwrap();
+        assert_eq!(spec.service_name.as_deref(), Some("pc-zk-headless"));
+        assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+        let strategy = spec.update_strategy.and_then(|u| u.type_);
+        assert_eq!(strategy.as_deref(), Some("OnDelete"), "the operator rolls ZooKeeper");
+        assert_eq!(sts.metadata.owner_references.unwrap()[0].uid, "u-1");
+        let pdb = typed::<PodDisruptionBudget>(&o, "pc-zk").spec.unwrap();
+        assert_eq!(pdb.max_unavailable, Some(IntOrString::Int(1)));
     }
 
     #[test]
     fn services_declare_every_zookeeper_port() {
         let o = objects(&zk("  image: img\n"));
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-zk")), [2181, 8000]);
-        let headless = find(&o, "Service", "pc-zk-headless");
-        assert_eq!(service_port_numbers(headless), [2181, 2888, 3888, 8000]);
-        assert_eq!(headless["spec"]["clusterIP"], "None");
-        assert_eq!(headless["spec"]["publishNotReadyAddresses"], true);
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-zk-headless")), [2181, 2888, 3888, 8000]);
+        let headless = service_spec(&o, "pc-zk-headless");
+        assert_eq!(headless.cluster_ip.as_deref(), Some("None"));
+        assert_eq!(headless.publish_not_ready_addresses, Some(true));
         assert_port_names(&o);
     }
 
     #[test]
     fn zoo_cfg_lists_servers_on_headless_names() {
         let o = objects(&zk("  image: img\n  replicas: 3\n  config:\n    custom: {maxClientCnxns: '100'}\n"));
-        let cfg = find(&o, "ConfigMap", "pc-zk")["data"][ZOO_CFG].as_str().unwrap().to_string();
+        let cfg = config_file(&o, "pc-zk", ZOO_CFG);
         assert!(cfg.contains("server.1=pc-zk-0.pc-zk-headless.pulsar.svc.cluster.local:2888:3888\n"));
         assert!(cfg.contains("server.3=pc-zk-2.pc-zk-headless.pulsar.svc.cluster.local:2888:3888\n"));
         assert!(!cfg.contains("server.4="));
@@ -222,51 +226,51 @@ mod tests {
 
     #[test]
     fn data_claim_template_defaults_to_10gi() {
+        let storage = |c: &PersistentVolumeClaim| {
+            let requests = c.spec.as_ref().and_then(|s| s.resources.as_ref()).and_then(|r| r.requests.as_ref());
+            requests.and_then(|r| r.get("storage")).map(|q| q.0.clone())
+        };
         let o = objects(&zk("  image: img\n  persistence: {storageClassName: fast}\n"));
-        let claim = &find(&o, "StatefulSet", "pc-zk")["spec"]["volumeClaimTemplates"][0];
-        assert_eq!(claim["metadata"]["name"], "data");
-        assert_eq!(claim["metadata"]["labels"]["app.kubernetes.io/component"], "zookeeper");
-        assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "10Gi");
-        assert_eq!(claim["spec"]["storageClassName"], "fast");
+        let claim = &sts_spec(&o, "pc-zk").volume_claim_templates.unwrap()[0];
+        assert_eq!(claim.metadata.name.as_deref(), Some("data"));
+        let labels = claim.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels["app.kubernetes.io/component"], "zookeeper");
+        assert_eq!(storage(claim).as_deref(), Some("10Gi"));
+        assert_eq!(claim.spec.as_ref().and_then(|s| s.storage_class_name.as_deref()), Some("fast"));
         let o = objects(&zk("  image: img\n  persistence: {size: 20Gi, reclaimPolicy: Delete}\n"));
-        let sts = find(&o, "StatefulSet", "pc-zk");
-        assert_eq!(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "20Gi");
-        assert_eq!(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Delete");
+        let spec = sts_spec(&o, "pc-zk");
+        assert_eq!(storage(&spec.volume_claim_templates.unwrap()[0]).as_deref(), Some("20Gi"));
+        let retention = spec.persistent_volume_claim_retention_policy.and_then(|p| p.when_deleted);
+        assert_eq!(retention.as_deref(), Some("Delete"));
     }
 
     #[test]
     fn pod_labels_follow_the_mesh_mode() {
-        let tpl = |o: &[Object]| find(o, "StatefulSet", "pc-zk")["spec"]["template"]["metadata"].clone();
+        let meta = |o: &[Object]| template_meta(o, "StatefulSet", "pc-zk");
         // Disabled: the user's inject label wins (the older guide enrols ZK that way).
-        let m = tpl(&objects(&zk("  image: img\n  pod: {labels: {sidecar.istio.io/inject: 'true'}}\n")));
-        assert_eq!(m["labels"]["sidecar.istio.io/inject"], "true");
-        assert_eq!(m["labels"]["istio.io/dataplane-mode"], "none");
-        let m = tpl(&objects(&zk("  image: img\n  istio: {enabled: true, dataplaneMode: ambient}\n")));
-        assert_eq!(m["labels"]["istio.io/dataplane-mode"], "ambient");
-        assert_eq!(m["labels"]["sidecar.istio.io/inject"], "false");
-        assert_eq!(m["labels"]["app.kubernetes.io/managed-by"], "magnetar");
-        let m = tpl(&objects(&zk("  image: img\n  istio: {enabled: true}\n")));
-        assert_eq!(m["labels"]["sidecar.istio.io/inject"], "true");
-        assert!(
-            m["annotations"]["proxy.istio.io/config"].as_str().unwrap().contains("holdApplicationUntilProxyStarts")
-        );
-        assert!(m["annotations"][workload::CONFIG_HASH_ANNOTATION].is_string());
+        let (labels, _) = meta(&objects(&zk("  image: img\n  pod: {labels: {sidecar.istio.io/inject: 'true'}}\n")));
+        assert_eq!(labels["sidecar.istio.io/inject"], "true");
+        assert_eq!(labels["istio.io/dataplane-mode"], "none");
+        let (labels, _) = meta(&objects(&zk("  image: img\n  istio: {enabled: true, dataplaneMode: ambient}\n")));
+        assert_eq!(labels["istio.io/dataplane-mode"], "ambient");
+        assert_eq!(labels["sidecar.istio.io/inject"], "false");
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "magnetar");
+        let (labels, annotations) = meta(&objects(&zk("  image: img\n  istio: {enabled: true}\n")));
+        assert_eq!(labels["sidecar.istio.io/inject"], "true");
+        assert!(annotations["proxy.istio.io/config"].contains("holdApplicationUntilProxyStarts"));
+        assert!(annotations.contains_key(workload::CONFIG_HASH_ANNOTATION));
     }
 
     #[test]
     fn user_service_account_suppresses_ours() {
         let o = objects(&zk("  image: img\n  pod: {serviceAccountName: mine}\n"));
         assert!(!has(&o, "ServiceAccount", "pc-zk"));
-        assert_eq!(find(&o, "StatefulSet", "pc-zk")["spec"]["template"]["spec"]["serviceAccountName"], "mine");
+        assert_eq!(pod_spec(&o, "StatefulSet", "pc-zk").service_account_name.as_deref(), Some("mine"));
     }
 
     #[test]
     fn a_config_change_changes_the_template_hash() {
-        let hash = |o: &[Object]| {
-            find(o, "StatefulSet", "pc-zk")["spec"]["template"]["metadata"]["annotations"]
-                [workload::CONFIG_HASH_ANNOTATION]
-                .clone()
-        };
+        let hash = |o: &[Object]| template_meta(o, "StatefulSet", "pc-zk").1[workload::CONFIG_HASH_ANNOTATION].clone();
         let a = objects(&zk("  image: img\n"));
         let b = objects(&zk("  image: img\n  config: {custom: {maxClientCnxns: '7'}}\n"));
         assert_ne!(hash(&a), hash(&b));
@@ -276,13 +280,13 @@ mod tests {
     #[test]
     fn pods_run_as_non_root_by_default() {
         let o = objects(&zk("  image: img\n"));
-        let spec = &find(&o, "StatefulSet", "pc-zk")["spec"]["template"]["spec"];
-        assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
-        assert_eq!(spec["securityContext"]["runAsUser"], 10000);
-        assert_eq!(spec["securityContext"]["fsGroup"], 0);
-        let c = &spec["containers"][0];
-        assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
-        assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
-        assert!(c["readinessProbe"].is_object() && c["livenessProbe"].is_object());
+        let spec = pod_spec(&o, "StatefulSet", "pc-zk");
+        let sc = spec.security_context.unwrap();
+        assert_eq!((sc.run_as_non_root, sc.run_as_user, sc.fs_group), (Some(true), Some(10000), Some(0)));
+        let c = &spec.containers[0];
+        let csc = c.security_context.clone().unwrap();
+        assert_eq!(csc.allow_privilege_escalation, Some(false));
+        assert_eq!(csc.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_string()]));
+        assert!(c.readiness_probe.is_some() && c.liveness_probe.is_some());
     }
 }
