@@ -1,8 +1,5 @@
 //! `customization[]`: JSON merge patches on generated objects (SPEC 1.1).
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
-
 use magnetar_api::common::{Customization, GroupVersionKindMatch};
 use regex::Regex;
 use serde_json::Value;
@@ -10,6 +7,7 @@ use serde_json::Value;
 use crate::{FieldError, Invalid, Object};
 
 /// A customization entry, parsed and compiled.
+#[derive(Debug)]
 struct Compiled<'a> {
     kinds: &'a [GroupVersionKindMatch],
     name: Option<Regex>,
@@ -27,34 +25,40 @@ impl Compiled<'_> {
     }
 }
 
-/// Most compiled name patterns kept; the cache is emptied when it is full.
-const MAX_PATTERNS: usize = 64;
+/// A resource's `customization[]`, checked and compiled once, by
+/// validation; the build applies it with [`Patches::apply`].
+#[derive(Debug, Default)]
+pub struct Patches<'a>(Vec<Compiled<'a>>);
 
-/// Compiled name patterns by pattern text. Validation and the build both
-/// compile every entry on every reconcile of the same resources, and
-/// compiling a regex costs more than building all of a broker's objects.
-static PATTERNS: LazyLock<Mutex<HashMap<String, Result<Regex, regex::Error>>>> = LazyLock::new(Mutex::default);
+impl Patches<'_> {
+    /// Merges each entry's manifest (RFC 7386) into every object it
+    /// matches, in the order the entries are listed. Identity fields cannot
+    /// be patched away.
+    pub fn apply(&self, objects: &mut [Object]) {
+        if self.0.is_empty() {
+            return;
+        }
+        for object in objects.iter_mut() {
+            let matching: Vec<&Compiled> = self.0.iter().filter(|c| c.matches(object)).collect();
+            for c in &matching {
+                json_patch::merge(&mut object.value, &c.patch);
+            }
+            if !matching.is_empty() {
+                restore_identity(object);
+            }
+        }
+    }
+}
 
 /// `pattern` anchored at both ends (it must match the whole name).
 fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    // A poisoned lock only means another thread panicked mid-insert; the
-    // map itself is still consistent.
-    let mut cache = PATTERNS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(compiled) = cache.get(pattern) {
-        return compiled.clone();
-    }
     // Compile the pattern alone first: `a)|(b` is only valid inside the
     // anchoring wrapper, where it would no longer be anchored.
-    let compiled = Regex::new(pattern).and_then(|_| Regex::new(&format!("^(?:{pattern})$")));
-    if cache.len() >= MAX_PATTERNS {
-        cache.clear();
-    }
-    cache.insert(pattern.to_string(), compiled.clone());
-    compiled
+    Regex::new(pattern).and_then(|_| Regex::new(&format!("^(?:{pattern})$")))
 }
 
 /// Parses and compiles every entry; errors name `spec.customization[i]`.
-fn compile(customization: &[Customization]) -> Result<Vec<Compiled<'_>>, Invalid> {
+pub fn compile(customization: &[Customization]) -> Result<Patches<'_>, Invalid> {
     let mut errors = Vec::new();
     let mut out = Vec::new();
     for (i, c) in customization.iter().enumerate() {
@@ -99,31 +103,7 @@ fn compile(customization: &[Customization]) -> Result<Vec<Compiled<'_>>, Invalid
             out.push(Compiled { kinds: &c.match_.group_version_kinds, name, patch });
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(Invalid(errors)) }
-}
-
-/// Checks every customization entry without applying it.
-pub fn validate(customization: &[Customization]) -> Result<(), Invalid> {
-    compile(customization).map(|_| ())
-}
-
-/// Merges each entry's manifest (RFC 7386) into every object it matches, in
-/// the order the entries are listed. Identity fields cannot be patched away.
-pub fn apply(objects: &mut [Object], customization: &[Customization]) -> Result<(), Invalid> {
-    if customization.is_empty() {
-        return Ok(());
-    }
-    let compiled = compile(customization)?;
-    for object in objects.iter_mut() {
-        let matching: Vec<&Compiled> = compiled.iter().filter(|c| c.matches(object)).collect();
-        for c in &matching {
-            json_patch::merge(&mut object.value, &c.patch);
-        }
-        if !matching.is_empty() {
-            restore_identity(object);
-        }
-    }
-    Ok(())
+    if errors.is_empty() { Ok(Patches(out)) } else { Err(Invalid(errors)) }
 }
 
 /// A patch may not rename, move or retype an object: the operator tracks it
@@ -163,7 +143,7 @@ mod tests {
         let c = custom(
             "- manifest: 'spec: {rules: [{to: [{operation: {ports: [\"6650\"]}}]}]}'\n  match: {groupVersionKinds: [{group: security.istio.io, kind: AuthorizationPolicy}], name: .*-broker}\n",
         );
-        apply(&mut objs, &c).unwrap();
+        compile(&c).unwrap().apply(&mut objs);
         assert_eq!(objs[0].value["spec"], json!({"rules": [{"to": [{"operation": {"ports": ["6650"]}}]}], "keep": 1}));
         assert_eq!(objs[1].value["spec"]["rules"], json!([{"from": []}]), "anchored: -x suffix must not match");
         assert_eq!(objs[2].value["spec"]["rules"], json!([{"from": []}]), "other kind untouched");
@@ -175,7 +155,7 @@ mod tests {
         let c = custom(
             "- manifest: '{metadata: {name: b}, spec: {keep: null}}'\n  match: {groupVersionKinds: [{group: '', kind: Service}]}\n",
         );
-        apply(&mut objs, &c).unwrap();
+        compile(&c).unwrap().apply(&mut objs);
         assert_eq!(objs[0].value["metadata"]["name"], "a");
         assert!(objs[0].value["spec"].get("keep").is_none());
     }
@@ -184,26 +164,25 @@ mod tests {
     fn a_pattern_that_only_parses_inside_the_anchors_is_refused() {
         let c = custom("- manifest: 'spec: {}'\n  match: {groupVersionKinds: [{kind: Service}], name: 'a)|(b'}\n");
         assert!(
-            validate(&c)
-                .unwrap_err()
+            compile(&c)
+                .err()
+                .unwrap()
                 .to_string()
                 .contains("spec.customization[0].match.name: invalid regular expression")
         );
     }
 
     #[test]
-    fn a_cached_pattern_gives_the_same_answer() {
-        for _ in 0..2 {
-            assert!(anchored(".*-broker").unwrap().is_match("pc-broker"));
-            assert!(!anchored(".*-broker").unwrap().is_match("pc-broker-x"));
-            assert!(anchored("a)|(b").is_err());
-        }
+    fn patterns_are_anchored_and_checked_alone() {
+        assert!(anchored(".*-broker").unwrap().is_match("pc-broker"));
+        assert!(!anchored(".*-broker").unwrap().is_match("pc-broker-x"));
+        assert!(anchored("a)|(b").is_err());
     }
 
     #[test]
     fn bad_regex_and_manifest_are_reported_with_paths() {
         let c = custom("- manifest: '- a list'\n  match: {groupVersionKinds: [{kind: Service}], name: '(['}\n");
-        let err = validate(&c).unwrap_err().to_string();
+        let err = compile(&c).err().unwrap().to_string();
         assert!(err.contains("spec.customization[0].match.name: invalid regular expression"), "{err}");
         assert!(err.contains("spec.customization[0].manifest: must be a YAML mapping"), "{err}");
     }

@@ -3,8 +3,11 @@
 //! `magnetar render` both call this, so what render prints is what the
 //! operator applies.
 //!
-//! Pipeline per component: [`validate`] → workloads ([`components`]) + mesh
-//! objects ([`istio`]) → [`customize`] (merge patches) → [`object::sort`].
+//! Pipeline per component: [`validate`] (a validated view: the resource,
+//! its listeners, its compiled customization) → workloads ([`components`]) +
+//! mesh objects ([`istio`]) → [`customize`] (merge patches) → [`object::sort`].
+//! `build_*` runs all of it; `*_objects` starts from a view the caller
+//! already validated (the operator, which also reads the view's gateway).
 
 pub mod cluster;
 pub mod components;
@@ -30,43 +33,59 @@ pub use context::{BuildContext, OperatorIdentity, Owner, Peer};
 pub use error::{FieldError, Invalid};
 pub use object::Object;
 
-use magnetar_api::common::Customization;
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
+use validate::{ValidBookKeeper, ValidBroker, ValidCoordinator, ValidProxy, ValidZooKeeper};
 
 /// Builds every object of a ZooKeeperCluster.
 pub fn build_zookeeper(zk: &ZooKeeperCluster, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-    validate::zookeeper(zk)?;
-    let owner = Owner::of(zk);
-    let mut out = components::zookeeper::build(zk, &owner, ctx);
-    out.extend(istio::zookeeper(zk, &owner, ctx));
-    finish(out, &zk.spec.customization)
+    Ok(zookeeper_objects(&validate::zookeeper(zk)?, ctx))
+}
+
+/// Every object of a validated ZooKeeperCluster.
+pub fn zookeeper_objects(valid: &ValidZooKeeper, ctx: &BuildContext) -> Vec<Object> {
+    let owner = Owner::of(valid.resource);
+    let mut out = components::zookeeper::build(valid.resource, &owner, ctx);
+    out.extend(istio::zookeeper(valid.resource, &owner, ctx));
+    finish(out, &valid.patches)
 }
 
 /// Builds every object of a BookKeeperCluster (bookies and auto-recovery).
 pub fn build_bookkeeper(bk: &BookKeeperCluster, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-    validate::bookkeeper(bk)?;
-    let owner = Owner::of(bk);
-    let mut out = components::bookkeeper::build(bk, &owner, ctx);
-    out.extend(istio::bookkeeper(bk, &owner, ctx));
-    finish(out, &bk.spec.customization)
+    Ok(bookkeeper_objects(&validate::bookkeeper(bk)?, ctx))
+}
+
+/// Every object of a validated BookKeeperCluster.
+pub fn bookkeeper_objects(valid: &ValidBookKeeper, ctx: &BuildContext) -> Vec<Object> {
+    let owner = Owner::of(valid.resource);
+    let mut out = components::bookkeeper::build(valid.resource, &owner, ctx);
+    out.extend(istio::bookkeeper(valid.resource, &owner, ctx));
+    finish(out, &valid.patches)
 }
 
 /// Builds every object of a PulsarBroker, external access included.
 pub fn build_broker(broker: &PulsarBroker, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-    validate::broker(broker)?;
-    let owner = Owner::of(broker);
-    let mut out = components::broker::build(broker, &owner, ctx);
-    out.extend(istio::broker(broker, &owner, ctx));
-    finish(out, &broker.spec.customization)
+    Ok(broker_objects(&validate::broker(broker)?, ctx))
+}
+
+/// Every object of a validated PulsarBroker.
+pub fn broker_objects(valid: &ValidBroker, ctx: &BuildContext) -> Vec<Object> {
+    let owner = Owner::of(valid.resource);
+    let mut out = components::broker::build(valid, &owner, ctx);
+    out.extend(istio::broker(valid, &owner, ctx));
+    finish(out, &valid.patches)
 }
 
 /// Builds every object of a PulsarProxy.
 pub fn build_proxy(proxy: &PulsarProxy, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-    validate::proxy(proxy)?;
-    let owner = Owner::of(proxy);
-    let mut out = components::proxy::build(proxy, &owner, ctx);
-    out.extend(istio::proxy(proxy, &owner, ctx));
-    finish(out, &proxy.spec.customization)
+    Ok(proxy_objects(&validate::proxy(proxy)?, ctx))
+}
+
+/// Every object of a validated PulsarProxy.
+pub fn proxy_objects(valid: &ValidProxy, ctx: &BuildContext) -> Vec<Object> {
+    let owner = Owner::of(valid.resource);
+    let mut out = components::proxy::build(valid, &owner, ctx);
+    out.extend(istio::proxy(valid, &owner, ctx));
+    finish(out, &valid.patches)
 }
 
 /// Builds the coordinator's own objects (the toolset). `brokers` are the
@@ -76,14 +95,18 @@ pub fn build_coordinator(
     brokers: &[&PulsarBroker],
     ctx: &BuildContext,
 ) -> Result<Vec<Object>, Invalid> {
-    validate::coordinator(coordinator)?;
-    let owner = Owner::of(coordinator);
-    let out = components::toolset::build(coordinator, brokers, &owner, ctx);
-    finish(out, &[])
+    Ok(coordinator_objects(&validate::coordinator(coordinator)?, brokers, ctx))
 }
 
-fn finish(mut out: Vec<Object>, customization: &[Customization]) -> Result<Vec<Object>, Invalid> {
-    customize::apply(&mut out, customization)?;
+/// The objects of a validated PulsarCoordinator.
+pub fn coordinator_objects(valid: &ValidCoordinator, brokers: &[&PulsarBroker], ctx: &BuildContext) -> Vec<Object> {
+    let owner = Owner::of(valid.resource);
+    let out = components::toolset::build(valid.resource, brokers, &owner, ctx);
+    finish(out, &valid.patches)
+}
+
+fn finish(mut out: Vec<Object>, patches: &customize::Patches) -> Vec<Object> {
+    patches.apply(&mut out);
     object::sort(&mut out);
-    Ok(out)
+    out
 }

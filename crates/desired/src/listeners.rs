@@ -1,11 +1,13 @@
-//! Which broker ports and listeners exist (SPEC 3.4). The workload, the
-//! Services, the Istio routing and the AuthorizationPolicy all read this one
-//! table, so a protocol switched on or off changes all of them together.
+//! Which broker and proxy ports and listeners exist, and whether they are
+//! reachable through a gateway (SPEC 3.4). The workload, the Services, the
+//! Istio routing, the AuthorizationPolicy and the operator's prerequisite
+//! checks all read this one table, so a protocol switched on or off, or a
+//! gateway added, changes all of them together.
 
 use kube::ResourceExt;
-use magnetar_api::PulsarBroker;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
+use magnetar_api::{PulsarBroker, PulsarProxy};
 
 use crate::hosts::{self, HostPattern};
 use crate::ports::*;
@@ -208,6 +210,77 @@ impl<'a> BrokerListeners<'a> {
     pub fn container_ports(&self) -> Vec<NamedPort> {
         let mut v = self.internal_ports();
         v.extend(self.external_ports());
+        v
+    }
+}
+
+/// External access of a proxy: a gateway and the DNS names it serves.
+#[derive(Clone, Debug)]
+pub struct ProxyExternal<'a> {
+    pub gateway: &'a GatewaySpec,
+    /// `spec.dnsNames` without empty or repeated entries (Istio refuses an
+    /// empty host).
+    pub hosts: Vec<String>,
+}
+
+/// The proxy's ports and, when external access is on, its gateway.
+#[derive(Clone, Debug)]
+pub struct ProxyListeners<'a> {
+    /// Istio enabled, a gateway and at least one DNS name.
+    pub external: Option<ProxyExternal<'a>>,
+}
+
+impl<'a> ProxyListeners<'a> {
+    pub fn of(proxy: &'a PulsarProxy) -> Self {
+        let mut hosts: Vec<String> = Vec::new();
+        for h in proxy.spec.dns_names.iter().filter(|h| !h.is_empty()) {
+            if !hosts.contains(h) {
+                hosts.push(h.clone());
+            }
+        }
+        let istio = proxy.spec.istio.as_ref().filter(|i| i.enabled.unwrap_or(false));
+        let external = istio
+            .and_then(|i| i.gateway.as_ref())
+            .filter(|_| !hosts.is_empty())
+            .map(|gateway| ProxyExternal { gateway, hosts });
+        ProxyListeners { external }
+    }
+
+    /// The gateway, when external access is on.
+    pub fn gateway(&self) -> Option<&'a GatewaySpec> {
+        self.external.as_ref().map(|e| e.gateway)
+    }
+
+    /// The gateway passes TLS through: the proxy terminates it.
+    pub fn passthrough(&self) -> Option<&'a GatewaySpec> {
+        self.gateway().filter(|g| g.tls_mode() == GatewayTlsMode::Passthrough)
+    }
+
+    /// The gateway's routes; empty without external access. SIMPLE: the
+    /// gateway terminates TLS and sends plaintext to the proxy's 6650 and
+    /// 8080. PASSTHROUGH: the proxy itself serves TLS (with the gateway's
+    /// certificate, or the user's through `config.custom` and
+    /// `pod.secretRefs`) on Pulsar's standard TLS ports, 6651 and 8443.
+    pub fn routes(&self) -> Vec<Route> {
+        let Some(gw) = self.gateway() else { return vec![] };
+        let (pulsar, web) = match gw.tls_mode() {
+            GatewayTlsMode::Simple => (p("tcp-pulsar", PULSAR, "tcp"), p("http-web", HTTP, "http")),
+            GatewayTlsMode::Passthrough => {
+                (p("tls-pulsar", PROXY_PULSAR_TLS, "tls"), p("https-web", PROXY_HTTPS, "https"))
+            }
+        };
+        let terminated = gw.tls_mode() == GatewayTlsMode::Simple;
+        vec![
+            Route { protocol: Protocol::Pulsar, gateway_port: GW_PULSAR, target: pulsar, terminated },
+            Route { protocol: Protocol::Http, gateway_port: GW_HTTPS, target: web, terminated },
+        ]
+    }
+
+    /// Every port the proxy listens on (its container and Service): 6650
+    /// and 8080, plus the TLS ports when its gateway passes TLS through.
+    pub fn ports(&self) -> Vec<NamedPort> {
+        let mut v = vec![p("tcp-pulsar", PULSAR, "tcp"), p("http-web", HTTP, "http")];
+        v.extend(self.routes().into_iter().map(|r| r.target).filter(|t| t.port != PULSAR && t.port != HTTP));
         v
     }
 }

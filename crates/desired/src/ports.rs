@@ -85,6 +85,11 @@ pub const AMQP_PROXY: i32 = 5683;
 pub const PULSAR_TLS: i32 = 6651;
 pub const HTTPS: i32 = 8443;
 
+/// A proxy's TLS ports when its gateway passes TLS through (Pulsar's
+/// servicePortTls and webServicePortTls).
+pub const PROXY_PULSAR_TLS: i32 = 6651;
+pub const PROXY_HTTPS: i32 = 8443;
+
 /// Ports on the ingress gateway Service.
 pub const GW_PULSAR: i32 = 6651;
 pub const GW_HTTPS: i32 = 443;

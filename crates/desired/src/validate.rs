@@ -2,21 +2,62 @@
 //! judge offline (it has no API server). Every error names the field and the
 //! fix; the first check that fails a field is the one reported.
 
+use crate::customize::{self, Patches};
+use crate::hosts;
+use crate::listeners::{BrokerListeners, ProxyListeners};
+use crate::{FieldError, Invalid};
 use kube::ResourceExt;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
 use magnetar_api::common::{AutoScalingPolicy, Customization, PodSpec};
 use magnetar_api::istio::{AuthRule, AuthSource, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
-use std::sync::LazyLock;
-
-use regex::Regex;
-
-use crate::hosts;
-use crate::{FieldError, Invalid, customize};
 
 /// Longest CR name: `<name>-bk-auto-recovery` and the StatefulSet revision
 /// label `<name>-broker-<hash>` must stay within 63 characters.
 pub const MAX_NAME: usize = 42;
+
+/// A resource that passed validation, with what validation learned: the
+/// builders, the operator's prerequisite checks and its status read these
+/// instead of deciding again from the raw spec.
+#[derive(Debug)]
+pub struct Valid<'a, R, L = ()> {
+    pub resource: &'a R,
+    /// The ports, listeners and external access (brokers and proxies).
+    pub listeners: L,
+    /// `spec.customization`, compiled.
+    pub patches: Patches<'a>,
+}
+
+pub type ValidZooKeeper<'a> = Valid<'a, ZooKeeperCluster>;
+pub type ValidBookKeeper<'a> = Valid<'a, BookKeeperCluster>;
+pub type ValidBroker<'a> = Valid<'a, PulsarBroker, BrokerListeners<'a>>;
+pub type ValidProxy<'a> = Valid<'a, PulsarProxy, ProxyListeners<'a>>;
+pub type ValidCoordinator<'a> = Valid<'a, PulsarCoordinator>;
+
+impl<'a> ValidBroker<'a> {
+    /// The view of a broker without the checks: for tests that build
+    /// objects of a resource validation would refuse (say, without image).
+    pub fn unchecked(resource: &'a PulsarBroker) -> Self {
+        Valid { resource, listeners: BrokerListeners::of(resource), patches: Patches::default() }
+    }
+
+    /// The gateway, when the broker has external access.
+    pub fn gateway(&self) -> Option<&'a GatewaySpec> {
+        self.listeners.external.as_ref().map(|e| e.gateway)
+    }
+}
+
+impl<'a> ValidProxy<'a> {
+    /// The view of a proxy without the checks (see [`ValidBroker::unchecked`]).
+    pub fn unchecked(resource: &'a PulsarProxy) -> Self {
+        Valid { resource, listeners: ProxyListeners::of(resource), patches: Patches::default() }
+    }
+
+    /// The gateway, when the proxy has external access.
+    pub fn gateway(&self) -> Option<&'a GatewaySpec> {
+        self.listeners.gateway()
+    }
+}
 
 #[derive(Default)]
 struct Errors(Vec<FieldError>);
@@ -25,22 +66,42 @@ impl Errors {
     fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError { path: path.into(), message: message.into() });
     }
-    fn finish(self) -> Result<(), Invalid> {
-        if self.0.is_empty() { Ok(()) } else { Err(Invalid(self.0)) }
+    fn finish<T>(self, valid: T) -> Result<T, Invalid> {
+        if self.0.is_empty() { Ok(valid) } else { Err(Invalid(self.0)) }
     }
 }
 
-/// Compiled once: validation runs on every reconcile.
-static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z]([-a-z0-9]*[a-z0-9])?$").expect("static pattern"));
-static ZK_SERVER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?:[0-9]{1,5}$").expect("static pattern"));
-static DOMAIN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(magnetar_api::broker::DOMAIN_PATTERN).expect("static pattern"));
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, with upper case too when `upper`: a
+/// DNS label's characters, not starting or ending with '-'.
+fn label_chars(s: &str, upper: bool) -> bool {
+    let ok = |c: char| c.is_ascii_digit() || c.is_ascii_lowercase() || (upper && c.is_ascii_uppercase());
+    !s.is_empty() && !s.starts_with('-') && !s.ends_with('-') && s.chars().all(|c| c == '-' || ok(c))
+}
 
 /// A name magnetar can derive Service names from: a DNS-1035 label (a
 /// Service name must start with a letter).
 fn service_safe_name(s: &str) -> bool {
-    NAME.is_match(s) && s.len() <= 63
+    s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_lowercase()) && label_chars(s, false)
+}
+
+/// `host:port` of a ZooKeeper server: a host name or address of letters,
+/// digits, '-' and '.', not starting or ending with either of the last two,
+/// and a port of one to five digits.
+fn zk_server(s: &str) -> bool {
+    let Some((host, port)) = s.rsplit_once(':') else { return false };
+    let edge = |c: char| c.is_ascii_alphanumeric();
+    (1..=5).contains(&port.len())
+        && port.chars().all(|c| c.is_ascii_digit())
+        && host.starts_with(edge)
+        && host.ends_with(edge)
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
+/// A lower-case DNS name of at least two labels of at most 63 characters
+/// each (the schema's `magnetar_api::broker::DOMAIN_PATTERN`).
+fn dns_name(s: &str) -> bool {
+    let labels: Vec<&str> = s.split('.').collect();
+    labels.len() >= 2 && labels.iter().all(|l| l.len() <= 63 && label_chars(l, false))
 }
 
 fn name(e: &mut Errors, obj: &impl ResourceExt) {
@@ -101,7 +162,7 @@ fn auto_scaling(e: &mut Errors, policy: Option<&AutoScalingPolicy>) {
 fn zk_servers(e: &mut Errors, path: &str, value: &str) {
     let ok = !value.is_empty()
         && value.split(',').all(|hp| {
-            ZK_SERVER.is_match(hp)
+            zk_server(hp)
                 && hp.rsplit(':').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| (1..=65535).contains(&p))
         });
     if !ok {
@@ -327,24 +388,27 @@ fn gateway(e: &mut Errors, g: &GatewaySpec) {
     }
 }
 
-fn customization(e: &mut Errors, c: &[Customization]) {
-    if let Err(Invalid(errs)) = customize::validate(c) {
+/// The compiled patches; none when an entry is invalid (then validation
+/// fails anyway).
+fn customization<'a>(e: &mut Errors, c: &'a [Customization]) -> Patches<'a> {
+    customize::compile(c).unwrap_or_else(|Invalid(errs)| {
         e.0.extend(errs);
-    }
+        Patches::default()
+    })
 }
 
-pub fn zookeeper(zk: &ZooKeeperCluster) -> Result<(), Invalid> {
+pub fn zookeeper(zk: &ZooKeeperCluster) -> Result<ValidZooKeeper<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, zk);
     image(&mut e, zk.spec.image.as_deref());
     replicas(&mut e, zk.spec.replicas, 1);
     pod(&mut e, "spec.pod", zk.spec.pod.as_ref());
     mesh(&mut e, zk.spec.istio.as_ref());
-    customization(&mut e, &zk.spec.customization);
-    e.finish()
+    let patches = customization(&mut e, &zk.spec.customization);
+    e.finish(Valid { resource: zk, listeners: (), patches })
 }
 
-pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<(), Invalid> {
+pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<ValidBookKeeper<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, bk);
     image(&mut e, bk.spec.image.as_deref());
@@ -365,11 +429,11 @@ pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<(), Invalid> {
         }
     }
     mesh(&mut e, bk.spec.istio.as_ref());
-    customization(&mut e, &bk.spec.customization);
-    e.finish()
+    let patches = customization(&mut e, &bk.spec.customization);
+    e.finish(Valid { resource: bk, listeners: (), patches })
 }
 
-pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
+pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, b);
     image(&mut e, b.spec.image.as_deref());
@@ -389,7 +453,7 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
     let config = b.spec.config.as_ref();
     let domain = config.and_then(|c| c.advertised_domain.as_deref());
     if let Some(d) = domain {
-        if d.len() > 200 || !DOMAIN.is_match(d) {
+        if d.len() > 200 || !dns_name(d) {
             e.add(
                 "spec.config.advertisedDomain",
                 format!("{d:?} must be a lower-case DNS name with at least two labels, at most 200 characters, for example pulsar.example.com"),
@@ -441,6 +505,7 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
         }
     }
     protocol_handler_image(&mut e, b);
+    let listeners = BrokerListeners::of(b);
     if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
         let kop_on = config
             .and_then(|c| c.protocol_handlers.as_ref())
@@ -478,20 +543,20 @@ pub fn broker(b: &PulsarBroker) -> Result<(), Invalid> {
                 "is required with istio.gateway: set it to the root domain external clients use, for example pulsar.example.com",
             );
         }
-        handler_proxies(&mut e, b);
+        handler_proxies(&mut e, b, &listeners);
         gateway(&mut e, g);
     }
-    customization(&mut e, &b.spec.customization);
-    e.finish()
+    let patches = customization(&mut e, &b.spec.customization);
+    e.finish(Valid { resource: b, listeners, patches })
 }
 
 /// With more than one broker behind the gateway, MQTT and AMQP must go
 /// through MoP's / AoP's proxy: the gateway spreads connections over the
 /// brokers, but a topic is served only by its owner. Unset means on
 /// (`listeners::handler_proxy`); an explicit false cannot work.
-fn handler_proxies(e: &mut Errors, b: &PulsarBroker) {
+fn handler_proxies(e: &mut Errors, b: &PulsarBroker, listeners: &BrokerListeners) {
     let brokers = crate::components::broker::max_brokers(b);
-    if brokers <= 1 || crate::listeners::BrokerListeners::of(b).external.is_none() {
+    if brokers <= 1 || listeners.external.is_none() {
         return;
     }
     let handlers = b.spec.config.as_ref().and_then(|c| c.protocol_handlers.as_ref());
@@ -573,7 +638,7 @@ fn broker_hosts(e: &mut Errors, b: &PulsarBroker, domain: &str) {
     }
 }
 
-pub fn proxy(p: &PulsarProxy) -> Result<(), Invalid> {
+pub fn proxy(p: &PulsarProxy) -> Result<ValidProxy<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, p);
     image(&mut e, p.spec.image.as_deref());
@@ -583,7 +648,7 @@ pub fn proxy(p: &PulsarProxy) -> Result<(), Invalid> {
         e.add("spec.brokerAddress", "is required: name the brokers' Service, for example my-cluster-broker");
     }
     for (i, d) in p.spec.dns_names.iter().enumerate() {
-        if !DOMAIN.is_match(d) {
+        if !dns_name(d) {
             e.add(format!("spec.dnsNames[{i}]"), format!("{d:?} is not a lower-case DNS name"));
         }
     }
@@ -595,11 +660,11 @@ pub fn proxy(p: &PulsarProxy) -> Result<(), Invalid> {
         }
         gateway(&mut e, g);
     }
-    customization(&mut e, &p.spec.customization);
-    e.finish()
+    let patches = customization(&mut e, &p.spec.customization);
+    e.finish(Valid { resource: p, listeners: ProxyListeners::of(p), patches })
 }
 
-pub fn coordinator(c: &PulsarCoordinator) -> Result<(), Invalid> {
+pub fn coordinator(c: &PulsarCoordinator) -> Result<ValidCoordinator<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, c);
     if let Some(i) = &c.spec.istio
@@ -617,12 +682,68 @@ pub fn coordinator(c: &PulsarCoordinator) -> Result<(), Invalid> {
         }
         pod(&mut e, "spec.toolSet.pod", ts.pod.as_ref());
     }
-    e.finish()
+    // The coordinator has no customization of its own.
+    e.finish(Valid { resource: c, listeners: (), patches: Patches::default() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written checks accept exactly what the patterns they stand
+    /// for accept (the schema publishes DOMAIN_PATTERN; the API server
+    /// enforces it).
+    #[test]
+    fn name_host_and_domain_checks_agree_with_their_patterns() {
+        let name = regex::Regex::new(r"^[a-z]([-a-z0-9]*[a-z0-9])?$").unwrap();
+        let zk = regex::Regex::new(r"^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?:[0-9]{1,5}$").unwrap();
+        let dom = regex::Regex::new(magnetar_api::broker::DOMAIN_PATTERN).unwrap();
+        let long = "a".repeat(63);
+        let too_long = "a".repeat(64);
+        let samples = [
+            "",
+            "a",
+            "A",
+            "-",
+            "a-",
+            "-a",
+            "a-b",
+            "a--b",
+            "1a",
+            "a1",
+            "ab.cd",
+            "a.b.c",
+            ".a",
+            "a.",
+            "a..b",
+            "zk:2181",
+            "zk-0.zk.ns.svc:2181",
+            "ZK:1",
+            "zk:",
+            ":2181",
+            "zk:123456",
+            "zk:21a",
+            "-zk:1",
+            "zk-:1",
+            "zk.:1",
+            "10.0.0.1:2181",
+            "a_b",
+            "ä.b",
+            "pulsar.example.com",
+            "Pulsar.example.com",
+            "x.example-.com",
+            &format!("{long}.com"),
+            &format!("{too_long}.com"),
+            &long,
+            &too_long,
+            "a:b:1",
+        ];
+        for s in samples {
+            assert_eq!(service_safe_name(s), name.is_match(s) && s.len() <= 63, "name {s:?}");
+            assert_eq!(zk_server(s), zk.is_match(s), "zk server {s:?}");
+            assert_eq!(dns_name(s), dom.is_match(s), "domain {s:?}");
+        }
+    }
 
     #[test]
     fn apache_pulsar_images_are_known_by_their_docker_hub_name() {

@@ -25,6 +25,7 @@ use crate::mesh::Enrolment;
 use crate::names::Component;
 use crate::paths::{self, GATEWAY_TLS_DIR, KOP_GATEWAY_KEYSTORE, KOP_TLS_DIR};
 use crate::ports::*;
+use crate::validate::ValidBroker;
 use crate::{BuildContext, Object, Owner};
 
 const C: Component = Component::Broker;
@@ -35,16 +36,16 @@ const EXTERNAL: &str = "external";
 const KAFKA_INTERNAL: &str = "kafka_internal";
 const KAFKA_EXTERNAL: &str = "kafka_external";
 
-pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+    let (res, listeners) = (valid.resource, &valid.listeners);
     let spec = &res.spec;
-    let listeners = BrokerListeners::of(res);
     let default_config = BrokerConfig::default();
     let config = spec.config.as_ref().unwrap_or(&default_config);
     let default_pod = PodSpec::default();
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let (custom_conf, custom_env) = config_files::split_custom(&config.custom);
     let stores = MetadataStores::of(res);
-    let mut entries = broker_entries(owner, &stores, config, &listeners);
+    let mut entries = broker_entries(owner, &stores, config, listeners);
     entries.extend(custom_conf);
     let mut data =
         BTreeMap::from([(BROKER_CONF.to_string(), config_files::properties("broker.conf of PulsarBroker", &entries))]);
@@ -53,8 +54,8 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         data.insert(config_files::LOG4J2_FILE.to_string(), file);
     }
 
-    let kop_tls = kop_tls(config, &listeners);
-    let gateway_secret = passthrough_secret(&listeners);
+    let kop_tls = kop_tls(config, listeners);
+    let gateway_secret = passthrough_secret(listeners);
     let (volumes, mounts) = tls_volumes(kop_tls, gateway_secret);
     let mut env = custom_env;
     env.extend(kop_tls.map(kop_password_env).unwrap_or_default());
@@ -67,7 +68,7 @@ pub fn build(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         pull_policy: spec.image_pull_policy,
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
-        script: start_script(owner, &cluster_name(owner, config), &stores, &listeners, config, ctx),
+        script: start_script(owner, &cluster_name(owner, config), &stores, listeners, config, ctx),
         env,
         ports: listeners.container_ports(),
         config: &data,
@@ -443,7 +444,7 @@ mod tests {
     }
 
     fn objects(b: &PulsarBroker) -> Vec<Object> {
-        build(b, &Owner::of(b), &BuildContext::default())
+        build(&ValidBroker::unchecked(b), &Owner::of(b), &BuildContext::default())
     }
 
     fn conf(o: &[Object]) -> String {
@@ -791,7 +792,7 @@ mod tests {
         let hpa = hpa_spec(&objects(&b), "pc-broker");
         assert_eq!(hpa.min_replicas, Some(1));
         assert!(hpa.metrics.is_none(), "Kubernetes' CPU default applies");
-        let routed = crate::istio::broker(&b, &Owner::of(&b), &BuildContext::default());
+        let routed = crate::istio::broker(&ValidBroker::unchecked(&b), &Owner::of(&b), &BuildContext::default());
         assert!(routed.iter().any(|x| x.kind == "Service" && x.name == "pc-broker-2"), "a route for the third broker");
 
         let bad = broker("  autoScalingPolicy: {minReplicas: 5, maxReplicas: 2}\n");

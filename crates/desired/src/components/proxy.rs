@@ -2,33 +2,32 @@
 //! Service `<n>-proxy`, ConfigMap (proxy.conf entries), PDB and
 //! ServiceAccount. `replicas: 0` keeps every object but runs no pod.
 //!
-//! Ports come from [`routing::proxy_ports`], the table the gateway routes
+//! Ports come from [`crate::listeners::ProxyListeners::ports`], the table the gateway routes
 //! and the AuthorizationPolicy read: 6650 and 8080, plus 6651 and 8443 when
 //! the gateway passes TLS through and the proxy terminates it.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Volume, VolumeMount};
-use magnetar_api::PulsarProxy;
 use magnetar_api::common::PodSpec;
-use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
+use magnetar_api::istio::GatewaySpec;
 
 use super::config_files;
 use super::objects::{self, ServiceKind};
 use super::workload::{self, PodParts, Probes};
-use crate::istio::routing::{self, PROXY_HTTPS, PROXY_PULSAR_TLS};
 use crate::mesh::Enrolment;
 use crate::names::Component;
 use crate::paths::{self, GATEWAY_TLS_DIR};
 use crate::ports::*;
+use crate::validate::ValidProxy;
 use crate::{BuildContext, Object, Owner};
 
 const C: Component = Component::Proxy;
 /// Key of the generated proxy.conf entries in the ConfigMap.
 pub const PROXY_CONF: &str = "proxy.conf";
 
-pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
-    let spec = &res.spec;
+pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+    let spec = &valid.resource.spec;
     let default_pod = PodSpec::default();
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let no_custom = BTreeMap::new();
@@ -42,7 +41,7 @@ pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
         ("statusFilePath".to_string(), paths::STATUS_FILE.to_string()),
         ("webServicePort".to_string(), HTTP.to_string()),
     ]);
-    let passthrough = routing::proxy_gateway(res).filter(|g| g.tls_mode() == GatewayTlsMode::Passthrough);
+    let passthrough = valid.listeners.passthrough();
     if let Some(gw) = passthrough {
         entries.extend(tls_entries(gw));
     }
@@ -51,7 +50,7 @@ pub fn build(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
     let data =
         BTreeMap::from([(PROXY_CONF.to_string(), config_files::properties("proxy.conf of PulsarProxy", &entries))]);
     let (volumes, mounts) = gateway_cert(passthrough);
-    let ports = routing::proxy_ports(res);
+    let ports = valid.listeners.ports();
     let parts = PodParts {
         owner,
         component: C,
@@ -140,12 +139,14 @@ mod tests {
     use super::*;
     use crate::components::test_util::*;
 
+    use magnetar_api::PulsarProxy;
+
     fn proxy(yaml_spec: &str) -> PulsarProxy {
         resource("pc", &format!("  image: img\n  brokerAddress: pc-broker\n{yaml_spec}"))
     }
 
     fn objects(p: &PulsarProxy) -> Vec<Object> {
-        build(p, &Owner::of(p), &BuildContext::default())
+        build(&ValidProxy::unchecked(p), &Owner::of(p), &BuildContext::default())
     }
 
     #[test]

@@ -12,11 +12,11 @@ pub mod security;
 pub mod types;
 
 use magnetar_api::istio::MeshSettings;
-use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
+use magnetar_api::{BookKeeperCluster, ZooKeeperCluster};
 
-use crate::listeners::BrokerListeners;
 use crate::names::Component;
 use crate::ports::*;
+use crate::validate::{ValidBroker, ValidProxy};
 use crate::{BuildContext, Object, Owner};
 use security::Target;
 
@@ -82,11 +82,11 @@ pub fn bookkeeper(res: &BookKeeperCluster, owner: &Owner, ctx: &BuildContext) ->
     out
 }
 
-pub fn broker(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+pub fn broker(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+    let (res, listeners) = (valid.resource, &valid.listeners);
     let Some(mesh) = enabled(res.spec.istio.as_ref()) else {
         return Vec::new();
     };
-    let listeners = BrokerListeners::of(res);
     let c = Component::Broker;
     let gateway_ports = listeners.routes().iter().map(|r| r.target.port).collect();
     let target = Target {
@@ -100,19 +100,20 @@ pub fn broker(res: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
         services: both_services(c, owner),
     };
     let mut out = security::objects(mesh, &target, owner, ctx);
-    out.extend(routing::broker(res, &listeners, owner, ctx));
+    out.extend(routing::broker(res, listeners, owner, ctx));
     out
 }
 
-pub fn proxy(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+pub fn proxy(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+    let (res, listeners) = (valid.resource, &valid.listeners);
     let Some(mesh) = enabled(res.spec.istio.as_ref()) else {
         return Vec::new();
     };
-    let gateway = routing::proxy_gateway(res);
-    let gateway_ports = gateway.map(|g| routing::proxy_routes(g).iter().map(|r| r.target.port).collect());
+    let gateway = listeners.gateway();
+    let gateway_ports = gateway.map(|_| listeners.routes().iter().map(|r| r.target.port).collect());
     let target = Target {
         component: Component::Proxy,
-        ports: routing::proxy_ports(res).iter().map(|p| p.port).collect(),
+        ports: listeners.ports().iter().map(|p| p.port).collect(),
         metrics_port: HTTP,
         // The proxy's web service: metrics and the proxied admin REST API.
         metrics_is_admin: true,
@@ -122,7 +123,7 @@ pub fn proxy(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object
         services: vec![Component::Proxy.object_name(&owner.name)],
     };
     let mut out = security::objects(mesh, &target, owner, ctx);
-    out.extend(routing::proxy(res, owner, ctx));
+    out.extend(routing::proxy(listeners, owner, ctx));
     out
 }
 

@@ -9,22 +9,16 @@
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use std::collections::BTreeMap;
 
+use magnetar_api::PulsarBroker;
 use magnetar_api::istio::{GatewaySpec as GatewayConfig, GatewayTlsMode};
 use magnetar_api::labels::STS_POD_NAME;
-use magnetar_api::{PulsarBroker, PulsarProxy};
 
 use super::types::*;
 use crate::hosts::HostPattern;
-use crate::listeners::{BrokerListeners, Protocol, Route};
+use crate::listeners::{BrokerListeners, Protocol, ProxyListeners, Route};
 use crate::names::{self, Component};
 use crate::ports::NamedPort;
-use crate::ports::{GW_HTTPS, GW_PULSAR, HTTP, PULSAR};
 use crate::{BuildContext, Object, Owner};
-
-/// Proxy port serving TLS for the Pulsar protocol (Pulsar's servicePortTls).
-pub const PROXY_PULSAR_TLS: i32 = 6651;
-/// Proxy port serving HTTPS (Pulsar's webServicePortTls).
-pub const PROXY_HTTPS: i32 = 8443;
 
 /// One VirtualService: its hosts and the Service its routes go to.
 struct Binding {
@@ -251,71 +245,20 @@ fn service_entry_ports(routes: &[Route]) -> Vec<ServiceEntryPort> {
         .collect()
 }
 
-/// The proxy's gateway routes. SIMPLE: the gateway terminates TLS and sends
-/// plaintext to the proxy's 6650 and 8080. PASSTHROUGH: the proxy itself must
-/// serve TLS (configure it through `config.custom` and `pod.secretRefs`) on
-/// Pulsar's standard TLS ports, 6651 and 8443, which the routes target; the
-/// proxy's container and Service must declare them (see [`proxy_ports`]).
-pub fn proxy_routes(gw: &GatewayConfig) -> Vec<Route> {
-    let named = |name, port, app_protocol| NamedPort { name, port, app_protocol };
-    let (pulsar, web) = match gw.tls_mode() {
-        GatewayTlsMode::Simple => (named("tcp-pulsar", PULSAR, "tcp"), named("http-web", HTTP, "http")),
-        GatewayTlsMode::Passthrough => {
-            (named("tls-pulsar", PROXY_PULSAR_TLS, "tls"), named("https-web", PROXY_HTTPS, "https"))
-        }
-    };
-    let terminated = gw.tls_mode() == GatewayTlsMode::Simple;
-    vec![
-        Route { protocol: Protocol::Pulsar, gateway_port: GW_PULSAR, target: pulsar, terminated },
-        Route { protocol: Protocol::Http, gateway_port: GW_HTTPS, target: web, terminated },
-    ]
-}
-
-/// The gateway of a proxy, when external access is configured: istio
-/// enabled, a gateway and at least one DNS name.
-pub fn proxy_gateway(res: &PulsarProxy) -> Option<&GatewayConfig> {
-    let istio = res.spec.istio.as_ref().filter(|i| i.enabled.unwrap_or(false))?;
-    istio.gateway.as_ref().filter(|_| !proxy_hosts(res).is_empty())
-}
-
-/// The proxy's DNS names, without empty or repeated entries (Istio refuses
-/// an empty host).
-fn proxy_hosts(res: &PulsarProxy) -> Vec<String> {
-    let mut hosts: Vec<String> = Vec::new();
-    for h in res.spec.dns_names.iter().filter(|h| !h.is_empty()) {
-        if !hosts.contains(h) {
-            hosts.push(h.clone());
-        }
-    }
-    hosts
-}
-
-/// Every port the proxy listens on: 6650 and 8080, plus the TLS ports when
-/// its gateway passes TLS through.
-pub fn proxy_ports(res: &PulsarProxy) -> Vec<NamedPort> {
-    let mut v = vec![
-        NamedPort { name: "tcp-pulsar", port: PULSAR, app_protocol: "tcp" },
-        NamedPort { name: "http-web", port: HTTP, app_protocol: "http" },
-    ];
-    let extra = proxy_gateway(res).map(proxy_routes).unwrap_or_default();
-    v.extend(extra.into_iter().map(|r| r.target).filter(|t| t.port != PULSAR && t.port != HTTP));
-    v
-}
-
 /// Gateway `<n>-proxy-gateway` and VirtualService `<n>-proxy` for the
 /// proxy's DNS names, all on one server per port (one certificate covers
 /// them; the proxy has no per-instance hosts).
-pub fn proxy(res: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
-    let Some(gw) = proxy_gateway(res) else {
+pub fn proxy(listeners: &ProxyListeners, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+    let Some(ext) = &listeners.external else {
         return Vec::new();
     };
     let c = Component::Proxy;
     let name = c.object_name(&owner.name);
     let binding = Binding {
         label: "proxy".into(),
-        hosts: proxy_hosts(res),
+        hosts: ext.hosts.clone(),
         destination: ctx.service_host(&name, &owner.namespace),
         name: name.clone(),
     };
-    gateway_and_routes(gw, &format!("{name}-gateway"), &proxy_routes(gw), &[binding], c, owner)
+    gateway_and_routes(ext.gateway, &format!("{name}-gateway"), &listeners.routes(), &[binding], c, owner)
 }

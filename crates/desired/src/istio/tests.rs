@@ -6,6 +6,17 @@ use serde_json::Value;
 
 use super::*;
 use crate::{OperatorIdentity, Peer};
+use magnetar_api::{PulsarBroker, PulsarProxy};
+
+/// A broker's Istio objects.
+fn broker(b: &PulsarBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+    super::broker(&ValidBroker::unchecked(b), owner, ctx)
+}
+
+/// A proxy's Istio objects.
+fn proxy(p: &PulsarProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
+    super::proxy(&ValidProxy::unchecked(p), owner, ctx)
+}
 
 const NS: &str = "pulsar";
 
@@ -581,7 +592,7 @@ fn service_entries_per_broker_in_passthrough_unless_switched_off() {
 #[test]
 fn service_entries_declare_the_ports_a_lookup_hands_out() {
     let r = pb(GW_PASS);
-    let mut objs = crate::components::broker::build(&r, &Owner::of(&r), &ctx());
+    let mut objs = crate::components::broker::build(&ValidBroker::unchecked(&r), &Owner::of(&r), &ctx());
     objs.extend(broker(&r, &Owner::of(&r), &ctx()));
     let container = &get(&objs, "StatefulSet", "pc-broker")["spec"]["template"]["spec"]["containers"][0]["ports"];
     let container_ports: Vec<(String, i64)> = container

@@ -21,7 +21,7 @@ use magnetar_api::status::{ComponentStatus, EXTERNAL_ACCESS, PROGRESSING, Servic
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
 use magnetar_desired::mesh::Enrolment;
 use magnetar_desired::names::{self, Component};
-use magnetar_desired::{BuildContext, FieldError, Invalid, Object};
+use magnetar_desired::{BuildContext, FieldError, Invalid, Object, validate};
 
 use super::{Kind, Pass, patch_status};
 use crate::apply::{self, Outcome};
@@ -51,16 +51,14 @@ pub trait ComponentResource:
     /// The component whose StatefulSet is the primary workload.
     const COMPONENT: Component;
     fn store(ctx: &Context) -> &Store<Self>;
-    fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid>;
+    /// Validates, then builds: the objects, and the gateway the validated
+    /// view routes through (decided once, with the listeners).
+    fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid>;
     fn current_status(&self) -> Option<&ComponentStatus>;
     fn enrolment(&self) -> Enrolment;
     /// `(field path, zkServers)` to check.
     fn zk_servers(&self) -> Vec<(&'static str, &str)> {
         Vec::new()
-    }
-    /// The gateway, when Istio is enabled and magnetar routes through it.
-    fn gateway(&self) -> Option<&GatewaySpec> {
-        None
     }
     fn endpoints(&self, _istio_available: bool, _cluster_domain: &str) -> Option<ServiceEndpoints> {
         None
@@ -72,8 +70,9 @@ impl ComponentResource for ZooKeeperCluster {
     fn store(ctx: &Context) -> &Store<Self> {
         &ctx.stores.zookeepers
     }
-    fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-        magnetar_desired::build_zookeeper(self, ctx)
+    fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
+        let valid = validate::zookeeper(self)?;
+        Ok(Desired { objects: magnetar_desired::zookeeper_objects(&valid, ctx), gateway: None })
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -88,8 +87,9 @@ impl ComponentResource for BookKeeperCluster {
     fn store(ctx: &Context) -> &Store<Self> {
         &ctx.stores.bookkeepers
     }
-    fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-        magnetar_desired::build_bookkeeper(self, ctx)
+    fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
+        let valid = validate::bookkeeper(self)?;
+        Ok(Desired { objects: magnetar_desired::bookkeeper_objects(&valid, ctx), gateway: None })
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -120,8 +120,9 @@ impl ComponentResource for PulsarBroker {
     fn store(ctx: &Context) -> &Store<Self> {
         &ctx.stores.brokers
     }
-    fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-        magnetar_desired::build_broker(self, ctx)
+    fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
+        let valid = validate::broker(self)?;
+        Ok(Desired { objects: magnetar_desired::broker_objects(&valid, ctx), gateway: valid.gateway() })
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -135,10 +136,6 @@ impl ComponentResource for PulsarBroker {
         let zk = self.spec.zk_servers.as_deref().filter(|z| !z.is_empty() && !explicit);
         zk.map(|z| ("spec.zkServers", z)).into_iter().collect()
     }
-    fn gateway(&self) -> Option<&GatewaySpec> {
-        // Decided once, where the gateway objects are built.
-        magnetar_desired::listeners::BrokerListeners::of(self).external.map(|e| e.gateway)
-    }
     fn endpoints(&self, istio_available: bool, cluster_domain: &str) -> Option<ServiceEndpoints> {
         // Every broker the autoscaler may add has its host (and route).
         let brokers = magnetar_desired::components::broker::max_brokers(self);
@@ -151,8 +148,9 @@ impl ComponentResource for PulsarProxy {
     fn store(ctx: &Context) -> &Store<Self> {
         &ctx.stores.proxies
     }
-    fn build(&self, ctx: &BuildContext) -> Result<Vec<Object>, Invalid> {
-        magnetar_desired::build_proxy(self, ctx)
+    fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
+        let valid = validate::proxy(self)?;
+        Ok(Desired { objects: magnetar_desired::proxy_objects(&valid, ctx), gateway: valid.gateway() })
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -160,10 +158,13 @@ impl ComponentResource for PulsarProxy {
     fn enrolment(&self) -> Enrolment {
         Enrolment::of(self.spec.istio.as_ref())
     }
-    fn gateway(&self) -> Option<&GatewaySpec> {
-        // Decided once, where the proxy's Gateway is built (no DNS name: none).
-        magnetar_desired::istio::routing::proxy_gateway(self)
-    }
+}
+
+/// What a component implies, from its validated view.
+pub struct Desired<'a> {
+    pub objects: Vec<Object>,
+    /// The gateway its external access routes through, if it has any.
+    pub gateway: Option<&'a GatewaySpec>,
 }
 
 /// Checks the schema cannot do, against the cluster. Empty when all pass.
@@ -183,8 +184,12 @@ const GATEWAY_PATH: &str = "spec.istio.gateway";
 
 /// The prerequisites of external access that are missing; each is watched
 /// until it appears (its sighting queues this resource again).
-async fn missing_prerequisites<K: ComponentResource>(obj: &K, ctx: &Context) -> Result<Vec<Missing>, Error> {
-    let Some(gw) = obj.gateway().filter(|_| ctx.istio_available()) else { return Ok(Vec::new()) };
+async fn missing_prerequisites<K: ComponentResource>(
+    obj: &K,
+    gateway: Option<&GatewaySpec>,
+    ctx: &Context,
+) -> Result<Vec<Missing>, Error> {
+    let Some(gw) = gateway.filter(|_| ctx.istio_available()) else { return Ok(Vec::new()) };
     let missing = checks::gateway(&ctx.client, gw).await.map_err(Error::Check)?;
     let who = (K::MAIN, obj.namespace().unwrap_or_default(), obj.name_any());
     for m in &missing {
@@ -282,8 +287,8 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
         missing: Vec::new(),
         external: None,
     };
-    let mut desired = match obj.build(&bctx) {
-        Ok(objects) => objects,
+    let Desired { objects: mut desired, gateway } = match obj.build(&bctx) {
+        Ok(built) => built,
         Err(e) => return Ok(invalid(e.to_string())),
     };
     let zookeepers: Vec<String> = seen.inventory.zookeepers.iter().map(|z| z.name_any()).collect();
@@ -292,8 +297,8 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
         return Ok(invalid(Invalid(errors).to_string()));
     }
     desired.retain(|o| seen.istio || !is_istio_group(o.group()));
-    let missing = missing_prerequisites(obj, ctx).await?;
-    let external = obj.gateway().filter(|_| seen.istio).map(|_| match missing.first() {
+    let missing = missing_prerequisites(obj, gateway, ctx).await?;
+    let external = gateway.filter(|_| seen.istio).map(|_| match missing.first() {
         None => ExternalAccess::Routed,
         Some(first) => ExternalAccess::Waiting(first.reason(), prerequisites::summary(&missing, GATEWAY_PATH)),
     });
