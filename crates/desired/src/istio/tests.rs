@@ -1,10 +1,15 @@
 //! The promises of SPEC 3.5 and 4.5 about Istio objects.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::Value;
-
+use super::types::{
+    AuthorizationAction, AuthorizationPolicy, AuthorizationPolicySpec, ClientTlsMode, DestinationRule, Gateway,
+    GatewaySpec as GatewayObjectSpec, Location, PeerAuthentication, PeerAuthenticationSpec, PeerMtlsMode, PortProtocol,
+    Resolution, RouteDestination, Rule, Server, ServerTlsMode, ServiceEntry, ServiceEntrySpec, VirtualService,
+    VirtualServiceSpec,
+};
 use super::*;
+use crate::components::test_util::{service_spec, sts_spec, typed};
 use crate::{OperatorIdentity, Peer};
 use magnetar_api::{PulsarBroker, PulsarProxy};
 
@@ -88,13 +93,6 @@ fn proxy_objects(spec: &str) -> Vec<Object> {
     proxy(&r, &Owner::of(&r), &ctx())
 }
 
-fn get<'a>(objs: &'a [Object], kind: &str, name: &str) -> &'a Value {
-    match objs.iter().find(|o| o.kind == kind && o.name == name) {
-        Some(o) => &o.value,
-        None => panic!("no {kind} {name} in {:?}", names_of(objs)),
-    }
-}
-
 fn names_of(objs: &[Object]) -> Vec<(String, String)> {
     objs.iter().map(|o| (o.kind.clone(), o.name.clone())).collect()
 }
@@ -103,25 +101,63 @@ fn of_kind<'a>(objs: &'a [Object], kind: &str) -> Vec<&'a Object> {
     objs.iter().filter(|o| o.kind == kind).collect()
 }
 
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
+fn has(objs: &[Object], kind: &str, name: &str) -> bool {
+    objs.iter().any(|o| o.kind == kind && o.name == name)
+}
+
+/// The spec of PeerAuthentication `name`.
+fn pa(objs: &[Object], name: &str) -> PeerAuthenticationSpec {
+    assert!(has(objs, "PeerAuthentication", name), "no PeerAuthentication {name} in {:?}", names_of(objs));
+    typed::<PeerAuthentication>(objs, name).spec
+}
+
+/// The spec of AuthorizationPolicy `name`.
+fn ap(objs: &[Object], name: &str) -> AuthorizationPolicySpec {
+    assert!(has(objs, "AuthorizationPolicy", name), "no AuthorizationPolicy {name} in {:?}", names_of(objs));
+    typed::<AuthorizationPolicy>(objs, name).spec
+}
+
+/// The spec of Gateway `name`.
+fn gateway(objs: &[Object], name: &str) -> GatewayObjectSpec {
+    assert!(has(objs, "Gateway", name), "no Gateway {name} in {:?}", names_of(objs));
+    typed::<Gateway>(objs, name).spec
+}
+
+/// The spec of VirtualService `name`.
+fn vs(objs: &[Object], name: &str) -> VirtualServiceSpec {
+    assert!(has(objs, "VirtualService", name), "no VirtualService {name} in {:?}", names_of(objs));
+    typed::<VirtualService>(objs, name).spec
+}
+
+/// The spec of ServiceEntry `name`.
+fn se(objs: &[Object], name: &str) -> ServiceEntrySpec {
+    assert!(has(objs, "ServiceEntry", name), "no ServiceEntry {name} in {:?}", names_of(objs));
+    typed::<ServiceEntry>(objs, name).spec
+}
+
+/// The `matchLabels` of a policy's selector.
+fn match_labels(selector: Option<&super::types::WorkloadSelector>) -> BTreeMap<String, String> {
+    selector.map(|s| s.match_labels.clone()).unwrap_or_default()
 }
 
 /// Every principal the AuthorizationPolicy names.
-fn principals(ap: &Value) -> BTreeSet<String> {
-    let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
-    rules
-        .iter()
-        .flat_map(|r| r["from"].as_array().cloned().unwrap_or_default())
-        .flat_map(|f| strs(&f["source"]["principals"]))
-        .collect()
+fn principals(ap: &AuthorizationPolicySpec) -> BTreeSet<String> {
+    ap.rules.iter().flat_map(|r| &r.from).flat_map(|f| f.source.principals.clone()).collect()
+}
+
+/// The first `to` ports of a rule.
+fn to_ports(rule: &Rule) -> Vec<String> {
+    rule.to.first().map(|t| t.operation.ports.clone()).unwrap_or_default()
 }
 
 /// The `to` ports of the rule whose sources are exactly `principal`.
-fn ports_of(ap: &Value, principal: &str) -> Vec<String> {
-    let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
-    let rule = rules.iter().find(|r| strs(&r["from"][0]["source"]["principals"]) == [principal]).expect("rule");
-    strs(&rule["to"][0]["operation"]["ports"])
+fn ports_of(ap: &AuthorizationPolicySpec, principal: &str) -> Vec<String> {
+    let rule = ap
+        .rules
+        .iter()
+        .find(|r| r.from.first().is_some_and(|f| f.source.principals == [principal]))
+        .expect("a rule for the principal");
+    to_ports(rule)
 }
 
 const ISTIO: &str = "  istio: {enabled: true}\n";
@@ -132,20 +168,22 @@ const GW_PASS: &str = "  replicas: 2\n  config: {advertisedDomain: pulsar.exampl
 
 #[test]
 fn peer_authentication_mode_follows_mtls_mode() {
-    for (mode, want) in [("strict", "STRICT"), ("permissive", "PERMISSIVE"), ("none", "DISABLE")] {
+    for (mode, want) in
+        [("strict", PeerMtlsMode::Strict), ("permissive", PeerMtlsMode::Permissive), ("none", PeerMtlsMode::Disable)]
+    {
         let objs = zk_objects(&format!("  istio: {{enabled: true, mtls: {{mode: {mode}}}}}\n"), &ctx());
-        let pa = get(&objs, "PeerAuthentication", "pc-zk");
-        assert_eq!(pa["spec"]["mtls"]["mode"], want, "{mode}");
-        assert_eq!(pa["apiVersion"], "security.istio.io/v1");
-        assert_eq!(pa["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"], "zookeeper");
-        assert!(pa["spec"].get("portLevelMtls").is_none(), "sidecar mode needs no port-level mTLS");
+        let pa = typed::<PeerAuthentication>(&objs, "pc-zk");
+        assert_eq!(pa.spec.mtls.map(|m| m.mode), Some(want), "{mode}");
+        assert_eq!(pa.api_version, "security.istio.io/v1");
+        assert_eq!(match_labels(pa.spec.selector.as_ref())["app.kubernetes.io/component"], "zookeeper");
+        assert!(pa.spec.port_level_mtls.is_empty(), "sidecar mode needs no port-level mTLS");
     }
 }
 
 #[test]
 fn migrating_component_is_permissive_without_destination_rules() {
     let objs = zk_objects(ISTIO, &migrating());
-    assert_eq!(get(&objs, "PeerAuthentication", "pc-zk")["spec"]["mtls"]["mode"], "PERMISSIVE");
+    assert_eq!(pa(&objs, "pc-zk").mtls.map(|m| m.mode), Some(PeerMtlsMode::Permissive));
     assert!(of_kind(&objs, "DestinationRule").is_empty());
     assert_eq!(of_kind(&objs, "AuthorizationPolicy").len(), 1, "authorization stays during a move");
 }
@@ -160,17 +198,15 @@ fn mtls_none_has_no_authorization_policy_nor_destination_rule() {
 #[test]
 fn zookeeper_policy_allows_peers_and_operator_only() {
     let objs = zk_objects(ISTIO, &ctx());
-    let ap = get(&objs, "AuthorizationPolicy", "pc-zk");
-    assert_eq!(ap["spec"]["action"], "ALLOW");
+    let ap = ap(&objs, "pc-zk");
+    assert_eq!(ap.action, AuthorizationAction::Allow);
     let c = ctx();
     let mut want: BTreeSet<String> = c.peer_principals("cluster.local", NS).into_iter().collect();
     let operator = c.operator_principal("cluster.local");
     want.insert(operator.clone());
-    assert_eq!(principals(ap), want);
-    assert_eq!(ports_of(ap, &operator), ["2181", "8000"]);
-    let peer_rule = &ap["spec"]["rules"][0];
-    assert_eq!(strs(&peer_rule["to"][0]["operation"]["ports"]), ["2181", "2888", "3888", "8000"]);
-    assert!(ap["spec"]["rules"].as_array().unwrap().iter().all(|r| r.get("when").is_none()));
+    assert_eq!(principals(&ap), want);
+    assert_eq!(ports_of(&ap, &operator), ["2181", "8000"]);
+    assert_eq!(to_ports(&ap.rules[0]), ["2181", "2888", "3888", "8000"]);
 }
 
 /// A cluster on Oxia has no ZooKeeperCluster: its policies name the peers
@@ -197,73 +233,70 @@ fn oxia_cluster_policies_name_no_zookeeper() {
     aps.extend(bookkeeper(&bk, &Owner::of(&bk), &ctx));
     let aps = of_kind(&aps, "AuthorizationPolicy");
     assert_eq!(aps.len(), 3, "broker, bookies and auto-recovery");
-    for ap in aps {
-        let p = principals(&ap.value);
+    for o in aps {
+        let p = principals(&ap(std::slice::from_ref(o), &o.name));
         assert!(p.contains("cluster.local/ns/pulsar/sa/pc-broker"), "{p:?}");
         assert!(p.contains("cluster.local/ns/pulsar/sa/pc-bk"), "{p:?}");
-        assert!(!p.iter().any(|p| p.ends_with("-zk")), "{} names a ZooKeeper that does not exist: {p:?}", ap.name);
+        assert!(!p.iter().any(|p| p.ends_with("-zk")), "{} names a ZooKeeper that does not exist: {p:?}", o.name);
     }
 }
 
 #[test]
 fn trust_domain_shapes_principals() {
     let objs = zk_objects("  istio: {enabled: true, trustDomain: corp.example}\n", &ctx());
-    let ap = get(&objs, "AuthorizationPolicy", "pc-zk");
-    assert!(principals(ap).iter().all(|p| p.starts_with("corp.example/ns/")));
+    assert!(principals(&ap(&objs, "pc-zk")).iter().all(|p| p.starts_with("corp.example/ns/")));
 }
 
 #[test]
 fn broker_policy_lets_the_gateway_reach_exactly_its_route_targets() {
     let objs = broker_objects(GW_SIMPLE);
-    let ap = get(&objs, "AuthorizationPolicy", "pc-broker");
+    let policy = ap(&objs, "pc-broker");
     let gw = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
     let mut want: BTreeSet<String> = ctx().peer_principals("cluster.local", NS).into_iter().collect();
     want.insert(gw.to_string());
-    assert_eq!(principals(ap), want, "no operator principal outside ZooKeeper");
+    assert_eq!(principals(&policy), want, "no operator principal outside ZooKeeper");
     // MQTT and AMQP to the handlers' proxies (two brokers behind the gateway).
-    assert_eq!(ports_of(ap, gw), ["6652", "8080", "9094", "5682", "5683"]);
+    assert_eq!(ports_of(&policy, gw), ["6652", "8080", "9094", "5682", "5683"]);
 
     let pass = broker_objects(GW_PASS);
-    let ap = get(&pass, "AuthorizationPolicy", "pc-broker");
     // AMQP arrives in plaintext at AoP's proxy: the gateway terminated its TLS.
-    assert_eq!(ports_of(ap, gw), ["6653", "8443", "9095", "5685", "5683"]);
+    assert_eq!(ports_of(&ap(&pass, "pc-broker"), gw), ["6653", "8443", "9095", "5685", "5683"]);
 }
 
 #[test]
 fn broker_without_gateway_has_no_gateway_principal() {
     let objs = broker_objects(ISTIO);
-    let ap = get(&objs, "AuthorizationPolicy", "pc-broker");
-    assert!(principals(ap).iter().all(|p| !p.contains("istio-system")));
-    assert_eq!(strs(&ap["spec"]["rules"][0]["to"][0]["operation"]["ports"]), ["6650", "8080"]);
+    let policy = ap(&objs, "pc-broker");
+    assert!(principals(&policy).iter().all(|p| !p.contains("istio-system")));
+    assert_eq!(to_ports(&policy.rules[0]), ["6650", "8080"]);
 }
 
 #[test]
 fn auth_rules_are_appended_and_empty_ones_dropped() {
     let spec = "  istio:\n    enabled: true\n    authRules:\n    - fromSource: [{principals: [cluster.local/ns/x/sa/y]}, {namespaces: [mon]}]\n      toOperation: [{ports: [\"6650\"]}]\n    - {}\n";
     let objs = zk_objects(spec, &ctx());
-    let rules = get(&objs, "AuthorizationPolicy", "pc-zk")["spec"]["rules"].as_array().cloned().unwrap();
+    let rules = ap(&objs, "pc-zk").rules;
     let last = rules.last().unwrap();
-    assert_eq!(last["from"][0]["source"]["principals"][0], "cluster.local/ns/x/sa/y");
-    assert_eq!(last["from"][1]["source"]["namespaces"][0], "mon");
-    assert_eq!(last["to"][0]["operation"]["ports"][0], "6650");
-    assert!(rules.iter().all(|r| r.as_object().is_some_and(|m| !m.is_empty())), "no allow-all rule");
+    assert_eq!(last.from[0].source.principals, ["cluster.local/ns/x/sa/y"]);
+    assert_eq!(last.from[1].source.namespaces, ["mon"]);
+    assert_eq!(to_ports(last), ["6650"]);
+    assert!(rules.iter().all(|r| !r.from.is_empty() || !r.to.is_empty()), "no allow-all rule");
 }
 
 #[test]
 fn ambient_opens_the_metrics_port_and_has_no_destination_rules() {
     let objs = zk_objects("  istio: {enabled: true, dataplaneMode: ambient}\n", &ctx());
     assert!(of_kind(&objs, "DestinationRule").is_empty());
-    let pa = get(&objs, "PeerAuthentication", "pc-zk");
-    assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
-    assert_eq!(pa["spec"]["portLevelMtls"]["8000"]["mode"], "PERMISSIVE");
-    let rules = get(&objs, "AuthorizationPolicy", "pc-zk")["spec"]["rules"].as_array().cloned().unwrap();
-    let metrics = rules.iter().find(|r| r.get("from").is_none()).expect("metrics rule");
-    assert_eq!(strs(&metrics["to"][0]["operation"]["ports"]), ["8000"]);
+    let peer = pa(&objs, "pc-zk");
+    assert_eq!(peer.mtls.map(|m| m.mode), Some(PeerMtlsMode::Strict));
+    assert_eq!(peer.port_level_mtls["8000"].mode, PeerMtlsMode::Permissive);
+    let rules = ap(&objs, "pc-zk").rules;
+    let metrics = rules.iter().find(|r| r.from.is_empty()).expect("metrics rule");
+    assert_eq!(to_ports(metrics), ["8000"]);
 
     let closed = zk_objects("  istio: {enabled: true, dataplaneMode: ambient, metrics: {permissive: false}}\n", &ctx());
-    assert!(get(&closed, "PeerAuthentication", "pc-zk")["spec"].get("portLevelMtls").is_none());
-    let rules = get(&closed, "AuthorizationPolicy", "pc-zk")["spec"]["rules"].as_array().cloned().unwrap();
-    assert!(rules.iter().all(|r| r.get("from").is_some()));
+    assert!(pa(&closed, "pc-zk").port_level_mtls.is_empty());
+    assert!(ap(&closed, "pc-zk").rules.iter().all(|r| !r.from.is_empty()));
 
     let broker = broker_objects("  istio: {enabled: true, dataplaneMode: ambient}\n");
     assert!(of_kind(&broker, "DestinationRule").is_empty());
@@ -271,11 +304,10 @@ fn ambient_opens_the_metrics_port_and_has_no_destination_rules() {
 
 /// Rules that let a caller reach `port` whoever it is (no `from`), and those
 /// naming sources.
-fn open_rules(ap: &Value, port: &str) -> (usize, Vec<Value>) {
-    let rules = ap["spec"]["rules"].as_array().cloned().unwrap_or_default();
-    let to_port = |r: &Value| strs(&r["to"][0]["operation"]["ports"]) == [port];
-    let anyone = rules.iter().filter(|r| r.get("from").is_none() && to_port(r)).count();
-    (anyone, rules.into_iter().filter(to_port).collect())
+fn open_rules(ap: AuthorizationPolicySpec, port: &str) -> (usize, Vec<Rule>) {
+    let to_port = |r: &Rule| to_ports(r) == [port];
+    let anyone = ap.rules.iter().filter(|r| r.from.is_empty() && to_port(r)).count();
+    (anyone, ap.rules.into_iter().filter(to_port).collect())
 }
 
 /// Brokers' 8080 and bookies' (and auto-recovery's) 8000 are admin APIs as
@@ -285,38 +317,35 @@ fn open_rules(ap: &Value, port: &str) -> (usize, Vec<Value>) {
 fn ambient_metrics_never_open_an_admin_api_to_unnamed_callers() {
     let ambient = "  istio: {enabled: true, dataplaneMode: ambient, metrics: {permissive: true}}\n";
     let broker = broker_objects(ambient);
-    assert!(
-        get(&broker, "PeerAuthentication", "pc-broker")["spec"].get("portLevelMtls").is_none(),
-        "8080 stays STRICT"
-    );
-    assert_eq!(open_rules(get(&broker, "AuthorizationPolicy", "pc-broker"), "8080").0, 0);
+    assert!(pa(&broker, "pc-broker").port_level_mtls.is_empty(), "8080 stays STRICT");
+    assert_eq!(open_rules(ap(&broker, "pc-broker"), "8080").0, 0);
     let r = bk(ambient);
     let bookies = bookkeeper(&r, &Owner::of(&r), &ctx());
     for name in ["pc-bk", "pc-bk-auto-recovery"] {
-        assert!(get(&bookies, "PeerAuthentication", name)["spec"].get("portLevelMtls").is_none(), "{name}");
-        assert_eq!(open_rules(get(&bookies, "AuthorizationPolicy", name), "8000").0, 0, "{name}");
+        assert!(pa(&bookies, name).port_level_mtls.is_empty(), "{name}");
+        assert_eq!(open_rules(ap(&bookies, name), "8000").0, 0, "{name}");
     }
     let proxy = proxy_objects(ambient);
-    assert_eq!(open_rules(get(&proxy, "AuthorizationPolicy", "pc-proxy"), "8080").0, 0);
+    assert_eq!(open_rules(ap(&proxy, "pc-proxy"), "8080").0, 0);
 
     // allowFrom names the Prometheus: PERMISSIVE on the port, and a rule for it only.
     let scoped = "  istio: {enabled: true, dataplaneMode: ambient, metrics: {allowFrom: [{ipBlocks: [10.42.7.0/24]}, {namespaces: [monitoring]}]}}\n";
     let broker = broker_objects(scoped);
-    assert_eq!(get(&broker, "PeerAuthentication", "pc-broker")["spec"]["portLevelMtls"]["8080"]["mode"], "PERMISSIVE");
-    let (anyone, rules) = open_rules(get(&broker, "AuthorizationPolicy", "pc-broker"), "8080");
+    assert_eq!(pa(&broker, "pc-broker").port_level_mtls["8080"].mode, PeerMtlsMode::Permissive);
+    let (anyone, rules) = open_rules(ap(&broker, "pc-broker"), "8080");
     assert_eq!(anyone, 0);
     assert_eq!(rules.len(), 1);
-    assert_eq!(strs(&rules[0]["from"][0]["source"]["ipBlocks"]), ["10.42.7.0/24"]);
-    assert_eq!(strs(&rules[0]["from"][1]["source"]["namespaces"]), ["monitoring"]);
+    assert_eq!(rules[0].from[0].source.ip_blocks, ["10.42.7.0/24"]);
+    assert_eq!(rules[0].from[1].source.namespaces, ["monitoring"]);
 
     // Sidecar mode: no port-level PERMISSIVE, but an in-mesh Prometheus named
     // in allowFrom may still scrape the port directly.
     let sidecar = broker_objects(
         "  istio: {enabled: true, metrics: {allowFrom: [{principals: [cluster.local/ns/monitoring/sa/prometheus]}]}}\n",
     );
-    assert!(get(&sidecar, "PeerAuthentication", "pc-broker")["spec"].get("portLevelMtls").is_none());
-    let (_, rules) = open_rules(get(&sidecar, "AuthorizationPolicy", "pc-broker"), "8080");
-    assert_eq!(strs(&rules[0]["from"][0]["source"]["principals"]), ["cluster.local/ns/monitoring/sa/prometheus"]);
+    assert!(pa(&sidecar, "pc-broker").port_level_mtls.is_empty());
+    let (_, rules) = open_rules(ap(&sidecar, "pc-broker"), "8080");
+    assert_eq!(rules[0].from[0].source.principals, ["cluster.local/ns/monitoring/sa/prometheus"]);
 }
 
 #[test]
@@ -349,13 +378,10 @@ fn empty_or_malformed_metrics_sources_are_refused() {
 #[test]
 fn sidecar_destination_rules_cover_main_and_headless_services() {
     let objs = zk_objects(ISTIO, &ctx());
-    let dr = get(&objs, "DestinationRule", "pc-zk");
-    assert_eq!(dr["spec"]["host"], "pc-zk.pulsar.svc.cluster.local");
-    assert_eq!(dr["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
-    assert_eq!(
-        get(&objs, "DestinationRule", "pc-zk-headless")["spec"]["host"],
-        "pc-zk-headless.pulsar.svc.cluster.local"
-    );
+    let dr = typed::<DestinationRule>(&objs, "pc-zk").spec;
+    assert_eq!(dr.host, "pc-zk.pulsar.svc.cluster.local");
+    assert_eq!(dr.traffic_policy.map(|t| t.tls.mode), Some(ClientTlsMode::IstioMutual));
+    assert_eq!(typed::<DestinationRule>(&objs, "pc-zk-headless").spec.host, "pc-zk-headless.pulsar.svc.cluster.local");
 
     let proxy = proxy_objects(ISTIO);
     let drs: Vec<&str> = of_kind(&proxy, "DestinationRule").iter().map(|o| o.name.as_str()).collect();
@@ -367,13 +393,12 @@ fn bookkeeper_covers_bookies_and_auto_recovery_with_disjoint_selectors() {
     let r = bk(ISTIO);
     let objs = bookkeeper(&r, &Owner::of(&r), &ctx());
     for name in ["pc-bk", "pc-bk-auto-recovery"] {
-        get(&objs, "PeerAuthentication", name);
-        get(&objs, "AuthorizationPolicy", name);
+        assert!(has(&objs, "PeerAuthentication", name) && has(&objs, "AuthorizationPolicy", name), "{name}");
     }
     let drs: BTreeSet<&str> = of_kind(&objs, "DestinationRule").iter().map(|o| o.name.as_str()).collect();
     assert_eq!(drs, BTreeSet::from(["pc-bk", "pc-bk-headless"]));
-    let ar = get(&objs, "PeerAuthentication", "pc-bk-auto-recovery");
-    assert_eq!(ar["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"], "autorecovery");
+    let ar = pa(&objs, "pc-bk-auto-recovery");
+    assert_eq!(match_labels(ar.selector.as_ref())["app.kubernetes.io/component"], "autorecovery");
 
     let off = bk(&format!("{ISTIO}  autoRecovery: {{replicas: 0}}\n"));
     let objs = bookkeeper(&off, &Owner::of(&off), &ctx());
@@ -388,12 +413,20 @@ fn no_two_policies_select_the_same_pods() {
     all.extend(broker(&br, &Owner::of(&br), &ctx()));
     all.extend(proxy(&p, &Owner::of(&p), &ctx()));
     for kind in ["PeerAuthentication", "AuthorizationPolicy"] {
-        let selectors: Vec<&Value> =
-            of_kind(&all, kind).iter().map(|o| &o.value["spec"]["selector"]["matchLabels"]).collect();
+        let selectors: Vec<BTreeMap<String, String>> = of_kind(&all, kind)
+            .iter()
+            .map(|o| {
+                let one = std::slice::from_ref(*o);
+                match kind {
+                    "PeerAuthentication" => match_labels(pa(one, &o.name).selector.as_ref()),
+                    _ => match_labels(ap(one, &o.name).selector.as_ref()),
+                }
+            })
+            .collect();
         assert_eq!(selectors.len(), 5, "{kind}");
-        let distinct: BTreeSet<String> = selectors.iter().map(|s| s.to_string()).collect();
+        let distinct: BTreeSet<&BTreeMap<String, String>> = selectors.iter().collect();
         assert_eq!(distinct.len(), selectors.len(), "{kind}");
-        assert!(selectors.iter().all(|s| s.get("app.kubernetes.io/component").is_some()));
+        assert!(selectors.iter().all(|s| s.contains_key("app.kubernetes.io/component")));
     }
 }
 
@@ -414,23 +447,24 @@ fn every_object_lives_in_the_namespace_and_is_owned() {
     all.extend(zk_objects(ISTIO, &ctx()));
     for o in &all {
         assert_eq!(o.namespace, NS, "{} {}", o.kind, o.name);
-        let refs = &o.value["metadata"]["ownerReferences"];
-        assert_eq!(refs[0]["controller"], true, "{} {}", o.kind, o.name);
-        assert_eq!(o.value["metadata"]["labels"]["app.kubernetes.io/managed-by"], "magnetar");
+        let meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
+            serde_json::from_value(o.value["metadata"].clone()).unwrap();
+        let owner = meta.owner_references.unwrap_or_default();
+        assert_eq!(owner.first().and_then(|r| r.controller), Some(true), "{} {}", o.kind, o.name);
+        assert_eq!(meta.labels.unwrap_or_default()["app.kubernetes.io/managed-by"], "magnetar");
     }
 }
 
 // ------------------------------------------------------------------ routing
 
-fn servers(objs: &[Object], name: &str) -> Vec<Value> {
-    get(objs, "Gateway", name)["spec"]["servers"].as_array().cloned().unwrap_or_default()
+fn servers(objs: &[Object], name: &str) -> Vec<Server> {
+    gateway(objs, name).servers
 }
 
 #[test]
 fn simple_gateway_has_one_server_per_host_per_port() {
     let objs = broker_objects(GW_SIMPLE);
-    let gw = get(&objs, "Gateway", "pc-broker-gateway");
-    assert_eq!(gw["spec"]["selector"]["istio"], "ingressgateway");
+    assert_eq!(gateway(&objs, "pc-broker-gateway").selector["istio"], "ingressgateway");
     let servers = servers(&objs, "pc-broker-gateway");
     let hosts = ["pulsar.example.com", "pb0-pulsar.example.com", "pb1-pulsar.example.com"];
     let ports = [6651, 443, 9093, 8883, 5671];
@@ -439,15 +473,15 @@ fn simple_gateway_has_one_server_per_host_per_port() {
         for host in hosts {
             let s = servers
                 .iter()
-                .find(|s| s["port"]["number"] == port && strs(&s["hosts"]) == [host])
+                .find(|s| s.port.number == port && s.hosts == [host])
                 .unwrap_or_else(|| panic!("no server {host}:{port}"));
-            assert_eq!(s["port"]["protocol"], if port == 443 { "HTTPS" } else { "TLS" });
-            assert_eq!(s["tls"]["mode"], "SIMPLE");
-            assert_eq!(s["tls"]["credentialName"], "gw-tls");
+            assert_eq!(s.port.protocol, if port == 443 { PortProtocol::Https } else { PortProtocol::Tls });
+            let tls = s.tls.as_ref().expect("tls");
+            assert_eq!(tls.mode, ServerTlsMode::Simple);
+            assert_eq!(tls.credential_name.as_deref(), Some("gw-tls"));
         }
     }
-    let names: BTreeSet<String> =
-        servers.iter().map(|s| s["port"]["name"].as_str().unwrap_or_default().to_string()).collect();
+    let names: BTreeSet<&str> = servers.iter().map(|s| s.port.name.as_str()).collect();
     assert_eq!(names.len(), servers.len(), "port names are unique");
 }
 
@@ -455,22 +489,24 @@ fn simple_gateway_has_one_server_per_host_per_port() {
 fn passthrough_gateway_has_one_server_per_port_listing_every_host() {
     let objs = broker_objects(GW_PASS);
     let servers = servers(&objs, "pc-broker-gateway");
-    let numbers: Vec<i64> = servers.iter().filter_map(|s| s["port"]["number"].as_i64()).collect();
+    let numbers: Vec<i32> = servers.iter().map(|s| s.port.number).collect();
     assert_eq!(numbers, [6651, 443, 9093, 8883, 5671, 5671, 5671]);
-    for s in servers.iter().filter(|s| s["port"]["number"] != 5671) {
-        assert_eq!(strs(&s["hosts"]), ["pulsar.example.com", "pb0-pulsar.example.com", "pb1-pulsar.example.com"]);
-        assert_eq!(s["port"]["protocol"], "TLS");
-        assert_eq!(s["tls"]["mode"], "PASSTHROUGH");
-        assert!(s["tls"].get("credentialName").is_none());
+    for s in servers.iter().filter(|s| s.port.number != 5671) {
+        assert_eq!(s.hosts, ["pulsar.example.com", "pb0-pulsar.example.com", "pb1-pulsar.example.com"]);
+        assert_eq!(s.port.protocol, PortProtocol::Tls);
+        let tls = s.tls.as_ref().expect("tls");
+        assert_eq!(tls.mode, ServerTlsMode::Passthrough);
+        assert!(tls.credential_name.is_none());
     }
     // AoP has no TLS listener: the gateway terminates AMQP TLS itself, with
     // one SIMPLE server per host group as in SIMPLE mode.
-    let amqp: Vec<&Value> = servers.iter().filter(|s| s["port"]["number"] == 5671).collect();
-    let hosts: Vec<Vec<String>> = amqp.iter().map(|s| strs(&s["hosts"])).collect();
+    let amqp: Vec<&Server> = servers.iter().filter(|s| s.port.number == 5671).collect();
+    let hosts: Vec<&[String]> = amqp.iter().map(|s| s.hosts.as_slice()).collect();
     assert_eq!(hosts, [["pulsar.example.com"], ["pb0-pulsar.example.com"], ["pb1-pulsar.example.com"]]);
     for s in amqp {
-        assert_eq!(s["tls"]["mode"], "SIMPLE");
-        assert_eq!(s["tls"]["credentialName"], "gw-tls");
+        let tls = s.tls.as_ref().expect("tls");
+        assert_eq!(tls.mode, ServerTlsMode::Simple);
+        assert_eq!(tls.credential_name.as_deref(), Some("gw-tls"));
     }
 }
 
@@ -479,51 +515,59 @@ fn gateway_ports_follow_protocol_handlers() {
     let spec =
         "  config: {advertisedDomain: d.example.com}\n  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n";
     let objs = broker_objects(spec);
-    let ports: BTreeSet<i64> =
-        servers(&objs, "pc-broker-gateway").iter().filter_map(|s| s["port"]["number"].as_i64()).collect();
+    let ports: BTreeSet<i32> = servers(&objs, "pc-broker-gateway").iter().map(|s| s.port.number).collect();
     assert_eq!(ports, BTreeSet::from([443, 6651]));
 }
 
-/// (gateway port, destination host, destination port) of every route.
-fn routes(vs: &Value, kind: &str) -> Vec<(i64, String, i64)> {
-    let list = vs["spec"][kind].as_array().cloned().unwrap_or_default();
-    list.iter()
-        .map(|r| {
-            let d = &r["route"][0]["destination"];
-            let host = d["host"].as_str().unwrap_or_default().to_string();
-            (r["match"][0]["port"].as_i64().unwrap_or(0), host, d["port"]["number"].as_i64().unwrap_or(0))
-        })
-        .collect()
+/// (gateway port, destination host, destination port) of one route.
+fn route(port: Option<i32>, to: &[RouteDestination]) -> (i32, String, i32) {
+    let d = &to[0].destination;
+    (port.unwrap_or(0), d.host.clone(), d.port.number)
+}
+
+/// The TCP routes of a VirtualService, as [`route`]s.
+fn tcp(vs: &VirtualServiceSpec) -> Vec<(i32, String, i32)> {
+    vs.tcp.iter().map(|r| route(r.matches.first().map(|m| m.port), &r.route)).collect()
+}
+
+/// The HTTP routes of a VirtualService, as [`route`]s.
+fn http(vs: &VirtualServiceSpec) -> Vec<(i32, String, i32)> {
+    vs.http.iter().map(|r| route(r.matches.first().map(|m| m.port), &r.route)).collect()
+}
+
+/// The TLS routes of a VirtualService, as [`route`]s.
+fn tls(vs: &VirtualServiceSpec) -> Vec<(i32, String, i32)> {
+    vs.tls.iter().map(|r| route(r.matches.first().map(|m| m.port), &r.route)).collect()
 }
 
 #[test]
 fn simple_virtual_services_route_tcp_and_http_per_the_table() {
     let objs = broker_objects(GW_SIMPLE);
-    let main = get(&objs, "VirtualService", "pc-broker");
-    assert_eq!(strs(&main["spec"]["hosts"]), ["pulsar.example.com"]);
-    assert_eq!(strs(&main["spec"]["gateways"]), ["pc-broker-gateway"]);
+    let main = vs(&objs, "pc-broker");
+    assert_eq!(main.hosts, ["pulsar.example.com"]);
+    assert_eq!(main.gateways, ["pc-broker-gateway"]);
     let svc = "pc-broker.pulsar.svc.cluster.local".to_string();
     assert_eq!(
-        routes(main, "tcp"),
+        tcp(&main),
         [(6651, svc.clone(), 6652), (9093, svc.clone(), 9094), (8883, svc.clone(), 5682), (5671, svc.clone(), 5683)]
     );
-    assert_eq!(routes(main, "http"), [(443, svc, 8080)]);
-    assert!(main["spec"].get("tls").is_none());
+    assert_eq!(http(&main), [(443, svc, 8080)]);
+    assert!(main.tls.is_empty());
 
-    let b1 = get(&objs, "VirtualService", "pc-broker-1");
-    assert_eq!(strs(&b1["spec"]["hosts"]), ["pb1-pulsar.example.com"]);
+    let b1 = vs(&objs, "pc-broker-1");
+    assert_eq!(b1.hosts, ["pb1-pulsar.example.com"]);
     let svc = "pc-broker-1.pulsar.svc.cluster.local".to_string();
-    assert_eq!(routes(b1, "tcp")[0], (6651, svc.clone(), 6652));
-    assert_eq!(routes(b1, "http"), [(443, svc, 8080)]);
+    assert_eq!(tcp(&b1)[0], (6651, svc.clone(), 6652));
+    assert_eq!(http(&b1), [(443, svc, 8080)]);
 }
 
 #[test]
 fn passthrough_virtual_services_route_tls_by_sni() {
     let objs = broker_objects(GW_PASS);
     for (name, svc) in [("pc-broker", "pc-broker"), ("pc-broker-0", "pc-broker-0"), ("pc-broker-1", "pc-broker-1")] {
-        let vs = get(&objs, "VirtualService", name);
+        let vs = vs(&objs, name);
         let host = format!("{svc}.pulsar.svc.cluster.local");
-        let got: Vec<(i64, i64)> = routes(vs, "tls")
+        let got: Vec<(i32, i32)> = tls(&vs)
             .into_iter()
             .map(|(p, h, t)| {
                 assert_eq!(h, host);
@@ -532,13 +576,13 @@ fn passthrough_virtual_services_route_tls_by_sni() {
             .collect();
         assert_eq!(got, [(6651, 6653), (443, 8443), (9093, 9095), (8883, 5685)]);
         // AMQP TLS ends at the gateway: plaintext TCP on to AoP's proxy.
-        assert_eq!(routes(vs, "tcp"), [(5671, host.clone(), 5683)]);
-        let hosts: BTreeSet<String> = strs(&vs["spec"]["hosts"]).into_iter().collect();
-        for r in vs["spec"]["tls"].as_array().cloned().unwrap_or_default() {
-            let sni: BTreeSet<String> = strs(&r["match"][0]["sniHosts"]).into_iter().collect();
+        assert_eq!(tcp(&vs), [(5671, host.clone(), 5683)]);
+        let hosts: BTreeSet<&String> = vs.hosts.iter().collect();
+        for r in &vs.tls {
+            let sni: BTreeSet<&String> = r.matches.iter().flat_map(|m| &m.sni_hosts).collect();
             assert!(!sni.is_empty() && sni.is_subset(&hosts), "{name}");
         }
-        assert!(vs["spec"].get("http").is_none());
+        assert!(vs.http.is_empty());
     }
 }
 
@@ -546,22 +590,15 @@ fn passthrough_virtual_services_route_tls_by_sni() {
 fn per_broker_services_select_one_pod_and_expose_route_targets() {
     let objs = broker_objects(GW_SIMPLE);
     assert_eq!(of_kind(&objs, "Service").len(), 2);
-    let svc = get(&objs, "Service", "pc-broker-1");
-    let sel = &svc["spec"]["selector"];
+    let svc = service_spec(&objs, "pc-broker-1");
+    let sel = svc.selector.unwrap_or_default();
     assert_eq!(sel["statefulset.kubernetes.io/pod-name"], "pc-broker-1");
     assert_eq!(sel["app.kubernetes.io/component"], "broker");
-    let ports: Vec<(String, i64, String)> = svc["spec"]["ports"]
-        .as_array()
-        .cloned()
+    let ports: Vec<(String, i32, String)> = svc
+        .ports
         .unwrap_or_default()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap_or_default().into(),
-                p["port"].as_i64().unwrap_or(0),
-                p["appProtocol"].as_str().unwrap_or_default().into(),
-            )
-        })
+        .into_iter()
+        .map(|p| (p.name.unwrap_or_default(), p.port, p.app_protocol.unwrap_or_default()))
         .collect();
     assert_eq!(ports[0], ("tcp-pulsar-ext".into(), 6652, "tcp".into()));
     assert!(ports.contains(&("http-web".into(), 8080, "http".into())));
@@ -573,12 +610,13 @@ fn service_entries_per_broker_in_passthrough_unless_switched_off() {
     let objs = broker_objects(GW_PASS);
     let entries = of_kind(&objs, "ServiceEntry");
     assert_eq!(entries.len(), 2);
-    let se = get(&objs, "ServiceEntry", "pc-broker-0");
-    assert_eq!(strs(&se["spec"]["hosts"]), ["pb0-pulsar.example.com"]);
-    assert_eq!(se["spec"]["location"], "MESH_INTERNAL");
-    assert_eq!(se["spec"]["resolution"], "STATIC");
-    assert_eq!(strs(&se["spec"]["exportTo"]), ["."]);
-    assert_eq!(se["spec"]["workloadSelector"]["labels"]["statefulset.kubernetes.io/pod-name"], "pc-broker-0");
+    let entry = se(&objs, "pc-broker-0");
+    assert_eq!(entry.hosts, ["pb0-pulsar.example.com"]);
+    assert_eq!(entry.location, Location::MeshInternal);
+    assert_eq!(entry.resolution, Resolution::Static);
+    assert_eq!(entry.export_to, ["."]);
+    let selector = entry.workload_selector.map(|w| w.labels).unwrap_or_default();
+    assert_eq!(selector["statefulset.kubernetes.io/pod-name"], "pc-broker-0");
 
     let off = broker_objects(&GW_PASS.replace("gateway: {", "gateway: {meshInternalHosts: false, "));
     assert!(of_kind(&off, "ServiceEntry").is_empty());
@@ -594,30 +632,20 @@ fn service_entries_declare_the_ports_a_lookup_hands_out() {
     let r = pb(GW_PASS);
     let mut objs = crate::components::broker::build(&ValidBroker::unchecked(&r), &Owner::of(&r), &ctx());
     objs.extend(broker(&r, &Owner::of(&r), &ctx()));
-    let container = &get(&objs, "StatefulSet", "pc-broker")["spec"]["template"]["spec"]["containers"][0]["ports"];
-    let container_ports: Vec<(String, i64)> = container
-        .as_array()
-        .cloned()
+    let pod = sts_spec(&objs, "pc-broker").template.spec.expect("a pod spec");
+    let container_ports: Vec<(String, i32)> = pod.containers[0]
+        .ports
+        .clone()
         .unwrap_or_default()
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap_or_default().to_string(), p["containerPort"].as_i64().unwrap_or(0)))
+        .into_iter()
+        .map(|p| (p.name.unwrap_or_default(), p.container_port))
         .collect();
-    let se = get(&objs, "ServiceEntry", "pc-broker-1");
-    let ports: Vec<(i64, i64, String, String)> = se["spec"]["ports"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|p| {
-            (
-                p["number"].as_i64().unwrap_or(0),
-                p["targetPort"].as_i64().unwrap_or(0),
-                p["protocol"].as_str().unwrap_or_default().to_string(),
-                p["name"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+    let ports: Vec<(i32, i32, PortProtocol, String)> = se(&objs, "pc-broker-1")
+        .ports
+        .into_iter()
+        .map(|p| (p.number, p.target_port.unwrap_or(0), p.protocol, p.name))
         .collect();
-    let pairs: Vec<(i64, i64)> = ports.iter().map(|p| (p.0, p.1)).collect();
+    let pairs: Vec<(i32, i32)> = ports.iter().map(|p| (p.0, p.1)).collect();
     // MQTT: MoP's proxy TLS port (two brokers: the proxy forwards to the owner).
     for want in [(6651, 6653), (443, 8443), (9093, 9095), (8883, 5685)] {
         assert!(pairs.contains(&want), "{want:?} in {pairs:?}");
@@ -625,7 +653,7 @@ fn service_entries_declare_the_ports_a_lookup_hands_out() {
     for (number, target, protocol, name) in &ports {
         // TLS or HTTPS only: Istio routes them by SNI, and IST0134 fires only
         // for TCP (or unset) ports of a ServiceEntry without addresses.
-        assert!(protocol == "TLS" || protocol == "HTTPS", "{number}: {protocol}");
+        assert!(matches!(protocol, PortProtocol::Tls | PortProtocol::Https), "{number}: {protocol:?}");
         assert!(container_ports.contains(&(name.clone(), *target)), "{number}: {name} is not container port {target}");
     }
 }
@@ -648,8 +676,8 @@ fn existing_gateways_are_bound_instead_of_generated() {
     let spec = GW_SIMPLE.replace("gateway: {", "gateway: {gateways: [istio-system/shared, local], ");
     let objs = broker_objects(&spec);
     assert!(of_kind(&objs, "Gateway").is_empty());
-    for vs in of_kind(&objs, "VirtualService") {
-        assert_eq!(strs(&vs.value["spec"]["gateways"]), ["istio-system/shared", "local"]);
+    for o in of_kind(&objs, "VirtualService") {
+        assert_eq!(vs(&objs, &o.name).gateways, ["istio-system/shared", "local"]);
     }
 }
 
@@ -668,18 +696,17 @@ fn proxy_gateway_routes_its_dns_names() {
     );
     let servers = servers(&objs, "pc-proxy-gateway");
     assert_eq!(servers.len(), 2);
-    assert!(servers.iter().all(|s| strs(&s["hosts"]) == ["p.example.com", "q.example.com"]));
-    let vs = get(&objs, "VirtualService", "pc-proxy");
+    assert!(servers.iter().all(|s| s.hosts == ["p.example.com", "q.example.com"]));
+    let routed = vs(&objs, "pc-proxy");
     let svc = "pc-proxy.pulsar.svc.cluster.local".to_string();
-    assert_eq!(routes(vs, "tcp"), [(6651, svc.clone(), 6650)]);
-    assert_eq!(routes(vs, "http"), [(443, svc, 8080)]);
+    assert_eq!(tcp(&routed), [(6651, svc.clone(), 6650)]);
+    assert_eq!(http(&routed), [(443, svc, 8080)]);
     let gw = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
-    assert_eq!(ports_of(get(&objs, "AuthorizationPolicy", "pc-proxy"), gw), ["6650", "8080"]);
+    assert_eq!(ports_of(&ap(&objs, "pc-proxy"), gw), ["6650", "8080"]);
 
     let pass =
         proxy_objects("  dnsNames: [p.example.com]\n  istio: {enabled: true, gateway: {tls: {mode: passthrough}}}\n");
-    let vs = get(&pass, "VirtualService", "pc-proxy");
-    let got: Vec<(i64, i64)> = routes(vs, "tls").into_iter().map(|(p, _, t)| (p, t)).collect();
+    let got: Vec<(i32, i32)> = tls(&vs(&pass, "pc-proxy")).into_iter().map(|(p, _, t)| (p, t)).collect();
     assert_eq!(got, [(6651, 6651), (443, 8443)]);
-    assert_eq!(ports_of(get(&pass, "AuthorizationPolicy", "pc-proxy"), gw), ["6651", "8443"]);
+    assert_eq!(ports_of(&ap(&pass, "pc-proxy"), gw), ["6651", "8443"]);
 }
