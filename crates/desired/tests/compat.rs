@@ -1,10 +1,22 @@
 //! StreamNative's public examples (../shared/compat) render, and the result
 //! holds what SPEC promises — checked field by field, not snapshotted.
 
+mod support;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
 use magnetar_desired::Object;
-use serde_json::{Value, json};
+use magnetar_desired::istio::types::{
+    AuthorizationAction, AuthorizationPolicy, ClientTlsMode, DestinationRule, Gateway, Operation, PeerAuthentication,
+    PeerMtlsMode, PortProtocol, Rule, RuleTo, ServerTls, ServerTlsMode, VirtualService,
+};
+use support::{
+    as_typed, config_file, entry, first_container, metadata, object, pod_annotations, pod_labels, pod_spec,
+    service_ports, typed,
+};
 
 fn compat(file: &str) -> Vec<Object> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat");
@@ -14,45 +26,15 @@ fn compat(file: &str) -> Vec<Object> {
     magnetar_desired::render::render(&[(file.to_string(), text)]).unwrap_or_else(|e| panic!("{file}: {e}")).objects
 }
 
-fn get<'a>(objs: &'a [Object], kind: &str, name: &str) -> &'a Value {
-    &objs
-        .iter()
-        .find(|o| o.kind == kind && o.name == name)
-        .unwrap_or_else(|| {
-            panic!(
-                "no {kind}/{name} in {:?}",
-                objs.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect::<Vec<_>>()
-            )
-        })
-        .value
-}
-
 fn names(objs: &[Object], kind: &str) -> Vec<String> {
     let mut v: Vec<String> = objs.iter().filter(|o| o.kind == kind).map(|o| o.name.clone()).collect();
     v.sort();
     v
 }
 
-fn strs(v: &Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
-}
-
-fn pod_labels(sts: &Value) -> &Value {
-    &sts["spec"]["template"]["metadata"]["labels"]
-}
-
-fn service_ports(svc: &Value) -> Vec<i64> {
-    svc["spec"]["ports"].as_array().unwrap().iter().map(|p| p["port"].as_i64().unwrap()).collect()
-}
-
-fn ap_principals(ap: &Value) -> Vec<String> {
-    let mut v: Vec<String> = ap["spec"]["rules"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["from"].as_array().cloned().unwrap_or_default())
-        .flat_map(|f| strs(&f["source"]["principals"]))
-        .collect();
+fn ap_principals(ap: &AuthorizationPolicy) -> Vec<String> {
+    let mut v: Vec<String> =
+        ap.spec.rules.iter().flat_map(|r| &r.from).flat_map(|f| f.source.principals.iter().cloned()).collect();
     v.sort();
     v.dedup();
     v
@@ -84,14 +66,15 @@ fn quick_start_istio_has_every_spec_object() {
     }
     // DestinationRules for every Service of an enrolled component (sidecar mode).
     for dr in ["private-cloud-zk", "private-cloud-zk-headless", "private-cloud-bk", "private-cloud-broker-headless"] {
-        assert_eq!(get(&objs, "DestinationRule", dr)["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
+        let dr: DestinationRule = typed(&objs, dr);
+        assert_eq!(dr.spec.traffic_policy.map(|t| t.tls.mode), Some(ClientTlsMode::IstioMutual));
     }
     for o in &objs {
-        let labels = &o.value["metadata"]["labels"];
+        let labels = metadata(o).labels.unwrap_or_default();
         for key in ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"] {
-            assert!(labels[key].is_string(), "{}/{} lacks {key}", o.kind, o.name);
+            assert!(labels.contains_key(key), "{}/{} lacks {key}", o.kind, o.name);
         }
-        assert_eq!(labels["app.kubernetes.io/managed-by"], "magnetar", "{}/{}", o.kind, o.name);
+        assert_eq!(entry(&labels, "app.kubernetes.io/managed-by"), Some("magnetar"), "{}/{}", o.kind, o.name);
         assert_eq!(o.namespace, "pulsar");
     }
 }
@@ -102,51 +85,47 @@ fn quick_start_per_broker_hosts_appear_everywhere() {
     let hosts = ["pb0-pulsar.example.com", "pb1-pulsar.example.com"];
     // Gateway (SIMPLE): one server per host per port; the main host's servers
     // list only the main host; 443 is HTTPS, 6651 TLS, all with the secret.
-    let gw = get(&objs, "Gateway", "private-cloud-broker-gateway");
-    assert_eq!(gw["spec"]["selector"], json!({"istio": "ingressgateway"}));
-    let servers = gw["spec"]["servers"].as_array().unwrap();
+    let gw: Gateway = typed(&objs, "private-cloud-broker-gateway");
+    assert_eq!(gw.spec.selector, BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]));
+    let servers = &gw.spec.servers;
     assert_eq!(servers.len(), 3 * 2, "3 hosts x ports 443 and 6651");
-    let mut port_names: Vec<&str> = servers.iter().map(|s| s["port"]["name"].as_str().unwrap()).collect();
+    let mut port_names: Vec<&str> = servers.iter().map(|s| s.port.name.as_str()).collect();
     port_names.sort();
     port_names.dedup();
     assert_eq!(port_names.len(), servers.len(), "port names are unique");
     for host in ["pulsar.example.com", hosts[0], hosts[1]] {
-        let mine: Vec<&Value> = servers.iter().filter(|s| strs(&s["hosts"]) == [host]).collect();
-        let mut ports: Vec<(i64, &str)> = mine
-            .iter()
-            .map(|s| (s["port"]["number"].as_i64().unwrap(), s["port"]["protocol"].as_str().unwrap()))
-            .collect();
-        ports.sort();
-        assert_eq!(ports, [(443, "HTTPS"), (6651, "TLS")], "{host}");
+        let mine: Vec<_> = servers.iter().filter(|s| s.hosts == [host]).collect();
+        let mut ports: Vec<(i32, PortProtocol)> = mine.iter().map(|s| (s.port.number, s.port.protocol)).collect();
+        ports.sort_by_key(|&(number, _)| number);
+        assert_eq!(ports, [(443, PortProtocol::Https), (6651, PortProtocol::Tls)], "{host}");
         for s in mine {
-            assert_eq!(s["tls"], json!({"mode": "SIMPLE", "credentialName": "ingressgateway-tls"}));
+            let tls = ServerTls { mode: ServerTlsMode::Simple, credential_name: Some("ingressgateway-tls".into()) };
+            assert_eq!(s.tls, Some(tls));
         }
     }
     for (i, host) in hosts.iter().enumerate() {
         let name = format!("private-cloud-broker-{i}");
-        let vs = get(&objs, "VirtualService", &name);
-        assert_eq!(strs(&vs["spec"]["hosts"]), [*host]);
-        assert_eq!(strs(&vs["spec"]["gateways"]), ["private-cloud-broker-gateway"]);
-        let tcp = &vs["spec"]["tcp"][0];
-        assert_eq!(tcp["match"][0]["port"], 6651);
-        assert_eq!(tcp["route"][0]["destination"]["host"], format!("{name}.pulsar.svc.cluster.local"));
-        assert_eq!(tcp["route"][0]["destination"]["port"]["number"], 6652);
-        let svc = get(&objs, "Service", &name);
-        assert_eq!(svc["spec"]["selector"]["statefulset.kubernetes.io/pod-name"], name);
-        assert!(service_ports(svc).contains(&6652));
+        let vs: VirtualService = typed(&objs, &name);
+        assert_eq!(vs.spec.hosts, [*host]);
+        assert_eq!(vs.spec.gateways, ["private-cloud-broker-gateway"]);
+        let tcp = &vs.spec.tcp[0];
+        assert_eq!(tcp.matches[0].port, 6651);
+        assert_eq!(tcp.route[0].destination.host, format!("{name}.pulsar.svc.cluster.local"));
+        assert_eq!(tcp.route[0].destination.port.number, 6652);
+        let svc: Service = typed(&objs, &name);
+        let selector = svc.spec.and_then(|s| s.selector).unwrap_or_default();
+        assert_eq!(entry(&selector, "statefulset.kubernetes.io/pod-name"), Some(name.as_str()));
+        assert!(service_ports(&objs, &name).contains(&6652));
     }
     // The main host goes to the brokers' Service, external-listener port.
-    let main = get(&objs, "VirtualService", "private-cloud-broker");
-    assert_eq!(strs(&main["spec"]["hosts"]), ["pulsar.example.com"]);
-    assert_eq!(
-        main["spec"]["tcp"][0]["route"][0]["destination"]["host"],
-        "private-cloud-broker.pulsar.svc.cluster.local"
-    );
-    assert_eq!(main["spec"]["tcp"][0]["route"][0]["destination"]["port"]["number"], 6652);
-    assert_eq!(main["spec"]["http"][0]["route"][0]["destination"]["port"]["number"], 8080);
+    let main: VirtualService = typed(&objs, "private-cloud-broker");
+    assert_eq!(main.spec.hosts, ["pulsar.example.com"]);
+    assert_eq!(main.spec.tcp[0].route[0].destination.host, "private-cloud-broker.pulsar.svc.cluster.local");
+    assert_eq!(main.spec.tcp[0].route[0].destination.port.number, 6652);
+    assert_eq!(main.spec.http[0].route[0].destination.port.number, 8080);
     // The broker advertises the same host pattern, from its ordinal.
-    let all = serde_json::to_string(get(&objs, "ConfigMap", "private-cloud-broker")).unwrap()
-        + &serde_json::to_string(get(&objs, "StatefulSet", "private-cloud-broker")).unwrap();
+    let all = serde_json::to_string(&object(&objs, "ConfigMap", "private-cloud-broker").value).unwrap()
+        + &serde_json::to_string(&object(&objs, "StatefulSet", "private-cloud-broker").value).unwrap();
     // The start-up script forms the host as prefix + ordinal + suffix.
     assert!(all.contains("pb${ORDINAL}-pulsar.example.com"), "external host from the pb<ordinal> pattern");
     assert!(all.contains("external:pulsar+ssl://${EXTERNAL_HOST}:6651"));
@@ -154,7 +133,7 @@ fn quick_start_per_broker_hosts_appear_everywhere() {
     assert!(all.contains("bindAddresses=external:pulsar://0.0.0.0:6652"));
     assert!(all.contains("internalListenerName=internal"));
     // The brokers' Service exposes the external-listener port too.
-    assert!(service_ports(get(&objs, "Service", "private-cloud-broker")).contains(&6652));
+    assert!(service_ports(&objs, "private-cloud-broker").contains(&6652));
 }
 
 #[test]
@@ -168,36 +147,33 @@ fn quick_start_authorization_names_exactly_the_cluster() {
     let operator = "cluster.local/ns/magnetar-system/sa/magnetar".to_string();
     let gateway = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account".to_string();
 
-    let zk = get(&objs, "AuthorizationPolicy", "private-cloud-zk");
-    assert_eq!(zk["spec"]["action"], "ALLOW");
+    let zk: AuthorizationPolicy = typed(&objs, "private-cloud-zk");
+    assert_eq!(zk.spec.action, AuthorizationAction::Allow);
     let mut want = cluster.clone();
     want.push(operator.clone());
     want.sort();
-    assert_eq!(ap_principals(zk), want, "ZooKeeper: the cluster and the operator");
+    assert_eq!(ap_principals(&zk), want, "ZooKeeper: the cluster and the operator");
 
-    let broker = get(&objs, "AuthorizationPolicy", "private-cloud-broker");
+    let broker: AuthorizationPolicy = typed(&objs, "private-cloud-broker");
     let mut want = cluster.clone();
     want.push(gateway.clone());
     want.sort();
-    assert_eq!(ap_principals(broker), want, "broker: the cluster and the gateway");
+    assert_eq!(ap_principals(&broker), want, "broker: the cluster and the gateway");
     // The gateway may reach only what it routes to.
-    let gw_rule = broker["spec"]["rules"]
-        .as_array()
-        .unwrap()
+    let gw_rule = broker
+        .spec
+        .rules
         .iter()
-        .find(|r| strs(&r["from"][0]["source"]["principals"]) == [gateway.clone()])
+        .find(|r| r.from.first().is_some_and(|f| f.source.principals == [gateway.clone()]))
         .expect("a rule for the gateway");
-    let mut ports = strs(&gw_rule["to"][0]["operation"]["ports"]);
+    let mut ports = gw_rule.to.first().map(|t| t.operation.ports.clone()).unwrap_or_default();
     ports.sort();
     assert_eq!(ports, ["6652", "8080"]);
-    assert_eq!(
-        ap_principals(get(&objs, "AuthorizationPolicy", "private-cloud-bk")),
-        cluster,
-        "bookies: the cluster only"
-    );
+    assert_eq!(ap_principals(&typed(&objs, "private-cloud-bk")), cluster, "bookies: the cluster only");
 
     for pa in names(&objs, "PeerAuthentication") {
-        assert_eq!(get(&objs, "PeerAuthentication", &pa)["spec"]["mtls"]["mode"], "STRICT", "{pa}");
+        let mode = typed::<PeerAuthentication>(&objs, &pa).spec.mtls.map(|m| m.mode);
+        assert_eq!(mode, Some(PeerMtlsMode::Strict), "{pa}");
     }
 }
 
@@ -205,23 +181,25 @@ fn quick_start_authorization_names_exactly_the_cluster() {
 fn quick_start_pods_join_the_mesh_as_sidecars() {
     let objs = compat("streamnative-quick-start-istio.yaml");
     for sts in ["private-cloud-zk", "private-cloud-bk", "private-cloud-broker"] {
-        let s = get(&objs, "StatefulSet", sts);
-        assert_eq!(pod_labels(s)["sidecar.istio.io/inject"], "true", "{sts}");
-        assert!(pod_labels(s).get("istio.io/rev").is_none(), "{sts}: revision default uses the inject label");
-        let cfg = s["spec"]["template"]["metadata"]["annotations"]["proxy.istio.io/config"].as_str().unwrap();
+        let s = object(&objs, "StatefulSet", sts);
+        let labels = pod_labels(s);
+        assert_eq!(entry(&labels, "sidecar.istio.io/inject"), Some("true"), "{sts}");
+        assert!(!labels.contains_key("istio.io/rev"), "{sts}: revision default uses the inject label");
+        let annotations = pod_annotations(s);
+        let cfg = entry(&annotations, "proxy.istio.io/config").unwrap();
         assert!(cfg.contains("holdApplicationUntilProxyStarts: true"), "{sts}: {cfg}");
-        let sc = &s["spec"]["template"]["spec"]["securityContext"];
-        assert_eq!(sc["runAsNonRoot"], true, "{sts}");
+        let sc = pod_spec(s).security_context;
+        assert_eq!(sc.and_then(|sc| sc.run_as_non_root), Some(true), "{sts}");
     }
-    let zoo = serde_json::to_string(get(&objs, "ConfigMap", "private-cloud-zk")).unwrap();
+    let zoo = serde_json::to_string(&object(&objs, "ConfigMap", "private-cloud-zk").value).unwrap();
     assert!(zoo.contains("quorumListenOnAllIPs=true"));
     // Headless Services declare every pod-to-pod port (undeclared ports
     // would travel as plaintext and STRICT rejects them).
-    let mut zk = service_ports(get(&objs, "Service", "private-cloud-zk-headless"));
+    let mut zk = service_ports(&objs, "private-cloud-zk-headless");
     zk.sort();
     assert_eq!(zk, [2181, 2888, 3888, 8000]);
-    assert!(service_ports(get(&objs, "Service", "private-cloud-bk-headless")).contains(&3181));
-    let broker_headless = service_ports(get(&objs, "Service", "private-cloud-broker-headless"));
+    assert!(service_ports(&objs, "private-cloud-bk-headless").contains(&3181));
+    let broker_headless = service_ports(&objs, "private-cloud-broker-headless");
     assert!(broker_headless.contains(&6650) && broker_headless.contains(&8080));
 }
 
@@ -230,13 +208,13 @@ fn no_istio_example_stays_out_of_the_mesh() {
     let objs = compat("streamnative-quick-start-no-istio.yaml");
     assert!(objs.iter().all(|o| !o.api_version.contains("istio.io")), "no Istio objects");
     for sts in ["private-cloud-zk", "private-cloud-bk", "private-cloud-broker", "private-cloud-proxy"] {
-        let labels = pod_labels(get(&objs, "StatefulSet", sts));
-        assert_eq!(labels["sidecar.istio.io/inject"], "false", "{sts}");
-        assert_eq!(labels["istio.io/dataplane-mode"], "none", "{sts}");
+        let labels = pod_labels(object(&objs, "StatefulSet", sts));
+        assert_eq!(entry(&labels, "sidecar.istio.io/inject"), Some("false"), "{sts}");
+        assert_eq!(entry(&labels, "istio.io/dataplane-mode"), Some("none"), "{sts}");
     }
     // The user's annotations are kept.
-    let proxy = get(&objs, "StatefulSet", "private-cloud-proxy");
-    assert_eq!(proxy["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"], "8080");
+    let proxy = pod_annotations(object(&objs, "StatefulSet", "private-cloud-proxy"));
+    assert_eq!(entry(&proxy, "prometheus.io/port"), Some("8080"));
     assert_eq!(names(&objs, "Service").iter().filter(|n| n.as_str() == "private-cloud-proxy").count(), 1);
 }
 
@@ -245,19 +223,23 @@ fn network_example_lets_user_labels_win_while_istio_is_off() {
     let objs = compat("streamnative-network-istio.yaml");
     // ZooKeeper has no istio block but pod.labels asks for a sidecar: the
     // older guide enrols it that way, and magnetar keeps the user's label.
-    let zk = pod_labels(get(&objs, "StatefulSet", "private-cloud-zk"));
-    assert_eq!(zk["sidecar.istio.io/inject"], "true");
+    let zk = pod_labels(object(&objs, "StatefulSet", "private-cloud-zk"));
+    assert_eq!(entry(&zk, "sidecar.istio.io/inject"), Some("true"));
     assert!(objs.iter().all(|o| !(o.kind == "PeerAuthentication" && o.name == "private-cloud-zk")));
     // Coordinator without image: the components' own images are used.
-    let image =
-        &get(&objs, "StatefulSet", "private-cloud-broker")["spec"]["template"]["spec"]["containers"][0]["image"];
-    assert_eq!(image, "streamnative/private-cloud:3.3.2.7");
+    let image = first_container(object(&objs, "StatefulSet", "private-cloud-broker")).image;
+    assert_eq!(image.as_deref(), Some("streamnative/private-cloud:3.3.2.7"));
     // FQDN hosts: <name>-broker-<i>.<domain>.
-    let vs = get(&objs, "VirtualService", "private-cloud-broker-0");
-    assert_eq!(strs(&vs["spec"]["hosts"]), ["private-cloud-broker-0.httpbin.example.com"]);
-    let gw = get(&objs, "Gateway", "private-cloud-broker-gateway");
+    let vs: VirtualService = typed(&objs, "private-cloud-broker-0");
+    assert_eq!(vs.spec.hosts, ["private-cloud-broker-0.httpbin.example.com"]);
+    let gw: Gateway = typed(&objs, "private-cloud-broker-gateway");
+    // Servers are left out of the JSON when there are none: there are some.
+    let servers = &gw.spec.servers;
     assert!(
-        gw["spec"]["servers"].as_array().unwrap().iter().all(|s| s["tls"]["credentialName"] == "httpbin-credential")
+        !servers.is_empty()
+            && servers
+                .iter()
+                .all(|s| { s.tls.as_ref().and_then(|t| t.credential_name.as_deref()) == Some("httpbin-credential") })
     );
 }
 
@@ -265,77 +247,70 @@ fn network_example_lets_user_labels_win_while_istio_is_off() {
 fn passthrough_example_routes_by_sni_and_applies_the_customization() {
     let objs = compat("streamnative-ksn-mtls-passthrough.yaml");
     let hosts = ["pulsar.example.com", "pb0-pulsar.example.com", "pb1-pulsar.example.com", "pb2-pulsar.example.com"];
-    let gw = get(&objs, "Gateway", "private-cloud-broker-gateway");
-    assert_eq!(gw["spec"]["selector"], json!({"cloud.streamnative.io/role": "istio-ingressgateway"}));
-    let servers = gw["spec"]["servers"].as_array().unwrap();
-    let mut ports: Vec<i64> = servers.iter().map(|s| s["port"]["number"].as_i64().unwrap()).collect();
+    let gw: Gateway = typed(&objs, "private-cloud-broker-gateway");
+    assert_eq!(
+        gw.spec.selector,
+        BTreeMap::from([("cloud.streamnative.io/role".to_string(), "istio-ingressgateway".to_string())])
+    );
+    let servers = &gw.spec.servers;
+    let mut ports: Vec<i32> = servers.iter().map(|s| s.port.number).collect();
     ports.sort();
     assert_eq!(ports, [443, 6651, 9093], "Pulsar, HTTPS and Kafka (KoP on)");
     for s in servers {
-        assert_eq!(s["tls"], json!({"mode": "PASSTHROUGH"}));
-        assert_eq!(s["port"]["protocol"], "TLS");
-        assert_eq!(strs(&s["hosts"]), hosts);
+        assert_eq!(s.tls, Some(ServerTls { mode: ServerTlsMode::Passthrough, credential_name: None }));
+        assert_eq!(s.port.protocol, PortProtocol::Tls);
+        assert_eq!(s.hosts, hosts);
     }
     for i in 0..3 {
-        let vs = get(&objs, "VirtualService", &format!("private-cloud-broker-{i}"));
-        let vs_hosts = strs(&vs["spec"]["hosts"]);
-        let routes: Vec<(i64, i64)> = vs["spec"]["tls"]
-            .as_array()
-            .unwrap()
+        let name = format!("private-cloud-broker-{i}");
+        let vs: VirtualService = typed(&objs, &name);
+        let vs_hosts = &vs.spec.hosts;
+        let routes: Vec<(i32, i32)> = vs
+            .spec
+            .tls
             .iter()
             .map(|r| {
-                for sni in strs(&r["match"][0]["sniHosts"]) {
-                    assert!(vs_hosts.contains(&sni), "sniHosts ⊆ hosts");
+                for sni in &r.matches[0].sni_hosts {
+                    assert!(vs_hosts.contains(sni), "sniHosts ⊆ hosts");
                 }
-                (
-                    r["match"][0]["port"].as_i64().unwrap(),
-                    r["route"][0]["destination"]["port"]["number"].as_i64().unwrap(),
-                )
+                (r.matches[0].port, r.route[0].destination.port.number)
             })
             .collect();
         assert_eq!(routes, [(6651, 6653), (443, 8443), (9093, 9095)]);
-        assert!(vs["spec"].get("http").is_none(), "443 is a tls route in passthrough");
+        // That the key is absent (not merely empty) is a JSON fact.
+        let raw = &object(&objs, "VirtualService", &name).value;
+        assert!(raw["spec"].get("http").is_none(), "443 is a tls route in passthrough");
     }
-    let mut broker_ports = service_ports(get(&objs, "Service", "private-cloud-broker"));
+    let mut broker_ports = service_ports(&objs, "private-cloud-broker");
     broker_ports.sort();
     for p in [6650, 6653, 8080, 8443, 9092, 9095] {
         assert!(broker_ports.contains(&p), "{p} in {broker_ports:?}");
     }
     // The merge patch replaced the broker AuthorizationPolicy's rules, and
     // nothing else was patched.
-    let ap = get(&objs, "AuthorizationPolicy", "private-cloud-broker");
-    assert_eq!(
-        ap["spec"]["rules"],
-        json!([{"to": [{"operation": {"ports": ["8443", "6650", "6653", "9092", "9095"]}}]}])
-    );
-    assert_eq!(ap["spec"]["action"], "ALLOW");
-    assert!(ap["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "broker");
+    let ap: AuthorizationPolicy = typed(&objs, "private-cloud-broker");
+    let ports = ["8443", "6650", "6653", "9092", "9095"].map(String::from).to_vec();
+    assert_eq!(ap.spec.rules, [Rule { from: vec![], to: vec![RuleTo { operation: Operation { ports } }] }]);
+    assert_eq!(ap.spec.action, AuthorizationAction::Allow);
+    let selector = ap.spec.selector.map(|s| s.match_labels).unwrap_or_default();
+    assert!(entry(&selector, "app.kubernetes.io/component") == Some("broker"));
     // KoP: the user's PULSAR_PREFIX_ settings reach the broker as env.
-    let env = &get(&objs, "StatefulSet", "private-cloud-broker")["spec"]["template"]["spec"]["containers"][0]["env"];
-    assert!(
-        env.as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["name"] == "PULSAR_PREFIX_kopSslClientAuth" && e["value"] == "required")
-    );
+    let broker = object(&objs, "StatefulSet", "private-cloud-broker");
+    let env = first_container(broker).env.unwrap_or_default();
+    assert!(env.iter().any(|e| e.name == "PULSAR_PREFIX_kopSslClientAuth" && e.value.as_deref() == Some("required")));
     // The coordinator's revision "" means the default revision.
-    assert_eq!(pod_labels(get(&objs, "StatefulSet", "private-cloud-broker"))["sidecar.istio.io/inject"], "true");
+    assert_eq!(entry(&pod_labels(broker), "sidecar.istio.io/inject"), Some("true"));
 }
 
 #[test]
 fn mop_example_adds_the_mqtt_port_and_no_mesh_objects() {
     let objs = compat("streamnative-mop.yaml");
     assert!(objs.iter().all(|o| !o.api_version.contains("istio.io")));
-    let sts = get(&objs, "StatefulSet", "private-cloud-broker");
-    let ports: Vec<i64> = sts["spec"]["template"]["spec"]["containers"][0]["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["containerPort"].as_i64().unwrap())
-        .collect();
+    let sts = object(&objs, "StatefulSet", "private-cloud-broker");
+    let ports: Vec<i32> = first_container(sts).ports.unwrap().iter().map(|p| p.container_port).collect();
     assert!(ports.contains(&1883), "{ports:?}");
-    assert!(service_ports(get(&objs, "Service", "private-cloud-broker")).contains(&1883));
-    assert_eq!(sts["spec"]["replicas"], 3);
+    assert!(service_ports(&objs, "private-cloud-broker").contains(&1883));
+    assert_eq!(as_typed::<StatefulSet>(sts).spec.and_then(|s| s.replicas), Some(3));
 }
 
 /// Every JVM of the quick start is sized from its pod's memory request
@@ -345,13 +320,14 @@ fn quick_start_jvms_fit_their_pods() {
     let objs = compat("streamnative-quick-start-istio.yaml");
     let mut seen = 0;
     for o in objs.iter().filter(|o| o.kind == "StatefulSet" || o.kind == "Deployment") {
-        let c = &o.value["spec"]["template"]["spec"]["containers"][0];
+        let c = first_container(o);
         let var =
             if o.name.ends_with("-bk") || o.name.ends_with("-bk-auto-recovery") { "BOOKIE_MEM" } else { "PULSAR_MEM" };
-        let env = c["env"].as_array().unwrap_or_else(|| panic!("{} has no env", o.name));
-        let mem = env.iter().find(|e| e["name"] == var).unwrap_or_else(|| panic!("{} has no {var}", o.name));
-        let value = mem["value"].as_str().unwrap();
-        let request = c["resources"]["requests"]["memory"].as_str().unwrap();
+        let env = c.env.as_ref().unwrap_or_else(|| panic!("{} has no env", o.name));
+        let mem = env.iter().find(|e| e.name == var).unwrap_or_else(|| panic!("{} has no {var}", o.name));
+        let value = mem.value.as_deref().unwrap();
+        let requests = c.resources.as_ref().and_then(|r| r.requests.as_ref());
+        let request = requests.and_then(|r| r.get("memory")).map(|q| q.0.as_str()).unwrap();
         assert_eq!(request, "512Mi", "{}", o.name);
         assert!(value.starts_with("-Xms256m -Xmx256m -XX:MaxDirectMemorySize="), "{}: {value}", o.name);
         seen += 1;
@@ -364,22 +340,20 @@ fn quick_start_jvms_fit_their_pods() {
 /// (apply-config-from-env.py), then the advertised listeners the script
 /// exports, with sample pod and external hosts for the shell variables.
 fn effective_broker_conf(objs: &[Object], name: &str) -> std::collections::BTreeMap<String, String> {
-    let text = get(objs, "ConfigMap", name)["data"]["broker.conf"].as_str().unwrap().to_string();
+    let text = config_file(objs, name, "broker.conf");
     let mut conf: std::collections::BTreeMap<String, String> = text
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let c = &get(objs, "StatefulSet", name)["spec"]["template"]["spec"]["containers"][0];
-    for e in c["env"].as_array().into_iter().flatten() {
-        if let (Some(k), Some(v)) =
-            (e["name"].as_str().and_then(|n| n.strip_prefix("PULSAR_PREFIX_")), e["value"].as_str())
-        {
+    let c = first_container(object(objs, "StatefulSet", name));
+    for e in c.env.iter().flatten() {
+        if let (Some(k), Some(v)) = (e.name.strip_prefix("PULSAR_PREFIX_"), e.value.as_deref()) {
             conf.insert(k.to_string(), v.to_string());
         }
     }
-    let script = c["args"][0].as_str().unwrap();
+    let script = c.args.as_ref().and_then(|a| a.first()).unwrap();
     for line in script.lines() {
         if let Some(rest) = line.strip_prefix("export PULSAR_PREFIX_")
             && let Some((k, v)) = rest.split_once('=')
@@ -477,7 +451,7 @@ fn ksn_example_brokers_reach_each_other_over_tls() {
     assert_eq!(conf["webServicePortTls"], "8443");
     assert!(conf["advertisedListeners"].contains("internal:pulsar+ssl://pod-0.svc:6651"), "{conf:?}");
     for svc in ["private-cloud-broker", "private-cloud-broker-headless"] {
-        let ports = service_ports(get(&objs, "Service", svc));
+        let ports = service_ports(&objs, svc);
         assert!(ports.contains(&6651) && ports.contains(&8443), "{svc}: {ports:?}");
     }
 }

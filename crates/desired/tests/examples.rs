@@ -1,9 +1,12 @@
 //! The project's own examples render with what each one is there to show.
 
+mod support;
+
 use std::path::PathBuf;
 
 use magnetar_desired::Object;
-use serde_json::Value;
+use magnetar_desired::istio::types::{Gateway, PeerAuthentication, PeerMtlsMode, ServerTlsMode, VirtualService};
+use support::{as_typed, entry, pod_annotations, pod_labels, typed};
 
 fn example(file: &str) -> Vec<Object> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(file);
@@ -15,12 +18,9 @@ fn of<'a>(objs: &'a [Object], kind: &str) -> Vec<&'a Object> {
     objs.iter().filter(|o| o.kind == kind).collect()
 }
 
+/// The hosts of VirtualService `o`.
 fn hosts(o: &Object) -> Vec<String> {
-    o.value["spec"]["hosts"].as_array().into_iter().flatten().filter_map(|h| h.as_str().map(str::to_string)).collect()
-}
-
-fn pod_labels(o: &Object) -> &Value {
-    &o.value["spec"]["template"]["metadata"]["labels"]
+    as_typed::<VirtualService>(o).spec.hosts
 }
 
 #[test]
@@ -28,14 +28,15 @@ fn ambient_has_no_destination_rules_and_ambient_pods() {
     let objs = example("ambient.yaml");
     assert!(of(&objs, "DestinationRule").is_empty(), "no ISTIO_MUTUAL DestinationRule in ambient mode");
     for sts in of(&objs, "StatefulSet") {
-        assert_eq!(pod_labels(sts)["istio.io/dataplane-mode"], "ambient", "{}", sts.name);
-        assert_eq!(pod_labels(sts)["sidecar.istio.io/inject"], "false", "{}", sts.name);
-        assert!(sts.value["spec"]["template"]["metadata"]["annotations"].get("proxy.istio.io/config").is_none());
+        let labels = pod_labels(sts);
+        assert_eq!(entry(&labels, "istio.io/dataplane-mode"), Some("ambient"), "{}", sts.name);
+        assert_eq!(entry(&labels, "sidecar.istio.io/inject"), Some("false"), "{}", sts.name);
+        assert!(!pod_annotations(sts).contains_key("proxy.istio.io/config"));
     }
     // The metrics port is PERMISSIVE at port level for a Prometheus outside the mesh.
-    let pa = of(&objs, "PeerAuthentication").into_iter().find(|o| o.name == "amb-zk").unwrap();
-    assert_eq!(pa.value["spec"]["mtls"]["mode"], "STRICT");
-    assert_eq!(pa.value["spec"]["portLevelMtls"]["8000"]["mode"], "PERMISSIVE");
+    let pa: PeerAuthentication = typed(&objs, "amb-zk");
+    assert_eq!(pa.spec.mtls.map(|m| m.mode), Some(PeerMtlsMode::Strict));
+    assert_eq!(pa.spec.port_level_mtls.get("8000").map(|m| m.mode), Some(PeerMtlsMode::Permissive));
 }
 
 #[test]
@@ -47,20 +48,28 @@ fn passthrough_example_has_five_fqdn_brokers_and_every_protocol() {
     want.push("streams.example.com".into());
     want.sort();
     assert_eq!(vs, want);
-    let gw = of(&objs, "Gateway")[0];
-    let mut ports: Vec<i64> =
-        gw.value["spec"]["servers"].as_array().unwrap().iter().map(|s| s["port"]["number"].as_i64().unwrap()).collect();
+    let gw: Gateway = as_typed(of(&objs, "Gateway")[0]);
+    let servers = &gw.spec.servers;
+    let mut ports: Vec<i32> = servers.iter().map(|s| s.port.number).collect();
     ports.sort();
     ports.dedup();
     assert_eq!(ports, [443, 5671, 6651, 8883, 9093]);
     // AoP has no TLS listener: AMQP TLS ends at the gateway, one SIMPLE
     // server per host (the main host and five brokers), the rest pass through.
-    let servers = gw.value["spec"]["servers"].as_array().unwrap();
-    let amqp: Vec<&Value> = servers.iter().filter(|s| s["port"]["number"] == 5671).collect();
+    let amqp: Vec<_> = servers.iter().filter(|s| s.port.number == 5671).collect();
     assert_eq!(amqp.len(), 6);
-    assert!(amqp.iter().all(|s| s["tls"]["mode"] == "SIMPLE" && s["tls"]["credentialName"] == "streams-tls"));
-    assert!(servers.iter().filter(|s| s["port"]["number"] != 5671).all(|s| s["tls"]["mode"] == "PASSTHROUGH"));
-    assert_eq!(gw.value["spec"]["selector"]["app"], "edge-gateway");
+    assert!(amqp.iter().all(|s| {
+        s.tls
+            .as_ref()
+            .is_some_and(|t| t.mode == ServerTlsMode::Simple && t.credential_name.as_deref() == Some("streams-tls"))
+    }));
+    assert!(
+        servers
+            .iter()
+            .filter(|s| s.port.number != 5671)
+            .all(|s| s.tls.as_ref().is_some_and(|t| t.mode == ServerTlsMode::Passthrough))
+    );
+    assert_eq!(entry(&gw.spec.selector, "app"), Some("edge-gateway"));
     // The custom gateway identity and the extra rule reach the broker's policy.
     let ap = of(&objs, "AuthorizationPolicy").into_iter().find(|o| o.name == "five-broker").unwrap();
     let text = ap.value.to_string();
@@ -74,8 +83,9 @@ fn name_uid_prefix_example_uses_its_revision_and_no_service_entries() {
     let objs = example("name-uid-prefix.yaml");
     assert!(of(&objs, "ServiceEntry").is_empty(), "meshInternalHosts: false");
     for sts in of(&objs, "StatefulSet") {
-        assert_eq!(pod_labels(sts)["istio.io/rev"], "canary", "{}", sts.name);
-        assert!(pod_labels(sts).get("sidecar.istio.io/inject").is_none(), "{}", sts.name);
+        let labels = pod_labels(sts);
+        assert_eq!(entry(&labels, "istio.io/rev"), Some("canary"), "{}", sts.name);
+        assert!(!labels.contains_key("sidecar.istio.io/inject"), "{}", sts.name);
     }
     let per_broker: Vec<String> =
         of(&objs, "VirtualService").iter().filter(|o| o.name != "canary-broker").flat_map(|o| hosts(o)).collect();
@@ -83,19 +93,21 @@ fn name_uid_prefix_example_uses_its_revision_and_no_service_entries() {
     for h in &per_broker {
         assert!(h.starts_with("canary-") && h.ends_with(".canary.example.com"), "{h}");
     }
-    // The customization reached the broker's DestinationRule only.
+    // The customization reached the broker's DestinationRule only. The
+    // typed DestinationRule has no connectionPool (magnetar never writes
+    // one): these stay JSON.
     let dr = |name: &str| of(&objs, "DestinationRule").into_iter().find(|o| o.name == name).unwrap().value.clone();
     assert_eq!(dr("canary-broker")["spec"]["trafficPolicy"]["connectionPool"]["tcp"]["maxConnections"], 1000);
     assert!(dr("canary-broker-headless")["spec"]["trafficPolicy"].get("connectionPool").is_none());
-    let zk_pa = of(&objs, "PeerAuthentication").into_iter().find(|o| o.name == "canary-zk").unwrap();
-    assert_eq!(zk_pa.value["spec"]["mtls"]["mode"], "PERMISSIVE");
+    let zk_pa: PeerAuthentication = typed(&objs, "canary-zk");
+    assert_eq!(zk_pa.spec.mtls.map(|m| m.mode), Some(PeerMtlsMode::Permissive));
 }
 
 #[test]
 fn sidecar_quick_start_has_a_toolset_pointing_at_the_brokers() {
     let objs = example("sidecar-quick-start.yaml");
     let toolset = of(&objs, "Deployment").into_iter().find(|o| o.name == "demo-toolset").expect("toolset");
-    assert_eq!(pod_labels(toolset)["sidecar.istio.io/inject"], "true");
+    assert_eq!(entry(&pod_labels(toolset), "sidecar.istio.io/inject"), Some("true"));
     let cm = of(&objs, "ConfigMap").into_iter().find(|o| o.name == "demo-toolset").unwrap().value.to_string();
     assert!(cm.contains("demo-broker.pulsar-demo.svc.cluster.local:8080"), "{cm}");
     assert!(of(&objs, "StatefulSet").iter().any(|o| o.name == "demo-proxy"));

@@ -554,25 +554,20 @@ fn check_output<K: Resource<DynamicType = ()>>(
     let ns = res.namespace().unwrap_or_default();
     let uid = res.uid().filter(|u| !u.is_empty());
     for o in objects {
-        let labels = &o.value["metadata"]["labels"];
-        if labels["app.kubernetes.io/name"] != app_name {
-            problems.push(format!(
-                "{} {}: app.kubernetes.io/name is {}, want {app_name}",
-                o.kind, o.name, labels["app.kubernetes.io/name"]
-            ));
+        let meta = support::metadata(o);
+        let labels = meta.labels.unwrap_or_default();
+        let name = support::entry(&labels, "app.kubernetes.io/name");
+        if name != Some(app_name) {
+            problems.push(format!("{} {}: app.kubernetes.io/name is {name:?}, want {app_name}", o.kind, o.name));
         }
-        if labels["app.kubernetes.io/instance"] != instance {
-            problems.push(format!(
-                "{} {}: app.kubernetes.io/instance is {}, want {instance}",
-                o.kind, o.name, labels["app.kubernetes.io/instance"]
-            ));
+        let inst = support::entry(&labels, "app.kubernetes.io/instance");
+        if inst != Some(instance) {
+            problems.push(format!("{} {}: app.kubernetes.io/instance is {inst:?}, want {instance}", o.kind, o.name));
         }
-        let refs = o.value["metadata"]["ownerReferences"].as_array().cloned().unwrap_or_default();
+        let refs = meta.owner_references.unwrap_or_default();
         let want = usize::from(uid.is_some() && o.namespace == ns);
         let controller_to_owner = refs.iter().any(|r| {
-            r["controller"] == true
-                && Some(r["uid"].as_str().unwrap_or_default()) == uid.as_deref()
-                && r["kind"] == K::kind(&()).as_ref()
+            r.controller == Some(true) && Some(r.uid.as_str()) == uid.as_deref() && r.kind == K::kind(&()).as_ref()
         });
         if refs.len() != want || (want == 1 && !controller_to_owner) {
             problems.push(format!(
@@ -580,7 +575,7 @@ fn check_output<K: Resource<DynamicType = ()>>(
                 o.kind,
                 o.namespace,
                 o.name,
-                Value::Array(refs)
+                serde_json::to_string(&refs).unwrap()
             ));
         }
     }

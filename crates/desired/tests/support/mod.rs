@@ -10,8 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use magnetar_desired::Object;
 use regex::Regex;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub use schemas::Schemas;
@@ -424,4 +428,84 @@ pub fn not_yet_supported() -> Vec<(String, String)> {
             (file.to_string(), field.to_string())
         })
         .collect()
+}
+
+// ---------------------------------------------------------------- typed access
+//
+// Tests assert on objects read back as their k8s-openapi (or Istio) types,
+// so that a misspelt field does not compile.
+
+/// The object `kind` `name` of the output.
+pub fn object<'a>(objects: &'a [Object], kind: &str, name: &str) -> &'a Object {
+    objects.iter().find(|o| o.kind == kind && o.name == name).unwrap_or_else(|| {
+        panic!("no {kind}/{name} in {:?}", objects.iter().map(|o| format!("{}/{}", o.kind, o.name)).collect::<Vec<_>>())
+    })
+}
+
+/// `o` read back as `K`.
+pub fn as_typed<K: DeserializeOwned>(o: &Object) -> K {
+    serde_json::from_value(o.value.clone())
+        .unwrap_or_else(|e| panic!("{}/{} is no {}: {e}", o.kind, o.name, std::any::type_name::<K>()))
+}
+
+/// The object `name` of `K`'s kind, read back as `K`.
+pub fn typed<K: k8s_openapi::Resource + DeserializeOwned>(objects: &[Object], name: &str) -> K {
+    as_typed(object(objects, K::KIND, name))
+}
+
+/// The metadata of any object.
+pub fn metadata(o: &Object) -> ObjectMeta {
+    #[derive(serde::Deserialize)]
+    struct WithMetadata {
+        metadata: ObjectMeta,
+    }
+    as_typed::<WithMetadata>(o).metadata
+}
+
+/// The value of `key` in a label or annotation map.
+pub fn entry<'a>(map: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
+    map.get(key).map(String::as_str)
+}
+
+/// The pod template of StatefulSet or Deployment `o`.
+pub fn workload_template(o: &Object) -> PodTemplateSpec {
+    let spec = match o.kind.as_str() {
+        "StatefulSet" => as_typed::<StatefulSet>(o).spec.map(|s| s.template),
+        "Deployment" => as_typed::<Deployment>(o).spec.map(|s| s.template),
+        kind => panic!("{kind}/{} is no workload", o.name),
+    };
+    spec.unwrap_or_else(|| panic!("{}/{} has no spec", o.kind, o.name))
+}
+
+/// Labels of the pod template of workload `o`.
+pub fn pod_labels(o: &Object) -> BTreeMap<String, String> {
+    workload_template(o).metadata.and_then(|m| m.labels).unwrap_or_default()
+}
+
+/// Annotations of the pod template of workload `o`.
+pub fn pod_annotations(o: &Object) -> BTreeMap<String, String> {
+    workload_template(o).metadata.and_then(|m| m.annotations).unwrap_or_default()
+}
+
+/// The pod spec of workload `o`.
+pub fn pod_spec(o: &Object) -> PodSpec {
+    workload_template(o).spec.unwrap_or_else(|| panic!("{}/{} has no pod spec", o.kind, o.name))
+}
+
+/// The first container of workload `o`'s pods.
+pub fn first_container(o: &Object) -> Container {
+    pod_spec(o).containers.into_iter().next().unwrap_or_else(|| panic!("{}/{} has no container", o.kind, o.name))
+}
+
+/// Port numbers of Service `name`.
+pub fn service_ports(objects: &[Object], name: &str) -> Vec<i32> {
+    let svc: Service = typed(objects, name);
+    let ports = svc.spec.and_then(|s| s.ports).unwrap_or_else(|| panic!("Service {name} has no ports"));
+    ports.iter().map(|p| p.port).collect()
+}
+
+/// File `key` of ConfigMap `name`.
+pub fn config_file(objects: &[Object], name: &str, key: &str) -> String {
+    let cm: ConfigMap = typed(objects, name);
+    cm.data.and_then(|mut d| d.remove(key)).unwrap_or_else(|| panic!("ConfigMap {name} has no {key}"))
 }
