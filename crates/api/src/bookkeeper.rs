@@ -1,5 +1,6 @@
 //! BookKeeperCluster (SPEC 1.3).
 
+use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -85,21 +86,54 @@ pub struct BookKeeperStorage {
     /// StorageClass of the PVCs; the cluster default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
-    /// The journal volume. Default 10Gi.
+    /// The journal volumes. Default one of 10Gi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub journal: Option<VolumeSize>,
-    /// The ledgers volume. Default 50Gi.
+    pub journal: Option<BookieVolumes>,
+    /// The ledger volumes (StreamNative's name). Default one of 50Gi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ledgers: Option<VolumeSize>,
+    pub ledger: Option<BookieVolumes>,
+    /// The ledger volumes: the same as `ledger` (set one of the two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledgers: Option<BookieVolumes>,
 }
 
-/// Size of a volume.
+/// The journal or ledger volumes of each bookie.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct VolumeSize {
-    /// Size of the PVC, for example 20Gi.
+pub struct BookieVolumes {
+    /// Size of each PVC, when volumeClaimTemplate names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Quantity>,
+    /// Number of volumes (PVCs) per bookie. Default 1. Changing it on a
+    /// running cluster needs new StatefulSet volumes, which Kubernetes does
+    /// not allow: plan it up front.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16))]
+    pub num_volumes: Option<i32>,
+    /// Number of directories the bookie uses on each volume (each journal
+    /// directory gets its own journal thread). Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16))]
+    pub num_dirs_per_volume: Option<i32>,
+    /// Each volume's claim, as a PersistentVolumeClaim spec. What it leaves
+    /// out comes from `size`, `storage.storageClassName` and ReadWriteOnce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_claim_template: Option<PersistentVolumeClaimSpec>,
+    /// Labels and annotations of the claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ClaimMetadata>,
+}
+
+/// Labels and annotations of generated PersistentVolumeClaims.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimMetadata {
+    /// Extra labels.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Extra annotations (for example a storage provider's snapshot policy).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// BookKeeper auto-recovery workers.

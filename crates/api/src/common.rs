@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscalerBehavior, MetricSpec};
 use k8s_openapi::api::core::v1::{
-    Affinity, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
+    Affinity, ConfigMapVolumeSource, Container, EnvVar, LocalObjectReference, PodSecurityContext, ResourceRequirements,
+    SecretVolumeSource, Toleration, TopologySpreadConstraint,
 };
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,48 @@ pub struct PodSpec {
     /// namespace) the kubelet uses to pull the image from a private registry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// Environment variables of the main container, as in a container's
+    /// `env` (a `value`, or `valueFrom` a Secret, ConfigMap or field). The
+    /// start-up script's `apply-config-from-env.py` sets the configuration
+    /// key of the same name from one (for example `tokenSecretKey` or
+    /// `brokerClientAuthenticationParameters` from a Secret), so a secret
+    /// reaches the configuration without being written into a ConfigMap.
+    /// A variable named like one magnetar sets (PULSAR_MEM,
+    /// PULSAR_PREFIX_*, ...) replaces magnetar's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vars: Vec<EnvVar>,
+    /// Containers that run to completion before the main container starts,
+    /// in order (for example to fetch a certificate or wait for a service).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
+    /// Extra containers that run beside the main container in every pod
+    /// (for example a log shipper).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<Container>,
+    /// Extra volumes of the pod (from a ConfigMap or a Secret), for the
+    /// initContainers and sidecars to mount.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<PodVolume>,
+    /// How the pods spread over topology domains (zones, nodes). Without
+    /// them magnetar prefers one pod per node (a soft anti-affinity) unless
+    /// `affinity` is set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+}
+
+/// An extra volume of the pod: a ConfigMap or a Secret.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodVolume {
+    /// The volume's name, which containers' volumeMounts refer to. Unique in
+    /// the pod and different from the volumes magnetar adds itself.
+    pub name: String,
+    /// A ConfigMap whose keys become files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapVolumeSource>,
+    /// A Secret whose keys become files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretVolumeSource>,
 }
 
 /// JVM options of the main container.
@@ -95,6 +138,17 @@ pub struct JvmOptions {
     /// and auto-recovery). Each entry starts with '-'.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub memory_options: Vec<String>,
+    /// Garbage-collector options, as PULSAR_GC (BOOKIE_GC for bookies and
+    /// auto-recovery); the image's G1 defaults when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gc_options: Vec<String>,
+    /// GC logging options, as PULSAR_GC_LOG (BOOKIE_GC_LOG).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gc_logging_options: Vec<String>,
+    /// Any other JVM options, as PULSAR_EXTRA_OPTS (BOOKIE_EXTRA_OPTS),
+    /// for example ["-Dio.netty.leakDetectionLevel=advanced"].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_options: Vec<String>,
 }
 
 /// A Secret mounted read-only into the main container.

@@ -1,5 +1,6 @@
 //! ZooKeeperCluster (SPEC 1.2).
 
+use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -77,4 +78,14 @@ pub struct ZooKeeperPersistence {
     /// Size of each PVC. Default 10Gi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Quantity>,
+    /// The data volume's claim (snapshots, and the transaction log unless
+    /// `dataLog` is set), as a PersistentVolumeClaim spec. What it leaves
+    /// out comes from `size`, `storageClassName` and ReadWriteOnce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<PersistentVolumeClaimSpec>,
+    /// A separate volume for the transaction log (zoo.cfg `dataLogDir`), so
+    /// that snapshots do not slow the log's synchronous writes; its claim
+    /// as a PersistentVolumeClaim spec (size and class as for `data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_log: Option<PersistentVolumeClaimSpec>,
 }

@@ -15,6 +15,10 @@ pub const STATUS_FILE: &str = "/pulsar/logs/status";
 pub const DATA_MOUNT: &str = "/pulsar/data";
 /// ZooKeeper's dataDir (myid lives here), on the data volume.
 pub const ZOOKEEPER_DATA_DIR: &str = "/pulsar/data/zookeeper";
+/// ZooKeeper's separate transaction-log volume (`persistence.dataLog`).
+pub const DATA_LOG_MOUNT: &str = "/pulsar/datalog";
+/// ZooKeeper's dataLogDir on that volume.
+pub const ZOOKEEPER_DATA_LOG_DIR: &str = "/pulsar/datalog/zookeeper";
 /// The bookies' journal volume.
 pub const JOURNAL_DIR: &str = "/pulsar/data/bookkeeper/journal";
 /// The bookies' ledgers volume.
@@ -32,4 +36,26 @@ pub const TOOLSET_CLIENT_CONF: &str = "/pulsar/conf/client.conf";
 
 /// Paths magnetar mounts into containers itself; a user's `secretRefs`
 /// may not mount over them.
-pub const RESERVED_MOUNTS: [&str; 4] = [CONFIG_DIR, KOP_TLS_DIR, GATEWAY_TLS_DIR, DATA_MOUNT];
+pub const RESERVED_MOUNTS: [&str; 5] = [CONFIG_DIR, KOP_TLS_DIR, GATEWAY_TLS_DIR, DATA_MOUNT, DATA_LOG_MOUNT];
+
+/// Whether a pod volume name is one magnetar (or Istio's injector) uses: a
+/// user's `pod.volumes` entry of that name would clash with it.
+pub fn reserved_volume(name: &str) -> bool {
+    const EXACT: [&str; 5] = ["config", "data", "datalog", "journal", "ledgers"];
+    const PREFIXES: [&str; 6] = ["journal-", "ledgers-", "user-secret-", "istio", "workload-", "credential-"];
+    EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p)) || name.ends_with("-tls")
+}
+
+/// Container names a user's `initContainers` and `sidecars` may not take:
+/// the main containers' and those Istio's injector adds.
+pub const RESERVED_CONTAINERS: [&str; 9] = [
+    "zookeeper",
+    "bookie",
+    "autorecovery",
+    "broker",
+    "proxy",
+    "toolset",
+    "istio-proxy",
+    "istio-init",
+    "istio-validation",
+];

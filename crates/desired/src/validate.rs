@@ -221,11 +221,16 @@ fn log_template(e: &mut Errors, template: &str) {
     }
 }
 
-use crate::paths::RESERVED_MOUNTS;
+use crate::paths::{RESERVED_CONTAINERS, RESERVED_MOUNTS, reserved_volume};
+use k8s_openapi::api::core::v1::{Container, EnvVar, PersistentVolumeClaimSpec};
+use magnetar_api::bookkeeper::BookKeeperStorage;
 
 fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     let Some(pod) = pod else { return };
     memory(e, path, pod);
+    vars(e, path, &pod.vars);
+    extra_containers(e, path, pod);
+    extra_volumes(e, path, pod);
     for (i, s) in pod.image_pull_secrets.iter().enumerate() {
         if s.name.trim().is_empty() {
             e.add(
@@ -259,6 +264,144 @@ fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
                 format!("{path}.secretRefs[{i}].mountPath"),
                 format!("{:?} must be an absolute path, for example /etc/tls/client", s.mount_path),
             );
+        }
+    }
+}
+
+/// A StorageClass name as the API server wants it in a claim: a DNS
+/// subdomain. StreamNative's storage example ships the placeholder
+/// `<Your Storage Class name>`, which every API server refuses.
+fn storage_class(e: &mut Errors, path: &str, class: Option<&str>) {
+    let Some(c) = class.filter(|c| !c.is_empty()) else { return };
+    let ok = c.len() <= 253 && c.split('.').all(|l| label_chars(l, false));
+    if !ok {
+        e.add(
+            path,
+            format!("{c:?} is not a StorageClass name (lower-case letters, digits, '-' and '.'): name one of the cluster's StorageClasses (kubectl get storageclass), or leave it out for the default"),
+        );
+    }
+}
+
+/// A user's PersistentVolumeClaim spec for a generated claim template.
+fn claim_spec(e: &mut Errors, path: &str, claim: Option<&PersistentVolumeClaimSpec>) {
+    let Some(c) = claim else { return };
+    storage_class(e, &format!("{path}.storageClassName"), c.storage_class_name.as_deref());
+    let size = c.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("storage"));
+    if let Some(q) = size
+        && crate::components::jvm::quantity_bytes(&q.0).is_none_or(|b| b <= 0.0)
+    {
+        e.add(
+            format!("{path}.resources.requests.storage"),
+            format!("{:?} is not a positive size: write one such as 8Gi", q.0),
+        );
+    }
+}
+
+fn bookie_storage(e: &mut Errors, st: &BookKeeperStorage) {
+    storage_class(e, "spec.storage.storageClassName", st.storage_class_name.as_deref());
+    if st.ledger.is_some() && st.ledgers.is_some() {
+        e.add("spec.storage.ledgers", "is the same setting as spec.storage.ledger: keep one of the two");
+    }
+    for (field, v) in [("journal", &st.journal), ("ledger", &st.ledger), ("ledgers", &st.ledgers)] {
+        if let Some(v) = v {
+            claim_spec(e, &format!("spec.storage.{field}.volumeClaimTemplate"), v.volume_claim_template.as_ref());
+        }
+    }
+}
+
+/// `pod.vars` become the main container's env: the API server would refuse
+/// the whole StatefulSet for one bad entry, so each is judged here.
+fn vars(e: &mut Errors, path: &str, vars: &[EnvVar]) {
+    for (i, v) in vars.iter().enumerate() {
+        let at = format!("{path}.vars[{i}]");
+        if v.name.is_empty() || v.name.contains('=') || !v.name.chars().all(|c| c.is_ascii_graphic()) {
+            e.add(
+                format!("{at}.name"),
+                format!(
+                    "{:?} is not an environment variable name: use letters, digits and '_', for example tokenSecretKey",
+                    v.name
+                ),
+            );
+        }
+        if vars[..i].iter().any(|o| o.name == v.name) {
+            e.add(format!("{at}.name"), format!("{:?} is set twice: keep one entry", v.name));
+        }
+        let from = v.value_from.as_ref().map(|f| {
+            [
+                f.secret_key_ref.is_some(),
+                f.config_map_key_ref.is_some(),
+                f.field_ref.is_some(),
+                f.resource_field_ref.is_some(),
+                f.file_key_ref.is_some(),
+            ]
+            .into_iter()
+            .filter(|s| *s)
+            .count()
+        });
+        match (v.value.as_deref().is_some_and(|s| !s.is_empty()), from) {
+            (true, Some(_)) => e.add(at.clone(), "has both value and valueFrom: keep one"),
+            (_, Some(n)) if n != 1 => e.add(
+                format!("{at}.valueFrom"),
+                "must name exactly one source: secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef or fileKeyRef",
+            ),
+            _ => {}
+        }
+        if let Some(r) = v.value_from.as_ref().and_then(|f| f.secret_key_ref.as_ref())
+            && (r.name.is_empty() || r.key.is_empty())
+        {
+            e.add(format!("{at}.valueFrom.secretKeyRef"), "needs the Secret's name and key");
+        }
+    }
+}
+
+/// `pod.initContainers` and `pod.sidecars`: a name of their own and an image.
+fn extra_containers(e: &mut Errors, path: &str, pod: &PodSpec) {
+    let all: Vec<(String, &Container)> = [("initContainers", &pod.init_containers), ("sidecars", &pod.sidecars)]
+        .into_iter()
+        .flat_map(|(field, list)| list.iter().enumerate().map(move |(i, c)| (format!("{path}.{field}[{i}]"), c)))
+        .collect();
+    for (n, (at, c)) in all.iter().enumerate() {
+        if c.name.is_empty() || !label_chars(&c.name, false) || c.name.len() > 63 {
+            e.add(
+                format!("{at}.name"),
+                format!("{:?} is not a container name: use lower-case letters, digits and '-'", c.name),
+            );
+        } else if RESERVED_CONTAINERS.contains(&c.name.as_str()) {
+            e.add(
+                format!("{at}.name"),
+                format!("{:?} is the name of a container magnetar or Istio adds: choose another name", c.name),
+            );
+        } else if all[..n].iter().any(|(_, o)| o.name == c.name) {
+            e.add(
+                format!("{at}.name"),
+                format!("{:?} is used twice in the pod: give each container its own name", c.name),
+            );
+        }
+        if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
+            e.add(format!("{at}.image"), "is required: name the container's image, for example busybox:1.36");
+        }
+    }
+}
+
+/// `pod.volumes`: a name of their own and exactly one source.
+fn extra_volumes(e: &mut Errors, path: &str, pod: &PodSpec) {
+    for (i, v) in pod.volumes.iter().enumerate() {
+        let at = format!("{path}.volumes[{i}]");
+        if v.name.is_empty() || !label_chars(&v.name, false) || v.name.len() > 63 {
+            e.add(
+                format!("{at}.name"),
+                format!("{:?} is not a volume name: use lower-case letters, digits and '-'", v.name),
+            );
+        } else if reserved_volume(&v.name) {
+            e.add(
+                format!("{at}.name"),
+                format!("{:?} is a volume magnetar or Istio adds to the pod: choose another name", v.name),
+            );
+        } else if pod.volumes[..i].iter().any(|o| o.name == v.name) {
+            e.add(format!("{at}.name"), format!("{:?} is used twice: give each volume its own name", v.name));
+        }
+        if v.config_map.is_some() == v.secret.is_some() {
+            e.add(at.clone(), "needs exactly one of configMap or secret");
         }
     }
 }
@@ -403,6 +546,12 @@ pub fn zookeeper(zk: &ZooKeeperCluster) -> Result<ValidZooKeeper<'_>, Invalid> {
     image(&mut e, zk.spec.image.as_deref());
     replicas(&mut e, zk.spec.replicas, 1);
     pod(&mut e, "spec.pod", zk.spec.pod.as_ref());
+    if let Some(p) = &zk.spec.persistence {
+        storage_class(&mut e, "spec.persistence.storageClassName", p.storage_class_name.as_deref());
+        for (field, claim) in [("data", &p.data), ("dataLog", &p.data_log)] {
+            claim_spec(&mut e, &format!("spec.persistence.{field}"), claim.as_ref());
+        }
+    }
     mesh(&mut e, zk.spec.istio.as_ref());
     let patches = customization(&mut e, &zk.spec.customization);
     e.finish(Valid { resource: zk, listeners: (), patches })
@@ -419,6 +568,9 @@ pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<ValidBookKeeper<'_>, Invalid
         &[("metadataServiceUri", bk.spec.metadata_service_uri.as_deref(), BK_URI_EXAMPLE)],
     );
     pod(&mut e, "spec.pod", bk.spec.pod.as_ref());
+    if let Some(st) = &bk.spec.storage {
+        bookie_storage(&mut e, st);
+    }
     if let Some(ar) = &bk.spec.auto_recovery {
         if let Some(r) = ar.replicas.filter(|r| *r < 0) {
             e.add("spec.autoRecovery.replicas", format!("must be at least 0, got {r}"));

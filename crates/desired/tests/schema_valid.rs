@@ -158,7 +158,7 @@ fn both_istio_versions_are_checked() {
 fn check_manifests(files: Vec<(String, String)>) -> usize {
     let mut failures = Vec::new();
     let mut total = 0;
-    let pending = support::not_yet_supported();
+    let pending = support::refused_compat();
     for (source, text) in &files {
         let result = magnetar_desired::render::render(&[(source.clone(), text.clone())]);
         if let Some((_, field)) = pending.iter().find(|(f, _)| source.ends_with(f.as_str())) {
@@ -166,8 +166,7 @@ fn check_manifests(files: Vec<(String, String)>) -> usize {
             match &result {
                 Err(e) if e.to_string().contains(field.as_str()) => {}
                 Err(e) => failures.push(format!("{source}: refused, but not for {field}:\n{e}")),
-                Ok(_) => failures
-                    .push(format!("{source}: renders now: remove it from testdata/compat-not-yet-supported.txt")),
+                Ok(_) => failures.push(format!("{source}: renders now: remove it from testdata/compat-refused.txt")),
             }
             continue;
         }

@@ -39,7 +39,10 @@ fn on_the_real_node() -> Value {
 
 /// The quick start's ZooKeeper and BookKeeper, unchanged but for the node
 /// they run on and, for ZooKeeper, without `ignore-leader-check` (the
-/// leader check is what these tests exercise).
+/// leader check is what these tests exercise); with StreamNative's storage
+/// layout fields, so that real servers judge them: ZooKeeper's transaction
+/// log on a volume of its own (`persistence.dataLog`), two journal and two
+/// ledger directories per bookie volume (`numDirsPerVolume`).
 fn zk_and_bk(ns: &str) -> Vec<Value> {
     let mut docs: Vec<Value> = quick_start(ns)
         .into_iter()
@@ -51,6 +54,10 @@ fn zk_and_bk(ns: &str) -> Vec<Value> {
         merge(&mut d["spec"]["pod"], &on_the_real_node());
         if d["kind"] == "BookKeeperCluster" {
             merge(&mut d["spec"]["autoRecovery"]["pod"], &on_the_real_node());
+            let two = json!({"numDirsPerVolume": 2});
+            merge(&mut d["spec"]["storage"], &json!({"journal": two, "ledger": two}));
+        } else {
+            merge(&mut d["spec"]["persistence"], &json!({"dataLog": {}}));
         }
     }
     docs
@@ -133,6 +140,16 @@ async fn log_tail(pod: &str, n: usize) -> String {
     out
 }
 
+/// ZooKeeper's answer to a four-letter word.
+async fn four_letter(addr: &str, word: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(word.as_bytes()).await.ok()?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await.ok()?.ok()?;
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// `GET path` (HTTP/1.0: the server closes the connection after its answer).
 async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -168,6 +185,13 @@ async fn zookeeper_and_bookkeeper_start_from_the_rendered_pods() {
     })
     .await;
     eprintln!("ZooKeeper roles: {roles:?}");
+    // The transaction log went to its own volume: ZooKeeper's `conf` names
+    // the directory it really writes the log to.
+    for (name, _, ip) in real_pods(&client, ns, "zookeeper").await {
+        let conf = four_letter(&format!("{ip}:2181"), "conf").await.unwrap_or_default();
+        assert!(conf.contains("dataLogDir=/pulsar/datalog/zookeeper/version-2"), "{name} conf: {conf}");
+        assert!(conf.contains("dataDir=/pulsar/data/zookeeper/version-2"), "{name} conf: {conf}");
+    }
 
     wait_for("BookKeeper Ready on real bookies", REAL, || {
         let client = client.clone();
@@ -180,6 +204,13 @@ async fn zookeeper_and_bookkeeper_start_from_the_rendered_pods() {
         let (code, body) = http_get(&format!("{ip}:8000"), "/api/v1/bookie/state").await.expect("bookie HTTP");
         assert_eq!(code, 200, "{name} /api/v1/bookie/state: {body}");
         assert!(body.contains("\"running\" : true") || body.contains("\"running\":true"), "{name}: {body}");
+        // The bookie runs on two journal and two ledger directories of its
+        // volumes (it created them itself at start).
+        let (code, conf) = http_get(&format!("{ip}:8000"), "/api/v1/config/server_config").await.expect("bookie HTTP");
+        assert_eq!(code, 200, "{name} /api/v1/config/server_config: {conf}");
+        for dir in ["journal/0", "journal/1", "ledgers/0", "ledgers/1"] {
+            assert!(conf.contains(&format!("/pulsar/data/bookkeeper/{dir}")), "{name} lacks {dir}: {conf}");
+        }
     }
     // Each bookie registered in ZooKeeper, read-write, under its pod DNS
     // name (useHostNameAsBookieID): the registry as each bookie's own

@@ -40,10 +40,11 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Compat manifests with fields magnetar does not implement yet, and the
-/// field render refuses first (`testdata/compat-not-yet-supported.txt`).
-fn not_yet_supported() -> Vec<(String, String)> {
-    let path = repo_root().unwrap().join("testdata/compat-not-yet-supported.txt");
+/// Compat manifests magnetar refuses (a field not implemented yet, or a
+/// placeholder no API server accepts), with the field render names first
+/// (`testdata/compat-refused.txt`).
+fn refused_compat() -> Vec<(String, String)> {
+    let path = repo_root().unwrap().join("testdata/compat-refused.txt");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
@@ -138,11 +139,11 @@ async fn every_rendered_object_is_accepted(istio: &str) {
     assert!(!files.is_empty(), "no manifest to check: neither ../shared/compat nor examples/ has any");
     let mut failures = Vec::new();
     let mut total = 0;
-    let pending = not_yet_supported();
+    let pending = refused_compat();
     for path in &files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if let Some((_, field)) = pending.iter().find(|(f, _)| *f == name) {
-            // Not implemented yet (issue 11): the render still refuses it,
+            // Refused (testdata/compat-refused.txt says why): the render still refuses it,
             // naming the field; nothing of it can be applied.
             let text = std::fs::read_to_string(path).unwrap();
             match magnetar_desired::render::render(&[(name.clone(), text)]) {
@@ -150,7 +151,7 @@ async fn every_rendered_object_is_accepted(istio: &str) {
                     eprintln!("{name}: not yet supported ({field}), skipped");
                 }
                 other => failures.push(format!(
-                    "{name}: listed in testdata/compat-not-yet-supported.txt for {field}, but render gave {:?}",
+                    "{name}: listed in testdata/compat-refused.txt for {field}, but render gave {:?}",
                     other.map(|r| r.objects.len())
                 )),
             }

@@ -6,14 +6,15 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, VolumeMount};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use magnetar_api::BookKeeperCluster;
-use magnetar_api::bookkeeper::{AutoRecovery, VolumeSize};
+use magnetar_api::bookkeeper::{AutoRecovery, BookieVolumes};
 use magnetar_api::common::PodSpec;
 
 use super::config_files;
 use super::objects::{self, ServiceKind};
-use super::workload::{self, PodParts, Probes};
+use super::workload::{self, ClaimDefaults, PodParts, Probes};
 use crate::mesh::Enrolment;
 use crate::names::Component;
 use crate::paths::{JOURNAL_DIR, LEDGERS_DIR};
@@ -44,7 +45,13 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, env) = config_files::split_custom(custom);
-    let mut entries = bookie_entries(spec.zk_servers.as_deref(), spec.metadata_service_uri.as_deref());
+    let storage = spec.storage.as_ref();
+    let class = storage.and_then(|s| s.storage_class_name.as_deref());
+    let journal = Layout::of(owner, JOURNAL, JOURNAL_DIR, storage.and_then(|s| s.journal.as_ref()), "10Gi", class);
+    let ledger_spec = storage.and_then(|s| s.ledger.as_ref().or(s.ledgers.as_ref()));
+    let ledgers = Layout::of(owner, LEDGERS, LEDGERS_DIR, ledger_spec, "50Gi", class);
+    let mut entries =
+        bookie_entries(spec.zk_servers.as_deref(), spec.metadata_service_uri.as_deref(), &journal, &ledgers);
     if auto_recovery_replicas(res) > 0 {
         // Pulsar's conf/bookkeeper.conf turns autoRecoveryDaemonEnabled on
         // (BookKeeper's own default is off) and the image's lines stay where
@@ -58,12 +65,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         config_files::properties("bookkeeper.conf of BookKeeperCluster", &entries),
     )]);
 
-    let storage = spec.storage.as_ref();
-    let class = storage.and_then(|s| s.storage_class_name.as_deref());
-    let claims = vec![
-        workload::claim_template(owner, C, JOURNAL, size(storage.and_then(|s| s.journal.as_ref()), "10Gi"), class),
-        workload::claim_template(owner, C, LEDGERS, size(storage.and_then(|s| s.ledgers.as_ref()), "50Gi"), class),
-    ];
+    let claims: Vec<PersistentVolumeClaim> = journal.claims.into_iter().chain(ledgers.claims).collect();
     let parts = PodParts {
         owner,
         component: C,
@@ -77,7 +79,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         config: &data,
         config_map: C.object_name(&owner.name),
         volumes: Vec::new(),
-        mounts: vec![workload::mount(JOURNAL, JOURNAL_DIR, false), workload::mount(LEDGERS, LEDGERS_DIR, false)],
+        mounts: journal.mounts.into_iter().chain(ledgers.mounts).collect(),
         probes: Probes {
             readiness: Some(workload::http_probe("/api/v1/bookie/is_ready", BOOKIE_HTTP)),
             ..Probes::same(workload::http_probe("/api/v1/bookie/state", BOOKIE_HTTP), 10)
@@ -104,20 +106,63 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     out
 }
 
-fn size(volume: Option<&VolumeSize>, default: &str) -> Quantity {
-    volume.and_then(|v| v.size.clone()).unwrap_or_else(|| Quantity(default.into()))
+/// The journal or ledger volumes of a bookie laid out: one claim template
+/// per volume, each mounted under its own path, and the directories
+/// bookkeeper.conf lists (`numDirsPerVolume` on each volume). One volume
+/// with one directory keeps the names and paths of before, so the
+/// StatefulSet's claims of an existing cluster do not change.
+struct Layout {
+    claims: Vec<PersistentVolumeClaim>,
+    mounts: Vec<VolumeMount>,
+    dirs: Vec<String>,
+}
+
+impl Layout {
+    fn of(owner: &Owner, name: &str, base: &str, v: Option<&BookieVolumes>, size: &str, class: Option<&str>) -> Layout {
+        let volumes = v.and_then(|v| v.num_volumes).unwrap_or(1).max(1);
+        let per_volume = v.and_then(|v| v.num_dirs_per_volume).unwrap_or(1).max(1);
+        let defaults = ClaimDefaults {
+            size: v.and_then(|v| v.size.clone()).unwrap_or_else(|| Quantity(size.into())),
+            storage_class: class,
+            template: v.and_then(|v| v.volume_claim_template.as_ref()),
+            metadata: v.and_then(|v| v.metadata.as_ref()),
+        };
+        let mut out = Layout { claims: Vec::new(), mounts: Vec::new(), dirs: Vec::new() };
+        for i in 0..volumes {
+            let (claim, path) = if volumes == 1 {
+                (name.to_string(), base.to_string())
+            } else {
+                (format!("{name}-{i}"), format!("{base}-{i}"))
+            };
+            if per_volume == 1 {
+                out.dirs.push(path.clone());
+            } else {
+                // BookKeeper creates a missing directory (and its parents)
+                // when it first checks the directory's layout.
+                out.dirs.extend((0..per_volume).map(|d| format!("{path}/{d}")));
+            }
+            out.claims.push(workload::claim_from(owner, C, &claim, &defaults));
+            out.mounts.push(workload::mount(&claim, &path, false));
+        }
+        out
+    }
 }
 
 /// Settings a bookie needs. The HTTP server on 8000 serves the bookie API
 /// (probes) and, with it on, the Prometheus metrics too. Bookies register
 /// under their stable pod DNS name, so a rescheduled pod keeps its identity.
-fn bookie_entries(zk_servers: Option<&str>, metadata_service_uri: Option<&str>) -> BTreeMap<String, String> {
+fn bookie_entries(
+    zk_servers: Option<&str>,
+    metadata_service_uri: Option<&str>,
+    journal: &Layout,
+    ledgers: &Layout,
+) -> BTreeMap<String, String> {
     let mut e = metadata_entries(zk_servers, metadata_service_uri);
     for (k, v) in [
         ("bookiePort", BOOKIE.to_string()),
-        ("journalDirectory", JOURNAL_DIR.to_string()),
-        ("journalDirectories", JOURNAL_DIR.to_string()),
-        ("ledgerDirectories", LEDGERS_DIR.to_string()),
+        ("journalDirectory", journal.dirs[0].clone()),
+        ("journalDirectories", journal.dirs.join(",")),
+        ("ledgerDirectories", ledgers.dirs.join(",")),
         ("httpServerEnabled", "true".to_string()),
         ("httpServerPort", BOOKIE_HTTP.to_string()),
         ("prometheusStatsHttpPort", BOOKIE_HTTP.to_string()),
@@ -243,6 +288,55 @@ mod tests {
 
     fn conf(o: &[Object], name: &str) -> String {
         config_file(o, name, BOOKKEEPER_CONF)
+    }
+
+    /// StreamNative's storage layout: numVolumes claims per kind, each
+    /// mounted on its own path, numDirsPerVolume directories on each in
+    /// bookkeeper.conf; the claim template's own size, class and access
+    /// modes kept, the rest filled in.
+    #[test]
+    fn storage_layout_follows_num_volumes_and_dirs() {
+        let o = objects(&bk(concat!(
+            "  storage:\n",
+            "    storageClassName: fallback\n",
+            "    journal: {numVolumes: 2, numDirsPerVolume: 2, metadata: {annotations: {a: b}}}\n",
+            "    ledger:\n",
+            "      numDirsPerVolume: 3\n",
+            "      volumeClaimTemplate: {accessModes: [ReadWriteOncePod], storageClassName: ssd, resources: {requests: {storage: 16Gi}}}\n",
+        )));
+        let sts = sts_spec(&o, "pc-bk");
+        let claims = sts.volume_claim_templates.unwrap();
+        let names: Vec<_> = claims.iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+        assert_eq!(names, ["journal-0", "journal-1", "ledgers"]);
+        let spec = |i: usize| claims[i].spec.clone().unwrap();
+        assert_eq!(spec(0).storage_class_name.as_deref(), Some("fallback"));
+        assert_eq!(spec(0).resources.unwrap().requests.unwrap()["storage"].0, "10Gi");
+        assert_eq!(claims[0].metadata.annotations.as_ref().unwrap()["a"], "b");
+        assert_eq!(spec(2).storage_class_name.as_deref(), Some("ssd"));
+        assert_eq!(spec(2).access_modes.unwrap(), ["ReadWriteOncePod"]);
+        assert_eq!(spec(2).resources.unwrap().requests.unwrap()["storage"].0, "16Gi");
+        let mounts: Vec<(String, String)> = main_container(find(&o, "StatefulSet", "pc-bk"))
+            .volume_mounts
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.name, m.mount_path))
+            .collect();
+        for (name, path) in [
+            ("journal-0", "/pulsar/data/bookkeeper/journal-0"),
+            ("journal-1", "/pulsar/data/bookkeeper/journal-1"),
+            ("ledgers", "/pulsar/data/bookkeeper/ledgers"),
+        ] {
+            assert!(mounts.contains(&(name.to_string(), path.to_string())), "{name} at {path}: {mounts:?}");
+        }
+        let c = conf(&o, "pc-bk");
+        assert!(c.contains(concat!(
+            "journalDirectories=/pulsar/data/bookkeeper/journal-0/0,/pulsar/data/bookkeeper/journal-0/1,",
+            "/pulsar/data/bookkeeper/journal-1/0,/pulsar/data/bookkeeper/journal-1/1\n"
+        )));
+        assert!(c.contains("journalDirectory=/pulsar/data/bookkeeper/journal-0/0\n"));
+        assert!(c.contains(
+            "ledgerDirectories=/pulsar/data/bookkeeper/ledgers/0,/pulsar/data/bookkeeper/ledgers/1,/pulsar/data/bookkeeper/ledgers/2\n"
+        ));
     }
 
     #[test]

@@ -455,6 +455,48 @@ mod tests {
         main_container(find(o, "StatefulSet", "pc-broker"))
     }
 
+    /// StreamNative's pod settings: vars first in the main container's env
+    /// (a name magnetar also sets is the user's), init containers and
+    /// sidecars beside the main container, extra volumes, spread
+    /// constraints, and the JVM options as the variables bin/pulsar reads.
+    #[test]
+    fn pod_settings_reach_the_pod() {
+        let o = objects(&broker(concat!(
+            "  pod:\n",
+            "    resources: {requests: {memory: 1Gi}}\n",
+            "    vars:\n",
+            "    - {name: tokenSecretKey, value: 'file:///mnt/secrets/k'}\n",
+            "    - {name: brokerClientAuthenticationParameters, valueFrom: {secretKeyRef: {name: admin, key: token}}}\n",
+            "    - {name: PULSAR_MEM, value: '-Xmx1g'}\n",
+            "    jvmOptions: {gcOptions: ['-XX:+UseZGC'], extraOptions: ['-Da=1', '-Db=2']}\n",
+            "    initContainers: [{name: wait, image: busybox:1.36}]\n",
+            "    sidecars: [{name: shipper, image: fluent-bit:3, volumeMounts: [{name: shipper-conf, mountPath: /etc/fb}]}]\n",
+            "    volumes: [{name: shipper-conf, configMap: {name: fb}}]\n",
+            "    topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: DoNotSchedule}]\n",
+        )));
+        let env: Vec<(String, Option<String>)> =
+            container(&o).env.unwrap().into_iter().map(|e| (e.name, e.value)).collect();
+        assert_eq!(env[0], ("tokenSecretKey".into(), Some("file:///mnt/secrets/k".into())));
+        assert_eq!(env[1], ("brokerClientAuthenticationParameters".into(), None), "from the Secret, never inlined");
+        assert_eq!(
+            env.iter().filter(|(n, _)| n == "PULSAR_MEM").collect::<Vec<_>>(),
+            [&("PULSAR_MEM".into(), Some("-Xmx1g".into()))]
+        );
+        assert!(env.contains(&("PULSAR_GC".into(), Some("-XX:+UseZGC".into()))));
+        assert!(env.contains(&("PULSAR_EXTRA_OPTS".into(), Some("-Da=1 -Db=2".into()))));
+        let pod = pod_spec(&o, "StatefulSet", "pc-broker");
+        let containers: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(containers, ["broker", "shipper"]);
+        assert_eq!(pod.init_containers.unwrap()[0].name, "wait");
+        assert!(
+            pod.volumes
+                .unwrap()
+                .iter()
+                .any(|v| v.name == "shipper-conf" && v.config_map.as_ref().unwrap().name == "fb")
+        );
+        assert_eq!(pod.topology_spread_constraints.unwrap()[0].topology_key, "topology.kubernetes.io/zone");
+    }
+
     const SIMPLE: &str = "  config:\n    advertisedDomain: pulsar.example.com\n    serviceURLGenerationPolicy: OrdinalPrefix\n    protocolHandlers: {kop: {enabled: true}}\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw}}}\n";
 
     #[test]

@@ -78,6 +78,29 @@ pub fn jvm_memory(component: Component, pod: &PodSpec) -> Option<EnvVar> {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// The JVM's options for the main container: the memory options of
+/// [`jvm_memory`], then `jvmOptions.gcOptions`, `gcLoggingOptions` and
+/// `extraOptions` as the variables the start command reads them from
+/// (`bin/pulsar`: PULSAR_GC, PULSAR_GC_LOG, PULSAR_EXTRA_OPTS; bookies and
+/// auto-recovery through `conf/bkenv.sh`: BOOKIE_GC, BOOKIE_GC_LOG,
+/// BOOKIE_EXTRA_OPTS). An empty list leaves the image's default.
+pub fn jvm_env(component: Component, pod: &PodSpec) -> Vec<EnvVar> {
+    let mut env: Vec<EnvVar> = jvm_memory(component, pod).into_iter().collect();
+    let Some(options) = pod.jvm_options.as_ref() else { return env };
+    let prefix = match memory_variable(component) {
+        "BOOKIE_MEM" => "BOOKIE",
+        _ => "PULSAR",
+    };
+    let extra =
+        [("GC", &options.gc_options), ("GC_LOG", &options.gc_logging_options), ("EXTRA_OPTS", &options.extra_options)];
+    for (suffix, list) in extra {
+        if !list.is_empty() {
+            env.push(env_var(&format!("{prefix}_{suffix}"), &list.join(" ")));
+        }
+    }
+    env
+}
+
 /// Bytes of a Kubernetes quantity (`512Mi`, `2G`, `1.5Gi`, `1e9`, `4096`);
 /// `None` for text that is not one, or a negative amount.
 pub fn quantity_bytes(q: &str) -> Option<f64> {

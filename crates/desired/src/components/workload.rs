@@ -17,10 +17,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use magnetar_api::bookkeeper::ClaimMetadata;
 use magnetar_api::common::{AutoScalingPolicy, ImagePullPolicy, PodSpec, ReclaimPolicy};
 
 use super::config_files::config_hash;
-use super::jvm::jvm_memory;
+use super::jvm::jvm_env;
 use crate::mesh::Enrolment;
 use crate::names::{self, Component};
 use crate::paths::CONFIG_DIR;
@@ -43,7 +44,9 @@ pub fn image(image: Option<&str>) -> String {
 // ---------------------------------------------------------------------------
 // Volumes
 
-/// A PersistentVolumeClaim template, ReadWriteOnce, labelled like the component.
+/// A PersistentVolumeClaim template, labelled like the component: the
+/// user's claim spec where given, with ReadWriteOnce, `size` and
+/// `storage_class` filling what it leaves out.
 pub fn claim_template(
     owner: &Owner,
     component: Component,
@@ -51,24 +54,36 @@ pub fn claim_template(
     size: Quantity,
     storage_class: Option<&str>,
 ) -> PersistentVolumeClaim {
-    let spec = PersistentVolumeClaimSpec {
-        access_modes: Some(vec!["ReadWriteOnce".into()]),
-        resources: Some(VolumeResourceRequirements {
-            requests: Some(BTreeMap::from([("storage".to_string(), size)])),
-            ..Default::default()
-        }),
-        storage_class_name: storage_class.filter(|s| !s.is_empty()).map(str::to_string),
-        ..Default::default()
-    };
-    let metadata = ObjectMeta {
-        name: Some(name.into()),
-        labels: Some(names::labels(component, &owner.name)),
-        ..Default::default()
-    };
+    claim_from(owner, component, name, &ClaimDefaults { size, storage_class, template: None, metadata: None })
+}
+
+/// What a claim template is made from: the user's spec and metadata, and
+/// the defaults for what they leave out.
+pub struct ClaimDefaults<'a> {
+    pub size: Quantity,
+    pub storage_class: Option<&'a str>,
+    pub template: Option<&'a PersistentVolumeClaimSpec>,
+    pub metadata: Option<&'a ClaimMetadata>,
+}
+
+/// See [`claim_template`].
+pub fn claim_from(owner: &Owner, component: Component, name: &str, d: &ClaimDefaults) -> PersistentVolumeClaim {
+    let mut spec = d.template.cloned().unwrap_or_default();
+    if spec.access_modes.as_ref().is_none_or(Vec::is_empty) {
+        spec.access_modes = Some(vec!["ReadWriteOnce".into()]);
+    }
+    let resources = spec.resources.get_or_insert_with(VolumeResourceRequirements::default);
+    resources.requests.get_or_insert_with(BTreeMap::new).entry("storage".to_string()).or_insert_with(|| d.size.clone());
+    if spec.storage_class_name.is_none() {
+        spec.storage_class_name = d.storage_class.filter(|s| !s.is_empty()).map(str::to_string);
+    }
+    let mut labels = d.metadata.map(|m| m.labels.clone()).unwrap_or_default();
+    labels.extend(names::labels(component, &owner.name));
+    let annotations = d.metadata.map(|m| m.annotations.clone()).filter(|a| !a.is_empty());
+    let metadata = ObjectMeta { name: Some(name.into()), labels: Some(labels), annotations, ..Default::default() };
     PersistentVolumeClaim { metadata, spec: Some(spec), ..Default::default() }
 }
 
-/// A volume mount.
 pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
         name: name.into(),
@@ -200,7 +215,10 @@ impl PodParts<'_> {
             // Service links would put every Service of the namespace into the
             // environment, where apply-config-from-env.py might pick them up.
             enable_service_links: Some(false),
-            containers: vec![self.container()],
+            topology_spread_constraints: (!pod.topology_spread_constraints.is_empty())
+                .then(|| pod.topology_spread_constraints.clone()),
+            init_containers: (!pod.init_containers.is_empty()).then(|| pod.init_containers.clone()),
+            containers: std::iter::once(self.container()).chain(pod.sidecars.iter().cloned()).collect(),
             ..Default::default()
         }
     }
@@ -213,10 +231,12 @@ impl PodParts<'_> {
         // Two mounts on one path are refused by the API server: ours win.
         let mut paths = BTreeSet::new();
         mounts.retain(|m| paths.insert(m.mount_path.clone()));
-        let mut env = self.env;
-        env.extend(jvm_memory(self.component, self.pod));
-        // A repeated name would break server-side apply (env is keyed by
-        // name): the first one, the user's, wins.
+        // The user's variables first: a repeated name would break
+        // server-side apply (env is keyed by name), and the first one, the
+        // user's, wins over the one magnetar derives.
+        let mut env = self.pod.vars.clone();
+        env.extend(self.env);
+        env.extend(jvm_env(self.component, self.pod));
         let mut names = BTreeSet::new();
         env.retain(|e| names.insert(e.name.clone()));
         Container {
@@ -246,6 +266,12 @@ impl PodParts<'_> {
         let mut v = vec![config];
         v.extend(self.volumes.iter().cloned());
         v.extend(self.pod.secret_refs.iter().enumerate().map(|(i, s)| secret_volume(&user_secret(i), &s.secret_name)));
+        v.extend(self.pod.volumes.iter().map(|u| Volume {
+            name: u.name.clone(),
+            config_map: u.config_map.clone(),
+            secret: u.secret.clone(),
+            ..Default::default()
+        }));
         v
     }
 }

@@ -10,10 +10,10 @@ use magnetar_api::ZooKeeperCluster;
 
 use super::config_files;
 use super::objects::{self, ServiceKind};
-use super::workload::{self, PodParts, Probes};
+use super::workload::{self, ClaimDefaults, PodParts, Probes};
 use crate::mesh::Enrolment;
 use crate::names::Component;
-use crate::paths::{self, DATA_MOUNT, ZOOKEEPER_DATA_DIR as DATA_DIR};
+use crate::paths::{self, DATA_LOG_MOUNT, DATA_MOUNT, ZOOKEEPER_DATA_DIR as DATA_DIR, ZOOKEEPER_DATA_LOG_DIR};
 use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
@@ -21,6 +21,7 @@ const C: Component = Component::ZooKeeper;
 /// Key of zoo.cfg in the ConfigMap.
 pub const ZOO_CFG: &str = "zoo.cfg";
 const DATA_VOLUME: &str = "data";
+const DATA_LOG_VOLUME: &str = "datalog";
 const DEFAULT_SIZE: &str = "10Gi";
 
 fn client_ports() -> Vec<NamedPort> {
@@ -43,10 +44,22 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
     let pod_spec = spec.pod.clone().unwrap_or_default();
     let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
     let (custom_conf, env) = config_files::split_custom(&custom);
-    let data = BTreeMap::from([(ZOO_CFG.to_string(), zoo_cfg(owner, spec.replicas, &custom_conf, ctx))]);
     let persistence = spec.persistence.as_ref();
+    let data_log = persistence.and_then(|p| p.data_log.as_ref());
+    let data =
+        BTreeMap::from([(ZOO_CFG.to_string(), zoo_cfg(owner, spec.replicas, &custom_conf, data_log.is_some(), ctx))]);
     let size = persistence.and_then(|p| p.size.clone()).unwrap_or_else(|| Quantity(DEFAULT_SIZE.into()));
     let storage_class = persistence.and_then(|p| p.storage_class_name.as_deref());
+    let claim = |name: &str, template| {
+        let d = ClaimDefaults { size: size.clone(), storage_class, template, metadata: None };
+        workload::claim_from(owner, C, name, &d)
+    };
+    let mut claims = vec![claim(DATA_VOLUME, persistence.and_then(|p| p.data.as_ref()))];
+    let mut mounts = vec![workload::mount(DATA_VOLUME, DATA_MOUNT, false)];
+    if data_log.is_some() {
+        claims.push(claim(DATA_LOG_VOLUME, data_log));
+        mounts.push(workload::mount(DATA_LOG_VOLUME, DATA_LOG_MOUNT, false));
+    }
 
     let parts = PodParts {
         owner,
@@ -61,10 +74,9 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
         config: &data,
         config_map: C.object_name(&owner.name),
         volumes: Vec::new(),
-        mounts: vec![workload::mount(DATA_VOLUME, DATA_MOUNT, false)],
+        mounts,
         probes: Probes::same(workload::tcp_probe(ZK_CLIENT), 5),
     };
-    let claims = vec![workload::claim_template(owner, C, DATA_VOLUME, size, storage_class)];
     let reclaim = persistence.and_then(|p| p.reclaim_policy);
 
     let mut sts = workload::stateful_set(
@@ -97,7 +109,13 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
 /// Port 8000 serves Prometheus metrics (Pulsar's convention); the role
 /// check uses the `srvr` four-letter word on 2181, so the admin server,
 /// which has mutating commands, stays off.
-fn zoo_cfg(owner: &Owner, replicas: i32, custom: &BTreeMap<String, String>, ctx: &BuildContext) -> String {
+fn zoo_cfg(
+    owner: &Owner,
+    replicas: i32,
+    custom: &BTreeMap<String, String>,
+    separate_log: bool,
+    ctx: &BuildContext,
+) -> String {
     let mut e: BTreeMap<String, String> = [
         ("tickTime", "2000".to_string()),
         ("initLimit", "10".to_string()),
@@ -117,6 +135,9 @@ fn zoo_cfg(owner: &Owner, replicas: i32, custom: &BTreeMap<String, String>, ctx:
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if separate_log {
+        e.insert("dataLogDir".into(), ZOOKEEPER_DATA_LOG_DIR.into());
+    }
     for (i, host) in server_hosts(owner, replicas, ctx).into_iter().enumerate() {
         e.insert(format!("server.{}", i + 1), format!("{host}:{ZK_QUORUM}:{ZK_ELECTION}"));
     }
@@ -166,6 +187,28 @@ mod tests {
 
     fn objects(z: &ZooKeeperCluster) -> Vec<Object> {
         build(z, &Owner::of(z), &BuildContext::default())
+    }
+
+    /// persistence.dataLog: a second claim, mounted apart, and zoo.cfg's
+    /// dataLogDir on it; persistence.data is the data claim's spec.
+    #[test]
+    fn data_log_gets_a_volume_of_its_own() {
+        let o = objects(&zk(
+            "  image: img\n  persistence:\n    size: 3Gi\n    data: {storageClassName: fast}\n    dataLog: {resources: {requests: {storage: 1Gi}}}\n",
+        ));
+        let claims = sts_spec(&o, "pc-zk").volume_claim_templates.unwrap();
+        let names: Vec<_> = claims.iter().map(|c| c.metadata.name.clone().unwrap()).collect();
+        assert_eq!(names, ["data", "datalog"]);
+        let spec = |i: usize| claims[i].spec.clone().unwrap();
+        assert_eq!(spec(0).storage_class_name.as_deref(), Some("fast"));
+        assert_eq!(spec(0).resources.unwrap().requests.unwrap()["storage"].0, "3Gi");
+        assert_eq!(spec(1).resources.unwrap().requests.unwrap()["storage"].0, "1Gi");
+        let mounts = main_container(find(&o, "StatefulSet", "pc-zk")).volume_mounts.unwrap();
+        assert!(mounts.iter().any(|m| m.name == "datalog" && m.mount_path == "/pulsar/datalog"));
+        let cfg = config_file(&o, "pc-zk", ZOO_CFG);
+        assert!(cfg.contains("dataLogDir=/pulsar/datalog/zookeeper\n"), "{cfg}");
+        let without = config_file(&objects(&zk("  image: img\n")), "pc-zk", ZOO_CFG);
+        assert!(!without.contains("dataLogDir"));
     }
 
     #[test]

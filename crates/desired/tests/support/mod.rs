@@ -415,10 +415,11 @@ pub fn all_errors(objects: &[Object], complete: bool) -> Vec<String> {
     out
 }
 
-/// Compat manifests that use fields magnetar does not implement yet, with
-/// the field render refuses first (`testdata/compat-not-yet-supported.txt`).
-pub fn not_yet_supported() -> Vec<(String, String)> {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/compat-not-yet-supported.txt"));
+/// Compat manifests magnetar refuses (a field not implemented yet, or a
+/// placeholder no API server accepts), with the field render names first
+/// (`testdata/compat-refused.txt`).
+pub fn refused_compat() -> Vec<(String, String)> {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/compat-refused.txt"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
