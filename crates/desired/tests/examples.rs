@@ -140,3 +140,29 @@ fn every_in_cluster_name_uses_the_configured_cluster_domain() {
     let text: String = default.iter().map(|o| o.value.to_string()).collect();
     assert!(text.contains("svc.cluster.local") && !text.contains("k8s.example.com"));
 }
+
+/// StreamNative's storage layout and pod settings: claims per volume,
+/// ZooKeeper's own transaction-log claim, the token secrets by reference
+/// only, the sidecar and its volume beside the broker.
+#[test]
+fn storage_and_pod_settings_example_lays_out_volumes_and_keeps_secrets_out_of_config() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let objs = example("storage-and-pod-settings.yaml");
+    let claims = |name: &str| -> Vec<String> {
+        let sts: StatefulSet = typed(&objs, name);
+        let templates = sts.spec.unwrap().volume_claim_templates.unwrap_or_default();
+        templates.into_iter().map(|c| c.metadata.name.unwrap()).collect()
+    };
+    assert_eq!(claims("store-zk"), ["data", "datalog"]);
+    assert_eq!(claims("store-bk"), ["journal-0", "journal-1", "ledgers"]);
+    let broker: StatefulSet = typed(&objs, "store-broker");
+    let pod = broker.spec.unwrap().template.spec.unwrap();
+    let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["broker", "log-shipper"]);
+    let env = pod.containers[0].env.clone().unwrap();
+    let token = env.iter().find(|e| e.name == "brokerClientAuthenticationParameters").unwrap();
+    assert!(token.value.is_none() && token.value_from.as_ref().unwrap().secret_key_ref.is_some());
+    let config = of(&objs, "ConfigMap").into_iter().map(|o| o.value.to_string()).collect::<String>();
+    assert!(!config.contains("brokerClientAuthenticationParameters"), "the token stays in its Secret");
+    assert!(pod.volumes.unwrap().iter().any(|v| v.name == "log-shipper-config"));
+}

@@ -355,7 +355,9 @@ pub fn set_errors(objects: &[Object], complete: bool) -> Vec<String> {
             }
         }
         if complete {
-            for v in t["spec"]["volumes"].as_array().into_iter().flatten() {
+            // magnetar's own ConfigMap volume is "config"; a user's
+            // pod.volumes entry names a ConfigMap the user provides.
+            for v in t["spec"]["volumes"].as_array().into_iter().flatten().filter(|v| v["name"] == "config") {
                 let Some(cm) = v["configMap"]["name"].as_str() else { continue };
                 if !objects.iter().any(|c| c.kind == "ConfigMap" && c.namespace == w.namespace && c.name == cm) {
                     out.push(format!("{}: mounts ConfigMap {cm:?}, which is not generated", id(w)));
