@@ -11,6 +11,9 @@ pub const DEGRADED: &str = "Degraded";
 pub const MESH_CONFIGURED: &str = "MeshConfigured";
 /// Brokers and proxies with a gateway: whether external traffic is routed.
 pub const EXTERNAL_ACCESS: &str = "ExternalAccess";
+/// Brokers and proxies with a gateway: whether Pulsar's own authentication
+/// guards what the gateway exposes (False is a warning naming the fix).
+pub const EDGE_AUTHENTICATION: &str = "EdgeAuthentication";
 
 /// Observed state of a component.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -27,6 +27,7 @@ pub mod ports;
 pub mod propagate;
 pub mod render;
 pub mod schema;
+pub mod security;
 pub mod validate;
 
 pub use context::{BuildContext, OperatorIdentity, Owner, Peer};

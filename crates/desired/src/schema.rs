@@ -39,13 +39,49 @@ pub fn unknown_fields(api_version: &str, kind: &str, value: &Value) -> Vec<Field
     out
 }
 
+/// Fields of StreamNative's CRDs that belong to StreamNative's platform
+/// (their cloud services and closed engines), by path below `spec`, with
+/// what to do instead. magnetar will not implement these, so the error says
+/// so rather than "not implemented".
+const PLATFORM_FEATURES: [(&str, &str); 14] = [
+    ("apiObjects", "use spec.customization to patch the objects magnetar generates"),
+    ("config.ursa", "the Ursa storage engine is StreamNative's; magnetar runs Apache Pulsar's BookKeeper storage"),
+    ("config.useStorageCatalog", "storage catalogs belong to StreamNative's Ursa engine"),
+    ("config.oxiaBasedSystemTopic", "set the system topic store through config.custom if your image supports it"),
+    ("interceptors", "configure broker interceptors through config.custom and pod.volumes"),
+    ("auditLog", "StreamNative's audit log needs their platform services"),
+    ("detector", "StreamNative's detector needs their platform services"),
+    ("fullMetrics", "scrape the components' own /metrics endpoints instead"),
+    ("kafkaConnect", "run Kafka Connect yourself against KoP"),
+    ("pfsql", "StreamNative's Pulsar Functions SQL needs their platform services"),
+    ("placement", "use pod.affinity, pod.nodeSelector and pod.topologySpreadConstraints"),
+    ("troubleshootings", "use magnetar doctor"),
+    ("authentication.apiKey", "StreamNative's API keys need their cloud identity service"),
+    ("toolSet.isNativeKafka", "the toolset runs Pulsar's tools"),
+];
+
+/// The message for a field the schema lacks: StreamNative's platform
+/// features are named as such, anything else is unknown.
+fn unknown_field_message(path: &str) -> String {
+    let below_spec = path.strip_prefix("spec.").unwrap_or(path);
+    let feature = PLATFORM_FEATURES
+        .iter()
+        .find(|(f, _)| below_spec == *f || below_spec.strip_prefix(f).is_some_and(|r| r.starts_with(['.', '['])));
+    match feature {
+        Some((_, instead)) => {
+            format!("is a StreamNative Platform feature that magnetar does not provide: remove it ({instead})")
+        }
+        None => {
+            "unknown field: magnetar does not implement it (remove it; see `kubectl explain` and docs/compatibility.md)"
+                .into()
+        }
+    }
+}
+
 fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<FieldError>, is_status: bool) {
     if schema.is_null() {
         if !is_status {
-            out.push(FieldError {
-                path: path.to_string(),
-                message: "unknown field: magnetar does not implement it (remove it; see `kubectl explain`)".into(),
-            });
+            out.push(FieldError { path: path.to_string(), message: unknown_field_message(path) });
         }
         return;
     }
@@ -74,5 +110,19 @@ fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<FieldError>, is
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_features_are_named_as_such_and_typos_are_unknown() {
+        assert!(unknown_field_message("spec.config.ursa").starts_with("is a StreamNative Platform feature"));
+        assert!(unknown_field_message("spec.apiObjects.statefulSet").contains("spec.customization"));
+        assert!(unknown_field_message("spec.detector").contains("Platform"));
+        assert!(unknown_field_message("spec.config.ursaX").starts_with("unknown field"));
+        assert!(unknown_field_message("spec.replicaz").starts_with("unknown field"));
     }
 }

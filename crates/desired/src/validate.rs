@@ -2,9 +2,12 @@
 //! judge offline (it has no API server). Every error names the field and the
 //! fix; the first check that fails a field is the one reported.
 
+use std::collections::BTreeMap;
+
 use crate::customize::{self, Patches};
 use crate::hosts;
 use crate::listeners::{BrokerListeners, ProxyListeners};
+use crate::security;
 use crate::{FieldError, Invalid};
 use kube::ResourceExt;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
@@ -45,6 +48,15 @@ impl<'a> ValidBroker<'a> {
     pub fn gateway(&self) -> Option<&'a GatewaySpec> {
         self.listeners.external.as_ref().map(|e| e.gateway)
     }
+
+    /// Reachable through the gateway with Pulsar's authentication off
+    /// ([`crate::security`]).
+    pub fn exposed_without_authentication(&self) -> bool {
+        let custom = self.resource.spec.config.as_ref().map(|c| &c.custom);
+        let auth =
+            security::authentication_enabled(custom.unwrap_or(&BTreeMap::new()), self.resource.spec.pod.as_ref());
+        self.gateway().is_some() && !auth
+    }
 }
 
 impl<'a> ValidProxy<'a> {
@@ -56,6 +68,15 @@ impl<'a> ValidProxy<'a> {
     /// The gateway, when the proxy has external access.
     pub fn gateway(&self) -> Option<&'a GatewaySpec> {
         self.listeners.gateway()
+    }
+
+    /// Reachable through the gateway with Pulsar's authentication off
+    /// ([`crate::security`]).
+    pub fn exposed_without_authentication(&self) -> bool {
+        let custom = self.resource.spec.config.as_ref().map(|c| &c.custom);
+        let auth =
+            security::authentication_enabled(custom.unwrap_or(&BTreeMap::new()), self.resource.spec.pod.as_ref());
+        self.gateway().is_some() && !auth
     }
 }
 

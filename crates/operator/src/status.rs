@@ -10,10 +10,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use magnetar_api::status::{
-    ComponentStatus, CoordinatorStatus, DEGRADED, EXTERNAL_ACCESS, MESH_CONFIGURED, ManagedComponent, MeshStatus,
-    PROGRESSING, READY, ServiceEndpoints,
+    ComponentStatus, CoordinatorStatus, DEGRADED, EDGE_AUTHENTICATION, EXTERNAL_ACCESS, MESH_CONFIGURED,
+    ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
 };
 use magnetar_desired::mesh::Enrolment;
+use magnetar_desired::security;
 
 use crate::migration::{PodView, mode_of};
 
@@ -162,6 +163,9 @@ pub struct Observed<'a> {
     pub mesh_warning: Option<(&'static str, String)>,
     /// Brokers and proxies with a gateway (None without one).
     pub external: Option<ExternalAccess>,
+    /// Exposed through the gateway with Pulsar's authentication off: the
+    /// warning naming the fix (`magnetar_desired::security`).
+    pub unauthenticated: Option<String>,
     pub previous: Option<&'a ComponentStatus>,
     pub now: Timestamp,
 }
@@ -298,6 +302,18 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
                 true,
                 "GatewayRoutesApplied",
                 "the gateway's pods and TLS secret are there; the Gateway and VirtualServices are applied".into(),
+            ),
+        });
+    }
+
+    if o.external.is_some() {
+        conditions.push(match &o.unauthenticated {
+            Some(msg) => cond(EDGE_AUTHENTICATION, false, security::REASON_UNAUTHENTICATED, msg.clone()),
+            None => cond(
+                EDGE_AUTHENTICATION,
+                true,
+                security::REASON_AUTHENTICATED,
+                "Pulsar's own authentication guards what the gateway exposes".into(),
             ),
         });
     }
@@ -450,6 +466,7 @@ mod tests {
             blocked: None,
             mesh_warning: None,
             external: None,
+            unauthenticated: None,
             previous,
             now: Timestamp::from_second(1_700_000_000).unwrap(),
         }
@@ -517,6 +534,27 @@ mod tests {
         assert_eq!(get(&s, DEGRADED).status, "True");
         assert_eq!(get(&s, DEGRADED).reason, "LeaderCheckFailed");
         assert_eq!(get(&s, READY).status, "False");
+    }
+
+    /// A broker the gateway exposes says whether Pulsar authenticates its
+    /// clients; without a gateway there is no such condition.
+    #[test]
+    fn exposure_without_authentication_is_a_false_edge_condition() {
+        let sts = Some(sts(3, 3, 3, 3, 3));
+        let exposed = Observed {
+            external: Some(ExternalAccess::Routed),
+            unauthenticated: Some("turn it on".into()),
+            ..observed(sts.clone(), None)
+        };
+        let c = get(&component_status(&exposed), EDGE_AUTHENTICATION).clone();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            ("False", "ExposedWithoutAuthentication", "turn it on")
+        );
+        let guarded = Observed { unauthenticated: None, ..exposed.clone() };
+        assert_eq!(get(&component_status(&guarded), EDGE_AUTHENTICATION).status, "True");
+        let inside = component_status(&observed(sts, None));
+        assert!(inside.conditions.iter().all(|c| c.type_ != EDGE_AUTHENTICATION));
     }
 
     #[test]

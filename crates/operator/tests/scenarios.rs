@@ -852,6 +852,13 @@ async fn a_missing_gateway_holds_back_only_external_access() {
     let routing: Vec<_> = live.iter().filter(|(k, _)| k == "Gateway" || k == "VirtualService").collect();
     assert!(routing.is_empty(), "external access held back: {routing:?}");
     wait_event(&client, ns, "GatewayPodsMissing", "install the Istio ingress gateway").await;
+    // Secure by default (issue 11.3): the quick start exposes its brokers
+    // without Pulsar's own authentication, which the status and an Event
+    // say, with the fix.
+    let edge = |pb: &Value| condition(pb, "EdgeAuthentication").unwrap_or_default();
+    assert_eq!(edge(&pb)["status"], "False", "{}", pb["status"]);
+    assert_eq!(edge(&pb)["reason"], "ExposedWithoutAuthentication");
+    wait_event(&client, ns, "ExposedWithoutAuthentication", "authenticationEnabled").await;
 
     // The gateway's pods appear: the pod watch brings the next pass.
     let applier = magnetar_testenv::apply::Applier::new(client.clone(), "magnetar-test");
@@ -894,6 +901,19 @@ async fn a_missing_gateway_holds_back_only_external_access() {
     })
     .await;
     assert_eq!(external(&pb)["reason"], "GatewayRoutesApplied");
+    // Pulsar's authentication on: the warning goes.
+    for d in docs.iter_mut().filter(|d| d["kind"] == "PulsarBroker") {
+        d["spec"]["config"]["custom"] = json!({"authenticationEnabled": "true"});
+    }
+    apply_all(&client, &docs).await;
+    wait_for("EdgeAuthentication True once authentication is on", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+            (edge(&pb)["status"] == "True").then_some(())
+        }
+    })
+    .await;
     let live = live_set(&client, ns).await;
     for (kind, name) in [
         ("Gateway", "private-cloud-broker-gateway"),

@@ -13,6 +13,7 @@ use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluste
 use magnetar_desired::listeners::BrokerListeners;
 use magnetar_desired::mesh::{Enrolment, PodEnrolment};
 use magnetar_desired::names::{self, Component};
+use magnetar_desired::validate::{ValidBroker, ValidProxy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -141,7 +142,34 @@ pub fn check(s: &Snapshot) -> Vec<Finding> {
     for b in &s.brokers {
         broker(s, b, &mut out);
     }
+    edge_authentication(s, &mut out);
     out
+}
+
+/// Brokers and proxies the gateway exposes without Pulsar's own
+/// authentication: the operator's own decision (the validated view's),
+/// reported as a warning with the fix.
+fn edge_authentication(s: &Snapshot, out: &mut Vec<Finding>) {
+    let brokers = s.brokers.iter().map(|b| {
+        (
+            format!("{}/PulsarBroker/{}", b.namespace().unwrap_or_default(), b.name_any()),
+            ValidBroker::unchecked(b).exposed_without_authentication(),
+        )
+    });
+    let proxies = s.proxies.iter().map(|p| {
+        (
+            format!("{}/PulsarProxy/{}", p.namespace().unwrap_or_default(), p.name_any()),
+            ValidProxy::unchecked(p).exposed_without_authentication(),
+        )
+    });
+    for (subj, _) in brokers.chain(proxies).filter(|(_, exposed)| *exposed) {
+        out.push(bad(
+            Severity::Warning,
+            &subj,
+            "reachable through the ingress gateway with Pulsar's authentication off: anyone who reaches the gateway can use its admin API and binary protocol",
+            "set config.custom authenticationEnabled: \"true\" with authenticationProviders and superUserRoles (docs/security.md), or remove istio.gateway",
+        ));
+    }
 }
 
 fn subject(v: &ComponentView) -> String {
@@ -452,6 +480,22 @@ mod tests {
         let cert = f.iter().find(|f| f.message.contains("does not cover")).expect("finding");
         assert_eq!(cert.severity, Severity::Error);
         assert!(cert.message.ends_with("pb1-pulsar.example.com"), "{}", cert.message);
+    }
+
+    #[test]
+    fn exposure_without_pulsar_authentication_is_a_warning() {
+        let warned = |b: PulsarBroker| {
+            check(&Snapshot { brokers: vec![b], ..Default::default() })
+                .into_iter()
+                .any(|f| f.severity == Severity::Warning && f.message.contains("Pulsar's authentication off"))
+        };
+        assert!(warned(broker()));
+        let mut with_auth = broker();
+        with_auth.spec.config.as_mut().unwrap().custom.insert("authenticationEnabled".into(), "true".into());
+        assert!(!warned(with_auth));
+        let mut inside = broker();
+        inside.spec.istio.as_mut().unwrap().gateway = None;
+        assert!(!warned(inside));
     }
 
     #[test]

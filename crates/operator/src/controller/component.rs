@@ -17,11 +17,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use magnetar_api::istio::GatewaySpec;
-use magnetar_api::status::{ComponentStatus, EXTERNAL_ACCESS, PROGRESSING, ServiceEndpoints};
+use magnetar_api::status::{ComponentStatus, EDGE_AUTHENTICATION, EXTERNAL_ACCESS, PROGRESSING, ServiceEndpoints};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
 use magnetar_desired::mesh::Enrolment;
 use magnetar_desired::names::{self, Component};
-use magnetar_desired::{BuildContext, FieldError, Invalid, Object, validate};
+use magnetar_desired::{BuildContext, FieldError, Invalid, Object, security, validate};
 
 use super::{Kind, Pass, patch_status};
 use crate::apply::{self, Outcome};
@@ -72,7 +72,7 @@ impl ComponentResource for ZooKeeperCluster {
     }
     fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
         let valid = validate::zookeeper(self)?;
-        Ok(Desired { objects: magnetar_desired::zookeeper_objects(&valid, ctx), gateway: None })
+        Ok(Desired { objects: magnetar_desired::zookeeper_objects(&valid, ctx), gateway: None, unauthenticated: false })
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -89,7 +89,11 @@ impl ComponentResource for BookKeeperCluster {
     }
     fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
         let valid = validate::bookkeeper(self)?;
-        Ok(Desired { objects: magnetar_desired::bookkeeper_objects(&valid, ctx), gateway: None })
+        Ok(Desired {
+            objects: magnetar_desired::bookkeeper_objects(&valid, ctx),
+            gateway: None,
+            unauthenticated: false,
+        })
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -122,7 +126,12 @@ impl ComponentResource for PulsarBroker {
     }
     fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
         let valid = validate::broker(self)?;
-        Ok(Desired { objects: magnetar_desired::broker_objects(&valid, ctx), gateway: valid.gateway() })
+        let unauthenticated = valid.exposed_without_authentication();
+        Ok(Desired {
+            objects: magnetar_desired::broker_objects(&valid, ctx),
+            gateway: valid.gateway(),
+            unauthenticated,
+        })
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -150,7 +159,8 @@ impl ComponentResource for PulsarProxy {
     }
     fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
         let valid = validate::proxy(self)?;
-        Ok(Desired { objects: magnetar_desired::proxy_objects(&valid, ctx), gateway: valid.gateway() })
+        let unauthenticated = valid.exposed_without_authentication();
+        Ok(Desired { objects: magnetar_desired::proxy_objects(&valid, ctx), gateway: valid.gateway(), unauthenticated })
     }
     fn current_status(&self) -> Option<&ComponentStatus> {
         self.status.as_ref()
@@ -165,6 +175,8 @@ pub struct Desired<'a> {
     pub objects: Vec<Object>,
     /// The gateway its external access routes through, if it has any.
     pub gateway: Option<&'a GatewaySpec>,
+    /// Reachable through that gateway with Pulsar's authentication off.
+    pub unauthenticated: bool,
 }
 
 /// Checks the schema cannot do, against the cluster. Empty when all pass.
@@ -274,6 +286,8 @@ struct Planned {
     /// Prerequisites of external access not there yet (each now watched).
     missing: Vec<Missing>,
     external: Option<ExternalAccess>,
+    /// The warning when the gateway exposes it without Pulsar authentication.
+    unauthenticated: Option<String>,
 }
 
 /// Builds the desired objects, then checks what the schema cannot.
@@ -286,8 +300,9 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
         problem: Some(Problem::Invalid(why)),
         missing: Vec::new(),
         external: None,
+        unauthenticated: None,
     };
-    let Desired { objects: mut desired, gateway } = match obj.build(&bctx) {
+    let Desired { objects: mut desired, gateway, unauthenticated } = match obj.build(&bctx) {
         Ok(built) => built,
         Err(e) => return Ok(invalid(e.to_string())),
     };
@@ -302,7 +317,9 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
         None => ExternalAccess::Routed,
         Some(first) => ExternalAccess::Waiting(first.reason(), prerequisites::summary(&missing, GATEWAY_PATH)),
     });
-    Ok(Planned { desired, problem: None, missing, external })
+    let unauthenticated =
+        (external.is_some() && unauthenticated).then(|| security::unauthenticated_exposure(K::MAIN.kind()));
+    Ok(Planned { desired, problem: None, missing, external, unauthenticated })
 }
 
 /// Applies and prunes, unless invalid: then nothing is touched. While a
@@ -425,6 +442,7 @@ async fn report<K: ComponentResource>(ctx: &Context, obj: &K, r: Report<'_>, pas
         problem: pass.problem.clone(),
         endpoints: obj.endpoints(istio && plan.missing.is_empty(), &ctx.cluster_domain),
         external: plan.external.clone(),
+        unauthenticated: plan.unauthenticated.clone(),
         blocked: blocked.clone(),
         mesh_warning,
         previous,
@@ -448,6 +466,19 @@ async fn report<K: ComponentResource>(ctx: &Context, obj: &K, r: Report<'_>, pas
     };
     if let Some((reason, msg)) = waiting {
         events::publish(ctx, obj, EventType::Warning, reason, "ExternalAccess", msg.clone()).await;
+    }
+    if let Some(msg) =
+        plan.unauthenticated.as_ref().filter(|m| changed(EDGE_AUTHENTICATION, security::REASON_UNAUTHENTICATED, m))
+    {
+        events::publish(
+            ctx,
+            obj,
+            EventType::Warning,
+            security::REASON_UNAUTHENTICATED,
+            "EdgeAuthentication",
+            msg.clone(),
+        )
+        .await;
     }
 }
 
