@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{CustomConfig, Customization, ImagePullPolicy, PodSpec, ReclaimPolicy};
+use crate::common::{CustomConfig, Customization, ImagePullPolicy, LogConfig, PodSpec, ReclaimPolicy};
 use crate::istio::IstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -68,6 +68,9 @@ pub struct BookKeeperClusterSpec {
     /// Extra bookkeeper.conf entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<CustomConfig>,
+    /// Log level and format; the image's conf/log4j2.yaml when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_config: Option<LogConfig>,
     /// Mesh integration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<IstioSpec>,

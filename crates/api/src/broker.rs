@@ -80,6 +80,9 @@ pub struct PulsarBrokerSpec {
     /// Pod settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
+    /// How the StatefulSet rolls out a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_strategy: Option<UpdateStrategy>,
     /// Log level and format of the brokers; the image's conf/log4j2.yaml
     /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +129,10 @@ pub struct BrokerConfig {
     /// Enable Pulsar transactions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_enabled: Option<bool>,
+    /// Serve Pulsar's WebSocket API on the brokers' web port (broker.conf
+    /// webSocketServiceEnabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_socket_service_enabled: Option<bool>,
     /// Pulsar Functions. magnetar runs no functions worker, so only the
     /// off switch StreamNative's Oxia example writes is accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,4 +240,19 @@ pub struct FunctionMeshConfig {
     /// Upload function packages. Only false: magnetar runs no Function Mesh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_enabled: Option<bool>,
+}
+
+/// How a StatefulSet rolls out a change.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateStrategy {
+    /// Only pods with an ordinal at or above this are updated (a canary of
+    /// the highest ordinals); 0, the default, updates every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub partition: Option<i32>,
+    /// Old revisions the StatefulSet keeps for rollback. Default 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub revision_history_limit: Option<i32>,
 }

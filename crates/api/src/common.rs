@@ -111,6 +111,11 @@ pub struct PodSpec {
     /// `affinity` is set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    /// Seconds a new pod must be Ready before it counts as available, so a
+    /// rolling update waits that long between pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_ready_seconds: Option<i32>,
 }
 
 /// An extra volume of the pod: a ConfigMap or a Secret.

@@ -3,7 +3,7 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{AutoScalingPolicy, CustomConfig, Customization, ImagePullPolicy, PodSpec};
+use crate::common::{AutoScalingPolicy, CustomConfig, Customization, ImagePullPolicy, LogConfig, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -54,6 +54,13 @@ pub struct PulsarProxySpec {
     /// Extra proxy.conf entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<CustomConfig>,
+    /// Serve Pulsar's WebSocket API on the proxy's web port (proxy.conf
+    /// webSocketServiceEnabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_socket_service_enabled: Option<bool>,
+    /// Log level and format; the image's conf/log4j2.yaml when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_config: Option<LogConfig>,
     /// A HorizontalPodAutoscaler for the StatefulSet; while set, it, not
     /// replicas, decides how many pods run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,11 +1,13 @@
 //! ZooKeeperCluster (SPEC 1.2).
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{CustomConfig, Customization, ImagePullPolicy, PodSpec, ReclaimPolicy};
+use crate::common::{Customization, ImagePullPolicy, LogConfig, PodSpec, ReclaimPolicy};
 use crate::istio::IstioSpec;
 use crate::status::ComponentStatus;
 
@@ -52,7 +54,10 @@ pub struct ZooKeeperClusterSpec {
     pub persistence: Option<ZooKeeperPersistence>,
     /// Extra zoo.cfg entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<CustomConfig>,
+    pub config: Option<ZooKeeperConfig>,
+    /// Log level and format; the image's conf/log4j2.yaml when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_config: Option<LogConfig>,
     /// Mesh integration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<IstioSpec>,
@@ -88,4 +93,65 @@ pub struct ZooKeeperPersistence {
     /// as a PersistentVolumeClaim spec (size and class as for `data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_log: Option<PersistentVolumeClaimSpec>,
+}
+
+/// zoo.cfg settings: StreamNative's typed keys, and any other entry.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ZooKeeperConfig {
+    /// Milliseconds of one tick, ZooKeeper's unit of time. Default 2000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub tick_time: Option<i64>,
+    /// Ticks a follower may take to connect and sync to the leader. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub init_limit: Option<i64>,
+    /// Ticks a follower may fall behind the leader. Default 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub sync_limit: Option<i64>,
+    /// Concurrent connections one client address may open to one server
+    /// (0: no limit). ZooKeeper's default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_client_cnxns: Option<i64>,
+    /// Transactions logged between snapshots. ZooKeeper's default 100000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2))]
+    pub snap_count: Option<i64>,
+    /// Requests queued in a server before it throttles clients. ZooKeeper's
+    /// default 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub global_outstanding_limit: Option<i64>,
+    /// The server's connection factory class, for example
+    /// org.apache.zookeeper.server.NettyServerCnxnFactory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cnxn_factory: Option<String>,
+    /// Extra zoo.cfg entries; they win over the fields above.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}
+
+impl ZooKeeperConfig {
+    /// The typed settings as zoo.cfg entries (keys as ZooKeeper reads them:
+    /// snapCount, globalOutstandingLimit and serverCnxnFactory become the
+    /// `zookeeper.*` system properties QuorumPeerConfig sets from them).
+    pub fn entries(&self) -> BTreeMap<String, String> {
+        let numbers = [
+            ("tickTime", self.tick_time),
+            ("initLimit", self.init_limit),
+            ("syncLimit", self.sync_limit),
+            ("maxClientCnxns", self.max_client_cnxns),
+            ("snapCount", self.snap_count),
+            ("globalOutstandingLimit", self.global_outstanding_limit),
+        ];
+        let mut out: BTreeMap<String, String> =
+            numbers.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?.to_string()))).collect();
+        if let Some(f) = self.server_cnxn_factory.as_ref().filter(|f| !f.trim().is_empty()) {
+            out.insert("serverCnxnFactory".into(), f.trim().to_string());
+        }
+        out
+    }
 }

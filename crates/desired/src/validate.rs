@@ -11,7 +11,7 @@ use crate::security;
 use crate::{FieldError, Invalid};
 use kube::ResourceExt;
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
-use magnetar_api::common::{AutoScalingPolicy, Customization, PodSpec};
+use magnetar_api::common::{AutoScalingPolicy, Customization, LogConfig, PodSpec};
 use magnetar_api::istio::{AuthRule, AuthSource, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
 
@@ -228,6 +228,12 @@ fn metadata(e: &mut Errors, zk: Option<&str>, urls: &[(&str, Option<&str>, &str)
 /// cannot parse would leave the broker without its configuration (log4j2
 /// falls back to errors only), so it must at least be YAML with a
 /// `Configuration` mapping at the top.
+fn log_config(e: &mut Errors, config: Option<&LogConfig>) {
+    if let Some(t) = config.and_then(|l| l.template.as_deref()) {
+        log_template(e, t);
+    }
+}
+
 fn log_template(e: &mut Errors, template: &str) {
     if template.trim().is_empty() {
         return;
@@ -249,6 +255,9 @@ use magnetar_api::bookkeeper::BookKeeperStorage;
 fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     let Some(pod) = pod else { return };
     memory(e, path, pod);
+    if let Some(s) = pod.min_ready_seconds.filter(|s| *s < 0) {
+        e.add(format!("{path}.minReadySeconds"), format!("must be 0 or more, got {s}"));
+    }
     vars(e, path, &pod.vars);
     extra_containers(e, path, pod);
     extra_volumes(e, path, pod);
@@ -567,6 +576,7 @@ pub fn zookeeper(zk: &ZooKeeperCluster) -> Result<ValidZooKeeper<'_>, Invalid> {
     image(&mut e, zk.spec.image.as_deref());
     replicas(&mut e, zk.spec.replicas, 1);
     pod(&mut e, "spec.pod", zk.spec.pod.as_ref());
+    log_config(&mut e, zk.spec.log_config.as_ref());
     if let Some(p) = &zk.spec.persistence {
         storage_class(&mut e, "spec.persistence.storageClassName", p.storage_class_name.as_deref());
         for (field, claim) in [("data", &p.data), ("dataLog", &p.data_log)] {
@@ -589,6 +599,7 @@ pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<ValidBookKeeper<'_>, Invalid
         &[("metadataServiceUri", bk.spec.metadata_service_uri.as_deref(), BK_URI_EXAMPLE)],
     );
     pod(&mut e, "spec.pod", bk.spec.pod.as_ref());
+    log_config(&mut e, bk.spec.log_config.as_ref());
     if let Some(st) = &bk.spec.storage {
         bookie_storage(&mut e, st);
     }
@@ -635,8 +646,14 @@ pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
             broker_hosts(&mut e, b, d);
         }
     }
-    if let Some(t) = b.spec.log_config.as_ref().and_then(|l| l.template.as_deref()) {
-        log_template(&mut e, t);
+    log_config(&mut e, b.spec.log_config.as_ref());
+    if let Some(u) = &b.spec.update_strategy {
+        if let Some(p) = u.partition.filter(|p| *p < 0) {
+            e.add("spec.updateStrategy.partition", format!("must be 0 or more, got {p}"));
+        }
+        if let Some(r) = u.revision_history_limit.filter(|r| *r < 1) {
+            e.add("spec.updateStrategy.revisionHistoryLimit", format!("must be at least 1, got {r}"));
+        }
     }
     if let Some(f) = config.and_then(|c| c.function.as_ref()) {
         if f.enabled == Some(true) {
@@ -817,6 +834,7 @@ pub fn proxy(p: &PulsarProxy) -> Result<ValidProxy<'_>, Invalid> {
     image(&mut e, p.spec.image.as_deref());
     replicas(&mut e, p.spec.replicas, 0);
     auto_scaling(&mut e, p.spec.auto_scaling_policy.as_ref());
+    log_config(&mut e, p.spec.log_config.as_ref());
     if p.spec.broker_address.trim().is_empty() {
         e.add("spec.brokerAddress", "is required: name the brokers' Service, for example my-cluster-broker");
     }

@@ -44,7 +44,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
-    let (custom_conf, env) = config_files::split_custom(custom);
+    let (custom_conf, mut env) = config_files::split_custom(custom);
     let storage = spec.storage.as_ref();
     let class = storage.and_then(|s| s.storage_class_name.as_deref());
     let journal = Layout::of(owner, JOURNAL, JOURNAL_DIR, storage.and_then(|s| s.journal.as_ref()), "10Gi", class);
@@ -60,10 +60,11 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         entries.insert("autoRecoveryDaemonEnabled".into(), "false".into());
     }
     entries.extend(custom_conf);
-    let data = BTreeMap::from([(
+    let mut data = BTreeMap::from([(
         BOOKKEEPER_CONF.to_string(),
         config_files::properties("bookkeeper.conf of BookKeeperCluster", &entries),
     )]);
+    config_files::add_log_config(spec.log_config.as_ref(), &mut data, &mut env);
 
     let claims: Vec<PersistentVolumeClaim> = journal.claims.into_iter().chain(ledgers.claims).collect();
     let parts = PodParts {
@@ -86,15 +87,8 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         },
     };
     let reclaim = storage.and_then(|s| s.reclaim_policy);
-    let sts = workload::stateful_set(
-        owner,
-        C,
-        Some(spec.replicas),
-        C.headless_name(&owner.name),
-        parts.template(),
-        claims,
-        reclaim,
-    );
+    let sts =
+        workload::stateful_set(owner, C, Some(spec.replicas), C.headless_name(&owner.name), parts, claims, reclaim);
     let mut out = vec![
         Object::typed(&sts),
         objects::service(owner, C.object_name(&owner.name), C, &ports(), ServiceKind::ClusterIp),
@@ -265,7 +259,7 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         probes: Probes::same(workload::tcp_probe(BOOKIE_HTTP), 5),
     };
     let mut out = vec![
-        workload::deployment(owner, AR, replicas, parts.template()),
+        workload::deployment(owner, AR, replicas, parts),
         objects::config_map(owner, AR, data),
         objects::pdb(owner, AR),
     ];

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1::{RollingUpdateStatefulSetStrategy, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector, Volume, VolumeMount};
 use magnetar_api::PulsarBroker;
 use magnetar_api::broker::{BrokerConfig, KopTls};
@@ -49,17 +50,13 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
     entries.extend(custom_conf);
     let mut data =
         BTreeMap::from([(BROKER_CONF.to_string(), config_files::properties("broker.conf of PulsarBroker", &entries))]);
-    let (log4j2, log_env) = config_files::log_config(spec.log_config.as_ref());
-    if let Some(file) = log4j2 {
-        data.insert(config_files::LOG4J2_FILE.to_string(), file);
-    }
 
     let kop_tls = kop_tls(config, listeners);
     let gateway_secret = passthrough_secret(listeners);
     let (volumes, mounts) = tls_volumes(kop_tls, gateway_secret);
     let mut env = custom_env;
     env.extend(kop_tls.map(kop_password_env).unwrap_or_default());
-    env.extend(log_env);
+    config_files::add_log_config(spec.log_config.as_ref(), &mut data, &mut env);
 
     let parts = PodParts {
         owner,
@@ -80,8 +77,14 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
     let mut service_ports = listeners.internal_ports();
     service_ports.extend(listeners.external_ports());
     let replicas = workload::replicas(spec.replicas, spec.auto_scaling_policy.as_ref());
-    let sts =
-        workload::stateful_set(owner, C, replicas, C.headless_name(&owner.name), parts.template(), Vec::new(), None);
+    let mut sts = workload::stateful_set(owner, C, replicas, C.headless_name(&owner.name), parts, Vec::new(), None);
+    if let (Some(u), Some(spec)) = (spec.update_strategy.as_ref(), sts.spec.as_mut()) {
+        spec.revision_history_limit = u.revision_history_limit;
+        spec.update_strategy = u.partition.map(|partition| StatefulSetUpdateStrategy {
+            type_: Some("RollingUpdate".into()),
+            rolling_update: Some(RollingUpdateStatefulSetStrategy { partition: Some(partition), ..Default::default() }),
+        });
+    }
     let mut out = vec![
         Object::typed(&sts),
         objects::service(owner, C.object_name(&owner.name), C, &service_ports, ServiceKind::ClusterIp),
@@ -166,6 +169,9 @@ fn broker_entries(
     }
     if let Some(txn) = config.transaction_enabled {
         set("transactionCoordinatorEnabled", txn.to_string());
+    }
+    if let Some(ws) = config.web_socket_service_enabled {
+        set("webSocketServiceEnabled", ws.to_string());
     }
     if let Some(ext) = &l.external {
         set("bindAddresses", bind_addresses(ext));
@@ -453,6 +459,29 @@ mod tests {
 
     fn container(o: &[Object]) -> k8s_openapi::api::core::v1::Container {
         main_container(find(o, "StatefulSet", "pc-broker"))
+    }
+
+    /// StreamNative's updateStrategy (a canary partition and the revision
+    /// history), pod.minReadySeconds, and the WebSocket switch.
+    #[test]
+    fn update_strategy_min_ready_and_websocket() {
+        let o = objects(&broker(concat!(
+            "  updateStrategy: {partition: 2, revisionHistoryLimit: 5}\n",
+            "  pod: {minReadySeconds: 30}\n",
+            "  config: {webSocketServiceEnabled: true}\n",
+        )));
+        let sts = sts_spec(&o, "pc-broker");
+        assert_eq!(sts.revision_history_limit, Some(5));
+        assert_eq!(sts.min_ready_seconds, Some(30));
+        let rolling = sts.update_strategy.unwrap().rolling_update.unwrap();
+        assert_eq!(rolling.partition, Some(2));
+        assert!(conf(&o).contains("webSocketServiceEnabled=true\n"));
+        let plain = sts_spec(&objects(&broker("")), "pc-broker");
+        assert!(
+            plain.update_strategy.is_none()
+                && plain.revision_history_limit.is_none()
+                && plain.min_ready_seconds.is_none()
+        );
     }
 
     /// StreamNative's pod settings: vars first in the main container's env

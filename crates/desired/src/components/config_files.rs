@@ -212,6 +212,16 @@ pub fn log_config(config: Option<&LogConfig>) -> (Option<String>, Vec<EnvVar>) {
     (file, env)
 }
 
+/// Adds what [`log_config`] makes of `config` to a component's ConfigMap
+/// data and environment.
+pub fn add_log_config(config: Option<&LogConfig>, data: &mut BTreeMap<String, String>, env: &mut Vec<EnvVar>) {
+    let (file, log_env) = log_config(config);
+    if let Some(file) = file {
+        data.insert(LOG4J2_FILE.to_string(), file);
+    }
+    env.extend(log_env);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

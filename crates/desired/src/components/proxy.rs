@@ -32,7 +32,7 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
-    let (custom_conf, env) = config_files::split_custom(custom);
+    let (custom_conf, mut env) = config_files::split_custom(custom);
     let (host, pulsar_port) = broker_address(&spec.broker_address, &owner.namespace, &ctx.cluster_domain);
     let mut entries: BTreeMap<String, String> = BTreeMap::from([
         ("brokerServiceURL".to_string(), format!("pulsar://{host}:{pulsar_port}")),
@@ -41,14 +41,18 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         ("statusFilePath".to_string(), paths::STATUS_FILE.to_string()),
         ("webServicePort".to_string(), HTTP.to_string()),
     ]);
+    if let Some(ws) = spec.web_socket_service_enabled {
+        entries.insert("webSocketServiceEnabled".into(), ws.to_string());
+    }
     let passthrough = valid.listeners.passthrough();
     if let Some(gw) = passthrough {
         entries.extend(tls_entries(gw));
     }
     // The user's entries win, e.g. their own certificate paths.
     entries.extend(custom_conf);
-    let data =
+    let mut data =
         BTreeMap::from([(PROXY_CONF.to_string(), config_files::properties("proxy.conf of PulsarProxy", &entries))]);
+    config_files::add_log_config(spec.log_config.as_ref(), &mut data, &mut env);
     let (volumes, mounts) = gateway_cert(passthrough);
     let ports = valid.listeners.ports();
     let parts = PodParts {
@@ -73,7 +77,7 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     };
     let name = C.object_name(&owner.name);
     let replicas = workload::replicas(spec.replicas, spec.auto_scaling_policy.as_ref());
-    let sts = workload::stateful_set(owner, C, replicas, name.clone(), parts.template(), Vec::new(), None);
+    let sts = workload::stateful_set(owner, C, replicas, name.clone(), parts, Vec::new(), None);
     let mut out = vec![
         Object::typed(&sts),
         objects::service(owner, name, C, &ports, ServiceKind::ClusterIp),

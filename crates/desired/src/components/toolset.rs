@@ -58,7 +58,7 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
         probes: Probes::same(workload::exec_probe(&format!("test -s {TOOLSET_CLIENT_CONF}")), 5),
     };
     let mut out = vec![
-        workload::deployment(owner, C, tool_set.replicas.unwrap_or(1), parts.template()),
+        workload::deployment(owner, C, tool_set.replicas.unwrap_or(1), parts),
         objects::config_map(owner, C, data),
         objects::pdb(owner, C),
     ];

@@ -341,10 +341,12 @@ pub fn stateful_set(
     component: Component,
     replicas: Option<i32>,
     service_name: String,
-    template: PodTemplateSpec,
+    parts: PodParts,
     claims: Vec<PersistentVolumeClaim>,
     reclaim: Option<ReclaimPolicy>,
 ) -> StatefulSet {
+    let min_ready_seconds = parts.pod.min_ready_seconds;
+    let template = parts.template();
     let retention = (!claims.is_empty()).then(|| StatefulSetPersistentVolumeClaimRetentionPolicy {
         when_deleted: Some(
             match reclaim.unwrap_or_default() {
@@ -363,6 +365,7 @@ pub fn stateful_set(
         template,
         persistent_volume_claim_retention_policy: retention,
         volume_claim_templates: (!claims.is_empty()).then_some(claims),
+        min_ready_seconds,
         ..Default::default()
     };
     let metadata = owner.metadata(component.object_name(&owner.name), component);
@@ -376,11 +379,13 @@ pub fn replicas(replicas: i32, autoscaling: Option<&AutoScalingPolicy>) -> Optio
 }
 
 /// A Deployment `<n>-<suffix>`.
-pub fn deployment(owner: &Owner, component: Component, replicas: i32, template: PodTemplateSpec) -> Object {
+pub fn deployment(owner: &Owner, component: Component, replicas: i32, parts: PodParts) -> Object {
+    let min_ready_seconds = parts.pod.min_ready_seconds;
     let spec = DeploymentSpec {
         replicas: Some(replicas.max(0)),
         selector: label_selector(component, &owner.name),
-        template,
+        min_ready_seconds,
+        template: parts.template(),
         ..Default::default()
     };
     let metadata = owner.metadata(component.object_name(&owner.name), component);

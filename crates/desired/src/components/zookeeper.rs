@@ -43,11 +43,17 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
     let spec = &res.spec;
     let pod_spec = spec.pod.clone().unwrap_or_default();
     let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
-    let (custom_conf, env) = config_files::split_custom(&custom);
+    let (mut custom_conf, mut env) = config_files::split_custom(&custom);
+    // The typed settings, under what config.custom says.
+    let typed = spec.config.as_ref().map(|c| c.entries()).unwrap_or_default();
+    for (k, v) in typed {
+        custom_conf.entry(k).or_insert(v);
+    }
     let persistence = spec.persistence.as_ref();
     let data_log = persistence.and_then(|p| p.data_log.as_ref());
-    let data =
+    let mut data =
         BTreeMap::from([(ZOO_CFG.to_string(), zoo_cfg(owner, spec.replicas, &custom_conf, data_log.is_some(), ctx))]);
+    config_files::add_log_config(spec.log_config.as_ref(), &mut data, &mut env);
     let size = persistence.and_then(|p| p.size.clone()).unwrap_or_else(|| Quantity(DEFAULT_SIZE.into()));
     let storage_class = persistence.and_then(|p| p.storage_class_name.as_deref());
     let claim = |name: &str, template| {
@@ -79,15 +85,8 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
     };
     let reclaim = persistence.and_then(|p| p.reclaim_policy);
 
-    let mut sts = workload::stateful_set(
-        owner,
-        C,
-        Some(spec.replicas),
-        C.headless_name(&owner.name),
-        parts.template(),
-        claims,
-        reclaim,
-    );
+    let mut sts =
+        workload::stateful_set(owner, C, Some(spec.replicas), C.headless_name(&owner.name), parts, claims, reclaim);
     // The operator restarts the pods itself, followers first and the leader
     // last (SPEC 4.4): the StatefulSet controller only recreates them.
     if let Some(spec) = sts.spec.as_mut() {
@@ -187,6 +186,30 @@ mod tests {
 
     fn objects(z: &ZooKeeperCluster) -> Vec<Object> {
         build(z, &Owner::of(z), &BuildContext::default())
+    }
+
+    /// StreamNative's typed zoo.cfg keys land in zoo.cfg, config.custom
+    /// wins over them; logConfig reaches ZooKeeper as it does the brokers.
+    #[test]
+    fn typed_config_and_log_config() {
+        let o = objects(&zk(concat!(
+            "  image: img\n",
+            "  config: {tickTime: 3000, maxClientCnxns: 0, snapCount: 50000, serverCnxnFactory: org.apache.zookeeper.server.NettyServerCnxnFactory, custom: {tickTime: '2500'}}\n",
+            "  logConfig: {level: WARN, format: json}\n",
+        )));
+        let cfg = config_file(&o, "pc-zk", ZOO_CFG);
+        for line in [
+            "tickTime=2500\n",
+            "maxClientCnxns=0\n",
+            "snapCount=50000\n",
+            "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n",
+        ] {
+            assert!(cfg.contains(line), "{line}: {cfg}");
+        }
+        let env = main_container(find(&o, "StatefulSet", "pc-zk")).env.unwrap();
+        assert!(env.iter().any(|e| e.name == "PULSAR_LOG_LEVEL" && e.value.as_deref() == Some("WARN")));
+        assert!(env.iter().any(|e| e.name == "PULSAR_LOG_CONF"));
+        assert!(!config_file(&o, "pc-zk", crate::components::config_files::LOG4J2_FILE).is_empty());
     }
 
     /// persistence.dataLog: a second claim, mounted apart, and zoo.cfg's
