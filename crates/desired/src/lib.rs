@@ -24,6 +24,7 @@ pub mod names;
 pub mod object;
 pub mod paths;
 pub mod ports;
+pub mod prerequisites;
 pub mod propagate;
 pub mod render;
 pub mod schema;

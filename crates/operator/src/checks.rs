@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
-use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
+use magnetar_api::istio::GatewaySpec;
 use magnetar_desired::FieldError;
 use magnetar_desired::names::Component;
 
@@ -96,19 +96,19 @@ pub async fn zk_servers(
 /// (see [`crate::prerequisites`]).
 pub async fn gateway(client: &Client, gw: &GatewaySpec) -> Result<Vec<Missing>, kube::Error> {
     let mut missing = Vec::new();
-    let ns = gw.namespace();
-    if gw.gateways.is_empty() {
-        let selector = magnetar_desired::names::label_selector(&gw.selector());
-        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        let found = pods.list_metadata(&ListParams::default().labels(&selector).limit(1)).await?;
-        if found.items.is_empty() {
-            missing.push(Missing::GatewayPods { namespace: ns.to_string(), selector });
-        }
-    }
-    if let Some(secret) = gw.cert_secret_name().filter(|_| gw.tls_mode() == GatewayTlsMode::Simple) {
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-        if secrets.get_metadata_opt(secret).await?.is_none() {
-            missing.push(Missing::TlsSecret { namespace: ns.to_string(), name: secret.to_string() });
+    for need in magnetar_desired::prerequisites::of(gw) {
+        let there = match &need {
+            Missing::GatewayPods { namespace, selector } => {
+                let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+                !pods.list_metadata(&ListParams::default().labels(selector).limit(1)).await?.items.is_empty()
+            }
+            Missing::TlsSecret { namespace, name } => {
+                let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+                secrets.get_metadata_opt(name).await?.is_some()
+            }
+        };
+        if !there {
+            missing.push(need);
         }
     }
     Ok(missing)

@@ -26,41 +26,7 @@ use magnetar_desired::Object;
 use crate::context::{Live, Triggers};
 use crate::kinds::{MainKind, NETWORKING_ISTIO};
 
-/// Condition reason when the gateway's pods are missing.
-pub const REASON_GATEWAY_PODS: &str = "GatewayPodsMissing";
-/// Condition reason when the gateway's TLS secret is missing.
-pub const REASON_GATEWAY_SECRET: &str = "GatewaySecretMissing";
-
-/// A prerequisite of external access that is not there.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Missing {
-    /// No pod in `namespace` matches the gateway's `selector` (`k=v,...`).
-    GatewayPods { namespace: String, selector: String },
-    /// Secret `name` does not exist in the gateway's `namespace`.
-    TlsSecret { namespace: String, name: String },
-}
-
-impl Missing {
-    /// Condition reason.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Missing::GatewayPods { .. } => REASON_GATEWAY_PODS,
-            Missing::TlsSecret { .. } => REASON_GATEWAY_SECRET,
-        }
-    }
-
-    /// What is missing, the field that names it, and the fix.
-    pub fn message(&self, path: &str) -> String {
-        match self {
-            Missing::GatewayPods { namespace, selector } => format!(
-                "{path}.selector matches no pod in namespace {namespace} ({selector}): install the Istio ingress gateway there, or set gateway.selector to its pod labels and gateway.namespace to its namespace"
-            ),
-            Missing::TlsSecret { namespace, name } => format!(
-                "{path}.tls.certSecretName: Secret {name} does not exist in namespace {namespace}, where the gateway reads it: create it there (kubectl -n {namespace} create secret tls {name} --cert=... --key=...)"
-            ),
-        }
-    }
-}
+pub use magnetar_desired::prerequisites::{Prerequisite as Missing, REASON_GATEWAY_PODS, REASON_GATEWAY_SECRET};
 
 /// The message of the ExternalAccess condition when prerequisites are
 /// missing: each one, then what was done meanwhile.

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::ResourceExt;
-use magnetar_api::istio::{DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings};
+use magnetar_api::istio::{DataplaneMode, MeshSettings};
 use magnetar_api::labels::{DATAPLANE_MODE, ISTIO_REV};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
 use magnetar_desired::listeners::BrokerListeners;
 use magnetar_desired::mesh::{Enrolment, PodEnrolment};
 use magnetar_desired::names::{self, Component};
+use magnetar_desired::prerequisites::{self, Prerequisite};
 use magnetar_desired::validate::{ValidBroker, ValidProxy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,11 +70,6 @@ pub struct Snapshot {
     /// The cluster DNS domain the user says the cluster has (empty: the
     /// default, cluster.local).
     pub cluster_domain: String,
-}
-
-/// Selector string used as the gateway_pods key.
-pub fn selector_key(g: &GatewaySpec) -> String {
-    magnetar_desired::names::label_selector(&g.selector())
 }
 
 /// Does `pattern` (a SAN, possibly `*.x`) cover `host`?
@@ -369,26 +365,23 @@ fn broker(s: &Snapshot, b: &PulsarBroker, out: &mut Vec<Finding>) {
     }
     let Some(ext) = listeners.external else { return };
     let gw = ext.gateway;
-    if gw.gateways.is_empty() {
-        let key = (gw.namespace().to_string(), selector_key(gw));
-        match s.gateway_pods.get(&key).copied().unwrap_or(0) {
+    // What external access needs, as the operator decides it.
+    for need in prerequisites::of(gw) {
+        let Prerequisite::GatewayPods { namespace, selector } = need else { continue };
+        match s.gateway_pods.get(&(namespace.clone(), selector.clone())).copied().unwrap_or(0) {
             0 => out.push(bad(
                 Severity::Error,
                 &subj,
-                format!("no ingress gateway pod in {} matches {}", key.0, key.1),
+                format!("no ingress gateway pod in {namespace} matches {selector}"),
                 "fix istio.gateway.selector / namespace, or install the ingress gateway",
             )),
-            n => out.push(ok(&subj, format!("{n} ingress gateway pod(s) match {}", key.1))),
+            n => out.push(ok(&subj, format!("{n} ingress gateway pod(s) match {selector}"))),
         }
     }
-    let secret_ns = match ext.tls_mode {
-        GatewayTlsMode::Simple => gw.namespace().to_string(),
-        GatewayTlsMode::Passthrough => ns.clone(),
-    };
-    let Some(secret) = gw.cert_secret_name() else { return };
+    let Some((secret_ns, secret)) = prerequisites::certificate_secret(gw, &ns) else { return };
     let mut hosts = vec![ext.hosts.main.clone()];
     hosts.extend(ext.hosts.hosts(b.spec.replicas));
-    match s.secrets.get(&(secret_ns.clone(), secret.to_string())) {
+    match s.secrets.get(&(secret_ns.clone(), secret.clone())) {
         None | Some(None) => out.push(bad(
             Severity::Error,
             &subj,

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use magnetar_desired::listeners::BrokerListeners;
+use magnetar_desired::prerequisites::{self, Prerequisite};
 
 use checks::{CertInfo, Severity, Snapshot};
 
@@ -83,24 +84,23 @@ async fn snapshot(client: &Client, ns: Option<&str>) -> anyhow::Result<Snapshot>
     for b in &s.brokers.clone() {
         let Some(ext) = BrokerListeners::of(b).external else { continue };
         let gw = ext.gateway;
-        let key = (gw.namespace().to_string(), checks::selector_key(gw));
-        if let std::collections::btree_map::Entry::Vacant(slot) = s.gateway_pods.entry(key) {
-            let (ns, selector) = slot.key();
-            let pods = Api::<Pod>::namespaced(client.clone(), ns).list(&ListParams::default().labels(selector)).await?;
-            let running = pods
-                .items
-                .iter()
-                .filter(|p| p.status.as_ref().and_then(|st| st.phase.as_deref()) == Some("Running"))
-                .count();
-            slot.insert(running);
+        for need in prerequisites::of(gw) {
+            let Prerequisite::GatewayPods { namespace, selector } = need else { continue };
+            if let std::collections::btree_map::Entry::Vacant(slot) = s.gateway_pods.entry((namespace, selector)) {
+                let (ns, selector) = slot.key();
+                let pods =
+                    Api::<Pod>::namespaced(client.clone(), ns).list(&ListParams::default().labels(selector)).await?;
+                let running = pods
+                    .items
+                    .iter()
+                    .filter(|p| p.status.as_ref().and_then(|st| st.phase.as_deref()) == Some("Running"))
+                    .count();
+                slot.insert(running);
+            }
         }
-        if let Some(secret) = gw.cert_secret_name() {
-            let secret_ns = match ext.tls_mode {
-                magnetar_api::istio::GatewayTlsMode::Simple => gw.namespace().to_string(),
-                magnetar_api::istio::GatewayTlsMode::Passthrough => b.namespace().unwrap_or_default(),
-            };
-            let found = Api::<Secret>::namespaced(client.clone(), &secret_ns).get_opt(secret).await?;
-            s.secrets.insert((secret_ns, secret.to_string()), found.map(|sec| cert_info(&sec)));
+        if let Some((secret_ns, secret)) = prerequisites::certificate_secret(gw, &b.namespace().unwrap_or_default()) {
+            let found = Api::<Secret>::namespaced(client.clone(), &secret_ns).get_opt(&secret).await?;
+            s.secrets.insert((secret_ns, secret), found.map(|sec| cert_info(&sec)));
         }
     }
     Ok(s)
