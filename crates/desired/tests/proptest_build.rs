@@ -169,6 +169,79 @@ fn pod() -> S {
             )),
         ),
         ("terminationGracePeriodSeconds", opt((0i64..120).prop_map(|s| json!(s)).boxed())),
+        ("minReadySeconds", opt((-1i32..60).prop_map(|s| json!(s)).boxed())),
+        (
+            "vars",
+            opt(list(
+                pick(&[
+                    json!({"name": "tokenSecretKey", "value": "file:///mnt/secrets/k"}),
+                    json!({"name": "brokerClientAuthenticationParameters", "valueFrom": {"secretKeyRef": {"name": "t", "key": "token"}}}),
+                    json!({"name": "PULSAR_MEM", "value": "-Xmx1g"}),
+                    json!({"name": "authenticationEnabled", "value": "true"}),
+                    json!({"name": "bad=name", "value": "x"}),
+                    json!({"name": "both", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+                ]),
+                3,
+            )),
+        ),
+        (
+            "sidecars",
+            opt(list(
+                pick(&[
+                    json!({"name": "shipper", "image": "fluent-bit:3"}),
+                    json!({"name": "istio-proxy", "image": "envoy:1"}),
+                    json!({"name": "noimage"}),
+                ]),
+                2,
+            )),
+        ),
+        (
+            "initContainers",
+            opt(list(
+                pick(&[json!({"name": "wait", "image": "busybox:1.36"}), json!({"name": "Bad_Name", "image": "x"})]),
+                2,
+            )),
+        ),
+        (
+            "volumes",
+            opt(list(
+                pick(&[
+                    json!({"name": "extra", "configMap": {"name": "cm"}}),
+                    json!({"name": "journal", "secret": {"secretName": "s"}}),
+                    json!({"name": "neither"}),
+                ]),
+                2,
+            )),
+        ),
+        (
+            "topologySpreadConstraints",
+            opt(list(
+                pick(&[
+                    json!({"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}),
+                ]),
+                1,
+            )),
+        ),
+        (
+            "jvmOptions",
+            opt(obj(vec![
+                ("memoryOptions", opt(list(strs(&["-Xmx1g", "bad option"]), 2))),
+                ("gcOptions", opt(list(strs(&["-XX:+UseZGC"]), 1))),
+                ("extraOptions", opt(list(strs(&["-Da=1"]), 1))),
+            ])),
+        ),
+    ])
+}
+
+/// A PersistentVolumeClaim spec as users write one in StreamNative's fields.
+fn claim_spec() -> S {
+    obj(vec![
+        ("accessModes", opt(pick(&[json!(["ReadWriteOnce"]), json!(["ReadWriteOncePod"])]))),
+        ("storageClassName", opt(mostly(&["standard", "fast-ssd"], &["<Your Storage Class name>", ""]))),
+        (
+            "resources",
+            opt(obj(vec![("requests", opt(obj(vec![("storage", opt(mostly(&["8Gi", "16Gi"], &["0", "-1Gi"])))])))])),
+        ),
     ])
 }
 
@@ -452,6 +525,8 @@ fn zookeeper() -> BoxedStrategy<Input> {
         ("reclaimPolicy", opt(strs(&["Retain", "Delete"]))),
         ("storageClassName", opt(strs(&["", "standard", "fast-ssd"]))),
         ("size", opt(quantity())),
+        ("data", opt(claim_spec())),
+        ("dataLog", opt(claim_spec())),
     ]);
     let spec = component_spec(
         vec![
@@ -464,11 +539,17 @@ fn zookeeper() -> BoxedStrategy<Input> {
 }
 
 fn bookkeeper() -> BoxedStrategy<Input> {
-    let volume = obj(vec![("size", opt(quantity()))]);
+    let volume = obj(vec![
+        ("size", opt(quantity())),
+        ("numVolumes", opt((1i32..4).prop_map(|n| json!(n)).boxed())),
+        ("numDirsPerVolume", opt((1i32..4).prop_map(|n| json!(n)).boxed())),
+        ("volumeClaimTemplate", opt(claim_spec())),
+    ]);
     let storage = obj(vec![
         ("reclaimPolicy", opt(strs(&["Retain", "Delete"]))),
         ("storageClassName", opt(strs(&["", "standard"]))),
         ("journal", opt(volume.clone())),
+        ("ledger", opt(volume.clone())),
         ("ledgers", opt(volume)),
     ]);
     let auto_recovery = obj(vec![
