@@ -44,19 +44,6 @@ pub fn image(image: Option<&str>) -> String {
 // ---------------------------------------------------------------------------
 // Volumes
 
-/// A PersistentVolumeClaim template, labelled like the component: the
-/// user's claim spec where given, with ReadWriteOnce, `size` and
-/// `storage_class` filling what it leaves out.
-pub fn claim_template(
-    owner: &Owner,
-    component: Component,
-    name: &str,
-    size: Quantity,
-    storage_class: Option<&str>,
-) -> PersistentVolumeClaim {
-    claim_from(owner, component, name, &ClaimDefaults { size, storage_class, template: None, metadata: None })
-}
-
 /// What a claim template is made from: the user's spec and metadata, and
 /// the defaults for what they leave out.
 pub struct ClaimDefaults<'a> {
@@ -66,7 +53,10 @@ pub struct ClaimDefaults<'a> {
     pub metadata: Option<&'a ClaimMetadata>,
 }
 
-/// See [`claim_template`].
+/// A PersistentVolumeClaim template, labelled like the component (and with
+/// the user's claim labels and annotations): the user's claim spec where
+/// given, with ReadWriteOnce, the default size and the storage class
+/// filling what it leaves out.
 pub fn claim_from(owner: &Owner, component: Component, name: &str, d: &ClaimDefaults) -> PersistentVolumeClaim {
     let mut spec = d.template.cloned().unwrap_or_default();
     if spec.access_modes.as_ref().is_none_or(Vec::is_empty) {
@@ -84,6 +74,7 @@ pub fn claim_from(owner: &Owner, component: Component, name: &str, d: &ClaimDefa
     PersistentVolumeClaim { metadata, spec: Some(spec), ..Default::default() }
 }
 
+/// A volume mount.
 pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
         name: name.into(),
