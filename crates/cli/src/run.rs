@@ -46,6 +46,10 @@ pub struct Args {
     /// every in-cluster name magnetar writes.
     #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
     cluster_domain: String,
+    /// Reconciles of one kind in flight at once (0: unbounded). Bounds the
+    /// operator's peak memory when many resources change together.
+    #[arg(long, env = "MAGNETAR_CONCURRENT_RECONCILES", default_value_t = magnetar_operator::options::DEFAULT_CONCURRENT_RECONCILES)]
+    concurrent_reconciles: u16,
 }
 
 /// Installs the log subscriber (RUST_LOG filters, default info).
@@ -76,6 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         leader_election,
         metrics_addr: Some(args.metrics_addr),
         cluster_domain: args.cluster_domain,
+        concurrent_reconciles: args.concurrent_reconciles,
         ..Options::default()
     };
     magnetar_operator::run(client, opts).await?;

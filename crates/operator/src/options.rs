@@ -28,7 +28,17 @@ pub struct Options {
     /// The cluster DNS domain (the kubelet's `--cluster-domain`), in every
     /// host name magnetar builds; see `magnetar_desired::names::service_host`.
     pub cluster_domain: String,
+    /// Reconciles of one kind in flight at once (never two of the same
+    /// resource). Each holds its desired objects, the live ones and the
+    /// apply responses, so this bounds the operator's peak memory when many
+    /// resources change together; 0 means unbounded.
+    pub concurrent_reconciles: u16,
 }
+
+/// Default of [`Options::concurrent_reconciles`]: reconciles mostly wait on
+/// the API server, so a few in flight per kind keep it busy (see
+/// docs/performance.md, "Scale").
+pub const DEFAULT_CONCURRENT_RECONCILES: u16 = 8;
 
 impl Default for Options {
     fn default() -> Self {
@@ -41,6 +51,7 @@ impl Default for Options {
             resync: Duration::from_secs(300),
             reporter: "magnetar".into(),
             cluster_domain: magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN.into(),
+            concurrent_reconciles: DEFAULT_CONCURRENT_RECONCILES,
         }
     }
 }

@@ -181,6 +181,7 @@ async fn run_applier<K, F, Fut>(
     store: Store<K>,
     queue: mpsc::UnboundedReceiver<ObjectRef<K>>,
     shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
+    concurrency: u16,
 ) where
     K: kube::Resource<DynamicType = ()> + controller::Kind + Clone + std::fmt::Debug + Send + Sync + 'static,
     F: FnMut(Arc<K>, Arc<Context>) -> Fut,
@@ -193,7 +194,7 @@ async fn run_applier<K, F, Fut>(
         ctx,
         store,
         queue,
-        kcontroller::Config::default(),
+        kcontroller::Config::default().concurrency(concurrency),
     );
     stream
         .for_each(|r| async move {
@@ -221,9 +222,10 @@ fn component_applier<K: ComponentResource>(
     ctx: Arc<Context>,
     queue: mpsc::UnboundedReceiver<ObjectRef<K>>,
     shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
+    concurrency: u16,
 ) -> impl Future<Output = ()> {
     let store = K::store(&ctx).clone();
-    run_applier(controller::component::reconcile::<K>, ctx, store, queue, shutdown)
+    run_applier(controller::component::reconcile::<K>, ctx, store, queue, shutdown, concurrency)
 }
 
 /// Wires watches, stores and the five controllers; runs until `shutdown`.
@@ -322,18 +324,20 @@ async fn controllers(
     metrics.set_ready(true);
     tracing::info!(namespace = ?ns, istio = ctx.istio_available(), "caches synced; controllers running");
 
+    let n = opts.concurrent_reconciles;
     futures::join!(
         run_applier(
             controller::coordinator::reconcile,
             ctx.clone(),
             ctx.stores.coordinators.clone(),
             coord_rx,
-            shutdown.clone()
+            shutdown.clone(),
+            n,
         ),
-        component_applier::<magnetar_api::ZooKeeperCluster>(ctx.clone(), zk_rx, shutdown.clone()),
-        component_applier::<magnetar_api::BookKeeperCluster>(ctx.clone(), bk_rx, shutdown.clone()),
-        component_applier::<magnetar_api::PulsarBroker>(ctx.clone(), pb_rx, shutdown.clone()),
-        component_applier::<magnetar_api::PulsarProxy>(ctx.clone(), pp_rx, shutdown.clone()),
+        component_applier::<magnetar_api::ZooKeeperCluster>(ctx.clone(), zk_rx, shutdown.clone(), n),
+        component_applier::<magnetar_api::BookKeeperCluster>(ctx.clone(), bk_rx, shutdown.clone(), n),
+        component_applier::<magnetar_api::PulsarBroker>(ctx.clone(), pb_rx, shutdown.clone(), n),
+        component_applier::<magnetar_api::PulsarProxy>(ctx.clone(), pp_rx, shutdown.clone(), n),
     );
     tasks.shutdown().await;
     Ok(())
