@@ -37,6 +37,15 @@ pub fn authentication_enabled(custom: &BTreeMap<String, String>, pod: Option<&Po
     in_custom || in_vars
 }
 
+/// Reachable through a gateway (`exposed`) with Pulsar's authentication off.
+pub fn exposed_without_authentication(
+    exposed: bool,
+    custom: Option<&BTreeMap<String, String>>,
+    pod: Option<&PodSpec>,
+) -> bool {
+    exposed && !authentication_enabled(custom.unwrap_or(&BTreeMap::new()), pod)
+}
+
 /// The warning for `kind` reachable through the gateway with Pulsar's
 /// authentication off, naming the fix.
 pub fn unauthenticated_exposure(kind: &str) -> String {

@@ -84,16 +84,22 @@ pub fn parse_srvr(answer: &str) -> Result<Role, String> {
     }
 }
 
-/// Asks the server at `addr` (`ip:port` or `host:port`) for its role.
-pub async fn ask_role(addr: &str, timeout: Duration) -> Result<Role, String> {
+/// Sends ZooKeeper's four-letter word `word` to the server at `addr`
+/// (`ip:port` or `host:port`) and returns its answer (at most 64 KiB).
+pub async fn four_letter_word(addr: &str, word: &str, timeout: Duration) -> Result<String, String> {
     let ask = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect: {e}"))?;
-        stream.write_all(b"srvr").await.map_err(|e| format!("cannot send srvr: {e}"))?;
+        stream.write_all(word.as_bytes()).await.map_err(|e| format!("cannot send {word}: {e}"))?;
         let mut answer = Vec::new();
         stream.take(64 * 1024).read_to_end(&mut answer).await.map_err(|e| format!("reading the answer: {e}"))?;
-        parse_srvr(&String::from_utf8_lossy(&answer))
+        Ok(String::from_utf8_lossy(&answer).into_owned())
     };
     tokio::time::timeout(timeout, ask).await.map_err(|_| format!("no answer within {}s", timeout.as_secs_f32()))?
+}
+
+/// Asks the server at `addr` (`ip:port` or `host:port`) for its role.
+pub async fn ask_role(addr: &str, timeout: Duration) -> Result<Role, String> {
+    parse_srvr(&four_letter_word(addr, "srvr", timeout).await?)
 }
 
 /// A ZooKeeper pod as the roll sees it.

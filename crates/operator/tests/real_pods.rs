@@ -15,7 +15,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use magnetar_api::{BookKeeperCluster, ZooKeeperCluster};
-use magnetar_operator::restart::{Role, ask_role};
+use magnetar_operator::restart::{Role, ask_role, four_letter_word};
 use magnetar_testenv::ControlPlane;
 use magnetar_testenv::real_node::{REAL_NODE, REAL_NODE_LABEL, REAL_NODE_TAINT};
 
@@ -140,16 +140,6 @@ async fn log_tail(pod: &str, n: usize) -> String {
     out
 }
 
-/// ZooKeeper's answer to a four-letter word.
-async fn four_letter(addr: &str, word: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(word.as_bytes()).await.ok()?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await.ok()?.ok()?;
-    Some(String::from_utf8_lossy(&out).into_owned())
-}
-
 /// `GET path` (HTTP/1.0: the server closes the connection after its answer).
 async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -188,7 +178,7 @@ async fn zookeeper_and_bookkeeper_start_from_the_rendered_pods() {
     // The transaction log went to its own volume: ZooKeeper's `conf` names
     // the directory it really writes the log to.
     for (name, _, ip) in real_pods(&client, ns, "zookeeper").await {
-        let conf = four_letter(&format!("{ip}:2181"), "conf").await.unwrap_or_default();
+        let conf = four_letter_word(&format!("{ip}:2181"), "conf", Duration::from_secs(5)).await.unwrap_or_default();
         assert!(conf.contains("dataLogDir=/pulsar/datalog/zookeeper/version-2"), "{name} conf: {conf}");
         assert!(conf.contains("dataDir=/pulsar/data/zookeeper/version-2"), "{name} conf: {conf}");
     }

@@ -147,6 +147,7 @@ async fn check(
     scratch: &Path,
 ) -> Vec<String> {
     let mut failures = Vec::new();
+    let own = custom_keys(file, workload);
     let replicas = workload.value["spec"]["replicas"].as_i64().unwrap_or(1).clamp(1, 2) as i32;
     let config_maps: BTreeMap<String, BTreeMap<String, String>> = objects
         .iter()
@@ -176,7 +177,6 @@ async fn check(
         // (StreamNative's oauth2-jwt example sets the broker-only
         // authenticateOriginalAuthData on its proxy). Noted, not failed;
         // every key magnetar writes itself must be known.
-        let own = custom_keys(file, workload);
         let (users, unknown): (Vec<&String>, Vec<&String>) =
             v.unknown.iter().filter(|k| !allowed.contains(k.as_str())).partition(|k| own.contains(k.as_str()));
         if !users.is_empty() {
