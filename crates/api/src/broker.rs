@@ -4,6 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::auth::{Authentication, BrokerAuthorization, ClientAuth};
 use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
@@ -133,6 +134,15 @@ pub struct BrokerConfig {
     /// webSocketServiceEnabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_socket_service_enabled: Option<bool>,
+    /// Pulsar's authentication of clients (JWT, TLS certificates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Authentication>,
+    /// Pulsar's authorization: super-user and proxy roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<BrokerAuthorization>,
+    /// The credentials of the brokers' internal client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
     /// Pulsar Functions. magnetar runs no functions worker, so only the
     /// off switch StreamNative's Oxia example writes is accepted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,6 +10,7 @@
 // kube-derive takes repeated `printcolumn`/`shortname` attributes by design.
 #![allow(clippy::duplicated_attributes)]
 
+pub mod auth;
 pub mod bookkeeper;
 pub mod broker;
 pub mod common;

@@ -3,7 +3,10 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{AutoScalingPolicy, CustomConfig, Customization, ImagePullPolicy, LogConfig, PodSpec};
+use std::collections::BTreeMap;
+
+use crate::auth::{Authentication, ClientAuth, ProxyAuthorization};
+use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -48,12 +51,17 @@ pub struct PulsarProxySpec {
     /// The brokers' Service, `name` or `host[:port]`.
     #[schemars(length(min = 1))]
     pub broker_address: String,
+    /// The configuration store (ZooKeeper `host:port[,host:port]`, or a
+    /// metadata store URL) the proxies read Pulsar's permissions from: needed
+    /// when the proxies authorize clients themselves (`config.authorization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration_store_servers: Option<String>,
     /// External host names of the proxy (served by the gateway).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_names: Vec<String>,
-    /// Extra proxy.conf entries.
+    /// proxy.conf settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<CustomConfig>,
+    pub config: Option<ProxyConfig>,
     /// Serve Pulsar's WebSocket API on the proxy's web port (proxy.conf
     /// webSocketServiceEnabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,4 +82,43 @@ pub struct PulsarProxySpec {
     /// Merge patches applied to generated objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub customization: Vec<Customization>,
+}
+
+/// Proxy configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyConfig {
+    /// Pulsar's authentication of clients (JWT, TLS certificates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Authentication>,
+    /// Pulsar's authorization at the proxy: super-user roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<ProxyAuthorization>,
+    /// The credentials the proxy presents to the brokers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
+    /// Kafka clients through the proxy: Pulsar's proxy extension `kafka`
+    /// (KoP's proxy), which the image must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kop_proxy: Option<KopProxy>,
+    /// Extra proxy.conf entries. Keys that begin with PULSAR_PREFIX_ are
+    /// passed as environment variables unchanged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}
+
+/// The Kafka proxy extension on the proxies: Kafka clients connect to the
+/// proxies' port 9092, which forward to the brokers' Kafka listeners.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KopProxy {
+    /// Load the extension and listen on 9092.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `host:port` the proxies advertise to Kafka clients, for example a
+    /// load balancer in front of them. Default: the proxies' Service, port
+    /// 9092 (reachable in the cluster only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[^:/ ]+:[0-9]{1,5}$')").message("kopProxy.kafkaAdvertisedListener must be host:port, for example kafka.example.com:9092"))]
+    pub kafka_advertised_listener: Option<String>,
 }

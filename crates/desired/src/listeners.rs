@@ -228,6 +228,9 @@ pub struct ProxyExternal<'a> {
 pub struct ProxyListeners<'a> {
     /// Istio enabled, a gateway and at least one DNS name.
     pub external: Option<ProxyExternal<'a>>,
+    /// `config.kopProxy.enabled`: Kafka clients on 9092, in the cluster
+    /// (or through the user's own load balancer, `kafkaAdvertisedListener`).
+    pub kafka: bool,
 }
 
 impl<'a> ProxyListeners<'a> {
@@ -243,7 +246,8 @@ impl<'a> ProxyListeners<'a> {
             .and_then(|i| i.gateway.as_ref())
             .filter(|_| !hosts.is_empty())
             .map(|gateway| ProxyExternal { gateway, hosts });
-        ProxyListeners { external }
+        let kafka = proxy.spec.config.as_ref().and_then(|c| c.kop_proxy.as_ref()).and_then(|k| k.enabled);
+        ProxyListeners { external, kafka: kafka.unwrap_or(false) }
     }
 
     /// The gateway, when external access is on.
@@ -277,9 +281,13 @@ impl<'a> ProxyListeners<'a> {
     }
 
     /// Every port the proxy listens on (its container and Service): 6650
-    /// and 8080, plus the TLS ports when its gateway passes TLS through.
+    /// and 8080, Kafka's 9092 with the Kafka proxy extension, plus the TLS
+    /// ports when its gateway passes TLS through.
     pub fn ports(&self) -> Vec<NamedPort> {
         let mut v = vec![p("tcp-pulsar", PULSAR, "tcp"), p("http-web", HTTP, "http")];
+        if self.kafka {
+            v.push(p("tcp-kafka", KAFKA, "tcp"));
+        }
         v.extend(self.routes().into_iter().map(|r| r.target).filter(|t| t.port != PULSAR && t.port != HTTP));
         v
     }

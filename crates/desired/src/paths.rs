@@ -31,17 +31,22 @@ pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
 /// Where a broker's start-up script writes KoP's keystore made from the
 /// gateway certificate (conf/ is writable by the image's user).
 pub const KOP_GATEWAY_KEYSTORE: &str = "/pulsar/conf/kop-gateway.p12";
+/// Where the token of `config.clientAuth.jwt` is mounted (brokers, proxies).
+pub const CLIENT_TOKEN_DIR: &str = "/etc/pulsar/client-token";
+/// Where the certificate of `config.clientAuth.mtls` is mounted.
+pub const CLIENT_TLS_DIR: &str = "/etc/tls/pulsar-client";
 /// The file the toolset's readiness check looks for.
 pub const TOOLSET_CLIENT_CONF: &str = "/pulsar/conf/client.conf";
 
 /// Paths magnetar mounts into containers itself; a user's `secretRefs`
 /// may not mount over them.
-pub const RESERVED_MOUNTS: [&str; 5] = [CONFIG_DIR, KOP_TLS_DIR, GATEWAY_TLS_DIR, DATA_MOUNT, DATA_LOG_MOUNT];
+pub const RESERVED_MOUNTS: [&str; 7] =
+    [CONFIG_DIR, KOP_TLS_DIR, GATEWAY_TLS_DIR, DATA_MOUNT, DATA_LOG_MOUNT, CLIENT_TOKEN_DIR, CLIENT_TLS_DIR];
 
 /// Whether a pod volume name is one magnetar (or Istio's injector) uses: a
 /// user's `pod.volumes` entry of that name would clash with it.
 pub fn reserved_volume(name: &str) -> bool {
-    const EXACT: [&str; 5] = ["config", "data", "datalog", "journal", "ledgers"];
+    const EXACT: [&str; 6] = ["config", "data", "datalog", "journal", "ledgers", "client-token"];
     const PREFIXES: [&str; 6] = ["journal-", "ledgers-", "user-secret-", "istio", "workload-", "credential-"];
     EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p)) || name.ends_with("-tls")
 }

@@ -43,7 +43,7 @@ pub fn unknown_fields(api_version: &str, kind: &str, value: &Value) -> Vec<Field
 /// (their cloud services and closed engines), by path below `spec`, with
 /// what to do instead. magnetar will not implement these, so the error says
 /// so rather than "not implemented".
-const PLATFORM_FEATURES: [(&str, &str); 14] = [
+const PLATFORM_FEATURES: [(&str, &str); 16] = [
     ("apiObjects", "use spec.customization to patch the objects magnetar generates"),
     ("config.ursa", "the Ursa storage engine is StreamNative's; magnetar runs Apache Pulsar's BookKeeper storage"),
     ("config.useStorageCatalog", "storage catalogs belong to StreamNative's Ursa engine"),
@@ -57,6 +57,14 @@ const PLATFORM_FEATURES: [(&str, &str); 14] = [
     ("placement", "use pod.affinity, pod.nodeSelector and pod.topologySpreadConstraints"),
     ("troubleshootings", "use magnetar doctor"),
     ("authentication.apiKey", "StreamNative's API keys need their cloud identity service"),
+    (
+        "config.authentication.apiKey",
+        "StreamNative's API keys need their cloud identity service; use config.authentication.jwt",
+    ),
+    (
+        "config.authorization.rbac",
+        "StreamNative's RBAC needs their platform services; use config.authorization.superUserRoles and Pulsar's namespace permissions",
+    ),
     ("toolSet.isNativeKafka", "the toolset runs Pulsar's tools"),
 ];
 

@@ -8,9 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use magnetar_api::auth::Authentication;
 use magnetar_api::common::PodSpec;
 
 use crate::components::config_files::PULSAR_PREFIX;
+use crate::components::pulsar_auth;
 
 /// The configuration key that turns Pulsar's authentication on.
 pub const AUTHENTICATION_ENABLED: &str = "authenticationEnabled";
@@ -22,10 +24,15 @@ pub const REASON_UNAUTHENTICATED: &str = "ExposedWithoutAuthentication";
 pub const REASON_AUTHENTICATED: &str = "PulsarAuthenticationEnabled";
 
 /// Whether the component's configuration turns Pulsar's authentication on:
+/// `config.authentication` (JWT, or TLS certificates enabled),
 /// `authenticationEnabled: "true"` in `config.custom` (as is or with
 /// `PULSAR_PREFIX_`), or a `pod.vars` entry of either name, which the
 /// start-up script's `apply-config-from-env.py` applies the same way.
-pub fn authentication_enabled(custom: &BTreeMap<String, String>, pod: Option<&PodSpec>) -> bool {
+pub fn authentication_enabled(
+    typed: Option<&Authentication>,
+    custom: &BTreeMap<String, String>,
+    pod: Option<&PodSpec>,
+) -> bool {
     let prefixed = format!("{PULSAR_PREFIX}{AUTHENTICATION_ENABLED}");
     let names = [AUTHENTICATION_ENABLED, prefixed.as_str()];
     let on = |v: &str| v.trim().eq_ignore_ascii_case("true");
@@ -34,23 +41,24 @@ pub fn authentication_enabled(custom: &BTreeMap<String, String>, pod: Option<&Po
         .into_iter()
         .flat_map(|p| &p.vars)
         .any(|v| names.contains(&v.name.as_str()) && v.value.as_deref().is_some_and(on));
-    in_custom || in_vars
+    pulsar_auth::authenticates(typed) || in_custom || in_vars
 }
 
 /// Reachable through a gateway (`exposed`) with Pulsar's authentication off.
 pub fn exposed_without_authentication(
     exposed: bool,
-    custom: Option<&BTreeMap<String, String>>,
+    typed: Option<&Authentication>,
+    custom: &BTreeMap<String, String>,
     pod: Option<&PodSpec>,
 ) -> bool {
-    exposed && !authentication_enabled(custom.unwrap_or(&BTreeMap::new()), pod)
+    exposed && !authentication_enabled(typed, custom, pod)
 }
 
 /// The warning for `kind` reachable through the gateway with Pulsar's
 /// authentication off, naming the fix.
 pub fn unauthenticated_exposure(kind: &str) -> String {
     format!(
-        "this {kind} is reachable from outside the cluster through the Istio ingress gateway, but Pulsar's own authentication is off: anyone who reaches the gateway can use its admin REST API and binary protocol. Turn it on (config.custom: authenticationEnabled: \"true\", authenticationProviders, superUserRoles, with the secrets through pod.vars or secretRefs; see docs/security.md), or remove istio.gateway"
+        "this {kind} is reachable from outside the cluster through the Istio ingress gateway, but Pulsar's own authentication is off: anyone who reaches the gateway can use its admin REST API and binary protocol. Turn it on (config.authentication.jwt with tokenSecretKey or tokenPublicKey, config.authorization.superUserRoles, the key mounted through pod.secretRefs; see docs/security.md), or remove istio.gateway"
     )
 }
 
@@ -65,15 +73,15 @@ mod tests {
 
     #[test]
     fn authentication_is_on_through_custom_prefix_or_vars() {
-        assert!(authentication_enabled(&custom("authenticationEnabled", "true"), None));
-        assert!(authentication_enabled(&custom("PULSAR_PREFIX_authenticationEnabled", " TRUE "), None));
-        assert!(!authentication_enabled(&custom("authenticationEnabled", "false"), None));
-        assert!(!authentication_enabled(&BTreeMap::new(), None));
+        assert!(authentication_enabled(None, &custom("authenticationEnabled", "true"), None));
+        assert!(authentication_enabled(None, &custom("PULSAR_PREFIX_authenticationEnabled", " TRUE "), None));
+        assert!(!authentication_enabled(None, &custom("authenticationEnabled", "false"), None));
+        assert!(!authentication_enabled(None, &BTreeMap::new(), None));
         let var = |name: &str, value: &str| PodSpec {
             vars: vec![EnvVar { name: name.into(), value: Some(value.into()), value_from: None }],
             ..PodSpec::default()
         };
-        assert!(authentication_enabled(&BTreeMap::new(), Some(&var("authenticationEnabled", "true"))));
-        assert!(!authentication_enabled(&BTreeMap::new(), Some(&var("authorizationEnabled", "true"))));
+        assert!(authentication_enabled(None, &BTreeMap::new(), Some(&var("authenticationEnabled", "true"))));
+        assert!(!authentication_enabled(None, &BTreeMap::new(), Some(&var("authorizationEnabled", "true"))));
     }
 }

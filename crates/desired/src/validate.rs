@@ -10,6 +10,7 @@ use crate::listeners::{BrokerListeners, ProxyListeners};
 use crate::security;
 use crate::{FieldError, Invalid};
 use kube::ResourceExt;
+use magnetar_api::auth::{Authentication, ClientAuth};
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
 use magnetar_api::common::{AutoScalingPolicy, Customization, LogConfig, PodSpec};
 use magnetar_api::istio::{AuthRule, AuthSource, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
@@ -52,10 +53,15 @@ impl<'a> ValidBroker<'a> {
     /// Reachable through the gateway with Pulsar's authentication off
     /// ([`crate::security`]).
     pub fn exposed_without_authentication(&self) -> bool {
-        let custom = self.resource.spec.config.as_ref().map(|c| &c.custom);
-        let auth =
-            security::authentication_enabled(custom.unwrap_or(&BTreeMap::new()), self.resource.spec.pod.as_ref());
-        self.gateway().is_some() && !auth
+        let spec = &self.resource.spec;
+        let (typed, custom) =
+            spec.config.as_ref().map_or((None, None), |c| (c.authentication.as_ref(), Some(&c.custom)));
+        security::exposed_without_authentication(
+            self.gateway().is_some(),
+            typed,
+            custom.unwrap_or(&BTreeMap::new()),
+            spec.pod.as_ref(),
+        )
     }
 }
 
@@ -73,10 +79,15 @@ impl<'a> ValidProxy<'a> {
     /// Reachable through the gateway with Pulsar's authentication off
     /// ([`crate::security`]).
     pub fn exposed_without_authentication(&self) -> bool {
-        let custom = self.resource.spec.config.as_ref().map(|c| &c.custom);
-        let auth =
-            security::authentication_enabled(custom.unwrap_or(&BTreeMap::new()), self.resource.spec.pod.as_ref());
-        self.gateway().is_some() && !auth
+        let spec = &self.resource.spec;
+        let (typed, custom) =
+            spec.config.as_ref().map_or((None, None), |c| (c.authentication.as_ref(), Some(&c.custom)));
+        security::exposed_without_authentication(
+            self.gateway().is_some(),
+            typed,
+            custom.unwrap_or(&BTreeMap::new()),
+            spec.pod.as_ref(),
+        )
     }
 }
 
@@ -105,10 +116,11 @@ fn service_safe_name(s: &str) -> bool {
     s.len() <= 63 && s.starts_with(|c: char| c.is_ascii_lowercase()) && label_chars(s, false)
 }
 
-/// `host:port` of a ZooKeeper server: a host name or address of letters,
-/// digits, '-' and '.', not starting or ending with either of the last two,
-/// and a port of one to five digits.
-fn zk_server(s: &str) -> bool {
+/// `host:port` (a ZooKeeper server, the Kafka proxy's advertised
+/// listener): a host name or address of letters, digits, '-' and '.', not
+/// starting or ending with either of the last two, and a port of one to
+/// five digits.
+fn host_port(s: &str) -> bool {
     let Some((host, port)) = s.rsplit_once(':') else { return false };
     let edge = |c: char| c.is_ascii_alphanumeric();
     (1..=5).contains(&port.len())
@@ -183,7 +195,7 @@ fn auto_scaling(e: &mut Errors, policy: Option<&AutoScalingPolicy>) {
 fn zk_servers(e: &mut Errors, path: &str, value: &str) {
     let ok = !value.is_empty()
         && value.split(',').all(|hp| {
-            zk_server(hp)
+            host_port(hp)
                 && hp.rsplit(':').next().and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| (1..=65535).contains(&p))
         });
     if !ok {
@@ -298,13 +310,18 @@ fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
     }
 }
 
+/// A DNS subdomain (RFC 1123), as Kubernetes wants the names of Secrets
+/// and StorageClasses.
+fn dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| label_chars(l, false))
+}
+
 /// A StorageClass name as the API server wants it in a claim: a DNS
 /// subdomain. StreamNative's storage example ships the placeholder
 /// `<Your Storage Class name>`, which every API server refuses.
 fn storage_class(e: &mut Errors, path: &str, class: Option<&str>) {
     let Some(c) = class.filter(|c| !c.is_empty()) else { return };
-    let ok = c.len() <= 253 && c.split('.').all(|l| label_chars(l, false));
-    if !ok {
+    if !dns_subdomain(c) {
         e.add(
             path,
             format!("{c:?} is not a StorageClass name (lower-case letters, digits, '-' and '.'): name one of the cluster's StorageClasses (kubectl get storageclass), or leave it out for the default"),
@@ -617,6 +634,56 @@ pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<ValidBookKeeper<'_>, Invalid
     e.finish(Valid { resource: bk, listeners: (), patches })
 }
 
+/// `config.authentication` and `config.clientAuth`: what Pulsar needs to
+/// start, and no credential written into a ConfigMap (the entries are
+/// ConfigMap data; credentials are files mounted from Secrets).
+fn pulsar_security(e: &mut Errors, authn: Option<&Authentication>, client: Option<&ClientAuth>) {
+    if let Some(jwt) = authn.and_then(|a| a.jwt.as_ref()) {
+        let path = "spec.config.authentication.jwt";
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let (public, secret) = (given(&jwt.token_public_key), given(&jwt.token_secret_key));
+        if public.is_none() && secret.is_none() {
+            e.add(
+                path,
+                "needs tokenSecretKey or tokenPublicKey: Pulsar cannot verify tokens without a key (mount it through pod.secretRefs and give file:///<mountPath>/<key>)",
+            );
+        }
+        if let Some(k) = secret.filter(|k| !k.starts_with("file:")) {
+            let shown = if k.starts_with("data:") { "a data: URL" } else { "a key written inline" };
+            e.add(
+                format!("{path}.tokenSecretKey"),
+                format!("is {shown}: the secret key would sit in a ConfigMap anyone who reads ConfigMaps can read. Put it in a Secret, mount it through pod.secretRefs and give file:///<mountPath>/<key>"),
+            );
+        }
+    }
+    let Some(c) = client else { return };
+    let path = "spec.config.clientAuth";
+    let set = [c.generic.is_some(), c.jwt.is_some(), c.mtls.is_some()].iter().filter(|b| **b).count();
+    if set != 1 {
+        e.add(path, format!("sets {set} of generic, jwt and mtls: give exactly one"));
+    }
+    if let Some(j) = &c.jwt {
+        if j.secret.as_deref().is_none_or(|s| !dns_subdomain(s)) {
+            e.add(
+                format!("{path}.jwt.secret"),
+                "must name the Secret that holds the token (a lower-case DNS name); its key goes in jwt.token (default token)",
+            );
+        }
+        if j.token.as_deref().is_some_and(|t| t.starts_with("eyJ") || t.matches('.').count() >= 2) {
+            e.add(
+                format!("{path}.jwt.token"),
+                "looks like a token itself: it names the key in jwt.secret that holds the token. Put the token in that Secret instead of the manifest",
+            );
+        }
+    }
+    if c.generic.as_ref().is_some_and(|g| g.auth_params.trim_start().starts_with("token:")) {
+        e.add(
+            format!("{path}.generic.authParams"),
+            "holds a token inline, which would sit in a ConfigMap: mount it from a Secret through pod.secretRefs and write file:///<mountPath>/<key>",
+        );
+    }
+}
+
 pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, b);
@@ -635,6 +702,11 @@ pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
     pod(&mut e, "spec.pod", b.spec.pod.as_ref());
     mesh(&mut e, b.spec.istio.as_ref());
     let config = b.spec.config.as_ref();
+    pulsar_security(
+        &mut e,
+        config.and_then(|c| c.authentication.as_ref()),
+        config.and_then(|c| c.client_auth.as_ref()),
+    );
     let domain = config.and_then(|c| c.advertised_domain.as_deref());
     if let Some(d) = domain {
         if d.len() > 200 || !dns_name(d) {
@@ -845,6 +917,31 @@ pub fn proxy(p: &PulsarProxy) -> Result<ValidProxy<'_>, Invalid> {
     }
     pod(&mut e, "spec.pod", p.spec.pod.as_ref());
     mesh(&mut e, p.spec.istio.as_ref());
+    let config = p.spec.config.as_ref();
+    let store = p.spec.configuration_store_servers.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let is_url = |s: &str| s.contains("://") || s.starts_with("zk:") || s.starts_with("metadata-store:");
+    if let Some(s) = store.filter(|s| !is_url(s)) {
+        zk_servers(&mut e, "spec.configurationStoreServers", s);
+    }
+    let custom_store = config.is_some_and(|c| c.custom.contains_key("metadataStoreUrl"));
+    if config.is_some_and(|c| c.authorization.is_some()) && store.is_none() && !custom_store {
+        e.add(
+            "spec.configurationStoreServers",
+            "is required with config.authorization: the proxies read Pulsar's permissions from the configuration store (Pulsar's proxy refuses to start without metadataStoreUrl); name it, for example my-cluster-zk:2181",
+        );
+    }
+    let advertised = config.and_then(|c| c.kop_proxy.as_ref()).and_then(|k| k.kafka_advertised_listener.as_deref());
+    if advertised.is_some_and(|l| !host_port(l)) {
+        e.add(
+            "spec.config.kopProxy.kafkaAdvertisedListener",
+            "kopProxy.kafkaAdvertisedListener must be host:port, for example kafka.example.com:9092",
+        );
+    }
+    pulsar_security(
+        &mut e,
+        config.and_then(|c| c.authentication.as_ref()),
+        config.and_then(|c| c.client_auth.as_ref()),
+    );
     if let Some(g) = p.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
         if p.spec.dns_names.is_empty() {
             e.add("spec.dnsNames", "is required with istio.gateway: list the external host names the gateway serves");
@@ -931,7 +1028,7 @@ mod tests {
         ];
         for s in samples {
             assert_eq!(service_safe_name(s), name.is_match(s) && s.len() <= 63, "name {s:?}");
-            assert_eq!(zk_server(s), zk.is_match(s), "zk server {s:?}");
+            assert_eq!(host_port(s), zk.is_match(s), "zk server {s:?}");
             assert_eq!(dns_name(s), dom.is_match(s), "domain {s:?}");
         }
     }

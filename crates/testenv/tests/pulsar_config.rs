@@ -50,16 +50,19 @@ fn render(path: &Path) -> Option<Vec<Object>> {
 }
 
 /// Stand-ins for the Secrets a user creates (gateway certificates, KoP's
-/// keystores and their password): the file names pods mount, dummy bytes.
+/// keystores and their password, token keys and tokens): the file names
+/// pods mount, dummy bytes. 64 of them: Pulsar's token provider takes any
+/// secret key, but an HMAC key under 256 bits is refused.
 fn secrets(template: &PodTemplateSpec) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     let mut out: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
     let spec = template.spec.as_ref().unwrap();
-    let files = ["tls.crt", "tls.key", "ca.crt", "keystore.jks", "truststore.jks"];
+    let files = ["tls.crt", "tls.key", "ca.crt", "keystore.jks", "truststore.jks", "secret.key", "token"];
+    let stand_in = [b"stand-in".as_slice(); 8].concat();
     for v in spec.volumes.iter().flatten() {
         if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
             let e = out.entry(name).or_default();
             for f in files {
-                e.insert(f.to_string(), b"stand-in".to_vec());
+                e.insert(f.to_string(), stand_in.clone());
             }
         }
     }
@@ -67,6 +70,16 @@ fn secrets(template: &PodTemplateSpec) -> BTreeMap<String, BTreeMap<String, Vec<
         for e in c.env.iter().flatten() {
             if let Some(r) = e.value_from.as_ref().and_then(|f| f.secret_key_ref.as_ref()) {
                 out.entry(r.name.clone()).or_default().insert(r.key.clone(), b"changeit".to_vec());
+            }
+            // A `file://` value (StreamNative's oauth2-jwt example sets
+            // tokenSecretKey so) names a key of a mounted Secret.
+            let file = e.value.as_deref().and_then(|v| v.strip_prefix("file://"));
+            if let Some((dir, key)) = file.and_then(|f| f.rsplit_once('/')) {
+                let volume = c.volume_mounts.iter().flatten().find(|m| m.mount_path.trim_end_matches('/') == dir);
+                let secret = volume.and_then(|m| spec.volumes.iter().flatten().find(|v| v.name == m.name));
+                if let Some(name) = secret.and_then(|v| v.secret.as_ref()).and_then(|s| s.secret_name.clone()) {
+                    out.entry(name).or_default().insert(key.to_string(), stand_in.clone());
+                }
             }
         }
     }
@@ -100,6 +113,10 @@ struct Verdict {
     unknown: BTreeSet<String>,
     errors: Vec<String>,
     listeners: Vec<String>,
+    /// Authentication providers Pulsar's AuthenticationService initialised.
+    providers: Vec<String>,
+    /// The internal client's authentication method, started.
+    client_auth: Option<String>,
 }
 
 fn verdict(stdout: &str) -> Verdict {
@@ -109,6 +126,10 @@ fn verdict(stdout: &str) -> Verdict {
             v.unknown.insert(k.trim().to_string());
         } else if let Some(e) = line.strip_prefix("error ") {
             v.errors.push(e.to_string());
+        } else if let Some(p) = line.strip_prefix("authentication-provider ") {
+            v.providers.push(p.trim().to_string());
+        } else if let Some(m) = line.strip_prefix("client-authentication ") {
+            v.client_auth = Some(m.trim().to_string());
         } else if let Some(l) = line.strip_prefix("listener ") {
             v.listeners.push(l.to_string());
         } else if line.trim() == "ok" {
@@ -118,13 +139,14 @@ fn verdict(stdout: &str) -> Verdict {
     v
 }
 
-/// The keys the protocol handlers named in `messagingProtocols` read.
+/// The keys the protocol handlers named in `messagingProtocols` (brokers)
+/// or the proxy extensions named in `proxyExtensions` (proxies) read.
 fn handler_keys(conf: &str) -> BTreeSet<&'static str> {
-    let protocols = conf
+    let protocols: Vec<String> = conf
         .lines()
-        .find_map(|l| l.strip_prefix("messagingProtocols="))
-        .map(|p| p.split(',').map(str::trim).map(str::to_string).collect::<Vec<_>>())
-        .unwrap_or_default();
+        .filter_map(|l| l.strip_prefix("messagingProtocols=").or_else(|| l.strip_prefix("proxyExtensions=")))
+        .flat_map(|p| p.split(',').map(str::trim).map(str::to_string))
+        .collect();
     let mut keys = BTreeSet::new();
     for p in protocols {
         let table = match p.as_str() {
@@ -171,7 +193,8 @@ async fn check(
         .unwrap_or_else(|e| panic!("{}: {name}: {e:#}", file.display()));
         let v = verdict(&out.stdout);
         let conf = config_maps.get(&workload.name).and_then(|d| d.values().next()).cloned().unwrap_or_default();
-        let allowed = handler_keys(&conf);
+        let mut allowed = handler_keys(&conf);
+        allowed.extend(support::protocol_keys::TOKEN_PROVIDER);
         // A key of the manifest's own config.custom is passed through as
         // the user wrote it: Pulsar ignores it when its class lacks it
         // (StreamNative's oauth2-jwt example sets the broker-only
@@ -186,7 +209,10 @@ async fn check(
             );
         }
         let what = format!("{} {kind} {name}", file.file_name().unwrap().to_string_lossy());
-        eprintln!("{what}: ok={} listeners={:?} unknown={:?} errors={:?}", v.ok, v.listeners, v.unknown, v.errors);
+        eprintln!(
+            "{what}: ok={} listeners={:?} unknown={:?} providers={:?} client_auth={:?} errors={:?}",
+            v.ok, v.listeners, v.unknown, v.providers, v.client_auth, v.errors
+        );
         if !out.status.success() || !v.ok || !v.errors.is_empty() {
             failures.push(format!(
                 "{what}: Pulsar refused the configuration ({}): {:?}\n--- stdout\n{}\n--- stderr (tail)\n{}",
@@ -195,6 +221,15 @@ async fn check(
                 out.stdout,
                 out.stderr.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
             ));
+        }
+        // Security settings magnetar writes are loaded by Pulsar's own
+        // classes: every provider initialised (the token provider read its
+        // key), the internal client's plugin built and its token read.
+        if conf.contains("\nauthenticationEnabled=true\n") && v.providers.is_empty() {
+            failures.push(format!("{what}: authentication is on but no provider was initialised: {:?}", v.errors));
+        }
+        if conf.contains("\nbrokerClientAuthenticationPlugin=") && v.client_auth.is_none() {
+            failures.push(format!("{what}: the internal client's authentication did not start: {:?}", v.errors));
         }
         // The probes' /status.html answers 200 only when the file named by
         // statusFilePath exists (Pulsar's VipStatus): the script must have

@@ -13,6 +13,8 @@
  *   deprecated-key <key>       a field marked deprecated; not an error
  *   listener <name> <uri>      an advertised listener, as the broker parsed it
  *   bind-address <name> <uri>  an address the broker binds ("-": no name)
+ *   authentication-provider <class>  a provider AuthenticationService initialised
+ *   client-authentication <method>   the brokerClientAuthenticationPlugin, started
  *   error <check>: <message>   a check failed
  *   ok                         last line when no check failed
  * Exit: 0 valid (unknown keys allowed), 1 a check failed, 2 bad usage.
@@ -33,6 +35,9 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.TreeSet;
 import org.apache.pulsar.broker.ServiceConfiguration;
+import org.apache.pulsar.broker.authentication.AuthenticationService;
+import org.apache.pulsar.client.api.Authentication;
+import org.apache.pulsar.client.api.AuthenticationFactory;
 import org.apache.pulsar.broker.validator.BindAddressValidator;
 import org.apache.pulsar.broker.validator.MultipleListenerValidator;
 import org.apache.pulsar.common.configuration.BindAddress;
@@ -101,6 +106,9 @@ public final class ConfigCheck {
         } else {
             checkProxy(file);
         }
+        // The proxy builds its AuthenticationService from the converted
+        // configuration too (ProxyService).
+        checkAuthentication(broker ? (ServiceConfiguration) config : PulsarConfigurationLoader.convertFrom(config));
         if (errors == 0) {
             out.println("ok");
             return 0;
@@ -175,6 +183,42 @@ public final class ConfigCheck {
             }
         } catch (Exception e) {
             error("BindAddressValidator", e);
+        }
+    }
+
+    /**
+     * What start-up does with the security settings: AuthenticationService
+     * initialises every provider (the token provider reads its key), and the
+     * internal client builds its plugin from the configured parameters (a
+     * token file is read).
+     */
+    private void checkAuthentication(ServiceConfiguration config) {
+        if (config.isAuthenticationEnabled()) {
+            try {
+                AuthenticationService service = new AuthenticationService(config);
+                for (String provider : config.getAuthenticationProviders()) {
+                    out.println("authentication-provider " + provider);
+                }
+                service.close();
+            } catch (Throwable e) {
+                error("AuthenticationService", e);
+            }
+        }
+        String plugin = config.getBrokerClientAuthenticationPlugin();
+        if (plugin == null || plugin.isEmpty() || plugin.endsWith(".AuthenticationDisabled")) {
+            return;
+        }
+        try {
+            Authentication auth = AuthenticationFactory.create(plugin, config.getBrokerClientAuthenticationParameters());
+            auth.start();
+            if (auth.getAuthMethodName().equals("token")) {
+                // AuthenticationToken reads its file here.
+                auth.getAuthData().getCommandData();
+            }
+            out.println("client-authentication " + auth.getAuthMethodName());
+            auth.close();
+        } catch (Throwable e) {
+            error("brokerClientAuthentication", e);
         }
     }
 

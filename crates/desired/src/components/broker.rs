@@ -18,9 +18,9 @@ use magnetar_api::broker::{BrokerConfig, KopTls};
 use magnetar_api::common::PodSpec;
 use magnetar_api::istio::GatewayTlsMode;
 
-use super::config_files;
 use super::objects::{self, ServiceKind};
 use super::workload::{self, PodParts, Probes};
+use super::{config_files, pulsar_auth};
 use crate::listeners::{BrokerListeners, External};
 use crate::mesh::Enrolment;
 use crate::names::Component;
@@ -47,13 +47,18 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
     let (custom_conf, custom_env) = config_files::split_custom(&config.custom);
     let stores = MetadataStores::of(res);
     let mut entries = broker_entries(owner, &stores, config, listeners);
+    let auth = pulsar_auth::of(config.authentication.as_ref(), roles(config), config.client_auth.as_ref());
+    entries.extend(auth.entries);
+    // The user's entries win.
     entries.extend(custom_conf);
     let mut data =
         BTreeMap::from([(BROKER_CONF.to_string(), config_files::properties("broker.conf of PulsarBroker", &entries))]);
 
     let kop_tls = kop_tls(config, listeners);
     let gateway_secret = passthrough_secret(listeners);
-    let (volumes, mounts) = tls_volumes(kop_tls, gateway_secret);
+    let (mut volumes, mut mounts) = tls_volumes(kop_tls, gateway_secret);
+    volumes.extend(auth.volumes);
+    mounts.extend(auth.mounts);
     let mut env = custom_env;
     env.extend(kop_tls.map(kop_password_env).unwrap_or_default());
     config_files::add_log_config(spec.log_config.as_ref(), &mut data, &mut env);
@@ -128,6 +133,14 @@ impl MetadataStores {
         let configuration = given(&spec.configuration_metadata_store_url).unwrap_or_else(|| store.clone());
         MetadataStores { store, configuration, bookkeeper: given(&spec.bk_metadata_service_uri) }
     }
+}
+
+/// `config.authorization`, when given.
+fn roles(config: &BrokerConfig) -> Option<pulsar_auth::Roles<'_>> {
+    config
+        .authorization
+        .as_ref()
+        .map(|a| pulsar_auth::Roles { super_users: a.super_user_roles.as_deref(), proxies: a.proxy_roles.as_deref() })
 }
 
 fn cluster_name(owner: &Owner, config: &BrokerConfig) -> String {
@@ -459,6 +472,25 @@ mod tests {
 
     fn container(o: &[Object]) -> k8s_openapi::api::core::v1::Container {
         main_container(find(o, "StatefulSet", "pc-broker"))
+    }
+
+    /// config.clientAuth.mtls: the brokers' internal client presents the
+    /// certificate of the Secret, mounted read-only.
+    #[test]
+    fn client_certificate_of_the_internal_client() {
+        let o = objects(&broker(concat!(
+            "  config:\n",
+            "    authentication: {mtls: {enabled: true}, jwt: {tokenSecretKey: \"file:///etc/jwt/secret.key\"}}\n",
+            "    authorization: {superUserRoles: admin, proxyRoles: proxy}\n",
+            "    clientAuth: {mtls: {certSecretName: broker-client}}\n",
+        )));
+        let c = conf(&o);
+        assert!(c.contains("authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderToken,org.apache.pulsar.broker.authentication.AuthenticationProviderTls\n"), "{c}");
+        assert!(c.contains("proxyRoles=proxy\n") && c.contains("tokenSecretKey=file:///etc/jwt/secret.key\n"));
+        assert!(c.contains("brokerClientAuthenticationPlugin=org.apache.pulsar.client.impl.auth.AuthenticationTls\n"));
+        let m = container(&o).volume_mounts.unwrap_or_default();
+        let mount = m.iter().find(|m| m.name == "client-tls").expect("the certificate is mounted");
+        assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/etc/tls/pulsar-client", Some(true)));
     }
 
     /// StreamNative's updateStrategy (a canary partition and the revision

@@ -12,6 +12,7 @@ pub mod config_files;
 pub mod jvm;
 pub mod objects;
 pub mod proxy;
+pub mod pulsar_auth;
 pub mod toolset;
 pub mod workload;
 pub mod zookeeper;

@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use magnetar_api::common::PodSpec;
 use magnetar_api::istio::GatewaySpec;
+use magnetar_api::proxy::PulsarProxySpec;
 
-use super::config_files;
 use super::objects::{self, ServiceKind};
 use super::workload::{self, PodParts, Probes};
+use super::{config_files, pulsar_auth};
 use crate::mesh::Enrolment;
 use crate::names::Component;
 use crate::paths::{self, GATEWAY_TLS_DIR};
@@ -44,6 +45,23 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     if let Some(ws) = spec.web_socket_service_enabled {
         entries.insert("webSocketServiceEnabled".into(), ws.to_string());
     }
+    if let Some(store) = spec.configuration_store_servers.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let url = config_files::metadata_store_url(store);
+        entries.insert("metadataStoreUrl".into(), url.clone());
+        entries.insert("configurationMetadataStoreUrl".into(), url);
+    }
+    if valid.listeners.kafka {
+        entries.extend(kafka_entries(spec, owner, ctx));
+    }
+    let config = spec.config.as_ref();
+    let auth = pulsar_auth::of(
+        config.and_then(|c| c.authentication.as_ref()),
+        config
+            .and_then(|c| c.authorization.as_ref())
+            .map(|a| pulsar_auth::Roles { super_users: a.super_user_roles.as_deref(), proxies: None }),
+        config.and_then(|c| c.client_auth.as_ref()),
+    );
+    entries.extend(auth.entries);
     let passthrough = valid.listeners.passthrough();
     if let Some(gw) = passthrough {
         entries.extend(tls_entries(gw));
@@ -53,7 +71,9 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let mut data =
         BTreeMap::from([(PROXY_CONF.to_string(), config_files::properties("proxy.conf of PulsarProxy", &entries))]);
     config_files::add_log_config(spec.log_config.as_ref(), &mut data, &mut env);
-    let (volumes, mounts) = gateway_cert(passthrough);
+    let (mut volumes, mut mounts) = gateway_cert(passthrough);
+    volumes.extend(auth.volumes);
+    mounts.extend(auth.mounts);
     let ports = valid.listeners.ports();
     let parts = PodParts {
         owner,
@@ -87,6 +107,23 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     out.extend(objects::service_account(owner, C, pod_spec));
     out.extend(spec.auto_scaling_policy.as_ref().map(|p| objects::hpa(owner, C, p)));
     out
+}
+
+/// The Kafka proxy extension (PIP-99 proxy extensions; KoP's is named
+/// `kafka` and reads KoP's listener keys): it listens on 9092 and
+/// advertises `kafkaAdvertisedListener`, or the proxies' Service.
+fn kafka_entries(spec: &PulsarProxySpec, owner: &Owner, ctx: &BuildContext) -> BTreeMap<String, String> {
+    let advertised = spec
+        .config
+        .as_ref()
+        .and_then(|c| c.kop_proxy.as_ref())
+        .and_then(|k| k.kafka_advertised_listener.clone())
+        .unwrap_or_else(|| format!("{}:{KAFKA}", ctx.service_host(&C.object_name(&owner.name), &owner.namespace)));
+    BTreeMap::from([
+        ("proxyExtensions".to_string(), "kafka".to_string()),
+        ("kafkaListeners".to_string(), format!("PLAINTEXT://0.0.0.0:{KAFKA}")),
+        ("kafkaAdvertisedListeners".to_string(), format!("PLAINTEXT://{advertised}")),
+    ])
 }
 
 /// PASSTHROUGH: the proxy terminates TLS on 6651 and 8443 with the
@@ -226,6 +263,62 @@ mod tests {
             "  dnsNames: [proxy.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw-tls}}}\n",
         ));
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-proxy")), [6650, 8080]);
+    }
+
+    /// StreamNative's KoP proxy: the `kafka` proxy extension on 9092,
+    /// advertising the user's load balancer or else the proxies' Service.
+    #[test]
+    fn kop_proxy_listens_on_kafka_and_advertises() {
+        let o = objects(&proxy(
+            "  config: {kopProxy: {enabled: true, kafkaAdvertisedListener: \"kafka.example.com:9092\"}}\n",
+        ));
+        let c = config_file(&o, "pc-proxy", PROXY_CONF);
+        assert!(c.contains("proxyExtensions=kafka\n"), "{c}");
+        assert!(c.contains("kafkaListeners=PLAINTEXT://0.0.0.0:9092\n"));
+        assert!(c.contains("kafkaAdvertisedListeners=PLAINTEXT://kafka.example.com:9092\n"));
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-proxy")), [6650, 8080, 9092]);
+        assert_port_names(&o);
+        let c = config_file(&objects(&proxy("  config: {kopProxy: {enabled: true}}\n")), "pc-proxy", PROXY_CONF);
+        assert!(c.contains("kafkaAdvertisedListeners=PLAINTEXT://pc-proxy.pulsar.svc.cluster.local:9092\n"), "{c}");
+        let off = objects(&proxy("  config: {kopProxy: {enabled: false}}\n"));
+        assert!(!config_file(&off, "pc-proxy", PROXY_CONF).contains("proxyExtensions"));
+        assert_eq!(service_port_numbers(find(&off, "Service", "pc-proxy")), [6650, 8080]);
+    }
+
+    /// config.authentication/authorization/clientAuth become proxy.conf
+    /// entries; the token Secret is mounted, never copied; the user's
+    /// custom entries still win; an exposed proxy with them is not flagged.
+    #[test]
+    fn pulsar_security_of_the_proxy() {
+        let p = proxy(concat!(
+            "  dnsNames: [proxy.example.com]\n",
+            "  istio: {enabled: true, gateway: {tls: {certSecretName: gw-tls}}}\n",
+            "  configurationStoreServers: pc-zk:2181\n",
+            "  config:\n",
+            "    authentication: {jwt: {tokenPublicKey: \"file:///etc/jwt/public.key\"}}\n",
+            "    authorization: {superUserRoles: admin}\n",
+            "    clientAuth: {jwt: {secret: proxy-token, token: jwt}}\n",
+            "    custom: {superUserRoles: \"admin,ops\"}\n",
+        ));
+        let o = objects(&p);
+        let c = config_file(&o, "pc-proxy", PROXY_CONF);
+        for line in [
+            "authenticationEnabled=true",
+            "authenticationProviders=org.apache.pulsar.broker.authentication.AuthenticationProviderToken",
+            "tokenPublicKey=file:///etc/jwt/public.key",
+            "authorizationEnabled=true",
+            "superUserRoles=admin,ops",
+            "brokerClientAuthenticationParameters=file:///etc/pulsar/client-token/jwt",
+            "metadataStoreUrl=zk:pc-zk:2181",
+            "configurationMetadataStoreUrl=zk:pc-zk:2181",
+        ] {
+            assert!(c.contains(&format!("{line}\n")), "{line} missing from\n{c}");
+        }
+        let spec = pod_spec(&o, "StatefulSet", "pc-proxy");
+        let token = spec.volumes.unwrap_or_default().into_iter().find(|v| v.name == "client-token").unwrap();
+        assert_eq!(token.secret.and_then(|s| s.secret_name).as_deref(), Some("proxy-token"));
+        let valid = crate::validate::proxy(&p).unwrap();
+        assert!(!valid.exposed_without_authentication());
     }
 
     #[test]

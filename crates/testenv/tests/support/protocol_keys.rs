@@ -174,3 +174,19 @@ pub const AOP: &[&str] = &[
     "amqpPulsarConsumerQueueSize",
     "amqpTenant",
 ];
+
+/// The keys Pulsar's token authentication provider reads from the
+/// configuration's plain properties rather than from fields (constants of
+/// `org.apache.pulsar.broker.authentication.AuthenticationProviderToken` in
+/// pulsar-broker-common 4.0.6, the jar the config check loads). The
+/// image's broker.conf and proxy.conf carry the key ones empty.
+pub const TOKEN_PROVIDER: &[&str] = &[
+    "tokenSettingPrefix",
+    "tokenSecretKey",
+    "tokenPublicKey",
+    "tokenAuthClaim",
+    "tokenPublicAlg",
+    "tokenAudienceClaim",
+    "tokenAudience",
+    "tokenAllowedClockSkewSeconds",
+];
