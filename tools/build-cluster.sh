@@ -13,11 +13,15 @@ KUBE_VERSION=v1.36.3
 ETCD_VERSION=v3.6.8
 KWOK_VERSION=v0.8.0
 ISTIO_VERSIONS=(1.24.2 1.32.0)   # the guide's version and the newest served
+# Gateway API: 1.5 made TLSRoute v1 (standard channel); 1.6.3 is the newest
+# the machine's Go unpacks without a newer toolchain. Keep in step with
+# crates/testenv/src/binaries.rs (GATEWAY_API_VERSION).
+GATEWAY_API_VERSION=v1.6.3
 
 cache_root=${MAGNETAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/magnetar}
 key="kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_$(sha256sum "$here/cluster/go.sum" | cut -c1-12)"
 dir="$cache_root/cluster/$key"
-mkdir -p "$dir/bin" "$dir/istio"
+mkdir -p "$dir/bin" "$dir/istio" "$dir/gateway-api"
 
 log() { echo "build-cluster: $*" >&2; }
 
@@ -66,6 +70,25 @@ for v in "${ISTIO_VERSIONS[@]}"; do
     cp "$src/kubernetes/customresourcedefinitions.gen.yaml" "$out"
     chmod 644 "$out"
     log "Istio $v CRDs: $out"
+  fi
+done
+
+# Gateway API CRDs, each channel in one file, from the sigs.k8s.io/gateway-api
+# module (not committed). Only the CRDs: the channel's safe-upgrades
+# ValidatingAdmissionPolicy and the kustomization stay out.
+for channel in standard experimental; do
+  out="$dir/gateway-api/$GATEWAY_API_VERSION-$channel.yaml"
+  if [ ! -s "$out" ]; then
+    src=$(cd "$dir" && GO111MODULE=on GOFLAGS= go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    tmp="$out.partial"
+    : >"$tmp"
+    for f in "$src/config/crd/$channel"/*.yaml; do
+      case "$(basename "$f")" in *vap_safeupgrades*|kustomization.yaml) continue ;; esac
+      { echo "---"; cat "$f"; } >>"$tmp"
+    done
+    chmod 644 "$tmp"
+    mv "$tmp" "$out"
+    log "Gateway API $GATEWAY_API_VERSION $channel CRDs: $out"
   fi
 done
 

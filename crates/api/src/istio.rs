@@ -120,7 +120,7 @@ pub struct AuthOperation {
 /// External access through the Istio ingress gateway.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("(has(self.gateways) && size(self.gateways) > 0) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough') || (has(self.tls) && has(self.tls.certSecretName) && self.tls.certSecretName != '')").message("tls.certSecretName is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough").field_path(".tls"))]
+#[x_kube(validation = Rule::new("(has(self.gateways) && size(self.gateways) > 0) || (has(self.gatewayAPI) && has(self.gatewayAPI.parentRefs) && size(self.gatewayAPI.parentRefs) > 0) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough') || (has(self.tls) && has(self.tls.certSecretName) && self.tls.certSecretName != '')").message("tls.certSecretName is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough").field_path(".tls"))]
 #[x_kube(validation = Rule::new("!(has(self.meshInternalHosts) && self.meshInternalHosts) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough')").message("meshInternalHosts needs tls.mode passthrough: with simple the broker's external listener is plaintext, so mesh clients that follow a lookup (TLS to port 6651) cannot use it; remove meshInternalHosts or set tls.mode: passthrough").field_path(".meshInternalHosts"))]
 pub struct GatewaySpec {
     /// Labels of the ingress gateway pods. Default {istio: ingressgateway}.
@@ -147,6 +147,42 @@ pub struct GatewaySpec {
     /// TLS at the gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<GatewayTls>,
+    /// Route through the Kubernetes Gateway API (TLSRoute, HTTPRoute)
+    /// instead of Istio's Gateway and VirtualServices (docs/gateway-api.md).
+    #[serde(default, rename = "gatewayAPI", skip_serializing_if = "Option::is_none")]
+    pub gateway_api: Option<GatewayApi>,
+}
+
+/// External access through Gateway API objects: either a Gateway magnetar
+/// creates (`gatewayClassName`) or existing Gateways the routes attach to
+/// (`parentRefs`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.gatewayClassName) != (has(self.parentRefs) && size(self.parentRefs) > 0)").message("gatewayAPI needs exactly one of gatewayClassName (magnetar creates the Gateway) and parentRefs (attach to existing Gateways)"))]
+pub struct GatewayApi {
+    /// The GatewayClass of the Gateway magnetar creates in the component's
+    /// namespace, for example istio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub gateway_class_name: Option<String>,
+    /// Existing Gateways the routes attach to, each on the port of the
+    /// protocol (the Gateway's listeners must allow routes from this
+    /// namespace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub parent_refs: Vec<GatewayParentRef>,
+}
+
+/// An existing Gateway.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayParentRef {
+    /// Name of the Gateway.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Its namespace; the component's when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// TLS settings of the gateway.

@@ -34,6 +34,11 @@ impl ChildKind {
         is_istio_group(self.group)
     }
 
+    /// A Gateway API kind (present only where its CRDs are installed).
+    pub fn is_gateway_api(&self) -> bool {
+        self.group == GATEWAY_API
+    }
+
     pub fn phase(&self) -> Phase {
         if self.rank <= LAST_FOUNDATION_RANK { Phase::Foundation } else { Phase::Workloads }
     }
@@ -57,6 +62,7 @@ const fn k(
 
 pub const SECURITY_ISTIO: &str = "security.istio.io";
 pub const NETWORKING_ISTIO: &str = "networking.istio.io";
+pub const GATEWAY_API: &str = "gateway.networking.k8s.io";
 
 /// Rank of the last [`Phase::Foundation`] kind (DestinationRule).
 const LAST_FOUNDATION_RANK: u8 = 6;
@@ -83,9 +89,18 @@ pub const ISTIO: [ChildKind; 6] = [
     k(NETWORKING_ISTIO, "v1", "ServiceEntry", "serviceentries", 10),
 ];
 
+/// Gateway API kinds (standard channel, v1: TLSRoute since Gateway API
+/// 1.5), ranked with their Istio counterparts: the Gateway with Istio's
+/// Gateway, the routes with the VirtualServices.
+pub const GATEWAY_API_KINDS: [ChildKind; 3] = [
+    k(GATEWAY_API, "v1", "Gateway", "gateways", 11),
+    k(GATEWAY_API, "v1", "TLSRoute", "tlsroutes", 12),
+    k(GATEWAY_API, "v1", "HTTPRoute", "httproutes", 12),
+];
+
 /// Every kind, Kubernetes' first.
 pub fn all() -> impl Iterator<Item = ChildKind> {
-    CORE.into_iter().chain(ISTIO)
+    CORE.into_iter().chain(ISTIO).chain(GATEWAY_API_KINDS)
 }
 
 pub fn is_istio_group(group: &str) -> bool {
@@ -98,6 +113,7 @@ pub fn child(group: &str, kind: &str) -> Option<ChildKind> {
 }
 
 /// Rank of a kind in the apply order; a kind not in the table goes last.
+/// (Istio's Gateway and the Gateway API's share the name and the rank.)
 pub fn apply_rank(kind: &str) -> u8 {
     all().find(|c| c.kind == kind).map_or(u8::MAX, |c| c.rank)
 }
@@ -115,7 +131,7 @@ mod tests {
         assert_eq!(CORE[0].resource(None).api_version, "v1");
     }
 
-    /// The apply order of SPEC 4.1, one rank per kind.
+    /// The apply order of SPEC 4.1.
     #[test]
     fn the_apply_order_is_spec_4_1() {
         let mut kinds: Vec<ChildKind> = all().collect();
@@ -137,11 +153,20 @@ mod tests {
                 ("HorizontalPodAutoscaler", Workloads),
                 ("ServiceEntry", Workloads),
                 ("Gateway", Workloads),
+                ("Gateway", Workloads),
                 ("VirtualService", Workloads),
+                ("TLSRoute", Workloads),
+                ("HTTPRoute", Workloads),
             ]
         );
-        let ranks: Vec<u8> = kinds.iter().map(|c| c.rank).collect();
+        // One rank per kind, a Gateway API kind sharing its Istio
+        // counterpart's: an object is either one or the other.
+        let ranks: Vec<u8> = kinds.iter().filter(|c| !c.is_gateway_api()).map(|c| c.rank).collect();
         assert_eq!(ranks, (0..13).collect::<Vec<u8>>());
+        assert_eq!(
+            GATEWAY_API_KINDS.map(|c| c.rank),
+            [apply_rank("Gateway"), apply_rank("VirtualService"), apply_rank("VirtualService")]
+        );
         assert_eq!(apply_rank("NoSuchKind"), u8::MAX);
     }
 }

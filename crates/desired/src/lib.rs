@@ -15,6 +15,7 @@ pub mod context;
 pub mod customize;
 pub mod endpoints;
 pub mod error;
+pub mod gateway_api;
 pub mod hosts;
 pub mod istio;
 pub mod kinds;

@@ -13,7 +13,9 @@ use kube::ResourceExt;
 use magnetar_api::auth::{Authentication, ClientAuth};
 use magnetar_api::broker::ServiceUrlGenerationPolicy;
 use magnetar_api::common::{AutoScalingPolicy, Customization, LogConfig, PodSpec};
-use magnetar_api::istio::{AuthRule, AuthSource, DataplaneMode, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode};
+use magnetar_api::istio::{
+    AuthRule, AuthSource, DataplaneMode, GatewayApi, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode,
+};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
 
 /// Longest CR name: `<name>-bk-auto-recovery` and the StatefulSet revision
@@ -558,8 +560,15 @@ fn auth_rules(e: &mut Errors, rules: &[AuthRule]) {
     }
 }
 
-fn gateway(e: &mut Errors, g: &GatewaySpec) {
-    if g.gateways.is_empty() && g.tls_mode() == GatewayTlsMode::Simple && g.cert_secret_name().is_none() {
+/// `routes` and `hosts` (main host plus one per broker): the routes and
+/// host count of the created Gateway API Gateway, checked against its
+/// listener limit.
+fn gateway(e: &mut Errors, g: &GatewaySpec, routes: &[crate::listeners::Route], hosts: usize) {
+    let attached = g.gateway_api.as_ref().is_some_and(|a| !a.parent_refs.is_empty());
+    if let Some(api) = &g.gateway_api {
+        gateway_api(e, g, api, crate::gateway_api::listener_count(routes, hosts));
+    }
+    if g.gateways.is_empty() && !attached && g.tls_mode() == GatewayTlsMode::Simple && g.cert_secret_name().is_none() {
         e.add(
             "spec.istio.gateway.tls.certSecretName",
             "is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough",
@@ -575,6 +584,41 @@ fn gateway(e: &mut Errors, g: &GatewaySpec) {
         if k.is_empty() || v.len() > 63 {
             e.add(format!("spec.istio.gateway.selector.{k}"), "is not a valid label selector entry");
         }
+    }
+}
+
+fn gateway_api(e: &mut Errors, g: &GatewaySpec, api: &GatewayApi, listeners: usize) {
+    let path = "spec.istio.gateway.gatewayAPI";
+    let class = api.gateway_class_name.as_deref().filter(|c| !c.is_empty());
+    if class.is_some() != api.parent_refs.is_empty() {
+        e.add(
+            path,
+            "gatewayAPI needs exactly one of gatewayClassName (magnetar creates the Gateway) and parentRefs (attach to existing Gateways)",
+        );
+    }
+    if !g.gateways.is_empty() {
+        e.add(
+            "spec.istio.gateway.gateways",
+            "names Istio Gateways, which gatewayAPI replaces: remove it, or list the Gateway API Gateways in gatewayAPI.parentRefs",
+        );
+    }
+    for (i, p) in api.parent_refs.iter().enumerate() {
+        let ns_ok = p.namespace.as_deref().is_none_or(|n| n.is_empty() || (n.len() <= 63 && label_chars(n, false)));
+        if !dns_subdomain(&p.name) || !ns_ok {
+            e.add(
+                format!("{path}.parentRefs[{i}]"),
+                "name must be a Gateway's name and namespace a namespace (lower-case DNS names)",
+            );
+        }
+    }
+    if class.is_some() && listeners > crate::gateway_api::MAX_LISTENERS {
+        e.add(
+            path,
+            format!(
+                "the Gateway would need {listeners} listeners (one per host for each protocol the gateway terminates), more than the {} Gateway API allows: use tls.mode passthrough (one listener per protocol), fewer brokers or protocols, or parentRefs to Gateways you manage",
+                crate::gateway_api::MAX_LISTENERS
+            ),
+        );
     }
 }
 
@@ -806,7 +850,8 @@ pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
             );
         }
         handler_proxies(&mut e, b, &listeners);
-        gateway(&mut e, g);
+        let hosts = 1 + crate::components::broker::max_brokers(b).max(0) as usize;
+        gateway(&mut e, g, &listeners.routes(), hosts);
     }
     let patches = customization(&mut e, &b.spec.customization);
     e.finish(Valid { resource: b, listeners, patches })
@@ -946,7 +991,8 @@ pub fn proxy(p: &PulsarProxy) -> Result<ValidProxy<'_>, Invalid> {
         if p.spec.dns_names.is_empty() {
             e.add("spec.dnsNames", "is required with istio.gateway: list the external host names the gateway serves");
         }
-        gateway(&mut e, g);
+        let listeners = ProxyListeners::of(p);
+        gateway(&mut e, g, &listeners.routes(), p.spec.dns_names.len());
     }
     let patches = customization(&mut e, &p.spec.customization);
     e.finish(Valid { resource: p, listeners: ProxyListeners::of(p), patches })

@@ -1,6 +1,7 @@
 //! Every object `render` produces from the compat manifests and the examples
 //! is valid against the real schemas the API server would use: Istio's CRDs
-//! (istio.io/api at 1.24.2 and 1.32.0) and Kubernetes' OpenAPI v3 (1.36.3),
+//! (istio.io/api at 1.24.2 and 1.32.0), the Gateway API's standard channel
+//! (sigs.k8s.io/gateway-api v1.6.3) and Kubernetes' OpenAPI v3 (1.36.3),
 //! with strict field validation — and the validator itself refuses what the
 //! API server refuses.
 
@@ -90,7 +91,7 @@ fn assert_rejected(base: &Value, what: &str, expect: &str, edit: impl FnOnce(&mu
 
 #[test]
 fn validator_accepts_well_formed_objects() {
-    for v in [gateway(), service(), statefulset(), authorization_policy()] {
+    for v in [gateway(), service(), statefulset(), authorization_policy(), tls_route()] {
         let errors = Schemas::get().errors(&v);
         assert!(errors.is_empty(), "{} must be valid: {errors:#?}", v["kind"]);
     }
@@ -116,6 +117,24 @@ fn validator_refuses_unknown_fields() {
     });
     let ap = authorization_policy();
     assert_rejected(&ap, "AuthorizationPolicy rule bogus", "bogus", |v| v["spec"]["rules"][0]["bogus"] = json!(1));
+    let route = tls_route();
+    assert_rejected(&route, "TLSRoute rule bogus", "bogus", |v| v["spec"]["rules"][0]["bogus"] = json!(1));
+    assert_rejected(&route, "TLSRoute backend without a name", "name", |v| {
+        v["spec"]["rules"][0]["backendRefs"][0].as_object_mut().unwrap().remove("name");
+    });
+}
+
+fn tls_route() -> Value {
+    json!({
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "TLSRoute",
+        "metadata": {"name": "r", "namespace": "pulsar"},
+        "spec": {
+            "parentRefs": [{"name": "gw", "sectionName": "tls-6651"}],
+            "hostnames": ["pb0-pulsar.example.com"],
+            "rules": [{"backendRefs": [{"name": "pc-broker-0", "port": 6651}]}]
+        }
+    })
 }
 
 #[test]

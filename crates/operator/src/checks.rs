@@ -94,9 +94,9 @@ pub async fn zk_servers(
 /// (when magnetar generates the Gateway) and, in SIMPLE mode, the
 /// certificate secret there. Missing ones hold back only the external part
 /// (see [`crate::prerequisites`]).
-pub async fn gateway(client: &Client, gw: &GatewaySpec) -> Result<Vec<Missing>, kube::Error> {
+pub async fn gateway(client: &Client, gw: &GatewaySpec, namespace: &str) -> Result<Vec<Missing>, kube::Error> {
     let mut missing = Vec::new();
-    for need in magnetar_desired::prerequisites::of(gw) {
+    for need in magnetar_desired::prerequisites::of(gw, namespace) {
         let there = match &need {
             Missing::GatewayPods { namespace, selector } => {
                 let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
@@ -106,6 +106,8 @@ pub async fn gateway(client: &Client, gw: &GatewaySpec) -> Result<Vec<Missing>, 
                 let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
                 secrets.get_metadata_opt(name).await?.is_some()
             }
+            // prerequisites::of never lists it (the operator's discovery decides).
+            Missing::GatewayApiCrds => true,
         };
         if !there {
             missing.push(need);

@@ -104,6 +104,8 @@ pub struct Context {
     pub pods: Store<PartialObjectMeta<Pod>>,
     pub triggers: Triggers,
     pub istio: AtomicBool,
+    /// The Gateway API's CRDs (v1 Gateway, TLSRoute, HTTPRoute) are served.
+    pub gateway_api: AtomicBool,
     /// istiod's DNS capture, read at the Istio re-checks.
     pub mesh_dns: RwLock<MeshDns>,
     /// What was applied last, by `group/kind/namespace/name` (see [`crate::drift`]).
@@ -130,6 +132,10 @@ fn cloned<K: Resource<DynamicType = ()> + Clone>(store: &Store<K>, namespace: &s
 impl Context {
     pub fn istio_available(&self) -> bool {
         self.istio.load(Ordering::Relaxed)
+    }
+
+    pub fn gateway_api_available(&self) -> bool {
+        self.gateway_api.load(Ordering::Relaxed)
     }
 
     pub fn mesh_dns(&self) -> MeshDns {
@@ -209,7 +215,9 @@ impl Context {
         let children = self.children.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut out = Vec::new();
         for child in children {
-            if child.kind.is_istio() && !self.istio_available() {
+            if (child.kind.is_istio() && !self.istio_available())
+                || (child.kind.is_gateway_api() && !self.gateway_api_available())
+            {
                 continue;
             }
             for o in child.store.state() {

@@ -24,7 +24,7 @@ use kube::{Api, Client};
 use magnetar_desired::Object;
 
 use crate::context::{Live, Triggers};
-use crate::kinds::{MainKind, NETWORKING_ISTIO};
+use crate::kinds::{GATEWAY_API, MainKind, NETWORKING_ISTIO};
 
 pub use magnetar_desired::prerequisites::{Prerequisite as Missing, REASON_GATEWAY_PODS, REASON_GATEWAY_SECRET};
 
@@ -41,7 +41,7 @@ pub fn summary(missing: &[Missing], path: &str) -> String {
 /// Objects that route external traffic through the ingress gateway and are
 /// held back while a prerequisite is missing.
 pub fn is_external_access(group: &str, kind: &str) -> bool {
-    group == NETWORKING_ISTIO && (kind == "Gateway" || kind == "VirtualService")
+    (group == NETWORKING_ISTIO && (kind == "Gateway" || kind == "VirtualService")) || group == GATEWAY_API
 }
 
 /// [`is_external_access`] of a desired object.
@@ -116,6 +116,9 @@ async fn present(client: &Client, missing: &Missing) {
             let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
             watcher::watcher(api, config).default_backoff().map(sighting).boxed()
         }
+        // Found by the discovery loop (istio_watch), which re-queues every
+        // resource; never waited for here.
+        Missing::GatewayApiCrds => return,
     };
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {

@@ -277,6 +277,7 @@ async fn controllers(
             metrics: metrics.clone(),
         },
         istio: AtomicBool::new(false),
+        gateway_api: AtomicBool::new(false),
         mesh_dns: RwLock::new(discovery::MeshDns::default()),
         memory: Mutex::new(HashMap::new()),
         backoff: backoff::Backoff::default(),

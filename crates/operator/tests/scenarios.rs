@@ -929,3 +929,112 @@ async fn a_missing_gateway_holds_back_only_external_access() {
     cleanup(&client, ns).await;
     let _ = namespaces.delete(gw_ns, &Default::default()).await;
 }
+
+/// Issue 12: five brokers with every protocol through Gateway API objects
+/// (the upstream v1 CRDs, strict server-side apply) converge; each
+/// per-broker host has its own route to its own broker; scaling down prunes
+/// the per-broker routes; switching back to Istio's Gateway and
+/// VirtualServices leaves no Gateway API object behind.
+#[tokio::test]
+async fn gateway_api_routes_every_broker_host_and_switching_back_leaves_nothing() {
+    let ns = "op-gateway-api";
+    let (client, op) = converged_quick_start(ns).await;
+    // The created Gateway reads its certificate beside it.
+    copy_gateway_secret(&client, ns).await;
+    patch::<PulsarBroker>(
+        &client,
+        ns,
+        NAME,
+        json!({"spec": {
+            "replicas": 5,
+            "config": {"protocolHandlers": {"kop": {"enabled": true}, "mop": {"enabled": true}, "aop": {"enabled": true}}},
+            "istio": {"gateway": {"gatewayAPI": {"gatewayClassName": "istio"}}}
+        }}),
+    )
+    .await;
+    let gapi = |kind: &str| kind_key(magnetar_operator::kinds::GATEWAY_API, kind);
+    wait_for("5 brokers Ready behind Gateway API routes", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+            (is_ready(&pb)
+                && pb["status"]["readyReplicas"] == 5
+                && condition(&pb, "ExternalAccess")?["status"] == "True")
+                .then_some(())
+        }
+    })
+    .await;
+    wait_exact(&client, ns).await;
+    let live = live_set(&client, ns).await;
+    assert!(live.contains(&(gapi("Gateway"), "private-cloud-broker-gateway".into())), "{live:?}");
+    assert!(!live.iter().any(|(k, _)| k == "VirtualService" || k == "Gateway"), "Istio routing left: {live:?}");
+    // Each per-broker host (as the status publishes it) routes, for every
+    // TLS protocol, to that broker's own Service.
+    let pb = get_json::<PulsarBroker>(&client, ns, NAME).await.unwrap();
+    let hosts: Vec<String> = serde_json::from_value(pb["status"]["serviceEndpoints"]["brokers"].clone()).unwrap();
+    assert_eq!(hosts.len(), 5);
+    let tls_routes = tls_routes(&client, ns).await;
+    for (i, host) in hosts.iter().enumerate() {
+        for protocol in ["pulsar", "kafka", "mqtt", "amqp"] {
+            let name = format!("private-cloud-broker-{i}-{protocol}");
+            let spec = &tls_routes.iter().find(|r| r["metadata"]["name"] == name.as_str()).expect(&name)["spec"];
+            assert_eq!(spec["hostnames"], json!([host]), "{name}");
+            assert_eq!(spec["rules"][0]["backendRefs"][0]["name"], format!("private-cloud-broker-{i}"), "{name}");
+        }
+        assert!(live.contains(&(gapi("HTTPRoute"), format!("private-cloud-broker-{i}-web"))));
+    }
+    // Scale-down prunes the routes of brokers 2-4.
+    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"replicas": 2}})).await;
+    wait_for("per-broker routes 2-4 gone", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let live = live_set(&client, ns).await;
+            let left = live
+                .iter()
+                .filter(|(_, n)| (2..5).any(|i| n.starts_with(&format!("private-cloud-broker-{i}"))))
+                .count();
+            (left == 0).then_some(())
+        }
+    })
+    .await;
+    wait_exact(&client, ns).await;
+    // Back to Istio's objects: nothing of the Gateway API stays.
+    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"istio": {"gateway": {"gatewayAPI": null}}}})).await;
+    wait_for("Istio routing back, Gateway API objects gone", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let live = live_set(&client, ns).await;
+            let api_left = live.iter().any(|(k, _)| k.ends_with(magnetar_operator::kinds::GATEWAY_API));
+            let istio = live.contains(&("VirtualService".to_string(), "private-cloud-broker-1".to_string()));
+            (!api_left && istio).then_some(())
+        }
+    })
+    .await;
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
+/// The quick start's gateway certificate, copied into `ns`.
+async fn copy_gateway_secret(client: &Client, ns: &str) {
+    use k8s_openapi::api::core::v1::Secret;
+    let from: Api<Secret> = Api::namespaced(client.clone(), "istio-system");
+    let mut s = from.get("ingressgateway-tls").await.unwrap();
+    s.metadata = kube::api::ObjectMeta { name: Some("ingressgateway-tls".into()), ..Default::default() };
+    let to: Api<Secret> = Api::namespaced(client.clone(), ns);
+    to.create(&Default::default(), &s).await.unwrap();
+}
+
+/// The TLSRoutes in `ns`, as JSON.
+async fn tls_routes(client: &Client, ns: &str) -> Vec<Value> {
+    let kind = magnetar_operator::kinds::GATEWAY_API_KINDS[1];
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|o| serde_json::to_value(o).unwrap())
+        .collect()
+}

@@ -11,6 +11,9 @@ use anyhow::{Context, bail};
 pub const ISTIO_GUIDE: &str = "1.24.2";
 /// The newest Istio whose CRDs `tools/build-cluster.sh` fetches.
 pub const ISTIO_NEWEST: &str = "1.32.0";
+/// The Gateway API whose CRDs `tools/build-cluster.sh` fetches (TLSRoute is
+/// v1 in its standard channel from 1.5 on).
+pub const GATEWAY_API_VERSION: &str = "v1.6.3";
 
 /// The cache directory of one control-plane build: `bin/` and `istio/`.
 #[derive(Clone, Debug)]
@@ -58,6 +61,19 @@ impl Binaries {
     }
 
     /// The CRD YAML of an Istio version.
+    /// The Gateway API CRDs of `channel` (`standard` or `experimental`) at
+    /// [`GATEWAY_API_VERSION`].
+    pub fn gateway_api_crds(&self, channel: &str) -> anyhow::Result<PathBuf> {
+        let p = self.dir.join("gateway-api").join(format!("{GATEWAY_API_VERSION}-{channel}.yaml"));
+        if p.is_file() {
+            return Ok(p);
+        }
+        bail!(
+            "no Gateway API {GATEWAY_API_VERSION} {channel} CRDs in {} (tools/build-cluster.sh fetches them)",
+            self.dir.display()
+        )
+    }
+
     pub fn istio_crds(&self, version: &str) -> anyhow::Result<PathBuf> {
         let p = self.dir.join("istio").join(format!("{version}.yaml"));
         if p.is_file() {

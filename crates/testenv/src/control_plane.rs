@@ -49,6 +49,9 @@ pub struct Options {
     /// Istio version whose CRDs to install (`None`: none). See
     /// [`crate::ISTIO_GUIDE`] and [`crate::ISTIO_NEWEST`].
     pub istio: Option<String>,
+    /// The Gateway API channel whose CRDs to install (`standard` or
+    /// `experimental`, at [`crate::GATEWAY_API_VERSION`]; `None`: none).
+    pub gateway_api: Option<String>,
     /// Install magnetar's own CRDs.
     pub magnetar_crds: bool,
     /// Also run kube-controller-manager, kube-scheduler and kwok with a fake
@@ -69,10 +72,12 @@ pub struct Options {
 }
 
 impl Default for Options {
-    /// magnetar's CRDs and the newest Istio's; no controllers.
+    /// magnetar's CRDs, the newest Istio's and the Gateway API's standard
+    /// channel; no controllers.
     fn default() -> Self {
         Options {
             istio: Some(ISTIO_NEWEST.to_string()),
+            gateway_api: Some("standard".to_string()),
             magnetar_crds: true,
             workloads: false,
             real_node: false,
@@ -90,6 +95,14 @@ impl Options {
     }
     pub fn without_istio(mut self) -> Self {
         self.istio = None;
+        self
+    }
+    pub fn without_gateway_api(mut self) -> Self {
+        self.gateway_api = None;
+        self
+    }
+    pub fn gateway_api_channel(mut self, channel: &str) -> Self {
+        self.gateway_api = Some(channel.to_string());
         self
     }
     pub fn without_magnetar_crds(mut self) -> Self {
@@ -169,6 +182,7 @@ impl ControlPlane {
         let binaries = tokio::task::spawn_blocking(Binaries::locate).await??;
         let t_build = t0.elapsed();
         let istio_file = options.istio.as_deref().map(|v| binaries.istio_crds(v)).transpose()?;
+        let gateway_api_file = options.gateway_api.as_deref().map(|c| binaries.gateway_api_crds(c)).transpose()?;
 
         let (dir, scratch) = directories(&options.label)?;
         eprintln!("magnetar-testenv: starting a control plane; logs, certificates and kubeconfig in {}", dir.display());
@@ -248,7 +262,7 @@ impl ControlPlane {
         if options.magnetar_crds {
             all.extend(crds::magnetar_crds());
         }
-        if let Some(file) = &istio_file {
+        for file in istio_file.iter().chain(&gateway_api_file) {
             all.extend(crds::crds_from_yaml_file(file)?);
         }
         cp.guard("installing CRDs", crds::install(&client, &all, options.timeout)).await?;

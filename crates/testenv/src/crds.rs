@@ -98,6 +98,29 @@ mod tests {
         }
     }
 
+    /// Both channels serve v1 Gateway, HTTPRoute and TLSRoute, the kinds
+    /// and version magnetar emits (TLSRoute is v1 from Gateway API 1.5).
+    #[test]
+    fn gateway_api_crd_files_serve_the_v1_kinds_magnetar_generates() {
+        let b = crate::Binaries::locate().unwrap();
+        for channel in ["standard", "experimental"] {
+            let crds = crds_from_yaml_file(&b.gateway_api_crds(channel).unwrap()).unwrap();
+            for want in ["gateways", "httproutes", "tlsroutes"] {
+                let name = format!("{want}.gateway.networking.k8s.io");
+                let crd = crds.iter().find(|c| c["metadata"]["name"] == name.as_str());
+                let crd = crd.unwrap_or_else(|| panic!("{channel}: no {name}"));
+                let v1 = crd["spec"]["versions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v["name"] == "v1" && v["served"] == true);
+                assert!(v1, "{channel}: {name} does not serve v1");
+                let bundle = &crd["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"];
+                assert_eq!(bundle, crate::GATEWAY_API_VERSION, "{channel}: {name}");
+            }
+        }
+    }
+
     #[test]
     fn yaml_documents_skips_empty_documents() {
         let docs = yaml_documents("---\n# only a comment\n---\na: 1\n---\n---\nb: 2\n").unwrap();

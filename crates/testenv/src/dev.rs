@@ -22,10 +22,12 @@ pub async fn dev_environment() -> anyhow::Result<DevEnvironment> {
     dev_environment_with(dev_options()).await
 }
 
-/// What [`dev_environment`] starts: everything, with the newest Istio's CRDs.
+/// What [`dev_environment`] starts: everything, with the newest Istio's CRDs
+/// and the Gateway API's standard channel.
 pub fn dev_options() -> Options {
     Options {
         istio: Some(ISTIO_NEWEST.to_string()),
+        gateway_api: Some("standard".to_string()),
         magnetar_crds: true,
         workloads: true,
         real_node: false,

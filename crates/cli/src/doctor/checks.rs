@@ -366,7 +366,7 @@ fn broker(s: &Snapshot, b: &PulsarBroker, out: &mut Vec<Finding>) {
     let Some(ext) = listeners.external else { return };
     let gw = ext.gateway;
     // What external access needs, as the operator decides it.
-    for need in prerequisites::of(gw) {
+    for need in prerequisites::of(gw, &ns) {
         let Prerequisite::GatewayPods { namespace, selector } = need else { continue };
         match s.gateway_pods.get(&(namespace.clone(), selector.clone())).copied().unwrap_or(0) {
             0 => out.push(bad(

@@ -84,7 +84,7 @@ async fn snapshot(client: &Client, ns: Option<&str>) -> anyhow::Result<Snapshot>
     for b in &s.brokers.clone() {
         let Some(ext) = BrokerListeners::of(b).external else { continue };
         let gw = ext.gateway;
-        for need in prerequisites::of(gw) {
+        for need in prerequisites::of(gw, &b.namespace().unwrap_or_default()) {
             let Prerequisite::GatewayPods { namespace, selector } = need else { continue };
             if let std::collections::btree_map::Entry::Vacant(slot) = s.gateway_pods.entry((namespace, selector)) {
                 let (ns, selector) = slot.key();

@@ -11,7 +11,7 @@ pub mod routing;
 pub mod security;
 pub mod types;
 
-use magnetar_api::istio::MeshSettings;
+use magnetar_api::istio::{GatewaySpec, MeshSettings};
 use magnetar_api::{BookKeeperCluster, ZooKeeperCluster};
 
 use crate::names::Component;
@@ -22,6 +22,11 @@ use security::Target;
 
 fn enabled<M: MeshSettings>(istio: Option<&M>) -> Option<&M> {
     istio.filter(|m| m.enabled())
+}
+
+/// Who the gateway of `component` is (its pods' namespace and ServiceAccount).
+fn identity(gw: &GatewaySpec, component: Component, owner: &Owner) -> (String, String) {
+    crate::gateway_api::gateway_identity(gw, &routing::gateway_name(component, owner), &owner.namespace)
 }
 
 /// The main Service and the headless one.
@@ -95,7 +100,7 @@ pub fn broker(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obj
         metrics_port: HTTP,
         // Pulsar's web service: metrics and the admin REST API.
         metrics_is_admin: true,
-        gateway: listeners.external.as_ref().map(|e| (e.gateway, gateway_ports)),
+        gateway: listeners.external.as_ref().map(|e| (identity(e.gateway, c, owner), gateway_ports)),
         operator_ports: vec![],
         services: both_services(c, owner),
     };
@@ -117,7 +122,7 @@ pub fn proxy(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         metrics_port: HTTP,
         // The proxy's web service: metrics and the proxied admin REST API.
         metrics_is_admin: true,
-        gateway: gateway.zip(gateway_ports),
+        gateway: gateway.map(|g| identity(g, Component::Proxy, owner)).zip(gateway_ports),
         operator_ports: vec![],
         // The proxy has no headless Service.
         services: vec![Component::Proxy.object_name(&owner.name)],

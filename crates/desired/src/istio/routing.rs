@@ -20,14 +20,16 @@ use crate::names::{self, Component};
 use crate::ports::NamedPort;
 use crate::{BuildContext, Object, Owner};
 
-/// One VirtualService: its hosts and the Service its routes go to.
-struct Binding {
-    name: String,
+/// One VirtualService (or set of Gateway API routes): its hosts and the
+/// Service its routes go to.
+pub(crate) struct Binding {
+    /// The destination Service's name, and the routes' name.
+    pub(crate) name: String,
     /// Distinguishes this binding's Gateway servers (`main`, `b0`, ...).
-    label: String,
-    hosts: Vec<String>,
+    pub(crate) label: String,
+    pub(crate) hosts: Vec<String>,
     /// FQDN of the destination Service.
-    destination: String,
+    pub(crate) destination: String,
 }
 
 /// Everything a broker with external access needs besides its workload.
@@ -41,12 +43,17 @@ pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner, ct
     let bindings = broker_bindings(&ext.hosts, &ordinals, owner, ctx);
     let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();
     let mut out: Vec<Object> = ordinals.iter().map(|&i| per_broker_service(i, &targets, owner)).collect();
-    let gateway_name = format!("{}-gateway", c.object_name(&owner.name));
-    out.extend(gateway_and_routes(ext.gateway, &gateway_name, &routes, &bindings, c, owner));
+    out.extend(gateway_and_routes(ext.gateway, &gateway_name(c, owner), &routes, &bindings, c, owner));
     if ext.gateway.mesh_internal_hosts() {
         out.extend(ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &routes, owner)));
     }
     out
+}
+
+/// `<n>-broker-gateway`, `<n>-proxy-gateway`: the Gateway magnetar creates
+/// (Istio's or the Gateway API's).
+pub fn gateway_name(component: Component, owner: &Owner) -> String {
+    format!("{}-gateway", component.object_name(&owner.name))
 }
 
 /// The main host to the `<n>-broker` Service, and each per-broker host to
@@ -81,6 +88,9 @@ fn gateway_and_routes(
     component: Component,
     owner: &Owner,
 ) -> Vec<Object> {
+    if let Some(api) = gw.gateway_api.as_ref() {
+        return crate::gateway_api::objects(api, gw, gateway_name, routes, bindings, component, owner);
+    }
     let existing: Vec<String> = gw.gateways.iter().filter(|g| !g.is_empty()).cloned().collect();
     let mut out = Vec::new();
     let refs = if existing.is_empty() {
@@ -260,5 +270,5 @@ pub fn proxy(listeners: &ProxyListeners, owner: &Owner, ctx: &BuildContext) -> V
         destination: ctx.service_host(&name, &owner.namespace),
         name: name.clone(),
     };
-    gateway_and_routes(ext.gateway, &format!("{name}-gateway"), &listeners.routes(), &[binding], c, owner)
+    gateway_and_routes(ext.gateway, &gateway_name(c, owner), &listeners.routes(), &[binding], c, owner)
 }

@@ -1,7 +1,7 @@
 //! Security objects of one component (SPEC 3.5, 4.5): PeerAuthentication,
 //! AuthorizationPolicy and the sidecar-only DestinationRules.
 
-use magnetar_api::istio::{DataplaneMode, GatewaySpec, MeshSettings, MtlsMode};
+use magnetar_api::istio::{DataplaneMode, MeshSettings, MtlsMode};
 
 use super::types::*;
 use crate::names::{self, Component};
@@ -9,7 +9,7 @@ use crate::{BuildContext, Object, Owner};
 
 /// The pods one set of policies covers, and who may reach which port.
 #[derive(Clone, Debug)]
-pub struct Target<'a> {
+pub struct Target {
     pub component: Component,
     /// Container ports: every peer of the Pulsar cluster may reach them.
     pub ports: Vec<i32>,
@@ -18,8 +18,10 @@ pub struct Target<'a> {
     /// The metrics port also serves an admin API (broker and proxy 8080,
     /// bookie and auto-recovery 8000): never open it to unnamed callers.
     pub metrics_is_admin: bool,
-    /// The ingress gateway and the target ports it routes to.
-    pub gateway: Option<(&'a GatewaySpec, Vec<i32>)>,
+    /// The ingress gateway's namespace and ServiceAccount
+    /// ([`crate::gateway_api::gateway_identity`]) and the target ports it
+    /// routes to.
+    pub gateway: Option<((String, String), Vec<i32>)>,
     /// Ports the operator reaches (ZooKeeper's leader check); empty otherwise.
     pub operator_ports: Vec<i32>,
     /// Services the DestinationRules cover (none for auto-recovery).
@@ -117,8 +119,8 @@ fn rules<M: MeshSettings>(mesh: &M, target: &Target, owner: &Owner, ctx: &BuildC
     let td = mesh.trust_domain();
     let mut v = Vec::new();
     v.extend(principals_to(ctx.peer_principals(td, &owner.namespace), &target.ports));
-    if let Some((gateway, ports)) = &target.gateway {
-        let gw = names::principal(td, gateway.namespace(), gateway.service_account());
+    if let Some(((namespace, service_account), ports)) = &target.gateway {
+        let gw = names::principal(td, namespace, service_account);
         v.extend(principals_to(vec![gw], ports));
     }
     v.extend(principals_to(vec![ctx.operator_principal(td)], &target.operator_ports));

@@ -710,3 +710,146 @@ fn proxy_gateway_routes_its_dns_names() {
     assert_eq!(got, [(6651, 6651), (443, 8443)]);
     assert_eq!(ports_of(&ap(&pass, "pc-proxy"), gw), ["6651", "8443"]);
 }
+
+// ---------------------------------------------------------------------------
+// Gateway API (istio.gateway.gatewayAPI)
+
+mod gateway_api {
+    use super::*;
+    use crate::gateway_api::types::{Gateway as ApiGateway, HTTPRoute, TLSRoute};
+
+    const FIVE: &str = concat!(
+        "  replicas: 5\n",
+        "  config:\n",
+        "    advertisedDomain: streams.example.com\n",
+        "    serviceURLGenerationPolicy: OrdinalPrefix\n",
+        "    protocolHandlers: {kop: {enabled: true}, mop: {enabled: true}}\n",
+        "  istio:\n",
+        "    enabled: true\n",
+    );
+
+    fn routes<K: k8s_openapi::Resource>(objs: &[Object]) -> Vec<&Object> {
+        objs.iter().filter(|o| o.kind == K::KIND && o.group() == crate::gateway_api::types::GROUP).collect()
+    }
+
+    /// SIMPLE: the created Gateway terminates TLS with one listener per host
+    /// and protocol; each per-broker host has its own TLSRoute per TLS
+    /// protocol and an HTTPRoute for the web service, to its own broker's
+    /// Service; no Istio Gateway or VirtualService is left.
+    #[test]
+    fn simple_mode_gives_each_broker_host_its_own_routes() {
+        let objs = broker_objects(&format!(
+            "{FIVE}    gateway: {{gatewayAPI: {{gatewayClassName: istio}}, tls: {{certSecretName: streams-tls}}}}\n"
+        ));
+        assert!(
+            objs.iter()
+                .all(|o| !(o.group() == "networking.istio.io" && (o.kind == "Gateway" || o.kind == "VirtualService")))
+        );
+        let gw: ApiGateway = typed(&objs, "pc-broker-gateway");
+        assert_eq!(gw.spec.gateway_class_name, "istio");
+        // pulsar, web, kafka, mqtt on the main host and five broker hosts.
+        assert_eq!(gw.spec.listeners.len(), 4 * 6);
+        let l = gw.spec.listeners.iter().find(|l| l.name == "tls-9093-b3").expect("broker 3's Kafka listener");
+        assert_eq!(l.hostname.as_deref(), Some("pb3-streams.example.com"));
+        let tls = l.tls.as_ref().unwrap();
+        assert_eq!((tls.mode.as_str(), tls.certificate_refs[0].name.as_str()), ("Terminate", "streams-tls"));
+        for i in 0..5 {
+            let r: TLSRoute = typed(&objs, &format!("pc-broker-{i}-kafka"));
+            assert_eq!(r.spec.hostnames, [format!("pb{i}-streams.example.com")]);
+            let backend = &r.spec.rules[0].backend_refs[0];
+            assert_eq!((backend.name.clone(), backend.port), (format!("pc-broker-{i}"), 9094));
+            assert_eq!(r.spec.parent_refs[0].section_name.as_deref(), Some(format!("tls-9093-b{i}").as_str()));
+            let web: HTTPRoute = typed(&objs, &format!("pc-broker-{i}-web"));
+            assert_eq!(web.spec.rules[0].backend_refs[0].port, 8080);
+        }
+        let main: TLSRoute = typed(&objs, "pc-broker-pulsar");
+        assert_eq!(main.spec.hostnames, ["streams.example.com"]);
+        assert_eq!(routes::<TLSRoute>(&objs).len(), 3 * 6);
+        assert_eq!(routes::<HTTPRoute>(&objs).len(), 6);
+        // The gateway's pods istiod runs for the Gateway: <gateway>-<class>.
+        let ap: AuthorizationPolicy = typed(&objs, "pc-broker");
+        let principals: Vec<String> =
+            ap.spec.rules.iter().flat_map(|r| r.from.iter().flat_map(|f| f.source.principals.clone())).collect();
+        assert!(
+            principals.contains(&"cluster.local/ns/pulsar/sa/pc-broker-gateway-istio".to_string()),
+            "{principals:?}"
+        );
+    }
+
+    /// PASSTHROUGH: one listener per port, the TLSRoutes pick the broker by
+    /// SNI; HTTPS passes through too (a TLSRoute, no HTTPRoute).
+    #[test]
+    fn passthrough_mode_shares_one_listener_per_port() {
+        let objs = broker_objects(&format!(
+            "{FIVE}    gateway: {{gatewayAPI: {{gatewayClassName: istio}}, tls: {{mode: passthrough}}}}\n"
+        ));
+        let gw: ApiGateway = typed(&objs, "pc-broker-gateway");
+        let names: Vec<&str> = gw.spec.listeners.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["tls-6651", "tls-443", "tls-9093", "tls-8883"]);
+        assert!(
+            gw.spec.listeners.iter().all(|l| l.hostname.is_none() && l.tls.as_ref().unwrap().mode == "Passthrough")
+        );
+        let r: TLSRoute = typed(&objs, "pc-broker-2-web");
+        assert_eq!(
+            (r.spec.hostnames[0].as_str(), r.spec.rules[0].backend_refs[0].port),
+            ("pb2-streams.example.com", 8443)
+        );
+        assert!(routes::<HTTPRoute>(&objs).is_empty());
+    }
+
+    /// parentRefs: no Gateway of magnetar's; each route attaches to the
+    /// user's Gateways on its protocol's port.
+    #[test]
+    fn parent_refs_attach_to_existing_gateways_by_port() {
+        let objs = broker_objects(&format!(
+            "{FIVE}    gateway: {{gatewayAPI: {{parentRefs: [{{name: shared, namespace: ingress}}]}}, tls: {{mode: passthrough}}}}\n"
+        ));
+        assert!(objs.iter().all(|o| o.kind != "Gateway"));
+        let r: TLSRoute = typed(&objs, "pc-broker-4-mqtt");
+        let p = &r.spec.parent_refs[0];
+        assert_eq!((p.name.as_str(), p.namespace.as_deref(), p.port), ("shared", Some("ingress"), Some(8883)));
+        let ap: AuthorizationPolicy = typed(&objs, "pc-broker");
+        let principals: Vec<String> =
+            ap.spec.rules.iter().flat_map(|r| r.from.iter().flat_map(|f| f.source.principals.clone())).collect();
+        assert!(principals.contains(&"cluster.local/ns/ingress/sa/shared-istio".to_string()), "{principals:?}");
+    }
+
+    #[test]
+    fn proxy_routes_its_dns_names() {
+        let objs = proxy_objects(
+            "  dnsNames: [proxy.example.com]\n  istio: {enabled: true, gateway: {gatewayAPI: {gatewayClassName: istio}, tls: {certSecretName: p-tls}}}\n",
+        );
+        let gw: ApiGateway = typed(&objs, "pc-proxy-gateway");
+        assert_eq!(gw.spec.listeners.len(), 2);
+        let r: TLSRoute = typed(&objs, "pc-proxy-pulsar");
+        assert_eq!(
+            (r.spec.hostnames[0].as_str(), r.spec.rules[0].backend_refs[0].name.as_str()),
+            ("proxy.example.com", "pc-proxy")
+        );
+        let _: HTTPRoute = typed(&objs, "pc-proxy-web");
+    }
+
+    #[test]
+    fn validation_names_the_conflicts_and_the_listener_limit() {
+        let err = |spec: &str| crate::validate::broker(&pb(&format!("  image: i\n{spec}"))).unwrap_err().to_string();
+        let both = err(&format!(
+            "{FIVE}    gateway: {{gatewayAPI: {{gatewayClassName: istio, parentRefs: [{{name: shared}}]}}, tls: {{certSecretName: t}}}}\n"
+        ));
+        assert!(
+            both.contains("spec.istio.gateway.gatewayAPI: gatewayAPI needs exactly one of gatewayClassName"),
+            "{both}"
+        );
+        let istio_too = err(&format!(
+            "{FIVE}    gateway: {{gatewayAPI: {{gatewayClassName: istio}}, gateways: [istio-system/gw], tls: {{certSecretName: t}}}}\n"
+        ));
+        assert!(
+            istio_too.contains("spec.istio.gateway.gateways: names Istio Gateways, which gatewayAPI replaces"),
+            "{istio_too}"
+        );
+        let many = err(&format!(
+            "{}    gateway: {{gatewayAPI: {{gatewayClassName: istio}}, tls: {{certSecretName: t}}}}\n",
+            FIVE.replace("replicas: 5", "replicas: 20")
+        ));
+        assert!(many.contains("the Gateway would need 84 listeners"), "{many}");
+    }
+}

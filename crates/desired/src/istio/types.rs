@@ -64,6 +64,9 @@ macro_rules! istio_kind {
     };
 }
 
+/// The same shape serves the Gateway API's kinds ([`crate::gateway_api::types`]).
+pub(crate) use istio_kind as crd_kind;
+
 istio_kind!(
     /// security.istio.io/v1 PeerAuthentication.
     PeerAuthentication, PeerAuthenticationSpec, "security.istio.io", "v1", "peerauthentications"

@@ -6,6 +6,9 @@
 //!   `istio.io/api` at [`ISTIO_VERSIONS`]; each CRD version's
 //!   `schema.openAPIV3Schema`, with `apiVersion`, `kind` and `metadata`
 //!   (Kubernetes' ObjectMeta) added at the root as the API server does.
+//! * Gateway API: the standard channel's CRDs (`config/crd/standard`) of the
+//!   Go module `sigs.k8s.io/gateway-api` at [`GATEWAY_API_VERSION`], the
+//!   same way.
 //! * Kubernetes: `api/openapi-spec/v3/*.json` of `k8s.io/kubernetes` at
 //!   [`KUBERNETES_VERSION`], `#/components/schemas/...` refs resolved by the
 //!   validator.
@@ -33,6 +36,8 @@ use serde_json::{Map, Value, json};
 
 pub const ISTIO_VERSIONS: [&str; 2] = ["v1.24.2", "v1.32.0"];
 pub const KUBERNETES_VERSION: &str = "v1.36.3";
+/// Keep in step with magnetar_testenv::GATEWAY_API_VERSION.
+pub const GATEWAY_API_VERSION: &str = "v1.6.3";
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 /// Which schemas to validate against.
@@ -41,6 +46,7 @@ pub enum Set {
     Kubernetes,
     /// Index into [`ISTIO_VERSIONS`].
     Istio(usize),
+    GatewayApi,
 }
 
 impl Set {
@@ -48,6 +54,7 @@ impl Set {
         match self {
             Set::Kubernetes => format!("Kubernetes {KUBERNETES_VERSION}"),
             Set::Istio(i) => format!("Istio {}", ISTIO_VERSIONS[i]),
+            Set::GatewayApi => format!("Gateway API {GATEWAY_API_VERSION}"),
         }
     }
 }
@@ -61,6 +68,8 @@ pub struct Schemas {
     core: Arc<Map<String, Value>>,
     /// Per Istio version: (apiVersion, kind) -> raw openAPIV3Schema.
     istio: Vec<HashMap<(String, String), Value>>,
+    /// The Gateway API's standard channel: (apiVersion, kind) -> schema.
+    gateway_api: HashMap<(String, String), Value>,
     /// Strict `components.schemas` per Kubernetes group version.
     k8s_components: Mutex<HashMap<String, Option<Components>>>,
     validators: Mutex<HashMap<Key, Arc<Result<Validator, String>>>>,
@@ -71,6 +80,7 @@ pub struct Schemas {
 fn module_dirs() -> HashMap<String, PathBuf> {
     let mut modules: Vec<String> = ISTIO_VERSIONS.iter().map(|v| format!("istio.io/api@{v}")).collect();
     modules.push(format!("k8s.io/kubernetes@{KUBERNETES_VERSION}"));
+    modules.push(format!("sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"));
     let tmp = std::env::temp_dir().join(format!("magnetar-schema-modules-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("create a temporary directory");
     let out = Command::new("go")
@@ -143,10 +153,24 @@ impl Schemas {
                 crds
             })
             .collect();
+        let standard = dirs[&format!("sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}")].join("config/crd/standard");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&standard)
+            .unwrap_or_else(|e| panic!("{}: {e}", standard.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("gateway.networking.k8s.io_")))
+            .filter(|p| !p.to_string_lossy().contains("vap_safeupgrades"))
+            .collect();
+        files.sort();
+        let gateway_api = istio_crds(&files.iter().map(|f| read(f)).collect::<Vec<_>>().join("\n---\n"));
+        assert!(
+            gateway_api.contains_key(&("gateway.networking.k8s.io/v1".into(), "TLSRoute".into())),
+            "no TLSRoute v1"
+        );
         Schemas {
             openapi_dir,
             core,
             istio,
+            gateway_api,
             k8s_components: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),
         }
@@ -157,6 +181,8 @@ impl Schemas {
         let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
         if group.ends_with("istio.io") {
             (0..ISTIO_VERSIONS.len()).map(Set::Istio).collect()
+        } else if group == "gateway.networking.k8s.io" {
+            vec![Set::GatewayApi]
         } else {
             vec![Set::Kubernetes]
         }
@@ -214,10 +240,14 @@ impl Schemas {
                     .ok_or_else(|| format!("Kubernetes {KUBERNETES_VERSION} has no kind {kind} in {api_version}"))?;
                 json!({"$ref": format!("#/components/schemas/{name}"), "components": {"schemas": &*components}})
             }
-            Set::Istio(i) => {
-                let raw = self.istio[i]
+            Set::Istio(_) | Set::GatewayApi => {
+                let crds = match set {
+                    Set::Istio(i) => &self.istio[i],
+                    _ => &self.gateway_api,
+                };
+                let raw = crds
                     .get(&(api_version.to_string(), kind.to_string()))
-                    .ok_or_else(|| format!("Istio {} serves no {kind} in {api_version}", ISTIO_VERSIONS[i]))?;
+                    .ok_or_else(|| format!("{} serves no {kind} in {api_version}", set.label()))?;
                 let mut root = raw.clone();
                 strict(&mut root, true);
                 let props = root["properties"].as_object_mut().expect("CRD schema has properties");

@@ -30,7 +30,7 @@ use crate::context::{Context, Live, template_labels};
 use crate::discovery;
 use crate::error::Error;
 use crate::events;
-use crate::kinds::is_istio_group;
+use crate::kinds::{GATEWAY_API, is_istio_group};
 use crate::migration::{self, mode_of};
 use crate::prerequisites::{self, Missing};
 use crate::restart;
@@ -202,7 +202,7 @@ async fn missing_prerequisites<K: ComponentResource>(
     ctx: &Context,
 ) -> Result<Vec<Missing>, Error> {
     let Some(gw) = gateway.filter(|_| ctx.istio_available()) else { return Ok(Vec::new()) };
-    let missing = checks::gateway(&ctx.client, gw).await.map_err(Error::Check)?;
+    let missing = checks::gateway(&ctx.client, gw, &obj.namespace().unwrap_or_default()).await.map_err(Error::Check)?;
     let who = (K::MAIN, obj.namespace().unwrap_or_default(), obj.name_any());
     for m in &missing {
         ctx.prerequisites.wait(&ctx.client, &ctx.triggers, m, who.clone());
@@ -235,6 +235,7 @@ struct Seen {
     ns: String,
     name: String,
     istio: bool,
+    gateway_api: bool,
     inventory: magnetar_desired::cluster::Inventory,
     enrolment: Enrolment,
     /// The objects this resource owns.
@@ -269,6 +270,7 @@ fn observe<K: ComponentResource>(obj: &K, ctx: &Context) -> Seen {
     Seen {
         inventory: ctx.inventory(&ns),
         istio: ctx.istio_available(),
+        gateway_api: ctx.gateway_api_available(),
         ns,
         name,
         enrolment,
@@ -311,8 +313,14 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
     if !errors.is_empty() {
         return Ok(invalid(Invalid(errors).to_string()));
     }
-    desired.retain(|o| seen.istio || !is_istio_group(o.group()));
-    let missing = missing_prerequisites(obj, gateway, ctx).await?;
+    let wants_gateway_api = desired.iter().any(|o| o.group() == GATEWAY_API);
+    desired.retain(|o| (seen.istio || !is_istio_group(o.group())) && (seen.gateway_api || o.group() != GATEWAY_API));
+    let mut missing = missing_prerequisites(obj, gateway, ctx).await?;
+    // Not watched like the others: the discovery loop re-queues everything
+    // when the CRDs appear.
+    if wants_gateway_api && !seen.gateway_api {
+        missing.insert(0, Missing::GatewayApiCrds);
+    }
     let external = gateway.filter(|_| seen.istio).map(|_| match missing.first() {
         None => ExternalAccess::Routed,
         Some(first) => ExternalAccess::Waiting(first.reason(), prerequisites::summary(&missing, GATEWAY_PATH)),

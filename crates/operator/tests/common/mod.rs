@@ -204,7 +204,14 @@ pub async fn wait_all_ready(client: &Client, ns: &str) {
     }
 }
 
-/// `(kind, name)` of every managed object in `ns` (generated kinds only).
+/// The kind as [`live_set`] names it: a Gateway API kind is qualified by
+/// its group (`Gateway.gateway.networking.k8s.io`), Istio's Gateway is not.
+pub fn kind_key(group: &str, kind: &str) -> String {
+    if group == kinds::GATEWAY_API { format!("{kind}.{group}") } else { kind.to_string() }
+}
+
+/// `(kind, name)` of every managed object in `ns` (generated kinds only;
+/// see [`kind_key`]).
 pub async fn live_set(client: &Client, ns: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for kind in kinds::all() {
@@ -212,7 +219,7 @@ pub async fn live_set(client: &Client, ns: &str) -> BTreeSet<(String, String)> {
         let list = api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await.unwrap();
         for o in list.items {
             if o.metadata.deletion_timestamp.is_none() {
-                out.insert((kind.kind.to_string(), o.name_any()));
+                out.insert((kind_key(kind.group, kind.kind), o.name_any()));
             }
         }
     }
@@ -282,7 +289,7 @@ pub async fn desired_set(client: &Client, ns: &str) -> BTreeSet<(String, String)
         };
         objects.extend(magnetar_desired::build_coordinator(c, &inv.brokers_of(ns, &key), &ctx).unwrap());
     }
-    objects.into_iter().map(|o| (o.kind, o.name)).collect()
+    objects.into_iter().map(|o| (kind_key(o.group(), &o.kind), o.name)).collect()
 }
 
 /// Waits until the managed objects are exactly what the build step says.
