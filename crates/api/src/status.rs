@@ -14,6 +14,9 @@ pub const EXTERNAL_ACCESS: &str = "ExternalAccess";
 /// Brokers and proxies with a gateway: whether Pulsar's own authentication
 /// guards what the gateway exposes (False is a warning naming the fix).
 pub const EDGE_AUTHENTICATION: &str = "EdgeAuthentication";
+/// Brokers and proxies routed through the Gateway API: whether the
+/// implementation accepted every route and resolved its backends.
+pub const GATEWAY_ROUTES: &str = "GatewayRoutes";
 
 /// Observed state of a component.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -10,9 +10,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use magnetar_api::status::{
-    ComponentStatus, CoordinatorStatus, DEGRADED, EDGE_AUTHENTICATION, EXTERNAL_ACCESS, MESH_CONFIGURED,
-    ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
+    ComponentStatus, CoordinatorStatus, DEGRADED, EDGE_AUTHENTICATION, EXTERNAL_ACCESS, GATEWAY_ROUTES,
+    MESH_CONFIGURED, ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
 };
+use magnetar_desired::gateway_api::RouteReport;
 use magnetar_desired::mesh::Enrolment;
 use magnetar_desired::security;
 
@@ -166,6 +167,9 @@ pub struct Observed<'a> {
     /// Exposed through the gateway with Pulsar's authentication off: the
     /// warning naming the fix (`magnetar_desired::security`).
     pub unauthenticated: Option<String>,
+    /// Routed through the Gateway API: what its implementation reports of
+    /// the routes (None otherwise).
+    pub routes: Option<RouteReport>,
     pub previous: Option<&'a ComponentStatus>,
     pub now: Timestamp,
 }
@@ -318,6 +322,10 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
         });
     }
 
+    if let Some(r) = &o.routes {
+        conditions.push(cond(GATEWAY_ROUTES, r.ok, r.reason, r.message.clone()));
+    }
+
     ComponentStatus {
         replicas,
         ready_replicas: ready,
@@ -467,6 +475,7 @@ mod tests {
             mesh_warning: None,
             external: None,
             unauthenticated: None,
+            routes: None,
             previous,
             now: Timestamp::from_second(1_700_000_000).unwrap(),
         }

@@ -983,6 +983,19 @@ async fn gateway_api_routes_every_broker_host_and_switching_back_leaves_nothing(
         }
         assert!(live.contains(&(gapi("HTTPRoute"), format!("private-cloud-broker-{i}-web"))));
     }
+    // The routes' own conditions, as the implementation writes them, reach
+    // the broker's status: none yet, then all accepted.
+    let pb = get_json::<PulsarBroker>(&client, ns, NAME).await.unwrap();
+    assert_eq!(condition(&pb, "GatewayRoutes").unwrap()["reason"], "RoutesNotReported", "{}", pb["status"]);
+    accept_routes(&client, ns).await;
+    wait_for("GatewayRoutes True once every route is accepted", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+            (condition(&pb, "GatewayRoutes")?["status"] == "True").then_some(())
+        }
+    })
+    .await;
     // Scale-down prunes the routes of brokers 2-4.
     patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"replicas": 2}})).await;
     wait_for("per-broker routes 2-4 gone", DEADLINE, || {
@@ -1024,6 +1037,27 @@ async fn copy_gateway_secret(client: &Client, ns: &str) {
     s.metadata = kube::api::ObjectMeta { name: Some("ingressgateway-tls".into()), ..Default::default() };
     let to: Api<Secret> = Api::namespaced(client.clone(), ns);
     to.create(&Default::default(), &s).await.unwrap();
+}
+
+/// Stands in for a Gateway API implementation: every TLSRoute and
+/// HTTPRoute in `ns` gets a parent status, Accepted and ResolvedRefs True.
+async fn accept_routes(client: &Client, ns: &str) {
+    for kind in &magnetar_operator::kinds::GATEWAY_API_KINDS[1..] {
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
+        for r in api.list(&ListParams::default()).await.unwrap().items {
+            let name = r.name_any();
+            let parent = r.data["spec"]["parentRefs"][0].clone();
+            let now = "2026-01-01T00:00:00Z";
+            let cond =
+                |t: &str| json!({"type": t, "status": "True", "reason": t, "message": "", "lastTransitionTime": now});
+            let status = json!({"status": {"parents": [{
+                "parentRef": parent,
+                "controllerName": "example.com/test-gateway-controller",
+                "conditions": [cond("Accepted"), cond("ResolvedRefs")]
+            }]}});
+            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+        }
+    }
 }
 
 /// The TLSRoutes in `ns`, as JSON.

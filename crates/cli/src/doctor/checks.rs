@@ -70,6 +70,43 @@ pub struct Snapshot {
     /// The cluster DNS domain the user says the cluster has (empty: the
     /// default, cluster.local).
     pub cluster_domain: String,
+    /// TLSRoutes and HTTPRoutes of each broker routed through the Gateway
+    /// API, by (namespace, broker name); None when the Gateway API's CRDs
+    /// are not served.
+    pub routes: BTreeMap<(String, String), Option<Vec<serde_json::Value>>>,
+}
+
+/// What the Gateway API implementation reports of a broker's routes (the
+/// operator's GatewayRoutes condition, decided by the same function).
+fn gateway_routes(s: &Snapshot, subj: &str, key: (String, String), out: &mut Vec<Finding>) {
+    match s.routes.get(&key) {
+        None => {}
+        Some(None) => out.push(bad(
+            Severity::Error,
+            subj,
+            "istio.gateway.gatewayAPI is set but the cluster does not serve the Gateway API's v1 kinds",
+            "install the Gateway API CRDs (1.5 or later, standard channel); see docs/gateway-api.md",
+        )),
+        Some(Some(routes)) if routes.is_empty() => out.push(bad(
+            Severity::Error,
+            subj,
+            "no Gateway API route of this broker exists",
+            "check that magnetar runs and that the broker's ExternalAccess condition is True",
+        )),
+        Some(Some(routes)) => {
+            let r = magnetar_desired::gateway_api::route_report(routes);
+            if r.ok {
+                out.push(ok(subj, r.message));
+            } else {
+                out.push(bad(
+                    Severity::Warning,
+                    subj,
+                    r.message,
+                    "see the Gateway and its listeners (kubectl describe gateway) and docs/gateway-api.md",
+                ));
+            }
+        }
+    }
 }
 
 /// Does `pattern` (a SAN, possibly `*.x`) cover `host`?
@@ -365,6 +402,9 @@ fn broker(s: &Snapshot, b: &PulsarBroker, out: &mut Vec<Finding>) {
     }
     let Some(ext) = listeners.external else { return };
     let gw = ext.gateway;
+    if gw.gateway_api.is_some() {
+        gateway_routes(s, &subj, (ns.clone(), b.name_any()), out);
+    }
     // What external access needs, as the operator decides it.
     for need in prerequisites::of(gw, &ns) {
         let Prerequisite::GatewayPods { namespace, selector } = need else { continue };
@@ -489,6 +529,35 @@ mod tests {
         let mut inside = broker();
         inside.spec.istio.as_mut().unwrap().gateway = None;
         assert!(!warned(inside));
+    }
+
+    /// Gateway API: CRDs absent is an error; routes no implementation has
+    /// accepted yet a warning naming the route; all accepted is fine. The
+    /// ingress gateway's pods are no longer looked for.
+    #[test]
+    fn gateway_api_routes_are_judged_by_their_conditions() {
+        let mut b = broker();
+        let gw = b.spec.istio.as_mut().unwrap().gateway.as_mut().unwrap();
+        gw.gateway_api =
+            Some(magnetar_api::istio::GatewayApi { gateway_class_name: Some("istio".into()), ..Default::default() });
+        let key = (b.namespace().unwrap_or_default(), b.name_any());
+        let findings = |routes: Option<Vec<serde_json::Value>>| {
+            let mut s = Snapshot { brokers: vec![b.clone()], ..Default::default() };
+            s.routes.insert(key.clone(), routes);
+            check(&s)
+        };
+        let f = findings(None);
+        assert!(
+            f.iter().any(|f| f.severity == Severity::Error && f.message.contains("does not serve the Gateway API"))
+        );
+        assert!(!f.iter().any(|f| f.message.contains("ingress gateway pod")), "no pods to look for");
+        let route = |status: serde_json::Value| serde_json::json!({"kind": "TLSRoute", "metadata": {"name": "pc-broker-0-pulsar"}, "status": status});
+        let f = findings(Some(vec![route(serde_json::json!({}))]));
+        assert!(f.iter().any(|f| f.severity == Severity::Warning && f.message.contains("TLSRoute/pc-broker-0-pulsar")));
+        let accepted = serde_json::json!({"parents": [{"parentRef": {"name": "gw"},
+            "conditions": [{"type": "Accepted", "status": "True"}, {"type": "ResolvedRefs", "status": "True"}]}]});
+        let f = findings(Some(vec![route(accepted)]));
+        assert!(f.iter().any(|f| f.severity == Severity::Ok && f.message.contains("accepted all 1 route")), "{f:?}");
     }
 
     #[test]

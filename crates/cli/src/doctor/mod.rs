@@ -98,12 +98,40 @@ async fn snapshot(client: &Client, ns: Option<&str>) -> anyhow::Result<Snapshot>
                 slot.insert(running);
             }
         }
+        if gw.gateway_api.is_some() {
+            let key = (b.namespace().unwrap_or_default(), b.name_any());
+            let routes = gateway_routes(client, &key.0, &key.1).await?;
+            s.routes.insert(key, routes);
+        }
         if let Some((secret_ns, secret)) = prerequisites::certificate_secret(gw, &b.namespace().unwrap_or_default()) {
             let found = Api::<Secret>::namespaced(client.clone(), &secret_ns).get_opt(&secret).await?;
             s.secrets.insert((secret_ns, secret), found.map(|sec| cert_info(&sec)));
         }
     }
     Ok(s)
+}
+
+/// The TLSRoutes and HTTPRoutes magnetar made for broker `name`; None when
+/// the API server does not serve them.
+async fn gateway_routes(client: &Client, ns: &str, name: &str) -> anyhow::Result<Option<Vec<serde_json::Value>>> {
+    use magnetar_desired::kinds::GATEWAY_API_KINDS;
+    let labels = format!(
+        "app.kubernetes.io/managed-by=magnetar,app.kubernetes.io/instance={name},app.kubernetes.io/component=broker"
+    );
+    let mut out = Vec::new();
+    for kind in GATEWAY_API_KINDS.iter().filter(|k| k.kind.ends_with("Route")) {
+        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
+        match api.list(&ListParams::default().labels(&labels)).await {
+            Ok(list) => out.extend(list.items.into_iter().map(|o| {
+                let mut v = serde_json::to_value(o).unwrap_or_default();
+                v["kind"] = serde_json::Value::String(kind.kind.to_string());
+                v
+            })),
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(out))
 }
 
 /// `defaultConfig.proxyMetadata` from the mesh config YAML.

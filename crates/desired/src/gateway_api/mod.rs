@@ -168,3 +168,97 @@ pub fn gateway_identity(gw: &GatewayConfig, gateway_name: &str, own_namespace: &
     };
     (set(&gw.namespace).unwrap_or(default_ns), set(&gw.service_account).unwrap_or(default_sa))
 }
+
+/// What the Gateway API implementation says of a component's routes, from
+/// their `status.parents[].conditions`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteReport {
+    /// Every route accepted by every parent, its references resolved.
+    pub ok: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+pub const REASON_ROUTES_ACCEPTED: &str = "RoutesAccepted";
+pub const REASON_ROUTE_NOT_ACCEPTED: &str = "RouteNotAccepted";
+pub const REASON_ROUTES_NOT_REPORTED: &str = "RoutesNotReported";
+
+/// The report over `routes` (TLSRoutes and HTTPRoutes as JSON): the first
+/// route a parent refused (`Accepted` or `ResolvedRefs` False) with the
+/// implementation's reason and message; else, routes no implementation has
+/// reported on yet; else accepted.
+pub fn route_report(routes: &[serde_json::Value]) -> RouteReport {
+    let mut unreported = Vec::new();
+    for r in routes {
+        let name =
+            format!("{}/{}", r["kind"].as_str().unwrap_or("Route"), r["metadata"]["name"].as_str().unwrap_or(""));
+        let parents = r["status"]["parents"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if parents.is_empty() {
+            unreported.push(name);
+            continue;
+        }
+        for p in parents {
+            for c in p["conditions"].as_array().into_iter().flatten() {
+                let t = c["type"].as_str().unwrap_or_default();
+                if (t == "Accepted" || t == "ResolvedRefs") && c["status"] == "False" {
+                    let gateway = p["parentRef"]["name"].as_str().unwrap_or("?");
+                    return RouteReport {
+                        ok: false,
+                        reason: REASON_ROUTE_NOT_ACCEPTED,
+                        message: format!(
+                            "{name}: Gateway {gateway} reports {t}=False ({}): {}",
+                            c["reason"].as_str().unwrap_or(""),
+                            c["message"].as_str().unwrap_or("")
+                        ),
+                    };
+                }
+            }
+        }
+    }
+    if !unreported.is_empty() {
+        unreported.sort();
+        return RouteReport {
+            ok: false,
+            reason: REASON_ROUTES_NOT_REPORTED,
+            message: format!(
+                "no Gateway API implementation has reported on {} route(s) yet (first: {}): check that a controller serves the Gateway's class",
+                unreported.len(),
+                unreported[0]
+            ),
+        };
+    }
+    RouteReport {
+        ok: true,
+        reason: REASON_ROUTES_ACCEPTED,
+        message: format!(
+            "the Gateway API implementation accepted all {} route(s) and resolved their backends",
+            routes.len()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn route(name: &str, conditions: serde_json::Value) -> serde_json::Value {
+        json!({"kind": "TLSRoute", "metadata": {"name": name},
+               "status": {"parents": [{"parentRef": {"name": "gw"}, "conditions": conditions}]}})
+    }
+
+    #[test]
+    fn route_report_names_the_first_refusal_then_the_silent_routes() {
+        let ok = json!([{"type": "Accepted", "status": "True"}, {"type": "ResolvedRefs", "status": "True"}]);
+        let all = route_report(&[route("a", ok.clone()), route("b", ok.clone())]);
+        assert_eq!((all.ok, all.reason), (true, REASON_ROUTES_ACCEPTED));
+        let bad = json!([{"type": "Accepted", "status": "True"},
+                         {"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "no Service"}]);
+        let r = route_report(&[route("a", ok.clone()), route("b", bad)]);
+        assert_eq!((r.ok, r.reason), (false, REASON_ROUTE_NOT_ACCEPTED));
+        assert_eq!(r.message, "TLSRoute/b: Gateway gw reports ResolvedRefs=False (BackendNotFound): no Service");
+        let silent = route_report(&[route("a", ok), json!({"kind": "HTTPRoute", "metadata": {"name": "w"}})]);
+        assert_eq!((silent.ok, silent.reason), (false, REASON_ROUTES_NOT_REPORTED));
+        assert!(silent.message.contains("HTTPRoute/w"), "{}", silent.message);
+    }
+}

@@ -411,6 +411,23 @@ pub async fn reconcile<K: ComponentResource>(obj: Arc<K>, ctx: Arc<Context>) -> 
     })
 }
 
+/// What the Gateway API implementation reports of the routes, when the
+/// component routes through the Gateway API and they are applied.
+fn route_report(seen: &Seen, plan: &Planned) -> Option<magnetar_desired::gateway_api::RouteReport> {
+    let is_route = |kind: &str| kind == "TLSRoute" || kind == "HTTPRoute";
+    let wanted = plan.desired.iter().any(|o| o.group() == GATEWAY_API && is_route(&o.kind));
+    if !wanted || !plan.missing.is_empty() {
+        return None;
+    }
+    let routes: Vec<Value> = seen
+        .live
+        .iter()
+        .filter(|l| l.kind.is_gateway_api() && is_route(l.kind.kind))
+        .map(|l| l.value.clone())
+        .collect();
+    Some(magnetar_desired::gateway_api::route_report(&routes))
+}
+
 /// What the report step reads.
 struct Report<'a> {
     seen: &'a Seen,
@@ -451,6 +468,7 @@ async fn report<K: ComponentResource>(ctx: &Context, obj: &K, r: Report<'_>, pas
         endpoints: obj.endpoints(istio && plan.missing.is_empty(), &ctx.cluster_domain),
         external: plan.external.clone(),
         unauthenticated: plan.unauthenticated.clone(),
+        routes: route_report(seen, plan),
         blocked: blocked.clone(),
         mesh_warning,
         previous,
