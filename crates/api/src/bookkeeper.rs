@@ -5,7 +5,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{CustomConfig, Customization, ImagePullPolicy, LogConfig, PodSpec, ReclaimPolicy};
+use crate::common::{
+    AutoScalingPolicy, CustomConfig, Customization, ImagePullPolicy, LogConfig, PodSpec, ReclaimPolicy,
+};
 use crate::istio::IstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -65,6 +67,11 @@ pub struct BookKeeperClusterSpec {
     /// The auto-recovery workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_recovery: Option<AutoRecovery>,
+    /// A HorizontalPodAutoscaler for the bookies' StatefulSet; while set, it,
+    /// not replicas, decides how many bookies run. Bookies hold ledgers, so
+    /// it only scales up unless `behavior.scaleDown` says how to scale down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_policy: Option<AutoScalingPolicy>,
     /// Extra bookkeeper.conf entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<CustomConfig>,

@@ -660,6 +660,7 @@ pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<ValidBookKeeper<'_>, Invalid
         &[("metadataServiceUri", bk.spec.metadata_service_uri.as_deref(), BK_URI_EXAMPLE)],
     );
     pod(&mut e, "spec.pod", bk.spec.pod.as_ref());
+    auto_scaling(&mut e, bk.spec.auto_scaling_policy.as_ref());
     log_config(&mut e, bk.spec.log_config.as_ref());
     if let Some(st) = &bk.spec.storage {
         bookie_storage(&mut e, st);

@@ -6,11 +6,12 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::autoscaling::v2::HPAScalingRules;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, VolumeMount};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use magnetar_api::BookKeeperCluster;
 use magnetar_api::bookkeeper::{AutoRecovery, BookieVolumes};
-use magnetar_api::common::PodSpec;
+use magnetar_api::common::{AutoScalingPolicy, PodSpec};
 
 use super::config_files;
 use super::objects::{self, ServiceKind};
@@ -87,8 +88,8 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         },
     };
     let reclaim = storage.and_then(|s| s.reclaim_policy);
-    let sts =
-        workload::stateful_set(owner, C, Some(spec.replicas), C.headless_name(&owner.name), parts, claims, reclaim);
+    let replicas = workload::replicas(spec.replicas, spec.auto_scaling_policy.as_ref());
+    let sts = workload::stateful_set(owner, C, replicas, C.headless_name(&owner.name), parts, claims, reclaim);
     let mut out = vec![
         Object::typed(&sts),
         objects::service(owner, C.object_name(&owner.name), C, &ports(), ServiceKind::ClusterIp),
@@ -97,7 +98,20 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         objects::pdb(owner, C),
     ];
     out.extend(objects::service_account(owner, C, pod_spec));
+    out.extend(spec.auto_scaling_policy.as_ref().map(|p| objects::hpa(owner, C, &scale_up_only(p))));
     out
+}
+
+/// A bookie holds ledgers: removing one loses its copies until
+/// auto-recovery re-replicates them. The autoscaler therefore only adds
+/// bookies unless the user's `behavior.scaleDown` says how to remove them.
+fn scale_up_only(policy: &AutoScalingPolicy) -> AutoScalingPolicy {
+    let mut p = policy.clone();
+    let behavior = p.behavior.get_or_insert_with(Default::default);
+    if behavior.scale_down.is_none() {
+        behavior.scale_down = Some(HPAScalingRules { select_policy: Some("Disabled".into()), ..Default::default() });
+    }
+    p
 }
 
 /// The journal or ledger volumes of a bookie laid out: one claim template
@@ -459,6 +473,23 @@ mod tests {
         assert_eq!(pull(&o, "Deployment", "pc-bk-auto-recovery"), Some(vec!["other".to_string()]));
         let o = objects(&bk(""));
         assert!(pull(&o, "StatefulSet", "pc-bk").is_none() && pull(&o, "Deployment", "pc-bk-auto-recovery").is_none());
+    }
+
+    /// StreamNative's autoScalingPolicy on bookies: an HPA that only adds
+    /// bookies unless the user says how to remove them.
+    #[test]
+    fn bookie_autoscaler_scales_up_only_unless_told() {
+        let o = objects(&bk("  autoScalingPolicy: {minReplicas: 3, maxReplicas: 6}\n"));
+        assert_eq!(sts_spec(&o, "pc-bk").replicas, None, "the autoscaler decides");
+        let hpa = hpa_spec(&o, "pc-bk");
+        assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(3), 6));
+        let down = hpa.behavior.and_then(|b| b.scale_down).and_then(|d| d.select_policy);
+        assert_eq!(down.as_deref(), Some("Disabled"));
+        let told = objects(&bk(
+            "  autoScalingPolicy: {maxReplicas: 6, behavior: {scaleDown: {stabilizationWindowSeconds: 3600}}}\n",
+        ));
+        let down = hpa_spec(&told, "pc-bk").behavior.and_then(|b| b.scale_down).unwrap();
+        assert_eq!((down.select_policy, down.stabilization_window_seconds), (None, Some(3600)));
     }
 
     #[test]
