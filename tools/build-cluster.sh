@@ -17,11 +17,14 @@ ISTIO_VERSIONS=(1.24.2 1.32.0)   # the guide's version and the newest served
 # the machine's Go unpacks without a newer toolchain. Keep in step with
 # crates/testenv/src/binaries.rs (GATEWAY_API_VERSION).
 GATEWAY_API_VERSION=v1.6.3
+# prometheus-operator's CRDs (PodMonitor, for spec.monitoring); keep in step
+# with crates/testenv/src/binaries.rs (PROMETHEUS_OPERATOR_VERSION).
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
 
 cache_root=${MAGNETAR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/magnetar}
 key="kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}_$(sha256sum "$here/cluster/go.sum" | cut -c1-12)"
 dir="$cache_root/cluster/$key"
-mkdir -p "$dir/bin" "$dir/istio" "$dir/gateway-api"
+mkdir -p "$dir/bin" "$dir/istio" "$dir/gateway-api" "$dir/prometheus-operator"
 
 log() { echo "build-cluster: $*" >&2; }
 
@@ -91,6 +94,14 @@ for channel in standard experimental; do
     log "Gateway API $GATEWAY_API_VERSION $channel CRDs: $out"
   fi
 done
+
+# prometheus-operator's PodMonitor CRD, from its module (not committed).
+out="$dir/prometheus-operator/$PROMETHEUS_OPERATOR_VERSION-podmonitors.yaml"
+if [ ! -s "$out" ]; then
+  src=$(cd "$dir" && GO111MODULE=on GOFLAGS= go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  install -m 644 "$src/example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml" "$out"
+  log "prometheus-operator $PROMETHEUS_OPERATOR_VERSION PodMonitor CRD: $out"
+fi
 
 # kwok's default node, pod and volume stages (what kwokctl installs), and its
 # default StorageClass, assembled from the kwok module; not committed.

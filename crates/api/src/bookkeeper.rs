@@ -78,6 +78,9 @@ pub struct BookKeeperClusterSpec {
     /// Log level and format; the image's conf/log4j2.yaml when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
+    /// A PodMonitor for Prometheus (magnetar's own field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<crate::common::Monitoring>,
     /// Mesh integration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<IstioSpec>,

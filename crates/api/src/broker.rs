@@ -88,6 +88,9 @@ pub struct PulsarBrokerSpec {
     /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
+    /// A PodMonitor for Prometheus (magnetar's own field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<crate::common::Monitoring>,
     /// Mesh integration and external access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<GatewayIstioSpec>,

@@ -304,3 +304,28 @@ pub struct AutoScalingPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behavior: Option<HorizontalPodAutoscalerBehavior>,
 }
+
+/// Prometheus scraping of the component's pods: a PodMonitor
+/// (prometheus-operator's monitoring.coreos.com/v1) whose endpoint works in
+/// the component's mesh mode (docs/operations.md).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Monitoring {
+    /// Create the PodMonitor. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Scrape interval, for example 30s; Prometheus's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h)$')").message("monitoring.interval must be a duration such as 30s or 1m"))]
+    pub interval: Option<String>,
+    /// Labels of the PodMonitor, for a Prometheus that selects PodMonitors
+    /// by label (for example release: prometheus).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Monitoring {
+    pub fn on(m: Option<&Monitoring>) -> Option<&Monitoring> {
+        m.filter(|m| m.enabled.unwrap_or(false))
+    }
+}

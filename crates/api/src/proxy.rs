@@ -69,6 +69,9 @@ pub struct PulsarProxySpec {
     /// Log level and format; the image's conf/log4j2.yaml when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
+    /// A PodMonitor for Prometheus (magnetar's own field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<crate::common::Monitoring>,
     /// A HorizontalPodAutoscaler for the StatefulSet; while set, it, not
     /// replicas, decides how many pods run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

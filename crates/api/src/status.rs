@@ -17,6 +17,8 @@ pub const EDGE_AUTHENTICATION: &str = "EdgeAuthentication";
 /// Brokers and proxies routed through the Gateway API: whether the
 /// implementation accepted every route and resolved its backends.
 pub const GATEWAY_ROUTES: &str = "GatewayRoutes";
+/// Components with `spec.monitoring` on: whether the PodMonitor is applied.
+pub const MONITORING: &str = "Monitoring";
 
 /// Observed state of a component.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -39,6 +39,11 @@ impl ChildKind {
         self.group == GATEWAY_API
     }
 
+    /// A prometheus-operator kind (present only where its CRDs are installed).
+    pub fn is_monitoring(&self) -> bool {
+        self.group == MONITORING
+    }
+
     pub fn phase(&self) -> Phase {
         if self.rank <= LAST_FOUNDATION_RANK { Phase::Foundation } else { Phase::Workloads }
     }
@@ -63,6 +68,7 @@ const fn k(
 pub const SECURITY_ISTIO: &str = "security.istio.io";
 pub const NETWORKING_ISTIO: &str = "networking.istio.io";
 pub const GATEWAY_API: &str = "gateway.networking.k8s.io";
+pub const MONITORING: &str = "monitoring.coreos.com";
 
 /// Rank of the last [`Phase::Foundation`] kind (DestinationRule).
 const LAST_FOUNDATION_RANK: u8 = 6;
@@ -98,9 +104,12 @@ pub const GATEWAY_API_KINDS: [ChildKind; 3] = [
     k(GATEWAY_API, "v1", "HTTPRoute", "httproutes", 12),
 ];
 
+/// prometheus-operator's kinds, applied last (they only watch).
+pub const MONITORING_KINDS: [ChildKind; 1] = [k(MONITORING, "v1", "PodMonitor", "podmonitors", 13)];
+
 /// Every kind, Kubernetes' first.
 pub fn all() -> impl Iterator<Item = ChildKind> {
-    CORE.into_iter().chain(ISTIO).chain(GATEWAY_API_KINDS)
+    CORE.into_iter().chain(ISTIO).chain(GATEWAY_API_KINDS).chain(MONITORING_KINDS)
 }
 
 pub fn is_istio_group(group: &str) -> bool {
@@ -157,12 +166,13 @@ mod tests {
                 ("VirtualService", Workloads),
                 ("TLSRoute", Workloads),
                 ("HTTPRoute", Workloads),
+                ("PodMonitor", Workloads),
             ]
         );
         // One rank per kind, a Gateway API kind sharing its Istio
         // counterpart's: an object is either one or the other.
         let ranks: Vec<u8> = kinds.iter().filter(|c| !c.is_gateway_api()).map(|c| c.rank).collect();
-        assert_eq!(ranks, (0..13).collect::<Vec<u8>>());
+        assert_eq!(ranks, (0..14).collect::<Vec<u8>>());
         assert_eq!(
             GATEWAY_API_KINDS.map(|c| c.rank),
             [apply_rank("Gateway"), apply_rank("VirtualService"), apply_rank("VirtualService")]

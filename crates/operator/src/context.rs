@@ -106,6 +106,8 @@ pub struct Context {
     pub istio: AtomicBool,
     /// The Gateway API's CRDs (v1 Gateway, TLSRoute, HTTPRoute) are served.
     pub gateway_api: AtomicBool,
+    /// prometheus-operator's PodMonitor (v1) is served.
+    pub monitoring: AtomicBool,
     /// istiod's DNS capture, read at the Istio re-checks.
     pub mesh_dns: RwLock<MeshDns>,
     /// What was applied last, by `group/kind/namespace/name` (see [`crate::drift`]).
@@ -136,6 +138,24 @@ impl Context {
 
     pub fn gateway_api_available(&self) -> bool {
         self.gateway_api.load(Ordering::Relaxed)
+    }
+
+    pub fn monitoring_available(&self) -> bool {
+        self.monitoring.load(Ordering::Relaxed)
+    }
+
+    /// Whether the kinds of `kind`'s group are served (always, for
+    /// Kubernetes' own kinds).
+    pub fn kind_available(&self, kind: &ChildKind) -> bool {
+        if kind.is_istio() {
+            self.istio_available()
+        } else if kind.is_gateway_api() {
+            self.gateway_api_available()
+        } else if kind.is_monitoring() {
+            self.monitoring_available()
+        } else {
+            true
+        }
     }
 
     pub fn mesh_dns(&self) -> MeshDns {
@@ -215,9 +235,7 @@ impl Context {
         let children = self.children.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut out = Vec::new();
         for child in children {
-            if (child.kind.is_istio() && !self.istio_available())
-                || (child.kind.is_gateway_api() && !self.gateway_api_available())
-            {
+            if !self.kind_available(&child.kind) {
                 continue;
             }
             for o in child.store.state() {

@@ -7,7 +7,7 @@
 use kube::Client;
 use kube::discovery::ApiResource;
 
-use crate::kinds::{ChildKind, GATEWAY_API, GATEWAY_API_KINDS, ISTIO, NETWORKING_ISTIO, SECURITY_ISTIO};
+use crate::kinds::{ChildKind, ISTIO, NETWORKING_ISTIO, SECURITY_ISTIO};
 
 /// The Istio kinds magnetar produces, at the versions the API server
 /// recommends; `None` when any of them is not served.
@@ -34,25 +34,30 @@ pub async fn istio(client: &Client) -> Result<Option<Vec<(ChildKind, ApiResource
     Ok(Some(out))
 }
 
-/// The Gateway API kinds magnetar produces, when the API server serves
-/// every one of them at v1 (Gateway API 1.5 or later, whose standard
-/// channel has TLSRoute v1); `None` otherwise: an older bundle, whose
-/// TLSRoute is v1alpha2, cannot take magnetar's routes.
-pub async fn gateway_api(client: &Client) -> Result<Option<Vec<(ChildKind, ApiResource)>>, kube::Error> {
+/// The kinds of an optional `group` (the Gateway API's, prometheus-operator's)
+/// when the API server serves every one of them at the version magnetar
+/// writes; `None` otherwise. For the Gateway API that is v1 (1.5 or later,
+/// whose standard channel has TLSRoute v1): an older bundle, whose TLSRoute
+/// is v1alpha2, cannot take magnetar's routes.
+pub async fn optional(
+    client: &Client,
+    group: &str,
+    kinds: &[ChildKind],
+) -> Result<Option<Vec<(ChildKind, ApiResource)>>, kube::Error> {
     let groups = client.list_api_groups().await?;
-    if !groups.groups.iter().any(|g| g.name == GATEWAY_API) {
+    if !groups.groups.iter().any(|g| g.name == group) {
         return Ok(None);
     }
-    let g = match kube::discovery::group(client, GATEWAY_API).await {
+    let g = match kube::discovery::group(client, group).await {
         Ok(g) => g,
         Err(kube::Error::Discovery(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut out = Vec::new();
-    for kind in GATEWAY_API_KINDS {
-        let served_v1 = g.versioned_resources("v1").into_iter().find(|(ar, _)| ar.kind == kind.kind);
-        match served_v1 {
-            Some((ar, _)) => out.push((kind, ar)),
+    for kind in kinds {
+        let served = g.versioned_resources(kind.version).into_iter().find(|(ar, _)| ar.kind == kind.kind);
+        match served {
+            Some((ar, _)) => out.push((*kind, ar)),
             None => return Ok(None),
         }
     }

@@ -1,4 +1,5 @@
-//! Istio and the Gateway API come and go: the loop that looks for their
+//! Istio, the Gateway API and prometheus-operator come and go: the loop
+//! that looks for their
 //! CRDs (and istiod's DNS capture), starts or stops the watches of their
 //! kinds, and re-queues everything.
 
@@ -8,7 +9,10 @@ use std::time::Duration;
 use kube::runtime::reflector::store::Writer;
 use tokio::task::JoinSet;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::context::{ChildStore, Context};
+use crate::kinds::{ChildKind, GATEWAY_API, GATEWAY_API_KINDS, MONITORING, MONITORING_KINDS};
 use crate::{cache, discovery, watch};
 
 /// Looks for Istio's CRDs every `every`; starts (or stops using) the Istio
@@ -22,7 +26,7 @@ pub(crate) async fn istio_loop(
     use std::sync::atomic::Ordering;
     let mut first = Some(first);
     let mut watches = JoinSet::new();
-    let mut api_watches = JoinSet::new();
+    let mut optional_watches: [JoinSet<()>; OPTIONAL.len()] = std::array::from_fn(|_| JoinSet::new());
     loop {
         let available = ctx.istio_available();
         match discovery::istio(&ctx.client).await {
@@ -76,24 +80,58 @@ pub(crate) async fn istio_loop(
                 Err(e) => tracing::warn!(error = %e, "could not read istiod's version or the mesh config"),
             }
         }
-        gateway_api(&ctx, &namespace, &mut api_watches, first.is_none()).await;
+        for (o, w) in OPTIONAL.iter().zip(optional_watches.iter_mut()) {
+            optional(&ctx, o, &namespace, w, first.is_none()).await;
+        }
         if let Some(tx) = first.take() {
             let _ = tx.send(());
         }
         // Look often while something may still appear.
-        let all_there = ctx.istio_available() && ctx.gateway_api_available();
+        let all_there = ctx.istio_available() && OPTIONAL.iter().all(|o| (o.available)(&ctx).load(Ordering::Relaxed));
         let wait = if all_there { every.saturating_mul(6) } else { every };
         tokio::time::sleep(wait).await;
     }
 }
 
-/// The same for the Gateway API's CRDs: start (or stop using) the watches of
-/// its kinds when they appear (or vanish), and re-queue everything
-/// (`requeue`: not on the first look, before the controllers run).
-async fn gateway_api(ctx: &Arc<Context>, namespace: &Option<String>, watches: &mut JoinSet<()>, requeue: bool) {
-    use std::sync::atomic::Ordering;
-    let available = ctx.gateway_api_available();
-    match discovery::gateway_api(&ctx.client).await {
+/// An optional group of kinds: the Gateway API's, prometheus-operator's.
+pub(crate) struct Optional {
+    pub group: &'static str,
+    pub kinds: &'static [ChildKind],
+    /// Who to say is there (the context's flag).
+    pub available: fn(&Context) -> &AtomicBool,
+    pub what: &'static str,
+}
+
+pub(crate) const OPTIONAL: [Optional; 2] = [
+    Optional {
+        group: GATEWAY_API,
+        kinds: &GATEWAY_API_KINDS,
+        available: |c| &c.gateway_api,
+        what: "the Gateway API's",
+    },
+    Optional {
+        group: MONITORING,
+        kinds: &MONITORING_KINDS,
+        available: |c| &c.monitoring,
+        what: "prometheus-operator's",
+    },
+];
+
+/// The same for an optional group's CRDs: start (or stop using) the
+/// watches of its kinds when they appear (or vanish), and re-queue
+/// everything (`requeue`: not on the first look, before the controllers
+/// run).
+async fn optional(
+    ctx: &Arc<Context>,
+    o: &Optional,
+    namespace: &Option<String>,
+    watches: &mut JoinSet<()>,
+    requeue: bool,
+) {
+    let flag = (o.available)(ctx);
+    let available = flag.load(Ordering::Relaxed);
+    let ours = |c: &ChildStore| c.kind.group == o.group;
+    match discovery::optional(&ctx.client, o.group, o.kinds).await {
         Ok(Some(resources)) if !available => {
             let mut stores = Vec::new();
             for (kind, ar) in resources {
@@ -106,23 +144,23 @@ async fn gateway_api(ctx: &Arc<Context>, namespace: &Option<String>, watches: &m
             }
             {
                 let mut children = ctx.children.write().unwrap_or_else(|e| e.into_inner());
-                children.retain(|c| !c.kind.is_gateway_api());
+                children.retain(|c| !ours(c));
                 children.extend(stores);
             }
-            ctx.gateway_api.store(true, Ordering::Relaxed);
-            tracing::info!("the Gateway API's CRDs are served");
+            flag.store(true, Ordering::Relaxed);
+            tracing::info!("{} CRDs are served", o.what);
             if requeue {
                 ctx.trigger_all();
             }
         }
         Ok(None) if available => {
-            ctx.gateway_api.store(false, Ordering::Relaxed);
-            ctx.children.write().unwrap_or_else(|e| e.into_inner()).retain(|c| !c.kind.is_gateway_api());
+            flag.store(false, Ordering::Relaxed);
+            ctx.children.write().unwrap_or_else(|e| e.into_inner()).retain(|c| !ours(c));
             watches.abort_all();
-            tracing::warn!("the Gateway API's CRDs are no longer served: its objects are skipped");
+            tracing::warn!("{} CRDs are no longer served: their objects are skipped", o.what);
             ctx.trigger_all();
         }
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not discover the Gateway API group"),
+        Err(e) => tracing::warn!(group = o.group, error = %e, "could not discover an optional API group"),
     }
 }

@@ -4,6 +4,6 @@
 
 pub use magnetar_api::MainKind;
 pub use magnetar_desired::kinds::{
-    CORE, ChildKind, GATEWAY_API, GATEWAY_API_KINDS, ISTIO, NETWORKING_ISTIO, Phase, SECURITY_ISTIO, all, child,
-    is_istio_group,
+    CORE, ChildKind, GATEWAY_API, GATEWAY_API_KINDS, ISTIO, MONITORING, MONITORING_KINDS, NETWORKING_ISTIO, Phase,
+    SECURITY_ISTIO, all, child, is_istio_group,
 };

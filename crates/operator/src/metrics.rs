@@ -241,6 +241,52 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// The dashboards under deploy/grafana are well-formed Grafana JSON
+    /// (unique panel ids, every target a PromQL expression on the
+    /// datasource variable), and every magnetar_* series the operator
+    /// dashboard queries is one this registry exports.
+    #[test]
+    fn grafana_dashboards_query_what_is_exported() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/grafana");
+        let m = Metrics::default();
+        // Families show in the text once they have a series.
+        m.reconciled("PulsarBroker", Duration::from_millis(5));
+        m.failed("PulsarBroker");
+        m.invalid("PulsarBroker");
+        m.queued("PulsarBroker", "pulsar/pc".into());
+        let exported = m.render();
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        for file in files {
+            let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert!(d["uid"].is_string() && d["title"].is_string(), "{}", file.display());
+            let panels = d["panels"].as_array().unwrap();
+            let mut ids = std::collections::BTreeSet::new();
+            for p in panels {
+                assert!(ids.insert(p["id"].as_i64().unwrap()), "{}: duplicate panel id", file.display());
+                for t in p["targets"].as_array().unwrap() {
+                    assert_eq!(t["datasource"]["uid"], "${datasource}", "{}", file.display());
+                    let expr = t["expr"].as_str().unwrap();
+                    assert_eq!(expr.matches('(').count(), expr.matches(')').count(), "{expr}");
+                    for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                        let Some(name) = word.strip_prefix("magnetar_") else { continue };
+                        let base = ["_total", "_bucket", "_count", "_sum"]
+                            .iter()
+                            .find_map(|s| name.strip_suffix(s))
+                            .unwrap_or(name);
+                        assert!(
+                            exported.contains(&format!("# TYPE magnetar_{base} ")),
+                            "{}: magnetar_{name} is not exported",
+                            file.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn renders_openmetrics_text() {
         let m = Metrics::default();

@@ -278,6 +278,7 @@ async fn controllers(
         },
         istio: AtomicBool::new(false),
         gateway_api: AtomicBool::new(false),
+        monitoring: AtomicBool::new(false),
         mesh_dns: RwLock::new(discovery::MeshDns::default()),
         memory: Mutex::new(HashMap::new()),
         backoff: backoff::Backoff::default(),

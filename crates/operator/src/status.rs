@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use magnetar_api::status::{
     ComponentStatus, CoordinatorStatus, DEGRADED, EDGE_AUTHENTICATION, EXTERNAL_ACCESS, GATEWAY_ROUTES,
-    MESH_CONFIGURED, ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
+    MESH_CONFIGURED, MONITORING, ManagedComponent, MeshStatus, PROGRESSING, READY, ServiceEndpoints,
 };
 use magnetar_desired::gateway_api::RouteReport;
 use magnetar_desired::mesh::Enrolment;
@@ -170,6 +170,8 @@ pub struct Observed<'a> {
     /// Routed through the Gateway API: what its implementation reports of
     /// the routes (None otherwise).
     pub routes: Option<RouteReport>,
+    /// `spec.monitoring` on: whether its PodMonitor could be applied.
+    pub monitoring: Option<bool>,
     pub previous: Option<&'a ComponentStatus>,
     pub now: Timestamp,
 }
@@ -325,6 +327,21 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
     if let Some(r) = &o.routes {
         conditions.push(cond(GATEWAY_ROUTES, r.ok, r.reason, r.message.clone()));
     }
+    match o.monitoring {
+        Some(true) => conditions.push(cond(
+            MONITORING,
+            true,
+            "PodMonitorApplied",
+            "the PodMonitor is applied; a Prometheus that selects it scrapes the pods".into(),
+        )),
+        Some(false) => conditions.push(cond(
+            MONITORING,
+            false,
+            "PodMonitorCRDMissing",
+            "spec.monitoring is on but the cluster does not serve prometheus-operator's PodMonitor (monitoring.coreos.com/v1): install prometheus-operator's CRDs; the PodMonitor follows when they appear".into(),
+        )),
+        None => {}
+    }
 
     ComponentStatus {
         replicas,
@@ -476,6 +493,7 @@ mod tests {
             external: None,
             unauthenticated: None,
             routes: None,
+            monitoring: None,
             previous,
             now: Timestamp::from_second(1_700_000_000).unwrap(),
         }

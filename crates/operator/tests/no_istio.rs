@@ -1,7 +1,9 @@
 //! Istio absent: the operator runs the Pulsar workloads, skips the Istio
 //! objects and says so (MeshConfigured=False); once Istio's CRDs are
-//! installed it configures the mesh without a restart. Uses a control plane
-//! of its own (no Istio CRDs at start).
+//! installed it configures the mesh without a restart. The same for
+//! prometheus-operator's PodMonitor (Monitoring=False, then the
+//! PodMonitors). Uses a control plane of its own (neither set of CRDs at
+//! start).
 
 mod common;
 
@@ -12,13 +14,18 @@ use magnetar_testenv::{Binaries, ISTIO_GUIDE};
 
 use common::*;
 
+async fn env() -> &'static magnetar_testenv::ControlPlane {
+    let options = magnetar_testenv::Options::default()
+        .with_workloads()
+        .without_istio()
+        .without_monitoring_crds()
+        .label("no-istio");
+    magnetar_testenv::shared(options).await.expect("control plane")
+}
+
 #[tokio::test]
 async fn istio_installed_later_is_picked_up_without_restart() {
-    let env = magnetar_testenv::shared(
-        magnetar_testenv::Options::default().with_workloads().without_istio().label("no-istio"),
-    )
-    .await
-    .expect("control plane");
+    let env = env().await;
     let ns = "op-no-istio";
     let client = env.client().await.unwrap();
     ensure_gateway(&client).await;
@@ -115,4 +122,51 @@ async fn istio_installed_later_is_picked_up_without_restart() {
     applier.apply(&mesh).await.unwrap();
     wait_for("MeshConfigured reason IstioObjectsApplied", DEADLINE, mesh_configured("IstioObjectsApplied")).await;
     op.stop().await.unwrap();
+}
+
+/// spec.monitoring without prometheus-operator: everything else runs and
+/// Monitoring=False names the fix; its CRD installed later brings the
+/// PodMonitors without a restart (level-triggered).
+#[tokio::test]
+async fn prometheus_operator_installed_later_brings_the_pod_monitors() {
+    let env = env().await;
+    let ns = "op-no-monitoring";
+    let client = env.client().await.unwrap();
+    ensure_gateway(&client).await;
+    magnetar_testenv::apply::ensure_namespace(&client, ns).await.unwrap();
+    let op = start_operator(&client, ns).await;
+    let mut docs = quick_start(ns);
+    for d in docs.iter_mut().filter(|d| d["kind"] == "PulsarBroker" || d["kind"] == "ZooKeeperCluster") {
+        d["spec"]["monitoring"] = serde_json::json!({"enabled": true, "labels": {"release": "prometheus"}});
+    }
+    apply_all(&client, &docs).await;
+    let monitoring = |reason: &'static str| {
+        let client = client.clone();
+        move || {
+            let client = client.clone();
+            async move {
+                let pb = get_json::<PulsarBroker>(&client, ns, NAME).await?;
+                let c = condition(&pb, "Monitoring")?;
+                (is_ready(&pb) && c["reason"] == reason).then_some(c)
+            }
+        }
+    };
+    let c = wait_for("brokers Ready, Monitoring=False", DEADLINE, monitoring("PodMonitorCRDMissing")).await;
+    assert_eq!(c["status"], "False");
+    assert!(c["message"].as_str().unwrap().contains("prometheus-operator"), "{c}");
+
+    let crd = Binaries::locate().unwrap().pod_monitor_crd().unwrap();
+    let crds = magnetar_testenv::crds::crds_from_yaml_file(&crd).unwrap();
+    magnetar_testenv::crds::install(&client, &crds, Duration::from_secs(60)).await.unwrap();
+    let c = wait_for("Monitoring=True", DEADLINE, monitoring("PodMonitorApplied")).await;
+    assert_eq!(c["status"], "True");
+    for name in ["private-cloud-broker", "private-cloud-zk"] {
+        let pm = get_dyn(&client, ns, "PodMonitor", name).await.unwrap_or_else(|| panic!("PodMonitor {name}"));
+        assert_eq!(pm["metadata"]["labels"]["release"], "prometheus");
+        // Sidecar mode (the quick start): Istio's merged metrics.
+        assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["portNumber"], 15020, "{pm}");
+    }
+    wait_exact(&client, ns).await;
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
 }

@@ -858,7 +858,7 @@ async fn a_missing_gateway_holds_back_only_external_access() {
     let edge = |pb: &Value| condition(pb, "EdgeAuthentication").unwrap_or_default();
     assert_eq!(edge(&pb)["status"], "False", "{}", pb["status"]);
     assert_eq!(edge(&pb)["reason"], "ExposedWithoutAuthentication");
-    wait_event(&client, ns, "ExposedWithoutAuthentication", "authenticationEnabled").await;
+    wait_event(&client, ns, "ExposedWithoutAuthentication", "config.authentication.jwt").await;
 
     // The gateway's pods appear: the pod watch brings the next pass.
     let applier = magnetar_testenv::apply::Applier::new(client.clone(), "magnetar-test");

@@ -14,6 +14,8 @@ pub const ISTIO_NEWEST: &str = "1.32.0";
 /// The Gateway API whose CRDs `tools/build-cluster.sh` fetches (TLSRoute is
 /// v1 in its standard channel from 1.5 on).
 pub const GATEWAY_API_VERSION: &str = "v1.6.3";
+/// The prometheus-operator whose PodMonitor CRD `tools/build-cluster.sh` fetches.
+pub const PROMETHEUS_OPERATOR_VERSION: &str = "v0.85.0";
 
 /// The cache directory of one control-plane build: `bin/` and `istio/`.
 #[derive(Clone, Debug)]
@@ -72,6 +74,15 @@ impl Binaries {
             "no Gateway API {GATEWAY_API_VERSION} {channel} CRDs in {} (tools/build-cluster.sh fetches them)",
             self.dir.display()
         )
+    }
+
+    /// prometheus-operator's PodMonitor CRD at [`PROMETHEUS_OPERATOR_VERSION`].
+    pub fn pod_monitor_crd(&self) -> anyhow::Result<PathBuf> {
+        let p = self.dir.join("prometheus-operator").join(format!("{PROMETHEUS_OPERATOR_VERSION}-podmonitors.yaml"));
+        if p.is_file() {
+            return Ok(p);
+        }
+        bail!("no PodMonitor CRD in {} (tools/build-cluster.sh fetches it)", self.dir.display())
     }
 
     pub fn istio_crds(&self, version: &str) -> anyhow::Result<PathBuf> {

@@ -52,6 +52,8 @@ pub struct Options {
     /// The Gateway API channel whose CRDs to install (`standard` or
     /// `experimental`, at [`crate::GATEWAY_API_VERSION`]; `None`: none).
     pub gateway_api: Option<String>,
+    /// Install prometheus-operator's PodMonitor CRD.
+    pub monitoring_crds: bool,
     /// Install magnetar's own CRDs.
     pub magnetar_crds: bool,
     /// Also run kube-controller-manager, kube-scheduler and kwok with a fake
@@ -72,12 +74,13 @@ pub struct Options {
 }
 
 impl Default for Options {
-    /// magnetar's CRDs, the newest Istio's and the Gateway API's standard
-    /// channel; no controllers.
+    /// magnetar's CRDs, the newest Istio's, the Gateway API's standard
+    /// channel and prometheus-operator's PodMonitor; no controllers.
     fn default() -> Self {
         Options {
             istio: Some(ISTIO_NEWEST.to_string()),
             gateway_api: Some("standard".to_string()),
+            monitoring_crds: true,
             magnetar_crds: true,
             workloads: false,
             real_node: false,
@@ -103,6 +106,10 @@ impl Options {
     }
     pub fn gateway_api_channel(mut self, channel: &str) -> Self {
         self.gateway_api = Some(channel.to_string());
+        self
+    }
+    pub fn without_monitoring_crds(mut self) -> Self {
+        self.monitoring_crds = false;
         self
     }
     pub fn without_magnetar_crds(mut self) -> Self {
@@ -183,6 +190,7 @@ impl ControlPlane {
         let t_build = t0.elapsed();
         let istio_file = options.istio.as_deref().map(|v| binaries.istio_crds(v)).transpose()?;
         let gateway_api_file = options.gateway_api.as_deref().map(|c| binaries.gateway_api_crds(c)).transpose()?;
+        let monitoring_file = options.monitoring_crds.then(|| binaries.pod_monitor_crd()).transpose()?;
 
         let (dir, scratch) = directories(&options.label)?;
         eprintln!("magnetar-testenv: starting a control plane; logs, certificates and kubeconfig in {}", dir.display());
@@ -262,7 +270,7 @@ impl ControlPlane {
         if options.magnetar_crds {
             all.extend(crds::magnetar_crds());
         }
-        for file in istio_file.iter().chain(&gateway_api_file) {
+        for file in istio_file.iter().chain(&gateway_api_file).chain(&monitoring_file) {
             all.extend(crds::crds_from_yaml_file(file)?);
         }
         cp.guard("installing CRDs", crds::install(&client, &all, options.timeout)).await?;

@@ -23,11 +23,12 @@ pub async fn dev_environment() -> anyhow::Result<DevEnvironment> {
 }
 
 /// What [`dev_environment`] starts: everything, with the newest Istio's CRDs
-/// and the Gateway API's standard channel.
+/// the Gateway API's standard channel and prometheus-operator's PodMonitor.
 pub fn dev_options() -> Options {
     Options {
         istio: Some(ISTIO_NEWEST.to_string()),
         gateway_api: Some("standard".to_string()),
+        monitoring_crds: true,
         magnetar_crds: true,
         workloads: true,
         real_node: false,

@@ -200,7 +200,7 @@ fn edge_authentication(s: &Snapshot, out: &mut Vec<Finding>) {
             Severity::Warning,
             &subj,
             "reachable through the ingress gateway with Pulsar's authentication off: anyone who reaches the gateway can use its admin API and binary protocol",
-            "set config.custom authenticationEnabled: \"true\" with authenticationProviders and superUserRoles (docs/security.md), or remove istio.gateway",
+            "set config.authentication (jwt with tokenSecretKey or tokenPublicKey) and config.authorization.superUserRoles, or authenticationEnabled in config.custom (docs/security.md); or remove istio.gateway",
         ));
     }
 }

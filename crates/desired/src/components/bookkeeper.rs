@@ -13,9 +13,9 @@ use magnetar_api::BookKeeperCluster;
 use magnetar_api::bookkeeper::{AutoRecovery, BookieVolumes};
 use magnetar_api::common::{AutoScalingPolicy, PodSpec};
 
-use super::config_files;
 use super::objects::{self, ServiceKind};
 use super::workload::{self, ClaimDefaults, PodParts, Probes};
+use super::{config_files, monitoring};
 use crate::mesh::Enrolment;
 use crate::names::Component;
 use crate::paths::{JOURNAL_DIR, LEDGERS_DIR};
@@ -42,7 +42,9 @@ pub fn build(res: &BookKeeperCluster, owner: &Owner, _ctx: &BuildContext) -> Vec
 fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let spec = &res.spec;
     let default_pod = PodSpec::default();
-    let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
+    let pod_spec =
+        monitoring::annotate(spec.pod.as_ref().unwrap_or(&default_pod), spec.monitoring.as_ref(), monitoring::BOOKIE);
+    let pod_spec = pod_spec.as_ref();
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, mut env) = config_files::split_custom(custom);
@@ -99,6 +101,8 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     ];
     out.extend(objects::service_account(owner, C, pod_spec));
     out.extend(spec.auto_scaling_policy.as_ref().map(|p| objects::hpa(owner, C, &scale_up_only(p))));
+    let enrolment = Enrolment::of(spec.istio.as_ref());
+    out.extend(monitoring::pod_monitor(owner, C, spec.monitoring.as_ref(), &enrolment, monitoring::BOOKIE));
     out
 }
 

@@ -20,7 +20,7 @@ use magnetar_api::istio::GatewayTlsMode;
 
 use super::objects::{self, ServiceKind};
 use super::workload::{self, PodParts, Probes};
-use super::{config_files, pulsar_auth};
+use super::{config_files, monitoring, pulsar_auth};
 use crate::listeners::{BrokerListeners, External};
 use crate::mesh::Enrolment;
 use crate::names::Component;
@@ -43,7 +43,9 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
     let default_config = BrokerConfig::default();
     let config = spec.config.as_ref().unwrap_or(&default_config);
     let default_pod = PodSpec::default();
-    let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
+    let pod_spec =
+        monitoring::annotate(spec.pod.as_ref().unwrap_or(&default_pod), spec.monitoring.as_ref(), monitoring::PULSAR);
+    let pod_spec = pod_spec.as_ref();
     let (custom_conf, custom_env) = config_files::split_custom(&config.custom);
     let stores = MetadataStores::of(res);
     let mut entries = broker_entries(owner, &stores, config, listeners);
@@ -99,6 +101,8 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
     ];
     out.extend(objects::service_account(owner, C, pod_spec));
     out.extend(spec.auto_scaling_policy.as_ref().map(|p| objects::hpa(owner, C, p)));
+    let enrolment = Enrolment::of(spec.istio.as_ref());
+    out.extend(monitoring::pod_monitor(owner, C, spec.monitoring.as_ref(), &enrolment, monitoring::PULSAR));
     out
 }
 

@@ -10,6 +10,7 @@ pub mod bookkeeper;
 pub mod broker;
 pub mod config_files;
 pub mod jvm;
+pub mod monitoring;
 pub mod objects;
 pub mod proxy;
 pub mod pulsar_auth;

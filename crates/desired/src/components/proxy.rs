@@ -15,7 +15,7 @@ use magnetar_api::proxy::PulsarProxySpec;
 
 use super::objects::{self, ServiceKind};
 use super::workload::{self, PodParts, Probes};
-use super::{config_files, pulsar_auth};
+use super::{config_files, monitoring, pulsar_auth};
 use crate::mesh::Enrolment;
 use crate::names::Component;
 use crate::paths::{self, GATEWAY_TLS_DIR};
@@ -30,7 +30,9 @@ pub const PROXY_CONF: &str = "proxy.conf";
 pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let spec = &valid.resource.spec;
     let default_pod = PodSpec::default();
-    let pod_spec = spec.pod.as_ref().unwrap_or(&default_pod);
+    let pod_spec =
+        monitoring::annotate(spec.pod.as_ref().unwrap_or(&default_pod), spec.monitoring.as_ref(), monitoring::PULSAR);
+    let pod_spec = pod_spec.as_ref();
     let no_custom = BTreeMap::new();
     let custom = spec.config.as_ref().map_or(&no_custom, |c| &c.custom);
     let (custom_conf, mut env) = config_files::split_custom(custom);
@@ -106,6 +108,8 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     ];
     out.extend(objects::service_account(owner, C, pod_spec));
     out.extend(spec.auto_scaling_policy.as_ref().map(|p| objects::hpa(owner, C, p)));
+    let enrolment = Enrolment::of(spec.istio.as_ref());
+    out.extend(monitoring::pod_monitor(owner, C, spec.monitoring.as_ref(), &enrolment, monitoring::PULSAR));
     out
 }
 

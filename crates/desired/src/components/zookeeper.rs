@@ -8,9 +8,9 @@ use k8s_openapi::api::apps::v1::StatefulSetUpdateStrategy;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use magnetar_api::ZooKeeperCluster;
 
-use super::config_files;
 use super::objects::{self, ServiceKind};
 use super::workload::{self, ClaimDefaults, PodParts, Probes};
+use super::{config_files, monitoring};
 use crate::mesh::Enrolment;
 use crate::names::Component;
 use crate::paths::{self, DATA_LOG_MOUNT, DATA_MOUNT, ZOOKEEPER_DATA_DIR as DATA_DIR, ZOOKEEPER_DATA_LOG_DIR};
@@ -42,6 +42,7 @@ fn all_ports() -> Vec<NamedPort> {
 pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<Object> {
     let spec = &res.spec;
     let pod_spec = spec.pod.clone().unwrap_or_default();
+    let pod_spec = monitoring::annotate(&pod_spec, spec.monitoring.as_ref(), monitoring::ZOOKEEPER).into_owned();
     let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
     let (mut custom_conf, mut env) = config_files::split_custom(&custom);
     // The typed settings, under what config.custom says.
@@ -100,6 +101,8 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
         objects::pdb(owner, C),
     ];
     out.extend(objects::service_account(owner, C, &pod_spec));
+    let enrolment = Enrolment::of(spec.istio.as_ref());
+    out.extend(monitoring::pod_monitor(owner, C, spec.monitoring.as_ref(), &enrolment, monitoring::ZOOKEEPER));
     out
 }
 

@@ -9,6 +9,9 @@
 //! * Gateway API: the standard channel's CRDs (`config/crd/standard`) of the
 //!   Go module `sigs.k8s.io/gateway-api` at [`GATEWAY_API_VERSION`], the
 //!   same way.
+//! * prometheus-operator: the PodMonitor CRD
+//!   (`example/prometheus-operator-crd`) of its Go module at
+//!   [`PROMETHEUS_OPERATOR_VERSION`].
 //! * Kubernetes: `api/openapi-spec/v3/*.json` of `k8s.io/kubernetes` at
 //!   [`KUBERNETES_VERSION`], `#/components/schemas/...` refs resolved by the
 //!   validator.
@@ -38,6 +41,8 @@ pub const ISTIO_VERSIONS: [&str; 2] = ["v1.24.2", "v1.32.0"];
 pub const KUBERNETES_VERSION: &str = "v1.36.3";
 /// Keep in step with magnetar_testenv::GATEWAY_API_VERSION.
 pub const GATEWAY_API_VERSION: &str = "v1.6.3";
+/// Keep in step with magnetar_testenv::PROMETHEUS_OPERATOR_VERSION.
+pub const PROMETHEUS_OPERATOR_VERSION: &str = "v0.85.0";
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 
 /// Which schemas to validate against.
@@ -47,6 +52,7 @@ pub enum Set {
     /// Index into [`ISTIO_VERSIONS`].
     Istio(usize),
     GatewayApi,
+    PrometheusOperator,
 }
 
 impl Set {
@@ -55,6 +61,7 @@ impl Set {
             Set::Kubernetes => format!("Kubernetes {KUBERNETES_VERSION}"),
             Set::Istio(i) => format!("Istio {}", ISTIO_VERSIONS[i]),
             Set::GatewayApi => format!("Gateway API {GATEWAY_API_VERSION}"),
+            Set::PrometheusOperator => format!("prometheus-operator {PROMETHEUS_OPERATOR_VERSION}"),
         }
     }
 }
@@ -70,6 +77,8 @@ pub struct Schemas {
     istio: Vec<HashMap<(String, String), Value>>,
     /// The Gateway API's standard channel: (apiVersion, kind) -> schema.
     gateway_api: HashMap<(String, String), Value>,
+    /// prometheus-operator's PodMonitor: (apiVersion, kind) -> schema.
+    prometheus_operator: HashMap<(String, String), Value>,
     /// Strict `components.schemas` per Kubernetes group version.
     k8s_components: Mutex<HashMap<String, Option<Components>>>,
     validators: Mutex<HashMap<Key, Arc<Result<Validator, String>>>>,
@@ -81,6 +90,7 @@ fn module_dirs() -> HashMap<String, PathBuf> {
     let mut modules: Vec<String> = ISTIO_VERSIONS.iter().map(|v| format!("istio.io/api@{v}")).collect();
     modules.push(format!("k8s.io/kubernetes@{KUBERNETES_VERSION}"));
     modules.push(format!("sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"));
+    modules.push(format!("github.com/prometheus-operator/prometheus-operator@{PROMETHEUS_OPERATOR_VERSION}"));
     let tmp = std::env::temp_dir().join(format!("magnetar-schema-modules-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("create a temporary directory");
     let out = Command::new("go")
@@ -166,11 +176,15 @@ impl Schemas {
             gateway_api.contains_key(&("gateway.networking.k8s.io/v1".into(), "TLSRoute".into())),
             "no TLSRoute v1"
         );
+        let po = &dirs[&format!("github.com/prometheus-operator/prometheus-operator@{PROMETHEUS_OPERATOR_VERSION}")];
+        let prometheus_operator =
+            istio_crds(&read(&po.join("example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml")));
         Schemas {
             openapi_dir,
             core,
             istio,
             gateway_api,
+            prometheus_operator,
             k8s_components: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),
         }
@@ -183,6 +197,8 @@ impl Schemas {
             (0..ISTIO_VERSIONS.len()).map(Set::Istio).collect()
         } else if group == "gateway.networking.k8s.io" {
             vec![Set::GatewayApi]
+        } else if group == "monitoring.coreos.com" {
+            vec![Set::PrometheusOperator]
         } else {
             vec![Set::Kubernetes]
         }
@@ -240,10 +256,11 @@ impl Schemas {
                     .ok_or_else(|| format!("Kubernetes {KUBERNETES_VERSION} has no kind {kind} in {api_version}"))?;
                 json!({"$ref": format!("#/components/schemas/{name}"), "components": {"schemas": &*components}})
             }
-            Set::Istio(_) | Set::GatewayApi => {
+            Set::Istio(_) | Set::GatewayApi | Set::PrometheusOperator => {
                 let crds = match set {
                     Set::Istio(i) => &self.istio[i],
-                    _ => &self.gateway_api,
+                    Set::GatewayApi => &self.gateway_api,
+                    _ => &self.prometheus_operator,
                 };
                 let raw = crds
                     .get(&(api_version.to_string(), kind.to_string()))

@@ -30,7 +30,7 @@ use crate::context::{Context, Live, template_labels};
 use crate::discovery;
 use crate::error::Error;
 use crate::events;
-use crate::kinds::{GATEWAY_API, is_istio_group};
+use crate::kinds::{GATEWAY_API, MONITORING, is_istio_group};
 use crate::migration::{self, mode_of};
 use crate::prerequisites::{self, Missing};
 use crate::restart;
@@ -236,6 +236,7 @@ struct Seen {
     name: String,
     istio: bool,
     gateway_api: bool,
+    monitoring: bool,
     inventory: magnetar_desired::cluster::Inventory,
     enrolment: Enrolment,
     /// The objects this resource owns.
@@ -271,6 +272,7 @@ fn observe<K: ComponentResource>(obj: &K, ctx: &Context) -> Seen {
         inventory: ctx.inventory(&ns),
         istio: ctx.istio_available(),
         gateway_api: ctx.gateway_api_available(),
+        monitoring: ctx.monitoring_available(),
         ns,
         name,
         enrolment,
@@ -290,6 +292,9 @@ struct Planned {
     external: Option<ExternalAccess>,
     /// The warning when the gateway exposes it without Pulsar authentication.
     unauthenticated: Option<String>,
+    /// `spec.monitoring` is on: whether its PodMonitor could be applied
+    /// (prometheus-operator's CRDs are served).
+    monitoring: Option<bool>,
 }
 
 /// Builds the desired objects, then checks what the schema cannot.
@@ -303,6 +308,7 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
         missing: Vec::new(),
         external: None,
         unauthenticated: None,
+        monitoring: None,
     };
     let Desired { objects: mut desired, gateway, unauthenticated } = match obj.build(&bctx) {
         Ok(built) => built,
@@ -314,7 +320,13 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
         return Ok(invalid(Invalid(errors).to_string()));
     }
     let wants_gateway_api = desired.iter().any(|o| o.group() == GATEWAY_API);
-    desired.retain(|o| (seen.istio || !is_istio_group(o.group())) && (seen.gateway_api || o.group() != GATEWAY_API));
+    let wants_monitoring = desired.iter().any(|o| o.group() == MONITORING);
+    desired.retain(|o| {
+        (seen.istio || !is_istio_group(o.group()))
+            && (seen.gateway_api || o.group() != GATEWAY_API)
+            && (seen.monitoring || o.group() != MONITORING)
+    });
+    let monitoring = wants_monitoring.then_some(seen.monitoring);
     let mut missing = missing_prerequisites(obj, gateway, ctx).await?;
     // Not watched like the others: the discovery loop re-queues everything
     // when the CRDs appear.
@@ -327,7 +339,7 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
     });
     let unauthenticated =
         (external.is_some() && unauthenticated).then(|| security::unauthenticated_exposure(K::MAIN.kind()));
-    Ok(Planned { desired, problem: None, missing, external, unauthenticated })
+    Ok(Planned { desired, problem: None, missing, external, unauthenticated, monitoring })
 }
 
 /// Applies and prunes, unless invalid: then nothing is touched. While a
@@ -469,6 +481,7 @@ async fn report<K: ComponentResource>(ctx: &Context, obj: &K, r: Report<'_>, pas
         external: plan.external.clone(),
         unauthenticated: plan.unauthenticated.clone(),
         routes: route_report(seen, plan),
+        monitoring: plan.monitoring,
         blocked: blocked.clone(),
         mesh_warning,
         previous,

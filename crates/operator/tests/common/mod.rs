@@ -216,7 +216,12 @@ pub async fn live_set(client: &Client, ns: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for kind in kinds::all() {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
-        let list = api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await.unwrap();
+        let list = match api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await {
+            Ok(list) => list,
+            // A kind whose CRDs are not installed has no objects.
+            Err(kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => panic!("listing {}: {e}", kind.kind),
+        };
         for o in list.items {
             if o.metadata.deletion_timestamp.is_none() {
                 out.insert((kind_key(kind.group, kind.kind), o.name_any()));
@@ -231,7 +236,12 @@ pub async fn live_owners(client: &Client, ns: &str) -> Vec<(String, String, Vec<
     let mut out = Vec::new();
     for kind in kinds::all() {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kind.resource(None));
-        let list = api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await.unwrap();
+        let list = match api.list(&ListParams::default().labels("app.kubernetes.io/managed-by=magnetar")).await {
+            Ok(list) => list,
+            // A kind whose CRDs are not installed has no objects.
+            Err(kube::Error::Api(e)) if e.code == 404 => continue,
+            Err(e) => panic!("listing {}: {e}", kind.kind),
+        };
         for o in list.items {
             let owners = o
                 .metadata
