@@ -50,7 +50,7 @@ use std::process::{Command, Stdio};
 mod common;
 
 use common::stand_ins::{stand_ins, str_at};
-use common::{manifests, render};
+use common::{manifests, render_for_istio};
 use magnetar_testenv::crds::yaml_documents;
 use magnetar_testenv::istio_tools;
 use serde_json::{Value, json};
@@ -158,7 +158,7 @@ fn istioctl_analyze_finds_nothing_in_any_rendered_manifest() {
     let mut stand_ins_read = false;
     for path in manifests() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(yaml) = render(&path) else {
+        let Some(yaml) = render_for_istio(&path) else {
             eprintln!("{name}: skipped (magnetar refuses it)");
             continue;
         };

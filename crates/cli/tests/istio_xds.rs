@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::render;
-use common::stand_ins::{GATEWAY_NAMESPACE, gateway_api_pod, stand_ins, str_at};
+use common::render_for_istio;
+use common::stand_ins::{GATEWAY_NAMESPACE, stand_ins, str_at};
 use magnetar_testenv::crds::yaml_documents;
 use magnetar_testenv::{istio_tools, repo_root};
 use serde_json::Value;
@@ -100,27 +100,6 @@ fn five_brokers_passthrough() -> Fixture {
     }
 }
 
-/// `examples/gateway-api.yaml`: five brokers, every protocol, TLS
-/// terminated by a Gateway API Gateway of class istio (one listener per
-/// host and protocol), TLSRoutes and HTTPRoutes.
-fn five_brokers_gateway_api() -> Fixture {
-    let mut hosts = vec![("streams.example.com".to_string(), "gapi-broker".to_string())];
-    hosts.extend((0..5).map(|i| (format!("pb{i}-streams.example.com"), format!("gapi-broker-{i}"))));
-    Fixture {
-        file: repo_root().unwrap().join("examples/gateway-api.yaml"),
-        namespace: "pulsar-gateway-api",
-        broker: "gapi-broker",
-        hosts,
-        ports: vec![
-            Port { gateway: 6651, listener: 6651, backend: Backend::Tcp(6652), passthrough: false },
-            Port { gateway: 443, listener: 443, backend: Backend::Http(8080), passthrough: false },
-            Port { gateway: 9093, listener: 9093, backend: Backend::Tcp(9094), passthrough: false },
-            Port { gateway: 8883, listener: 8883, backend: Backend::Tcp(5682), passthrough: false },
-            Port { gateway: 5671, listener: 5671, backend: Backend::Tcp(5683), passthrough: false },
-        ],
-    }
-}
-
 fn yaml_file(path: &Path, docs: &[Value]) {
     let text: Vec<String> = docs.iter().map(|d| serde_norway::to_string(d).unwrap()).collect();
     std::fs::write(path, text.join("---\n")).unwrap();
@@ -182,13 +161,9 @@ fn collect(v: &Value, key: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-/// The gateway's pod in the stand-ins: the one the Gateways select, or the
-/// one istiod deploys for a Gateway API Gateway.
+/// The gateway's pod in the stand-ins: the one the Gateways select.
 fn gateway_pod(rendered: &[Value], stand_ins: &[Value]) -> String {
     let gw = rendered.iter().find(|o| o["kind"] == "Gateway").expect("the render has a Gateway");
-    if str_at(gw, "/apiVersion").starts_with("gateway.networking.k8s.io/") {
-        return format!("{}/{}", str_at(gw, "/metadata/namespace"), gateway_api_pod(str_at(gw, "/metadata/name")));
-    }
     let selector = gw["spec"]["selector"].as_object().unwrap();
     let pod = stand_ins
         .iter()
@@ -347,7 +322,7 @@ fn check_broker(fx: &Fixture, rendered: &[Value], dump: &Value) {
 }
 
 fn judge(fx: &Fixture, label: &str) -> (Value, Value, Vec<Value>) {
-    let yaml = render(&fx.file).unwrap_or_else(|| panic!("{} renders", fx.file.display()));
+    let yaml = render_for_istio(&fx.file).unwrap_or_else(|| panic!("{} renders", fx.file.display()));
     let rendered = yaml_documents(&yaml).unwrap();
     let extra = stand_ins(&rendered);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("istio_xds").join(label);
@@ -388,16 +363,6 @@ fn five_passthrough_brokers_each_get_their_own_sni_route_on_every_protocol() {
     check_broker(&fx, &rendered, &broker);
 }
 
-/// Issue 12: the same per-host routing, from Gateway API objects, as istiod
-/// converts them for the gateway it deploys.
-#[test]
-fn gateway_api_routes_each_broker_host_to_its_own_broker() {
-    let fx = five_brokers_gateway_api();
-    let (gateway, broker, rendered) = judge(&fx, "five-brokers-gateway-api");
-    check_gateway(&fx, &gateway);
-    check_broker(&fx, &rendered, &broker);
-}
-
 /// Identity names of an ambient `Match` list: principals (`exact`) and
 /// service accounts, spelled as AuthorizationPolicy principals
 /// (`<trust domain>/ns/<namespace>/sa/<name>`).
@@ -415,7 +380,7 @@ fn ztunnel_identities(matches: &Value, trust_domain: &str, out: &mut BTreeSet<St
 #[test]
 fn ambient_ztunnel_authorization_holds_the_same_l4_rules() {
     let file = repo_root().unwrap().join("examples/ambient.yaml");
-    let yaml = render(&file).expect("examples/ambient.yaml renders");
+    let yaml = render_for_istio(&file).expect("examples/ambient.yaml renders");
     let rendered = yaml_documents(&yaml).unwrap();
     // ztunnel is told about running pods with an address: give the
     // stand-in pods what the kubelet would report.

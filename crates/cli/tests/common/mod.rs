@@ -40,3 +40,12 @@ pub fn render(path: &Path) -> Option<String> {
         .unwrap();
     out.status.success().then(|| String::from_utf8(out.stdout).unwrap())
 }
+
+/// `render`'s YAML without the kinds Istio's tools do not read
+/// (prometheus-operator's PodMonitors, which `spec.monitoring` adds).
+pub fn render_for_istio(path: &Path) -> Option<String> {
+    let yaml = render(path)?;
+    let docs: Vec<&str> =
+        yaml.split("\n---\n").filter(|d| !d.trim_start().starts_with("apiVersion: monitoring.coreos.com/")).collect();
+    Some(docs.join("\n---\n"))
+}

@@ -124,7 +124,7 @@ pub fn stand_ins(rendered: &[Value]) -> Vec<Value> {
     let mut gateways: BTreeMap<String, (Value, BTreeSet<u64>)> = BTreeMap::new();
     gateways.insert("istio-ingressgateway".into(), (default_labels.clone(), BTreeSet::new()));
     let mut credentials = BTreeSet::new();
-    for gw in rendered.iter().filter(|o| o["kind"] == "Gateway" && is_istio(o)) {
+    for gw in rendered.iter().filter(|o| o["kind"] == "Gateway") {
         let selector = gw["spec"]["selector"].as_object().cloned().unwrap_or_default();
         let name = if labels_match(&selector, &default_labels) {
             "istio-ingressgateway".to_string()
@@ -179,58 +179,6 @@ pub fn stand_ins(rendered: &[Value]) -> Vec<Value> {
         out.push(json!({
             "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
             "metadata": {"name": cn, "namespace": GATEWAY_NAMESPACE},
-            "data": {"tls.crt": base64(cert), "tls.key": base64(b"stand-in: the analyzer reads only the certificate")}
-        }));
-    }
-    out.extend(rendered.iter().filter(|o| o["kind"] == "Gateway" && !is_istio(o)).flat_map(gateway_api_deployment));
-    out
-}
-
-fn is_istio(o: &Value) -> bool {
-    str_at(o, "/apiVersion").contains("istio.io/")
-}
-
-/// Pod name of what istiod deploys for Gateway API Gateway `name`.
-pub fn gateway_api_pod(name: &str) -> String {
-    format!("{name}-istio-0")
-}
-
-/// What istiod deploys for a Gateway API Gateway of class istio (its
-/// deployment controller): in the Gateway's namespace, a pod labelled
-/// `gateway.networking.k8s.io/gateway-name`, ServiceAccount and Service
-/// `<name>-istio` with the listeners' ports; and the listeners' certificate
-/// Secrets beside the Gateway.
-fn gateway_api_deployment(gw: &Value) -> Vec<Value> {
-    let ns = str_at(gw, "/metadata/namespace");
-    let name = str_at(gw, "/metadata/name");
-    let deployed = format!("{name}-istio");
-    let labels = json!({"gateway.networking.k8s.io/gateway-name": name});
-    let listeners: Vec<&Value> = gw["spec"]["listeners"].as_array().into_iter().flatten().collect();
-    let ports: BTreeSet<u64> = listeners.iter().filter_map(|l| l["port"].as_u64()).collect();
-    let mut out = vec![
-        json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": gateway_api_pod(name), "namespace": ns, "labels": labels},
-            "spec": {"serviceAccountName": deployed, "containers": [{"name": "istio-proxy", "image": PROXY_IMAGE}]}
-        }),
-        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": deployed, "namespace": ns}}),
-        json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": deployed, "namespace": ns},
-            "spec": {"type": "LoadBalancer", "selector": labels,
-                     "ports": ports.iter().map(|p| json!({"name": format!("p-{p}"), "port": p, "targetPort": p, "protocol": "TCP"})).collect::<Vec<_>>()}
-        }),
-    ];
-    let secrets: BTreeSet<&str> = listeners
-        .iter()
-        .flat_map(|l| l["tls"]["certificateRefs"].as_array().into_iter().flatten())
-        .filter_map(|r| r["name"].as_str())
-        .collect();
-    let cert = include_bytes!("../istio/stand-in-tls.crt");
-    for secret in secrets {
-        out.push(json!({
-            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": secret, "namespace": ns},
             "data": {"tls.crt": base64(cert), "tls.key": base64(b"stand-in: the analyzer reads only the certificate")}
         }));
     }

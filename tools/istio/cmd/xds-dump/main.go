@@ -3,15 +3,8 @@
 // in-process xDS test harness (istio.io/istio/pilot/test/xds, what Istio's
 // own tests use) over the objects in YAML files: Istio's configuration
 // (Gateways, VirtualServices, DestinationRules, ServiceEntries,
-// PeerAuthentications, AuthorizationPolicies), the Kubernetes objects
-// beside it (Namespaces, Services, Pods, Secrets), and Gateway API objects
-// (Gateways, TLSRoutes, HTTPRoutes), which istiod reads from Kubernetes.
-//
-// The harness creates the Gateway API CRDs without the bundle-version
-// annotation istiod requires of TLSRoute (1.5 or later), so istiod would
-// ignore TLSRoutes: xds-dump annotates them with the version the tests
-// install (-gateway-api-version), then waits until istiod's Gateway API
-// controller has converted every route before it prints anything.
+// PeerAuthentications, AuthorizationPolicies) and the Kubernetes objects
+// beside it (Namespaces, Services, Pods, Secrets).
 //
 // Usage:
 //
@@ -43,15 +36,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
-	"k8s.io/apimachinery/pkg/runtime/schema"
-
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/cluster"
-	"istio.io/istio/pkg/config/constants"
-	"istio.io/istio/pkg/config/schema/gvk"
-	"istio.io/istio/pkg/config/schema/gvr"
-	"istio.io/istio/pkg/kube/kclient/clienttest"
 	"istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/util/protomarshal"
 )
@@ -106,7 +93,6 @@ type object struct {
 func main() {
 	kind := flag.String("proxy", "sidecar", "router (a gateway) or sidecar")
 	pod := flag.String("pod", "", "NAMESPACE/NAME of the proxy's pod in the files")
-	gatewayAPIVersion := flag.String("gateway-api-version", "v1.6.3", "bundle version of the Gateway API CRDs")
 	flag.Parse()
 	if flag.NArg() == 0 || (*kind != "ztunnel" && !strings.Contains(*pod, "/")) {
 		fmt.Fprintln(os.Stderr, "usage: xds-dump -proxy router|sidecar -pod NAMESPACE/NAME FILE...\n       xds-dump -proxy ztunnel FILE...")
@@ -120,16 +106,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "xds-dump:", err)
 		os.Exit(1)
 	}
-	if err := run(*kind, *pod, *gatewayAPIVersion, flag.Args()); err != nil {
+	if err := run(*kind, *pod, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "xds-dump:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kind, podRef, gatewayAPIVersion string, files []string) error {
+func run(kind, podRef string, files []string) error {
 	var istio, kube []string
-	// Gateway API routes in the files: istiod must have converted them all.
-	routes := 0
 	var proxyPod *object
 	for _, file := range files {
 		text, err := os.ReadFile(file)
@@ -146,9 +130,6 @@ func run(kind, podRef, gatewayAPIVersion string, files []string) error {
 			}
 			if o.Kind == "" {
 				continue
-			}
-			if strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") && strings.HasSuffix(o.Kind, "Route") {
-				routes++
 			}
 			if strings.Contains(o.APIVersion, "istio.io/") {
 				istio = append(istio, string(doc))
@@ -180,11 +161,6 @@ func run(kind, podRef, gatewayAPIVersion string, files []string) error {
 	})
 	if kind == "ztunnel" {
 		return ztunnel(s)
-	}
-	if routes > 0 {
-		if err := gatewayAPI(t, s, gatewayAPIVersion, routes); err != nil {
-			return err
-		}
 	}
 
 	ip := proxyPod.Status.PodIP
@@ -273,38 +249,4 @@ func marshal[T proto.Message](items []T) []json.RawMessage {
 		out = append(out, b)
 	}
 	return out
-}
-
-// gatewayAPI annotates the Gateway API CRDs with their bundle version, so
-// that istiod watches TLSRoutes, then waits (30s at most) until its Gateway
-// API controller has turned each of the files' `routes` routes into routing
-// (the generated VirtualServices name their routes in the
-// internal.istio.io/parents annotation) and the push is committed.
-func gatewayAPI(t *failer, s *xds.FakeDiscoveryServer, version string, routes int) error {
-	annotations := map[string]string{"gateway.networking.k8s.io/bundle-version": version}
-	for _, g := range []schema.GroupVersionResource{
-		gvr.GatewayClass, gvr.KubernetesGateway, gvr.HTTPRoute, gvr.GRPCRoute, gvr.TCPRoute, gvr.TLSRoute, gvr.ReferenceGrant,
-	} {
-		clienttest.MakeCRDWithAnnotations(t, s.KubeClient(), g, annotations)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		converted := map[string]bool{}
-		for _, vs := range s.Env.GatewayAPIController.List(gvk.VirtualService, "") {
-			for _, parent := range strings.Split(vs.Annotations[constants.InternalParentNames], ",") {
-				if strings.HasPrefix(parent, "TLSRoute/") || strings.HasPrefix(parent, "HTTPRoute/") {
-					converted[parent] = true
-				}
-			}
-		}
-		if len(converted) >= routes {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("istiod's Gateway API controller converted %d of %d routes in 30s", len(converted), routes)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.EnsureSynced(t)
-	return nil
 }
