@@ -306,6 +306,23 @@ fn mesh_fields(gateway: bool) -> Vec<(&'static str, BoxedStrategy<Option<Value>>
                 ("gateways", opt(list(strs(&["shared-gw", "istio-system/public-gw"]), 2))),
                 ("meshInternalHosts", opt(boolean())),
                 (
+                    "gatewayAPI",
+                    rare(obj(vec![
+                        ("gatewayClassName", opt(mostly(&["istio", "cilium"], &[""]))),
+                        (
+                            "parentRefs",
+                            opt(list(
+                                pick(&[
+                                    json!({"name": "shared", "namespace": "ingress"}),
+                                    json!({"name": "gw"}),
+                                    json!({"name": "Bad Name"}),
+                                ]),
+                                2,
+                            )),
+                        ),
+                    ])),
+                ),
+                (
                     "tls",
                     often(obj(vec![
                         ("mode", opt(strs(&["simple", "passthrough"]))),
@@ -445,6 +462,15 @@ fn broker_config() -> S {
             ])),
         ),
         ("transactionEnabled", opt(boolean())),
+        ("authentication", opt(authentication())),
+        (
+            "authorization",
+            opt(obj(vec![
+                ("superUserRoles", opt(strs(&["admin", "admin,proxy", ""]))),
+                ("proxyRoles", opt(strs(&["proxy", " "]))),
+            ])),
+        ),
+        ("clientAuth", opt(client_auth())),
         (
             "custom",
             opt(map_of(
@@ -508,12 +534,66 @@ fn resource(api_version: &'static str, kind: &'static str, spec: S) -> BoxedStra
         .boxed()
 }
 
+fn authentication() -> S {
+    obj(vec![
+        (
+            "jwt",
+            opt(obj(vec![
+                ("tokenAuthClaim", opt(strs(&["sub", ""]))),
+                ("tokenPublicKey", opt(mostly(&["file:///etc/jwt/public.key", "data:;base64,cHVi"], &[""]))),
+                (
+                    "tokenSecretKey",
+                    often(mostly(&["file:///etc/jwt/secret.key"], &["data:;base64,c2Vj", "inline", ""])),
+                ),
+            ])),
+        ),
+        ("mtls", opt(obj(vec![("enabled", opt(boolean()))]))),
+    ])
+}
+
+fn client_auth() -> S {
+    let generic = obj(vec![
+        ("authPlugin", always(mostly(&["org.example.Auth"], &[""]))),
+        ("authParams", always(mostly(&["file:///etc/creds"], &["token:abc"]))),
+        ("custom", opt(map_of(&["brokerClientTrustCertsFilePath"], strs(&["/etc/ca.crt"]), 1))),
+    ]);
+    let jwt = obj(vec![
+        ("secret", always(mostly(&["broker-token"], &["Bad_Secret"]))),
+        ("token", opt(mostly(&["token", "jwt"], &["eyJhbGciOiJIUzI1NiJ9.e30.x"]))),
+    ]);
+    let mtls = obj(vec![("certSecretName", always(mostly(&["client-cert"], &[""])))]);
+    let one = |k: &'static str, v: S| v.prop_map(move |v| json!({ k: v })).boxed();
+    prop_oneof![
+        4 => one("generic", generic.clone()),
+        4 => one("jwt", jwt.clone()),
+        4 => one("mtls", mtls.clone()),
+        1 => (jwt, mtls).prop_map(|(j, m)| json!({"jwt": j, "mtls": m})).boxed(),
+    ]
+    .boxed()
+}
+
+/// Some value about one time in six.
+fn rare(s: S) -> BoxedStrategy<Option<Value>> {
+    proptest::option::weighted(1.0 / 6.0, s).boxed()
+}
+
+fn monitoring() -> S {
+    obj(vec![
+        ("enabled", opt(boolean())),
+        ("interval", opt(mostly(&["30s", "1m"], &["soon", ""]))),
+        ("labels", opt(map_of(&["release", "team"], strs(&["prometheus", "x"]), 2))),
+    ])
+}
+
 fn component_spec(mut fields: Vec<(&'static str, BoxedStrategy<Option<Value>>)>, gateway: bool) -> S {
     fields.extend([
-        ("image", opt(image())),
+        // Often: a missing image is one refusal among many the generator
+        // already makes; the coordinator's image covers some of the rest.
+        ("image", often(image())),
         ("imagePullPolicy", opt(strs(&["Always", "IfNotPresent", "Never"]))),
         ("replicas", opt(replicas())),
         ("pod", opt(pod())),
+        ("monitoring", rare(monitoring())),
         ("istio", opt(mesh(gateway))),
         ("customization", opt(list(customization(), 3))),
     ]);
@@ -562,6 +642,13 @@ fn bookkeeper() -> BoxedStrategy<Input> {
             ("zkServers", always(zk_servers())),
             ("storage", opt(storage)),
             ("autoRecovery", opt(auto_recovery)),
+            (
+                "autoScalingPolicy",
+                opt(obj(vec![
+                    ("minReplicas", opt((0i32..4).prop_map(|n| json!(n)).boxed())),
+                    ("maxReplicas", always((1i32..8).prop_map(|n| json!(n)).boxed())),
+                ])),
+            ),
             ("config", opt(custom_config(&["journalMaxGroupWaitMSec", "PULSAR_PREFIX_x"]))),
         ],
         false,
@@ -583,7 +670,26 @@ fn proxy() -> BoxedStrategy<Input> {
         vec![
             ("brokerAddress", always(mostly(&["pc-broker", "pc-broker.pulsar.svc:6650"], &["", "  "]))),
             ("dnsNames", often(list(dns.boxed(), 3))),
-            ("config", opt(custom_config(&["maxConcurrentLookupRequests", "PULSAR_PREFIX_y"]))),
+            ("configurationStoreServers", opt(mostly(&["pc-zk:2181", "zk:pc-zk:2181"], &["pc-zk", ""]))),
+            (
+                "config",
+                opt(obj(vec![
+                    (
+                        "custom",
+                        opt(map_of(&["maxConcurrentLookupRequests", "PULSAR_PREFIX_y"], strs(&["1", "x y"]), 2)),
+                    ),
+                    ("authentication", rare(authentication())),
+                    ("authorization", rare(obj(vec![("superUserRoles", opt(strs(&["admin", ""])))]))),
+                    ("clientAuth", rare(client_auth())),
+                    (
+                        "kopProxy",
+                        opt(obj(vec![
+                            ("enabled", opt(boolean())),
+                            ("kafkaAdvertisedListener", opt(mostly(&["kafka.example.com:9092"], &["no-port", ""]))),
+                        ])),
+                    ),
+                ])),
+            ),
         ],
         true,
     );

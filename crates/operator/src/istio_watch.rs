@@ -1,15 +1,13 @@
 //! Istio, the Gateway API and prometheus-operator come and go: the loop
-//! that looks for their
-//! CRDs (and istiod's DNS capture), starts or stops the watches of their
-//! kinds, and re-queues everything.
+//! that looks for their CRDs (and istiod's DNS capture), starts or stops
+//! the watches of their kinds, and re-queues everything.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kube::runtime::reflector::store::Writer;
 use tokio::task::JoinSet;
-
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::context::{ChildStore, Context};
 use crate::kinds::{ChildKind, GATEWAY_API, GATEWAY_API_KINDS, MONITORING, MONITORING_KINDS};
@@ -23,7 +21,6 @@ pub(crate) async fn istio_loop(
     every: Duration,
     first: futures::channel::oneshot::Sender<()>,
 ) {
-    use std::sync::atomic::Ordering;
     let mut first = Some(first);
     let mut watches = JoinSet::new();
     let mut optional_watches: [JoinSet<()>; OPTIONAL.len()] = std::array::from_fn(|_| JoinSet::new());

@@ -188,6 +188,13 @@ pub const REASON_ROUTES_NOT_REPORTED: &str = "RoutesNotReported";
 /// implementation's reason and message; else, routes no implementation has
 /// reported on yet; else accepted.
 pub fn route_report(routes: &[serde_json::Value]) -> RouteReport {
+    if routes.is_empty() {
+        return RouteReport {
+            ok: false,
+            reason: REASON_ROUTES_NOT_REPORTED,
+            message: "the routes are not applied yet".into(),
+        };
+    }
     let mut unreported = Vec::new();
     for r in routes {
         let name =
@@ -260,5 +267,6 @@ mod tests {
         let silent = route_report(&[route("a", ok), json!({"kind": "HTTPRoute", "metadata": {"name": "w"}})]);
         assert_eq!((silent.ok, silent.reason), (false, REASON_ROUTES_NOT_REPORTED));
         assert!(silent.message.contains("HTTPRoute/w"), "{}", silent.message);
+        assert!(!route_report(&[]).ok, "no route is no accepted route");
     }
 }
