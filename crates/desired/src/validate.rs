@@ -948,6 +948,7 @@ fn broker_hosts(e: &mut Errors, b: &PulsarBroker, domain: &str) {
 
 pub fn proxy(p: &PulsarProxy) -> Result<ValidProxy<'_>, Invalid> {
     let mut e = Errors::default();
+    let listeners = ProxyListeners::of(p);
     name(&mut e, p);
     image(&mut e, p.spec.image.as_deref());
     replicas(&mut e, p.spec.replicas, 0);
@@ -992,11 +993,10 @@ pub fn proxy(p: &PulsarProxy) -> Result<ValidProxy<'_>, Invalid> {
         if p.spec.dns_names.is_empty() {
             e.add("spec.dnsNames", "is required with istio.gateway: list the external host names the gateway serves");
         }
-        let listeners = ProxyListeners::of(p);
         gateway(&mut e, g, &listeners.routes(), p.spec.dns_names.len());
     }
     let patches = customization(&mut e, &p.spec.customization);
-    e.finish(Valid { resource: p, listeners: ProxyListeners::of(p), patches })
+    e.finish(Valid { resource: p, listeners, patches })
 }
 
 pub fn coordinator(c: &PulsarCoordinator) -> Result<ValidCoordinator<'_>, Invalid> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use kube::discovery::ApiResource;
 use kube::runtime::reflector::store::Writer;
 use tokio::task::JoinSet;
 
@@ -28,20 +29,7 @@ pub(crate) async fn istio_loop(
         let available = ctx.istio_available();
         match discovery::istio(&ctx.client).await {
             Ok(Some(resources)) if !available => {
-                let mut stores = Vec::new();
-                for (kind, ar) in resources {
-                    let writer: Writer<cache::Cached> = Writer::new(ar.clone());
-                    stores.push(ChildStore { kind, resource: ar.clone(), store: writer.as_reader() });
-                    watches.spawn(watch::child_kind(ctx.client.clone(), namespace.clone(), ar, writer, ctx.clone()));
-                }
-                for s in &stores {
-                    let _ = tokio::time::timeout(Duration::from_secs(30), s.store.wait_until_ready()).await;
-                }
-                {
-                    let mut children = ctx.children.write().unwrap_or_else(|e| e.into_inner());
-                    children.retain(|c| !c.kind.is_istio());
-                    children.extend(stores);
-                }
+                watch_kinds(&ctx, resources, &namespace, &mut watches, |k| k.is_istio()).await;
                 ctx.istio.store(true, Ordering::Relaxed);
                 ctx.metrics.set_istio(true);
                 tracing::info!("Istio's CRDs are served: configuring the mesh");
@@ -90,6 +78,30 @@ pub(crate) async fn istio_loop(
     }
 }
 
+/// Starts a watch of each of `resources` into a store of its own, waits
+/// (30 s at most) for the stores' first lists, and puts them in place of
+/// the context's stores of the kinds `ours` picks.
+async fn watch_kinds(
+    ctx: &Arc<Context>,
+    resources: Vec<(ChildKind, ApiResource)>,
+    namespace: &Option<String>,
+    watches: &mut JoinSet<()>,
+    ours: impl Fn(&ChildKind) -> bool,
+) {
+    let mut stores = Vec::new();
+    for (kind, ar) in resources {
+        let writer: Writer<cache::Cached> = Writer::new(ar.clone());
+        stores.push(ChildStore { kind, resource: ar.clone(), store: writer.as_reader() });
+        watches.spawn(watch::child_kind(ctx.client.clone(), namespace.clone(), ar, writer, ctx.clone()));
+    }
+    for s in &stores {
+        let _ = tokio::time::timeout(Duration::from_secs(30), s.store.wait_until_ready()).await;
+    }
+    let mut children = ctx.children.write().unwrap_or_else(|e| e.into_inner());
+    children.retain(|c| !ours(&c.kind));
+    children.extend(stores);
+}
+
 /// An optional group of kinds: the Gateway API's, prometheus-operator's.
 pub(crate) struct Optional {
     pub group: &'static str,
@@ -127,23 +139,9 @@ async fn optional(
 ) {
     let flag = (o.available)(ctx);
     let available = flag.load(Ordering::Relaxed);
-    let ours = |c: &ChildStore| c.kind.group == o.group;
     match discovery::optional(&ctx.client, o.group, o.kinds).await {
         Ok(Some(resources)) if !available => {
-            let mut stores = Vec::new();
-            for (kind, ar) in resources {
-                let writer: Writer<cache::Cached> = Writer::new(ar.clone());
-                stores.push(ChildStore { kind, resource: ar.clone(), store: writer.as_reader() });
-                watches.spawn(watch::child_kind(ctx.client.clone(), namespace.clone(), ar, writer, ctx.clone()));
-            }
-            for s in &stores {
-                let _ = tokio::time::timeout(Duration::from_secs(30), s.store.wait_until_ready()).await;
-            }
-            {
-                let mut children = ctx.children.write().unwrap_or_else(|e| e.into_inner());
-                children.retain(|c| !ours(c));
-                children.extend(stores);
-            }
+            watch_kinds(ctx, resources, namespace, watches, |k| k.group == o.group).await;
             flag.store(true, Ordering::Relaxed);
             tracing::info!("{} CRDs are served", o.what);
             if requeue {
@@ -152,7 +150,7 @@ async fn optional(
         }
         Ok(None) if available => {
             flag.store(false, Ordering::Relaxed);
-            ctx.children.write().unwrap_or_else(|e| e.into_inner()).retain(|c| !ours(c));
+            ctx.children.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.kind.group != o.group);
             watches.abort_all();
             tracing::warn!("{} CRDs are no longer served: their objects are skipped", o.what);
             ctx.trigger_all();
