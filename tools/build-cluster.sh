@@ -95,13 +95,16 @@ for channel in standard experimental; do
   fi
 done
 
-# prometheus-operator's PodMonitor CRD, from its module (not committed).
-out="$dir/prometheus-operator/$PROMETHEUS_OPERATOR_VERSION-podmonitors.yaml"
-if [ ! -s "$out" ]; then
-  src=$(cd "$dir" && GO111MODULE=on GOFLAGS= go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  install -m 644 "$src/example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml" "$out"
-  log "prometheus-operator $PROMETHEUS_OPERATOR_VERSION PodMonitor CRD: $out"
-fi
+# prometheus-operator's PodMonitor CRD (spec.monitoring) and ServiceMonitor
+# CRD (the chart's optional ServiceMonitor), from its module (not committed).
+for kind in podmonitors servicemonitors; do
+  out="$dir/prometheus-operator/$PROMETHEUS_OPERATOR_VERSION-$kind.yaml"
+  if [ ! -s "$out" ]; then
+    src=$(cd "$dir" && GO111MODULE=on GOFLAGS= go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    install -m 644 "$src/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$out"
+    log "prometheus-operator $PROMETHEUS_OPERATOR_VERSION $kind CRD: $out"
+  fi
+done
 
 # kwok's default node, pod and volume stages (what kwokctl installs), and its
 # default StorageClass, assembled from the kwok module; not committed.

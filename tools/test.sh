@@ -18,11 +18,17 @@ tools/build-istio.sh >/dev/null
 step "JVM toolkit (ZooKeeper, BookKeeper, Pulsar configuration classes) for the real-process tests"
 tools/build-jvm.sh >/dev/null
 
+step "Helm (the chart's tests run helm lint, template and install)"
+tools/build-helm.sh >/dev/null
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "static musl binary for the image (deploy/image/Dockerfile)"
+tools/check-static.sh
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast

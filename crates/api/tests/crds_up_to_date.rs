@@ -17,14 +17,14 @@ fn checked_in_crds_are_current() {
     present.sort();
     assert_eq!(
         present, expected,
-        "deploy/crds has stale or missing files: regenerate with `cargo run --bin magnetar -- crds --dir deploy/crds`"
+        "deploy/crds has stale or missing files: regenerate with `cargo run --bin magnetar -- crds --dir deploy/crds` (and `--dir charts/magnetar/crds`, which chart.rs keeps equal)"
     );
     for crd in &crds {
         let path = dir.join(magnetar_api::crd_file_name(crd));
         let on_disk = std::fs::read_to_string(&path).unwrap();
         assert!(
             on_disk == magnetar_api::crd_yaml(crd),
-            "{} is stale: regenerate with `cargo run --bin magnetar -- crds --dir deploy/crds`",
+            "{} is stale: regenerate with `cargo run --bin magnetar -- crds --dir deploy/crds` (and `--dir charts/magnetar/crds`, which chart.rs keeps equal)",
             path.display()
         );
     }

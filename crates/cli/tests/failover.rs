@@ -175,7 +175,10 @@ async fn failover(label: &str, lease: Option<u64>) -> (Duration, Duration) {
         }
         assert_eq!(b.writes(), Some(0), "the standby wrote while another held the Lease");
         assert_eq!(b.leader(), Some(0), "two leaders");
-        assert_eq!(get(&b.addr, "/readyz").map(|(c, _)| c), Some(503), "the standby reports ready");
+        // Ready to take over (a Deployment of two is fully ready), but not
+        // running its controllers.
+        assert_eq!(get(&b.addr, "/readyz").map(|(c, _)| c), Some(200), "the standby is not ready to take over");
+        assert_eq!(metric(&b.addr, "magnetar_ready"), Some(0), "the standby runs its controllers");
         let quiet = stable.elapsed() > Duration::from_secs(2);
         async move { quiet.then_some(()) }
     })

@@ -51,6 +51,7 @@ pub struct Metrics {
     leader: Gauge,
     ready_gauge: Gauge,
     ready: AtomicBool,
+    standby: AtomicBool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -86,6 +87,11 @@ impl Metrics {
         registry.register("lease_writes", "Lease writes of the leader election", {
             WriteGauge { writes: writes.clone(), lease: true }
         });
+        registry.register(
+            "forbidden_requests",
+            "Requests the API server refused with 403 Forbidden, by verb and resource (a permission missing from the operator's role)",
+            writes.forbidden(),
+        );
         registry.register("objects_applied", "Objects applied by server-side apply", applied.clone());
         registry.register("objects_deleted", "Objects deleted because they were no longer desired", deleted.clone());
         registry.register("status_updates", "Status updates", status_updates.clone());
@@ -108,6 +114,7 @@ impl Metrics {
             leader,
             ready_gauge,
             ready: AtomicBool::new(false),
+            standby: AtomicBool::new(false),
         }
     }
 
@@ -185,6 +192,17 @@ impl Metrics {
         self.ready.load(Ordering::Relaxed)
     }
 
+    /// Waiting for the leader Lease: healthy and ready to take over, so
+    /// `/readyz` answers ok (a Deployment with two replicas is then fully
+    /// ready while one of them leads).
+    pub fn set_standby(&self, standby: bool) {
+        self.standby.store(standby, Ordering::Relaxed);
+    }
+
+    fn serves_readyz(&self) -> bool {
+        self.is_ready() || self.standby.load(Ordering::Relaxed)
+    }
+
     /// OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -228,7 +246,11 @@ async fn serve_metrics(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-    if m.is_ready() { (StatusCode::OK, "ok\n") } else { (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet\n") }
+    if m.serves_readyz() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet\n")
+    }
 }
 
 /// Serves [`router`] on an already bound listener until the task is dropped.
@@ -335,6 +357,11 @@ mod tests {
             out
         };
         assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
+        metrics.set_standby(true);
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 200"), "a standby is ready to take over");
+        assert!(get("/metrics").await.contains("magnetar_ready 0"), "but runs no controllers");
+        metrics.set_standby(false);
         assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
         metrics.set_ready(true);
         assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));

@@ -76,10 +76,12 @@ pub async fn run_until(
         });
     }
     if let Some(le) = &opts.leader_election {
+        metrics.set_standby(true);
         tokio::select! {
             _ = leader::acquire(&client, le) => {}
             _ = shutdown.clone() => return Ok(()),
         }
+        metrics.set_standby(false);
         metrics.set_leader(true);
     }
     let lost = async {

@@ -85,6 +85,17 @@ impl Binaries {
         bail!("no PodMonitor CRD in {} (tools/build-cluster.sh fetches it)", self.dir.display())
     }
 
+    /// prometheus-operator's ServiceMonitor CRD at [`PROMETHEUS_OPERATOR_VERSION`]
+    /// (the chart's optional ServiceMonitor for the operator).
+    pub fn service_monitor_crd(&self) -> anyhow::Result<PathBuf> {
+        let p =
+            self.dir.join("prometheus-operator").join(format!("{PROMETHEUS_OPERATOR_VERSION}-servicemonitors.yaml"));
+        if p.is_file() {
+            return Ok(p);
+        }
+        bail!("no ServiceMonitor CRD in {} (tools/build-cluster.sh fetches it)", self.dir.display())
+    }
+
     pub fn istio_crds(&self, version: &str) -> anyhow::Result<PathBuf> {
         let p = self.dir.join("istio").join(format!("{version}.yaml"));
         if p.is_file() {
@@ -170,8 +181,28 @@ pub fn istio_tools() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Runs a build script of `tools/` and returns the cache directory it
-/// prints on its last line.
+/// Helm, built from the pinned `helm.sh/helm/v4` module by
+/// `tools/build-helm.sh` (about 2 minutes cold), once per process.
+/// `MAGNETAR_HELM` names the binary directly.
+pub fn helm() -> anyhow::Result<PathBuf> {
+    static CACHED: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut cached = CACHED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = &*cached {
+        return Ok(p.clone());
+    }
+    let p = match std::env::var_os("MAGNETAR_HELM") {
+        Some(p) => PathBuf::from(p),
+        None => run_script("tools/build-helm.sh")?,
+    };
+    if !p.is_file() {
+        bail!("{} is missing: the Helm cache is incomplete", p.display());
+    }
+    *cached = Some(p.clone());
+    Ok(p)
+}
+
+/// Runs a build script of `tools/` and returns the cache directory (or
+/// binary) it prints on its last line.
 fn run_script(relative: &str) -> anyhow::Result<PathBuf> {
     let script = repo_root()?.join(relative);
     let out = Command::new("bash")

@@ -27,8 +27,8 @@ pub mod real_node;
 mod shared;
 
 pub use binaries::{
-    Binaries, GATEWAY_API_VERSION, ISTIO_GUIDE, ISTIO_NEWEST, PROMETHEUS_OPERATOR_VERSION, istio_tools, jvm_toolkit,
-    repo_root,
+    Binaries, GATEWAY_API_VERSION, ISTIO_GUIDE, ISTIO_NEWEST, PROMETHEUS_OPERATOR_VERSION, helm, istio_tools,
+    jvm_toolkit, repo_root,
 };
 pub use control_plane::{
     ControlPlane, FAKE_NODES, KWOK_NODE_ANNOTATION, NODE_LEASE_SECONDS, Options, PODS_PER_NODE, fake_nodes,
