@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::render_for_istio;
-use common::stand_ins::{GATEWAY_NAMESPACE, stand_ins, str_at};
+use common::stand_ins::{GATEWAY_NAMESPACE, gateway_api_pod, stand_ins, str_at};
 use magnetar_testenv::crds::yaml_documents;
 use magnetar_testenv::{istio_tools, repo_root};
 use serde_json::Value;
@@ -100,6 +100,28 @@ fn five_brokers_passthrough() -> Fixture {
     }
 }
 
+/// examples/gateway-api.yaml: five brokers, every protocol, through a
+/// Gateway API Gateway of class `istio` (TLS terminated at the gateway).
+fn gateway_api() -> Fixture {
+    let mut hosts = vec![("streams.example.com".to_string(), "gapi-broker".to_string())];
+    hosts.extend((0..5).map(|i| (format!("pb{i}-streams.example.com"), format!("gapi-broker-{i}"))));
+    Fixture {
+        file: repo_root().unwrap().join("examples/gateway-api.yaml"),
+        namespace: "pulsar-gateway-api",
+        broker: "gapi-broker",
+        hosts,
+        // istiod's gateway deployment listens on the Gateway's own ports.
+        ports: vec![
+            Port { gateway: 6651, listener: 6651, backend: Backend::Tcp(6652), passthrough: false },
+            Port { gateway: 443, listener: 443, backend: Backend::Http(8080), passthrough: false },
+            Port { gateway: 9093, listener: 9093, backend: Backend::Tcp(9094), passthrough: false },
+            // MoP's and AoP's proxies inside the broker.
+            Port { gateway: 8883, listener: 8883, backend: Backend::Tcp(5682), passthrough: false },
+            Port { gateway: 5671, listener: 5671, backend: Backend::Tcp(5683), passthrough: false },
+        ],
+    }
+}
+
 fn yaml_file(path: &Path, docs: &[Value]) {
     let text: Vec<String> = docs.iter().map(|d| serde_norway::to_string(d).unwrap()).collect();
     std::fs::write(path, text.join("---\n")).unwrap();
@@ -163,6 +185,9 @@ fn collect(v: &Value, key: &str, out: &mut BTreeSet<String>) {
 
 /// The gateway's pod in the stand-ins: the one the Gateways select.
 fn gateway_pod(rendered: &[Value], stand_ins: &[Value]) -> String {
+    if let Some(pod) = gateway_api_pod(rendered) {
+        return pod;
+    }
     let gw = rendered.iter().find(|o| o["kind"] == "Gateway").expect("the render has a Gateway");
     let selector = gw["spec"]["selector"].as_object().unwrap();
     let pod = stand_ins
@@ -361,6 +386,22 @@ fn five_passthrough_brokers_each_get_their_own_sni_route_on_every_protocol() {
     let (gateway, broker, rendered) = judge(&fx, "five-brokers-passthrough");
     check_gateway(&fx, &gateway);
     check_broker(&fx, &rendered, &broker);
+}
+
+/// Issue 12.4: istiod converts magnetar's Gateway API objects (the Gateway,
+/// a TLSRoute per broker and protocol, an HTTPRoute per host) into a
+/// gateway configuration in which each per-broker host has its own filter
+/// chain on every port, to its own broker's Service.
+#[test]
+fn gateway_api_objects_route_each_broker_host_to_its_own_broker_in_istiod() {
+    let fx = gateway_api();
+    let (gateway, broker, rendered) = judge(&fx, "gateway-api");
+    check_gateway(&fx, &gateway);
+    check_broker(&fx, &rendered, &broker);
+    // The edge rule names the identity of istiod's gateway deployment.
+    let policies = rbac_policies(named(&broker["listeners"], "virtualInbound").unwrap());
+    let gateway_sa = "spiffe://cluster.local/ns/pulsar-gateway-api/sa/gapi-broker-gateway-istio";
+    assert!(policies.values().any(|(principals, _)| principals.contains(gateway_sa)), "{policies:?}");
 }
 
 /// Identity names of an ambient `Match` list: principals (`exact`) and

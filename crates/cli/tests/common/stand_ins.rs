@@ -3,8 +3,12 @@
 //! the namespaces, the pods the controllers would create (with the sidecar
 //! the injector adds, or the ambient annotation istio-cni sets), the
 //! ingress gateway's pod, Service and ServiceAccount, and a TLS Secret for
-//! every `credentialName`. `crates/cli/tests/istio_analyze.rs` describes
-//! each in its module comment.
+//! every `credentialName`; for a Gateway API `Gateway`, what istiod's
+//! gateway deployment controller creates (the `<name>-istio` pod, Service
+//! and ServiceAccount) and a TLS Secret with a real key pair for every
+//! `certificateRefs` (istiod converts a terminating listener only when its
+//! certificate and key parse). `crates/cli/tests/istio_analyze.rs`
+//! describes each in its module comment.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,6 +100,74 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
+fn is_istio_gateway(o: &Value) -> bool {
+    o["kind"] == "Gateway" && str_at(o, "/apiVersion").starts_with("networking.istio.io/")
+}
+
+fn is_gateway_api_gateway(o: &Value) -> bool {
+    o["kind"] == "Gateway" && str_at(o, "/apiVersion").starts_with("gateway.networking.k8s.io/")
+}
+
+/// The label istiod's deployment controller puts on a Gateway API
+/// gateway's pods (and selects them by).
+pub const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
+
+/// The pod istiod's deployment controller runs for a Gateway API Gateway
+/// (`namespace/name`), if the render has one.
+pub fn gateway_api_pod(rendered: &[Value]) -> Option<String> {
+    let gw = rendered.iter().find(|o| is_gateway_api_gateway(o))?;
+    Some(format!("{}/{}-istio-0", str_at(gw, "/metadata/namespace"), str_at(gw, "/metadata/name")))
+}
+
+/// For each Gateway API Gateway: the `<name>-istio` pod, Service (each
+/// listener's port, to the same port) and ServiceAccount istiod creates for
+/// it, and its certificates.
+fn gateway_api_stand_ins(rendered: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut secrets = BTreeSet::new();
+    for gw in rendered.iter().filter(|o| is_gateway_api_gateway(o)) {
+        let ns = str_at(gw, "/metadata/namespace");
+        let name = format!("{}-istio", str_at(gw, "/metadata/name"));
+        let labels = json!({GATEWAY_NAME_LABEL: str_at(gw, "/metadata/name")});
+        let mut ports = BTreeSet::new();
+        for l in gw["spec"]["listeners"].as_array().into_iter().flatten() {
+            if let Some(p) = l["port"].as_u64() {
+                ports.insert(p);
+            }
+            for r in l["tls"]["certificateRefs"].as_array().into_iter().flatten() {
+                let secret_ns = r["namespace"].as_str().unwrap_or(ns);
+                secrets.insert((secret_ns.to_string(), str_at(r, "/name").to_string()));
+            }
+        }
+        out.push(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("{name}-0"), "namespace": ns, "labels": labels},
+            "spec": {"serviceAccountName": name, "containers": [{"name": "istio-proxy", "image": PROXY_IMAGE}]}
+        }));
+        let service_ports: Vec<Value> = ports
+            .iter()
+            .map(|p| json!({"name": format!("p-{p}"), "port": p, "targetPort": p, "protocol": "TCP"}))
+            .collect();
+        out.push(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"type": "LoadBalancer", "selector": labels, "ports": service_ports}
+        }));
+        out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}}));
+    }
+    for (ns, name) in secrets {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["stand-in.example.com".to_string()]).unwrap().self_signed(&key).unwrap();
+        out.push(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": ns},
+            "data": {"tls.crt": base64(cert.pem().as_bytes()), "tls.key": base64(key.serialize_pem().as_bytes())}
+        }));
+    }
+    out
+}
+
 /// What a cluster holds before magnetar's objects: see the module comment.
 pub fn stand_ins(rendered: &[Value]) -> Vec<Value> {
     let mut out = Vec::new();
@@ -124,7 +196,7 @@ pub fn stand_ins(rendered: &[Value]) -> Vec<Value> {
     let mut gateways: BTreeMap<String, (Value, BTreeSet<u64>)> = BTreeMap::new();
     gateways.insert("istio-ingressgateway".into(), (default_labels.clone(), BTreeSet::new()));
     let mut credentials = BTreeSet::new();
-    for gw in rendered.iter().filter(|o| o["kind"] == "Gateway") {
+    for gw in rendered.iter().filter(|o| is_istio_gateway(o)) {
         let selector = gw["spec"]["selector"].as_object().cloned().unwrap_or_default();
         let name = if labels_match(&selector, &default_labels) {
             "istio-ingressgateway".to_string()
@@ -174,6 +246,7 @@ pub fn stand_ins(rendered: &[Value]) -> Vec<Value> {
         "apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": GATEWAY_SERVICE_ACCOUNT, "namespace": GATEWAY_NAMESPACE}
     }));
+    out.extend(gateway_api_stand_ins(rendered));
     let cert = include_bytes!("../istio/stand-in-tls.crt");
     for cn in credentials {
         out.push(json!({

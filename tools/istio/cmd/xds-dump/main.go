@@ -36,12 +36,21 @@ import (
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/cluster"
+	"istio.io/istio/pkg/config/schema/gvr"
+	"istio.io/istio/pkg/kube/kclient/clienttest"
 	"istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/util/protomarshal"
 )
+
+// gatewayAPIBundle is the bundle-version annotation the Gateway API's CRDs
+// carry; istiod ignores TLSRoutes of a CRD below 1.5. Keep in step with
+// GATEWAY_API_VERSION of tools/build-cluster.sh.
+const gatewayAPIBundle = "v1.6.3"
 
 // failer is the test.Failer the harness reports to, outside `go test`.
 type failer struct{ cleanups []func() }
@@ -115,6 +124,7 @@ func main() {
 func run(kind, podRef string, files []string) error {
 	var istio, kube []string
 	var proxyPod *object
+	gatewayAPI := false
 	for _, file := range files {
 		text, err := os.ReadFile(file)
 		if err != nil {
@@ -130,6 +140,9 @@ func run(kind, podRef string, files []string) error {
 			}
 			if o.Kind == "" {
 				continue
+			}
+			if strings.HasPrefix(o.APIVersion, "gateway.networking.k8s.io/") {
+				gatewayAPI = true
 			}
 			if strings.Contains(o.APIVersion, "istio.io/") {
 				istio = append(istio, string(doc))
@@ -161,6 +174,17 @@ func run(kind, podRef string, files []string) error {
 	})
 	if kind == "ztunnel" {
 		return ztunnel(s)
+	}
+	if gatewayAPI {
+		// The harness makes the Gateway API's CRDs without the
+		// bundle-version annotation, which istiod reads to decide which
+		// kinds it may watch: give them the annotation the real CRDs carry,
+		// then push again once the Gateway controller has the objects.
+		for _, g := range []schema.GroupVersionResource{
+			gvr.GatewayClass, gvr.KubernetesGateway, gvr.HTTPRoute, gvr.GRPCRoute, gvr.TCPRoute, gvr.TLSRoute, gvr.ReferenceGrant,
+		} {
+			clienttest.MakeCRDWithAnnotations(t, s.KubeClient(), g, map[string]string{"gateway.networking.k8s.io/bundle-version": gatewayAPIBundle})
+		}
 	}
 
 	ip := proxyPod.Status.PodIP
@@ -196,6 +220,28 @@ func run(kind, podRef string, files []string) error {
 	p = s.SetupProxy(p)
 
 	listeners := s.Listeners(p)
+	if gatewayAPI {
+		// The Gateway controller converts the Gateway API objects
+		// asynchronously: push until two pushes a second apart give the
+		// same filter chains (or 30 s pass).
+		deadline := time.Now().Add(30 * time.Second)
+		last := -1
+		for time.Now().Before(deadline) {
+			s.Discovery.ConfigUpdate(&model.PushRequest{Forced: true, Reason: model.NewReasonStats(model.GlobalUpdate)})
+			s.EnsureSynced(t)
+			p = s.SetupProxy(p)
+			listeners = s.Listeners(p)
+			chains := 0
+			for _, l := range listeners {
+				chains += len(l.FilterChains)
+			}
+			if chains > 0 && chains == last {
+				break
+			}
+			last = chains
+			time.Sleep(time.Second)
+		}
+	}
 	out := map[string][]json.RawMessage{
 		"listeners": marshal(listeners),
 		"routes":    marshal(s.RoutesFromListeners(p, listeners)),
