@@ -7,6 +7,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 
+{{/*
+The one namespace the operator watches, or "" for every namespace.
+*/}}
+{{- define "magnetar.watchNamespace" -}}
+{{- if gt (len .Values.watchNamespaces) 1 -}}
+{{- fail (printf "watchNamespaces: %v names %d namespaces; magnetar watches every namespace (give none) or exactly one" .Values.watchNamespaces (len .Values.watchNamespaces)) -}}
+{{- end -}}
+{{- first .Values.watchNamespaces | default "" -}}
+{{- end }}
+
 {{/* The operator's pods. */}}
 {{- define "magnetar.selectorLabels" -}}
 app.kubernetes.io/name: magnetar
@@ -15,7 +25,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/*
 The operator's permissions, for a ClusterRole (every namespace) or a Role
-(watchNamespace). Exactly the kinds it reads and writes: crates/cli/tests/chart.rs
+(watchNamespaces). Exactly the kinds it reads and writes: crates/cli/tests/chart.rs
 removes each rule in turn and shows a named operation failing, and keeps
 deploy/operator/rbac.yaml's rules equal to these.
 */}}

@@ -55,6 +55,10 @@ pub struct ZooKeeperClusterSpec {
     /// Extra zoo.cfg entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ZooKeeperConfig>,
+    /// The same settings as `config`, under StreamNative's other name for
+    /// them; give one of the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf: Option<ZooKeeperConfig>,
     /// Log level and format; the image's conf/log4j2.yaml when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
@@ -96,6 +100,14 @@ pub struct ZooKeeperPersistence {
     /// as a PersistentVolumeClaim spec (size and class as for `data`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_log: Option<PersistentVolumeClaimSpec>,
+}
+
+impl ZooKeeperClusterSpec {
+    /// The zoo.cfg settings, from `config` or its other name `conf`
+    /// (validation refuses both at once).
+    pub fn settings(&self) -> Option<&ZooKeeperConfig> {
+        self.config.as_ref().or(self.conf.as_ref())
+    }
 }
 
 /// zoo.cfg settings: StreamNative's typed keys, and any other entry.

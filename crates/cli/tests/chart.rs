@@ -3,7 +3,7 @@
 //!
 //! * `helm lint` passes and `helm template` renders what the operator needs
 //!   (non-root, read-only root filesystem, probes, limits, leader election),
-//!   in both RBAC shapes, with the CRDs of deploy/crds and the rules of
+//!   in both RBAC shapes (every namespace, or one in `watchNamespaces`), with the CRDs of deploy/crds and the rules of
 //!   deploy/operator/rbac.yaml;
 //! * on the real control plane, the rendered chart passes a server-side dry
 //!   run, `helm install` installs it, and the operator running as the
@@ -79,7 +79,7 @@ fn rules(object: &Value) -> Vec<Value> {
 fn chart_lints_and_renders_what_the_operator_needs() {
     let chart = chart();
     let chart = chart.to_str().unwrap();
-    for sets in [&[][..], &["watchNamespace=pulsar"][..], &["metrics.serviceMonitor.enabled=true"][..]] {
+    for sets in [&[][..], &["watchNamespaces={pulsar}"][..], &["metrics.serviceMonitor.enabled=true"][..]] {
         let mut args = vec!["lint", "--strict", chart];
         for s in sets {
             args.extend(["--set", s]);
@@ -130,7 +130,7 @@ fn chart_lints_and_renders_what_the_operator_needs() {
     );
 
     // One namespace: the same rules in a Role there, and the gateway's pods.
-    let scoped = template(&["watchNamespace=pulsar"]);
+    let scoped = template(&["watchNamespaces={pulsar}"]);
     assert!(!scoped.iter().any(|o| o["kind"] == "ClusterRole" || o["kind"] == "ClusterRoleBinding"));
     let role = find(&scoped, "Role", "magnetar").unwrap();
     assert_eq!(role["metadata"]["namespace"], "pulsar");
@@ -139,6 +139,18 @@ fn chart_lints_and_renders_what_the_operator_needs() {
     assert!(gateway.iter().any(|r| r["resources"] == json!(["pods"])), "{gateway:?}");
     let deploy = find(&scoped, "Deployment", "magnetar").unwrap();
     assert!(deploy.to_string().contains("--watch-namespace=pulsar"));
+
+    // More than one namespace is refused, saying why.
+    let helm_bin = magnetar_testenv::helm().unwrap();
+    let two = Command::new(helm_bin)
+        .args(["template", "magnetar", chart, "--set", "watchNamespaces={a,b}"])
+        .env("HELM_CACHE_HOME", scratch("cache"))
+        .env("HELM_CONFIG_HOME", scratch("config"))
+        .env("HELM_DATA_HOME", scratch("data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&two.stderr);
+    assert!(!two.status.success() && err.contains("watchNamespaces: [a b] names 2 namespaces"), "{err}");
 
     let monitored = template(&["metrics.serviceMonitor.enabled=true"]);
     let sm = monitored.iter().find(|o| o["kind"] == "ServiceMonitor").unwrap();

@@ -638,6 +638,12 @@ pub fn zookeeper(zk: &ZooKeeperCluster) -> Result<ValidZooKeeper<'_>, Invalid> {
     replicas(&mut e, zk.spec.replicas, 1);
     pod(&mut e, "spec.pod", zk.spec.pod.as_ref());
     log_config(&mut e, zk.spec.log_config.as_ref());
+    if zk.spec.config.is_some() && zk.spec.conf.is_some() {
+        e.add(
+            "spec.conf",
+            "is StreamNative's other name for spec.config (zoo.cfg settings): give one of the two, not both",
+        );
+    }
     if let Some(p) = &zk.spec.persistence {
         storage_class(&mut e, "spec.persistence.storageClassName", p.storage_class_name.as_deref());
         for (field, claim) in [("data", &p.data), ("dataLog", &p.data_log)] {

@@ -43,10 +43,10 @@ pub fn build(res: &ZooKeeperCluster, owner: &Owner, ctx: &BuildContext) -> Vec<O
     let spec = &res.spec;
     let pod_spec = spec.pod.clone().unwrap_or_default();
     let pod_spec = monitoring::annotate(&pod_spec, spec.monitoring.as_ref(), monitoring::ZOOKEEPER).into_owned();
-    let custom = spec.config.as_ref().map(|c| c.custom.clone()).unwrap_or_default();
+    let custom = spec.settings().map(|c| c.custom.clone()).unwrap_or_default();
     let (mut custom_conf, mut env) = config_files::split_custom(&custom);
     // The typed settings, under what config.custom says.
-    let typed = spec.config.as_ref().map(|c| c.entries()).unwrap_or_default();
+    let typed = spec.settings().map(|c| c.entries()).unwrap_or_default();
     for (k, v) in typed {
         custom_conf.entry(k).or_insert(v);
     }
@@ -213,6 +213,17 @@ mod tests {
         assert!(env.iter().any(|e| e.name == "PULSAR_LOG_LEVEL" && e.value.as_deref() == Some("WARN")));
         assert!(env.iter().any(|e| e.name == "PULSAR_LOG_CONF"));
         assert!(!config_file(&o, "pc-zk", crate::components::config_files::LOG4J2_FILE).is_empty());
+    }
+
+    /// `conf`, StreamNative's other name for `config`, gives the same zoo.cfg.
+    #[test]
+    fn conf_is_config_under_its_other_name() {
+        let settings = "{tickTime: 3000, snapCount: 50000, custom: {autopurge.purgeInterval: '1'}}";
+        let via_config = objects(&zk(&format!("  image: img\n  config: {settings}\n")));
+        let via_conf = objects(&zk(&format!("  image: img\n  conf: {settings}\n")));
+        let cfg = config_file(&via_conf, "pc-zk", ZOO_CFG);
+        assert!(cfg.contains("tickTime=3000\n") && cfg.contains("autopurge.purgeInterval=1\n"), "{cfg}");
+        assert_eq!(cfg, config_file(&via_config, "pc-zk", ZOO_CFG));
     }
 
     /// persistence.dataLog: a second claim, mounted apart, and zoo.cfg's
