@@ -35,16 +35,19 @@ fn chart() -> PathBuf {
     repo_root().unwrap().join("charts/magnetar")
 }
 
-/// Runs helm with `args`; its stdout, or a panic with its output.
-fn helm(args: &[&str]) -> String {
-    let helm = magnetar_testenv::helm().unwrap();
-    let out = Command::new(&helm)
-        .args(args)
+/// helm with `args`, its caches and config out of the user's home.
+fn helm_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(magnetar_testenv::helm().unwrap());
+    cmd.args(args)
         .env("HELM_CACHE_HOME", scratch("cache"))
         .env("HELM_CONFIG_HOME", scratch("config"))
-        .env("HELM_DATA_HOME", scratch("data"))
-        .output()
-        .unwrap();
+        .env("HELM_DATA_HOME", scratch("data"));
+    cmd
+}
+
+/// Runs helm with `args`; its stdout, or a panic with its output.
+fn helm(args: &[&str]) -> String {
+    let out = helm_command(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "helm {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
@@ -141,14 +144,7 @@ fn chart_lints_and_renders_what_the_operator_needs() {
     assert!(deploy.to_string().contains("--watch-namespace=pulsar"));
 
     // More than one namespace is refused, saying why.
-    let helm_bin = magnetar_testenv::helm().unwrap();
-    let two = Command::new(helm_bin)
-        .args(["template", "magnetar", chart, "--set", "watchNamespaces={a,b}"])
-        .env("HELM_CACHE_HOME", scratch("cache"))
-        .env("HELM_CONFIG_HOME", scratch("config"))
-        .env("HELM_DATA_HOME", scratch("data"))
-        .output()
-        .unwrap();
+    let two = helm_command(&["template", "magnetar", chart, "--set", "watchNamespaces={a,b}"]).output().unwrap();
     let err = String::from_utf8_lossy(&two.stderr);
     assert!(!two.status.success() && err.contains("watchNamespaces: [a b] names 2 namespaces"), "{err}");
 

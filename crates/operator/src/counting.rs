@@ -135,7 +135,9 @@ impl tower_service::Service<Request<Body>> for CountingService {
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         self.counter.record(&req);
-        let attributes = request_attributes(req.method(), req.uri());
+        // Named only when refused: parsing the path of every request would
+        // put allocations on the hot path for the rare 403.
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let (client, counter) = (self.inner.clone(), self.counter.clone());
         Box::pin(async move {
             // `send` hands back the raw response: a refusal is a 403 status
@@ -147,7 +149,7 @@ impl tower_service::Service<Request<Body>> for CountingService {
                 Err(_) => false,
             };
             if refused {
-                counter.record_forbidden(attributes);
+                counter.record_forbidden(request_attributes(&method, &uri));
             }
             response
         })
