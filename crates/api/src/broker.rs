@@ -137,6 +137,12 @@ pub struct BrokerConfig {
     /// webSocketServiceEnabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_socket_service_enabled: Option<bool>,
+    /// StreamNative's Message REST API (`/admin/rest/topics/v1/…` on the
+    /// web port), which StreamNative's images serve: written to broker.conf
+    /// under this name. Apache Pulsar's own REST producer (`/topics/…`) is
+    /// always on and needs no switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulsar_rest_messaging_service_enabled: Option<bool>,
     /// Pulsar's authentication of clients (JWT, TLS certificates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<Authentication>,

@@ -91,6 +91,9 @@ pub struct PulsarProxySpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyConfig {
+    /// The Pulsar cluster the proxies serve (proxy.conf clusterName).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
     /// Pulsar's authentication of clients (JWT, TLS certificates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<Authentication>,

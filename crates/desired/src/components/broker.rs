@@ -190,6 +190,9 @@ fn broker_entries(
     if let Some(ws) = config.web_socket_service_enabled {
         set("webSocketServiceEnabled", ws.to_string());
     }
+    if let Some(rest) = config.pulsar_rest_messaging_service_enabled {
+        set("pulsarRestMessagingServiceEnabled", rest.to_string());
+    }
     if let Some(ext) = &l.external {
         set("bindAddresses", bind_addresses(ext));
         if ext.tls_mode == GatewayTlsMode::Passthrough {
@@ -504,7 +507,7 @@ mod tests {
         let o = objects(&broker(concat!(
             "  updateStrategy: {partition: 2, revisionHistoryLimit: 5}\n",
             "  pod: {minReadySeconds: 30}\n",
-            "  config: {webSocketServiceEnabled: true}\n",
+            "  config: {webSocketServiceEnabled: true, pulsarRestMessagingServiceEnabled: true}\n",
         )));
         let sts = sts_spec(&o, "pc-broker");
         assert_eq!(sts.revision_history_limit, Some(5));
@@ -512,6 +515,7 @@ mod tests {
         let rolling = sts.update_strategy.unwrap().rolling_update.unwrap();
         assert_eq!(rolling.partition, Some(2));
         assert!(conf(&o).contains("webSocketServiceEnabled=true\n"));
+        assert!(conf(&o).contains("pulsarRestMessagingServiceEnabled=true\n"));
         let plain = sts_spec(&objects(&broker("")), "pc-broker");
         assert!(
             plain.update_strategy.is_none()

@@ -56,6 +56,9 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
         entries.extend(kafka_entries(spec, owner, ctx));
     }
     let config = spec.config.as_ref();
+    if let Some(cluster) = config.and_then(|c| c.cluster_name.as_deref()).filter(|c| !c.is_empty()) {
+        entries.insert("clusterName".into(), cluster.to_string());
+    }
     let auth = pulsar_auth::of(
         config.and_then(|c| c.authentication.as_ref()),
         config
@@ -241,6 +244,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("spec.autoScalingPolicy.minReplicas: must be at least 1"), "{err}");
+    }
+
+    #[test]
+    fn cluster_name_goes_to_proxy_conf() {
+        let named = config_file(&objects(&proxy("  config: {clusterName: east}\n")), "pc-proxy", PROXY_CONF);
+        assert!(named.contains("clusterName=east\n"), "{named}");
+        assert!(!config_file(&objects(&proxy("")), "pc-proxy", PROXY_CONF).contains("clusterName="));
     }
 
     #[test]
