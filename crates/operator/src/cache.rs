@@ -1,13 +1,19 @@
 //! How the operator caches the objects it generates: the identity the
-//! reconcilers filter on (name, namespace, uid, labels, owner), typed, and
-//! the whole object as compact JSON text. A `serde_json::Value` tree takes
-//! several times the memory of its text, and the reconcilers read a
-//! generated object only when its owner is reconciled; parsing it then costs
-//! microseconds. See docs/performance.md ("Memory") for the numbers.
+//! reconcilers filter on (name, namespace, uid, the two labels `owned`
+//! reads, the controller reference), typed, and the whole object as
+//! deflated JSON text. A `serde_json::Value` tree takes several times the
+//! memory of its text, and the text deflates to about a third; the
+//! reconcilers read a generated object only when its owner is reconciled,
+//! and inflating and parsing it then costs microseconds. See
+//! docs/performance.md ("Memory") for the numbers.
 
 use std::borrow::Cow;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
+use flate2::Compression;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ObjectMeta};
 use kube::Resource;
 use kube::core::{DynamicObject, DynamicResourceScope};
@@ -15,46 +21,72 @@ use kube::discovery::ApiResource;
 use kube::runtime::watcher::Event;
 use serde_json::Value;
 
+use magnetar_api::labels::{APP_INSTANCE, APP_MANAGED_BY};
+
 use crate::apply::FIELD_MANAGER;
+
+/// The kind of a cache's objects. The store keys every object by a
+/// reference that holds a copy of this: shared, so a key costs a pointer,
+/// not the five strings of an `ApiResource`.
+pub type CacheKind = Arc<ApiResource>;
 
 /// A generated object in the cache.
 #[derive(Clone, Debug)]
 pub struct Cached {
-    /// Name, namespace, uid, labels, ownerReferences, deletionTimestamp.
+    /// Name, namespace, uid, resourceVersion, deletionTimestamp, the
+    /// instance and managed-by labels, the controller reference.
     pub metadata: ObjectMeta,
     /// The object as the API server sent it, with only the managedFields
-    /// the reconcilers read ([`keep_replicas_ownership`]).
-    json: Arc<str>,
+    /// the reconcilers read ([`keep_replicas_ownership`]), deflated.
+    deflated: Arc<[u8]>,
 }
 
 impl Cached {
     /// Cuts a watched object down to what the cache keeps.
     pub fn new(mut o: DynamicObject) -> Self {
         keep_replicas_ownership(&mut o.metadata);
-        let json = serde_json::to_string(&o).unwrap_or_default().into();
+        let deflated = deflate(&serde_json::to_vec(&o).unwrap_or_default()).into();
         let m = o.metadata;
+        let labels = m.labels.map(|mut l| {
+            l.retain(|k, _| k == APP_INSTANCE || k == APP_MANAGED_BY);
+            l
+        });
+        let owner_references = m.owner_references.map(|mut r| {
+            r.retain(|r| r.controller == Some(true));
+            r
+        });
         let metadata = ObjectMeta {
             name: m.name,
             namespace: m.namespace,
             uid: m.uid,
-            labels: m.labels,
-            owner_references: m.owner_references,
+            labels,
+            owner_references,
             deletion_timestamp: m.deletion_timestamp,
             resource_version: m.resource_version,
             ..ObjectMeta::default()
         };
-        Cached { metadata, json }
+        Cached { metadata, deflated }
     }
 
     /// The whole object (without the managedFields the cache drops).
     pub fn value(&self) -> Value {
-        serde_json::from_str(&self.json).unwrap_or(Value::Null)
+        let mut text = Vec::new();
+        match DeflateDecoder::new(&self.deflated[..]).read_to_end(&mut text) {
+            Ok(_) => serde_json::from_slice(&text).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
     }
+}
 
-    /// Bytes of JSON text held.
-    pub fn text_len(&self) -> usize {
-        self.json.len()
-    }
+/// Deflates at the fastest level: the cache compresses every watch event,
+/// and the fast level already takes a generated object to about a third.
+fn deflate(text: &[u8]) -> Vec<u8> {
+    let mut e = DeflateEncoder::new(Vec::with_capacity(text.len() / 3), Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = e.write_all(text);
+    let mut out = e.finish().unwrap_or_default();
+    out.shrink_to_fit();
+    out
 }
 
 /// A watch event of a generated object, as the cache holds it.
@@ -83,26 +115,26 @@ pub fn keep_replicas_ownership(meta: &mut ObjectMeta) {
 }
 
 impl Resource for Cached {
-    type DynamicType = ApiResource;
+    type DynamicType = CacheKind;
     type Scope = DynamicResourceScope;
 
-    fn group(dt: &ApiResource) -> Cow<'_, str> {
+    fn group(dt: &CacheKind) -> Cow<'_, str> {
         dt.group.as_str().into()
     }
 
-    fn version(dt: &ApiResource) -> Cow<'_, str> {
+    fn version(dt: &CacheKind) -> Cow<'_, str> {
         dt.version.as_str().into()
     }
 
-    fn kind(dt: &ApiResource) -> Cow<'_, str> {
+    fn kind(dt: &CacheKind) -> Cow<'_, str> {
         dt.kind.as_str().into()
     }
 
-    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
+    fn api_version(dt: &CacheKind) -> Cow<'_, str> {
         dt.api_version.as_str().into()
     }
 
-    fn plural(dt: &ApiResource) -> Cow<'_, str> {
+    fn plural(dt: &CacheKind) -> Cow<'_, str> {
         dt.plural.as_str().into()
     }
 
@@ -165,9 +197,13 @@ mod tests {
         let o: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {
-                "name": "c", "namespace": "ns", "uid": "u1", "labels": {"a": "b"},
+                "name": "c", "namespace": "ns", "uid": "u1",
+                "labels": {"a": "b", APP_INSTANCE: "pc", APP_MANAGED_BY: "magnetar"},
                 "annotations": {"magnetar.io/applied-hash": "h"},
-                "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u0", "controller": true}],
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "X", "name": "o", "uid": "u0", "controller": true},
+                    {"apiVersion": "v1", "kind": "Y", "name": "p", "uid": "u2"}
+                ],
                 "managedFields": [
                     {"manager": "magnetar", "operation": "Apply", "fieldsV1": {"f:data": {"f:k": {}}}},
                     {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:data": {}}}
@@ -179,10 +215,15 @@ mod tests {
         let c = Cached::new(o);
         assert_eq!(c.metadata.name.as_deref(), Some("c"));
         assert_eq!(c.metadata.uid.as_deref(), Some("u1"));
-        assert_eq!(c.metadata.owner_references.as_ref().map(Vec::len), Some(1));
+        assert_eq!(c.metadata.owner_references.as_ref().map(Vec::len), Some(1), "the controller only");
+        let kept: Vec<&String> = c.metadata.labels.iter().flatten().map(|(k, _)| k).collect();
+        assert_eq!(kept, [APP_INSTANCE, APP_MANAGED_BY], "the labels `owned` reads");
         assert!(c.metadata.annotations.is_none(), "kept once, in the text");
+        assert!(c.deflated.len() < serde_json::to_vec(&c.value()).unwrap().len());
         let v = c.value();
         assert_eq!(v["data"]["k"], "v");
+        assert_eq!(v["metadata"]["labels"]["a"], "b");
+        assert_eq!(v["metadata"]["ownerReferences"].as_array().map(Vec::len), Some(2));
         assert_eq!(v["metadata"]["annotations"]["magnetar.io/applied-hash"], "h");
         assert_eq!(
             v["metadata"]["managedFields"],

@@ -90,7 +90,7 @@ async fn watch_kinds(
 ) {
     let mut stores = Vec::new();
     for (kind, ar) in resources {
-        let writer: Writer<cache::Cached> = Writer::new(ar.clone());
+        let writer: Writer<cache::Cached> = Writer::new(Arc::new(ar.clone()));
         stores.push(ChildStore { kind, resource: ar.clone(), store: writer.as_reader() });
         watches.spawn(watch::child_kind(ctx.client.clone(), namespace.clone(), ar, writer, ctx.clone()));
     }

@@ -254,7 +254,7 @@ async fn controllers(
     let mut child_writers = Vec::new();
     for kind in kinds::CORE {
         let ar = kind.resource(None);
-        let writer: Writer<cache::Cached> = Writer::new(ar.clone());
+        let writer: Writer<cache::Cached> = Writer::new(Arc::new(ar.clone()));
         children.push(ChildStore { kind, resource: ar.clone(), store: writer.as_reader() });
         child_writers.push((ar, writer));
     }

@@ -1,7 +1,7 @@
 //! Watches: the five kinds (full objects), the generated kinds narrowed by
 //! `app.kubernetes.io/managed-by=magnetar`, and the pods of the components
 //! (metadata only). Every event is routed to the resource it concerns. The
-//! caches hold only the managedFields the reconcilers read.
+//! caches hold only what the reconcilers read.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -63,6 +63,26 @@ fn keep_coordinator_fields(meta: &mut ObjectMeta) {
     if let Some(entries) = meta.managed_fields.as_mut() {
         entries.retain(|e| e.manager.as_deref() == Some(propagate::FIELD_MANAGER));
     }
+}
+
+/// Of a pod the reconcilers read its name, labels and mesh enrolment
+/// (`migration::PodView`); the cache keeps those and the identity the store
+/// needs, and drops the rest (managedFields, owner, the other annotations).
+fn keep_pod_fields(meta: &mut ObjectMeta) {
+    let kept = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        uid: meta.uid.take(),
+        resource_version: meta.resource_version.take(),
+        deletion_timestamp: meta.deletion_timestamp.take(),
+        labels: meta.labels.take(),
+        annotations: meta.annotations.take().map(|mut a| {
+            a.retain(|k, _| k == SIDECAR_STATUS || k == AMBIENT_REDIRECTION);
+            a
+        }),
+        ..ObjectMeta::default()
+    };
+    *meta = kept;
 }
 
 fn fingerprint<T: Hash>(v: T) -> u64 {
@@ -169,9 +189,8 @@ pub async fn pods(
     };
     let config = watcher::Config::default().labels(&pod_selector());
     let mut seen: HashMap<String, u64> = HashMap::new();
-    // Labels and annotations are all the reconcilers read of a pod.
     let watch = watcher::watcher(api, config).default_backoff();
-    let stream = reflector::reflector(writer, watch.modify(|p| p.metadata.managed_fields = None));
+    let stream = reflector::reflector(writer, watch.modify(|p| keep_pod_fields(&mut p.metadata)));
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
         let (pod, deleted) = match event {
@@ -218,6 +237,25 @@ mod tests {
             fields_v1: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1(fields)),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn pods_keep_identity_labels_and_mesh_annotations() {
+        let mut meta: ObjectMeta = serde_json::from_value(json!({
+            "name": "pc-zk-0", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+            "generateName": "pc-zk-", "labels": {APP_NAME: "zookeeper"},
+            "annotations": {SIDECAR_STATUS: "{}", AMBIENT_REDIRECTION: "enabled", "kubectl.kubernetes.io/restartedAt": "t"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "pc-zk", "uid": "s"}],
+            "managedFields": [{"manager": "kubelet", "operation": "Update"}]
+        }))
+        .unwrap();
+        keep_pod_fields(&mut meta);
+        assert_eq!(meta.name.as_deref(), Some("pc-zk-0"));
+        assert_eq!((meta.uid.as_deref(), meta.resource_version.as_deref()), (Some("u"), Some("7")));
+        assert_eq!(meta.labels.unwrap()[APP_NAME], "zookeeper");
+        let ann = meta.annotations.unwrap();
+        assert_eq!(ann.keys().collect::<Vec<_>>(), [AMBIENT_REDIRECTION, SIDECAR_STATUS]);
+        assert!(meta.owner_references.is_none() && meta.managed_fields.is_none() && meta.generate_name.is_none());
     }
 
     #[test]
