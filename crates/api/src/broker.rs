@@ -94,9 +94,113 @@ pub struct PulsarBrokerSpec {
     /// Mesh integration and external access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<GatewayIstioSpec>,
+    /// Per-pod networking: a Service for each broker pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networking: Option<BrokerNetworking>,
+    /// Listeners the brokers advertise besides magnetar's `internal` (and,
+    /// with external access, `external`): each binds its own container
+    /// port and advertises a host formed per pod, for clients that look a
+    /// topic up with that listener name (multi-cluster, per-pod Services).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub advertised_listeners: Vec<AdvertisedListener>,
     /// Merge patches applied to generated objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub customization: Vec<Customization>,
+}
+
+/// Per-pod networking of the brokers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerNetworking {
+    /// A Service for each broker pod, named after the pod
+    /// (`<name>-broker-<i>`), selecting that pod only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_service: Option<PodService>,
+}
+
+/// The per-pod Services of the brokers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodService {
+    /// Create the Services (default true once `podService` is given).
+    #[serde(default = "enabled_by_default", skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Service type. Default ClusterIP.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<PodServiceType>,
+    /// Annotations of each Service (a load balancer's settings, for example).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Labels of each Service, besides magnetar's own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Ports besides the brokers' own (which every per-pod Service has).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<k8s_openapi::api::core::v1::ServicePort>,
+}
+
+fn enabled_by_default() -> Option<bool> {
+    Some(true)
+}
+
+/// Kubernetes Service types a per-pod Service may have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum PodServiceType {
+    #[default]
+    ClusterIP,
+    LoadBalancer,
+    NodePort,
+}
+
+/// A listener the brokers advertise (Pulsar's `advertisedListeners` and
+/// `bindAddresses`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvertisedListener {
+    /// The listener's name, which clients give in their lookups.
+    #[schemars(length(max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    pub name: String,
+    /// The host each broker advertises; `$(POD_NAME)` and
+    /// `$(POD_NAMESPACE)` are replaced per pod, for example
+    /// `$(POD_NAME).pulsar.svc.cluster.local` with per-pod Services.
+    pub host_template: String,
+    /// The protocols on this listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocols: Option<ListenerProtocols>,
+}
+
+/// Protocols of an advertised listener.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerProtocols {
+    /// Pulsar's binary protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulsar: Option<ListenerProtocol>,
+    /// Kafka (KoP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<ListenerProtocol>,
+}
+
+/// One protocol of an advertised listener.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerProtocol {
+    /// Serve it (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The port the brokers bind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub container_port: Option<i32>,
+    /// The port advertised to clients (default: containerPort).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub advertised_port: Option<i32>,
+    /// `pulsar` (the default and the only scheme magnetar serves here: the
+    /// mesh encrypts it between pods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
 }
 
 /// How per-broker external hostnames are formed (SPEC 3.3).

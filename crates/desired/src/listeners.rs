@@ -5,7 +5,7 @@
 //! gateway added, changes all of them together.
 
 use kube::ResourceExt;
-use magnetar_api::broker::ServiceUrlGenerationPolicy;
+use magnetar_api::broker::{PodService, ServiceUrlGenerationPolicy};
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
 use magnetar_api::{PulsarBroker, PulsarProxy};
 
@@ -59,6 +59,58 @@ pub struct BrokerListeners<'a> {
     /// TLS ports (SPEC 6).
     pub internal_tls: bool,
     pub external: Option<External<'a>>,
+    /// The user's own Pulsar listeners (`spec.advertisedListeners`).
+    pub advertised: Vec<Advertised<'a>>,
+    /// `spec.networking.podService` when enabled: a Service per broker pod.
+    pub pod_service: Option<&'a PodService>,
+}
+
+/// A listener of `spec.advertisedListeners` with the Pulsar protocol on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Advertised<'a> {
+    pub name: &'a str,
+    pub host_template: &'a str,
+    /// The container port (`tcp-adv-<i>`), bound as `name:pulsar://0.0.0.0:port`.
+    pub port: NamedPort,
+    /// The port advertised to clients.
+    pub advertised_port: i32,
+}
+
+/// Container port names of the advertised listeners, by position (the
+/// schema allows ten; a port name has at most 15 characters, a listener
+/// name up to 63).
+const ADVERTISED_PORT_NAMES: [&str; 10] = [
+    "tcp-adv-0",
+    "tcp-adv-1",
+    "tcp-adv-2",
+    "tcp-adv-3",
+    "tcp-adv-4",
+    "tcp-adv-5",
+    "tcp-adv-6",
+    "tcp-adv-7",
+    "tcp-adv-8",
+    "tcp-adv-9",
+];
+
+/// The listeners of `spec.advertisedListeners` that serve Pulsar's protocol
+/// on a container port (validation refuses the others, naming the field).
+fn advertised(broker: &PulsarBroker) -> Vec<Advertised<'_>> {
+    broker
+        .spec
+        .advertised_listeners
+        .iter()
+        .zip(ADVERTISED_PORT_NAMES)
+        .filter_map(|(l, port_name)| {
+            let pulsar = l.protocols.as_ref()?.pulsar.as_ref().filter(|p| p.enabled != Some(false))?;
+            let container = pulsar.container_port?;
+            Some(Advertised {
+                name: &l.name,
+                host_template: &l.host_template,
+                port: p(port_name, container, "tcp"),
+                advertised_port: pulsar.advertised_port.unwrap_or(container),
+            })
+        })
+        .collect()
 }
 
 /// Whether a protocol handler's proxy runs: as the user says, and when
@@ -105,6 +157,13 @@ impl<'a> BrokerListeners<'a> {
             aop_proxy: handler_proxy(aop, aop_spec.and_then(|a| a.proxy_enabled), ext),
             internal_tls,
             external,
+            advertised: advertised(broker),
+            pod_service: broker
+                .spec
+                .networking
+                .as_ref()
+                .and_then(|n| n.pod_service.as_ref())
+                .filter(|s| s.enabled != Some(false)),
         }
     }
 
@@ -131,6 +190,7 @@ impl<'a> BrokerListeners<'a> {
         if self.aop_proxy {
             v.push(p("tcp-amqp-proxy", AMQP_PROXY, "tcp"));
         }
+        v.extend(self.advertised.iter().map(|a| a.port.clone()));
         v
     }
 
@@ -210,6 +270,23 @@ impl<'a> BrokerListeners<'a> {
     pub fn container_ports(&self) -> Vec<NamedPort> {
         let mut v = self.internal_ports();
         v.extend(self.external_ports());
+        v
+    }
+
+    /// Whether each broker pod gets a Service of its own: the routes of
+    /// external access point at them, and `networking.podService` asks.
+    pub fn per_broker_services(&self) -> bool {
+        self.external.is_some() || self.pod_service.is_some()
+    }
+
+    /// Ports of the per-broker Services: the route targets for external
+    /// access, and with `networking.podService` every container port too
+    /// (the Service keeps the first of each port number).
+    pub fn per_broker_service_ports(&self) -> Vec<NamedPort> {
+        let mut v: Vec<NamedPort> = self.routes().into_iter().map(|r| r.target).collect();
+        if self.pod_service.is_some() {
+            v.extend(self.container_ports());
+        }
         v
     }
 }

@@ -735,6 +735,108 @@ fn pulsar_security(e: &mut Errors, authn: Option<&Authentication>, client: Optio
     }
 }
 
+/// Listener names magnetar's own broker.conf uses.
+const RESERVED_LISTENERS: [&str; 4] = ["internal", "external", "kafka_internal", "kafka_external"];
+
+/// `spec.advertisedListeners`: Pulsar's protocol on a port of its own, a
+/// host every pod can form, and names that do not clash with magnetar's.
+fn advertised_listeners(e: &mut Errors, b: &PulsarBroker, l: &BrokerListeners) {
+    let own: Vec<i32> =
+        BrokerListeners { advertised: Vec::new(), ..l.clone() }.container_ports().iter().map(|p| p.port).collect();
+    let advertised: Vec<i32> = l.advertised.iter().map(|a| a.port.port).collect();
+    for (i, a) in b.spec.advertised_listeners.iter().enumerate() {
+        let at = |f: &str| format!("spec.advertisedListeners[{i}].{f}");
+        if RESERVED_LISTENERS.contains(&a.name.as_str()) {
+            e.add(at("name"), format!("{:?} is the name of a listener magnetar configures: choose another", a.name));
+        }
+        if b.spec.advertised_listeners[..i].iter().any(|o| o.name == a.name) {
+            e.add(at("name"), format!("{:?} is used by an earlier listener: names must be unique", a.name));
+        }
+        advertised_host_template(e, &at("hostTemplate"), &a.host_template);
+        let protocols = a.protocols.as_ref();
+        if protocols.and_then(|p| p.kafka.as_ref()).is_some_and(|k| k.enabled != Some(false)) {
+            e.add(
+                at("protocols.kafka"),
+                "is not supported yet: Kafka clients use config.protocolHandlers.kop's listeners (and the gateway); remove it",
+            );
+        }
+        let Some(pulsar) = protocols.and_then(|p| p.pulsar.as_ref()).filter(|p| p.enabled != Some(false)) else {
+            e.add(
+                at("protocols.pulsar"),
+                "is required: an advertised listener serves Pulsar's protocol, for example {containerPort: 6660}",
+            );
+            continue;
+        };
+        if let Some(scheme) = pulsar.scheme.as_deref().filter(|s| *s != "pulsar") {
+            e.add(
+                at("protocols.pulsar.scheme"),
+                format!("{scheme:?} is not supported: the listener serves plain `pulsar` (the mesh encrypts it between pods); remove scheme"),
+            );
+        }
+        match pulsar.container_port {
+            None => e.add(
+                at("protocols.pulsar.containerPort"),
+                "is required: the port the brokers bind for this listener, for example 6660",
+            ),
+            Some(port) if own.contains(&port) => e.add(
+                at("protocols.pulsar.containerPort"),
+                format!("{port} is a port the brokers already use (6650, 8080 and the protocol handlers' ports): choose another, for example 6660"),
+            ),
+            Some(port) if advertised.iter().filter(|p| **p == port).count() > 1 => e.add(
+                at("protocols.pulsar.containerPort"),
+                format!("{port} is used by another advertised listener: each needs a port of its own"),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// A host template becomes a DNS name once `$(POD_NAME)` and
+/// `$(POD_NAMESPACE)` are replaced; nothing else is replaced.
+fn advertised_host_template(e: &mut Errors, path: &str, template: &str) {
+    use crate::components::broker::{POD_NAME_VAR, POD_NAMESPACE_VAR};
+    let sample = template.replace(POD_NAME_VAR, "pc-broker-0").replace(POD_NAMESPACE_VAR, "ns");
+    if sample.contains("$(") {
+        e.add(
+            path,
+            format!("{template:?} uses a variable magnetar does not replace: only $(POD_NAME) and $(POD_NAMESPACE)"),
+        );
+    } else if !dns_name(&sample) {
+        e.add(
+            path,
+            format!("{template:?} does not form a DNS name with at least two labels, for example $(POD_NAME).pulsar.svc.cluster.local"),
+        );
+    }
+}
+
+/// `networking.podService.ports` come on top of the brokers' own ports: a
+/// port number or name twice makes the API server refuse the Service.
+fn pod_service_ports(e: &mut Errors, l: &BrokerListeners) {
+    let Some(ps) = l.pod_service else { return };
+    let own = crate::ports::service_ports(&l.per_broker_service_ports());
+    for (i, p) in ps.ports.iter().enumerate() {
+        let at = format!("spec.networking.podService.ports[{i}]");
+        let earlier = &ps.ports[..i];
+        if own.iter().chain(earlier).any(|o| o.port == p.port) {
+            e.add(
+                format!("{at}.port"),
+                format!("{} is already a port of the per-pod Services: remove it or choose another", p.port),
+            );
+        }
+        match p.name.as_deref() {
+            None | Some("") => e.add(
+                format!("{at}.name"),
+                "is required: the per-pod Services have several ports, and Kubernetes needs each named",
+            ),
+            Some(n) if own.iter().chain(earlier).any(|o| o.name.as_deref() == Some(n)) => e.add(
+                format!("{at}.name"),
+                format!("{n:?} is already a port name of the per-pod Services: choose another"),
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
 pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, b);
@@ -819,6 +921,8 @@ pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
     }
     protocol_handler_image(&mut e, b);
     let listeners = BrokerListeners::of(b);
+    advertised_listeners(&mut e, b, &listeners);
+    pod_service_ports(&mut e, &listeners);
     if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
         let kop_on = config
             .and_then(|c| c.protocol_handlers.as_ref())

@@ -312,6 +312,58 @@ async fn scaling_brokers_down_removes_per_broker_objects() {
     cleanup(&client, ns).await;
 }
 
+/// Port numbers of a live Service, and whether it carries `label`.
+async fn service_ports(client: &Client, ns: &str, name: &str, label: &str) -> Option<(Vec<i64>, bool)> {
+    let svc = get_dyn(client, ns, "Service", name).await?;
+    let ports = svc["spec"]["ports"].as_array()?.iter().filter_map(|p| p["port"].as_i64()).collect();
+    Some((ports, svc["metadata"]["labels"][label].is_string()))
+}
+
+/// StreamNative's per-pod networking on a broker with external access:
+/// the per-broker Services the routes use gain every broker port, the
+/// advertised listener's 6660 and the user's port and label; switched off,
+/// they go back to the route targets alone, and nothing else is left.
+#[tokio::test]
+async fn per_pod_services_and_listeners_follow_the_spec() {
+    let ns = "op-podsvc";
+    let (client, op) = converged_quick_start(ns).await;
+    let (before, _) = service_ports(&client, ns, "private-cloud-broker-0", "team").await.expect("per-broker Service");
+    patch::<PulsarBroker>(
+        &client,
+        ns,
+        NAME,
+        json!({"spec": {
+            "networking": {"podService": {"labels": {"team": "messaging"}, "ports": [{"name": "tcp-extra", "port": 7000}]}},
+            "advertisedListeners": [{"name": "pod", "hostTemplate": "$(POD_NAME).op-podsvc.svc.cluster.local", "protocols": {"pulsar": {"containerPort": 6660}}}]
+        }}),
+    )
+    .await;
+    wait_for("per-pod Services with the listener's and the user's ports", DEADLINE, || {
+        let client = client.clone();
+        async move {
+            let (ports, labelled) = service_ports(&client, ns, "private-cloud-broker-0", "team").await?;
+            (labelled && ports.contains(&6650) && ports.contains(&6660) && ports.contains(&7000)).then_some(())
+        }
+    })
+    .await;
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"networking": null, "advertisedListeners": null}})).await;
+    wait_for("per-broker Services back to the route targets", DEADLINE, || {
+        let client = client.clone();
+        let before = before.clone();
+        async move {
+            let (ports, labelled) = service_ports(&client, ns, "private-cloud-broker-0", "team").await?;
+            (!labelled && ports == before).then_some(())
+        }
+    })
+    .await;
+    wait_all_ready(&client, ns).await;
+    wait_exact(&client, ns).await;
+    op.stop().await.unwrap();
+    cleanup(&client, ns).await;
+}
+
 #[tokio::test]
 async fn hand_edited_virtual_service_is_restored() {
     let ns = "op-drift-edit";

@@ -12,18 +12,21 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{RollingUpdateStatefulSetStrategy, StatefulSetUpdateStrategy};
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{
+    EnvVar, EnvVarSource, SecretKeySelector, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
 use magnetar_api::PulsarBroker;
-use magnetar_api::broker::{BrokerConfig, KopTls};
+use magnetar_api::broker::{BrokerConfig, KopTls, PodService, PodServiceType};
 use magnetar_api::common::PodSpec;
 use magnetar_api::istio::GatewayTlsMode;
+use magnetar_api::labels::STS_POD_NAME;
 
 use super::objects::{self, ServiceKind};
 use super::workload::{self, PodParts, Probes};
 use super::{config_files, monitoring, pulsar_auth};
 use crate::listeners::{BrokerListeners, External};
 use crate::mesh::Enrolment;
-use crate::names::Component;
+use crate::names::{self, Component};
 use crate::paths::{self, GATEWAY_TLS_DIR, KOP_GATEWAY_KEYSTORE, KOP_TLS_DIR};
 use crate::ports::*;
 use crate::validate::ValidBroker;
@@ -100,6 +103,7 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
         objects::pdb(owner, C),
     ];
     out.extend(objects::service_account(owner, C, pod_spec));
+    out.extend(per_broker_services(res, listeners, owner));
     out.extend(spec.auto_scaling_policy.as_ref().map(|p| objects::hpa(owner, C, p)));
     let enrolment = Enrolment::of(spec.istio.as_ref());
     out.extend(monitoring::pod_monitor(owner, C, spec.monitoring.as_ref(), &enrolment, monitoring::PULSAR));
@@ -112,6 +116,53 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
 pub fn max_brokers(res: &PulsarBroker) -> i32 {
     let max = res.spec.auto_scaling_policy.as_ref().map_or(0, |p| p.max_replicas);
     res.spec.replicas.max(max).max(0)
+}
+
+/// The labels that select broker `ordinal` alone.
+pub(crate) fn pod_selector(owner: &Owner, ordinal: i32) -> BTreeMap<String, String> {
+    let mut s = names::selector(C, &owner.name);
+    s.insert(STS_POD_NAME.into(), names::broker_pod_name(&owner.name, ordinal));
+    s
+}
+
+/// `<n>-broker-<i>` for every broker that may run, when
+/// [`BrokerListeners::per_broker_services`] says so: what the per-broker
+/// routes of external access point at (a Service, not a pod address, works
+/// with auto-mTLS in sidecar mode and HBONE in ambient), and what
+/// `networking.podService` asks for, with its type, annotations, labels and
+/// extra ports.
+fn per_broker_services(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner) -> Vec<Object> {
+    if !listeners.per_broker_services() {
+        return Vec::new();
+    }
+    let mut ports = crate::ports::service_ports(&listeners.per_broker_service_ports());
+    let pod_service = listeners.pod_service;
+    ports.extend(pod_service.iter().flat_map(|p| p.ports.iter().cloned()));
+    (0..max_brokers(res)).map(|i| per_broker_service(i, &ports, pod_service, owner)).collect()
+}
+
+fn per_broker_service(ordinal: i32, ports: &[ServicePort], pod: Option<&PodService>, owner: &Owner) -> Object {
+    let mut metadata = owner.metadata(names::broker_pod_name(&owner.name, ordinal), C);
+    if let Some(p) = pod {
+        metadata.annotations = Some(p.annotations.clone()).filter(|a| !a.is_empty());
+        // magnetar's own labels win: the operator finds its objects by them.
+        let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
+        for (k, v) in &p.labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let type_ = pod.and_then(|p| p.type_).map(|t| match t {
+        PodServiceType::ClusterIP => "ClusterIP".to_string(),
+        PodServiceType::LoadBalancer => "LoadBalancer".to_string(),
+        PodServiceType::NodePort => "NodePort".to_string(),
+    });
+    let spec = ServiceSpec {
+        selector: Some(pod_selector(owner, ordinal)),
+        ports: Some(ports.to_vec()),
+        type_,
+        ..Default::default()
+    };
+    Object::typed(&Service { metadata, spec: Some(spec), ..Default::default() })
 }
 
 /// The metadata stores of a broker: StreamNative's explicit fields win over
@@ -193,11 +244,17 @@ fn broker_entries(
     if let Some(rest) = config.pulsar_rest_messaging_service_enabled {
         set("pulsarRestMessagingServiceEnabled", rest.to_string());
     }
-    if let Some(ext) = &l.external {
-        set("bindAddresses", bind_addresses(ext));
-        if ext.tls_mode == GatewayTlsMode::Passthrough {
-            passthrough_tls(ext, &mut set);
-        }
+    let binds: Vec<String> = l
+        .external
+        .iter()
+        .map(bind_address)
+        .chain(l.advertised.iter().map(|a| format!("{}:pulsar://0.0.0.0:{}", a.name, a.port.port)))
+        .collect();
+    if !binds.is_empty() {
+        set("bindAddresses", binds.join(","));
+    }
+    if let Some(ext) = l.external.as_ref().filter(|e| e.tls_mode == GatewayTlsMode::Passthrough) {
+        passthrough_tls(ext, &mut set);
     }
     protocol_handlers(config, l, &mut set);
     e
@@ -205,7 +262,7 @@ fn broker_entries(
 
 /// `external` listens on its own port: plaintext behind a terminating
 /// gateway (SIMPLE), TLS when the gateway passes TLS through.
-fn bind_addresses(ext: &External) -> String {
+fn bind_address(ext: &External) -> String {
     match ext.tls_mode {
         GatewayTlsMode::Simple => format!("{EXTERNAL}:pulsar://0.0.0.0:{EXT_PULSAR_PLAIN}"),
         GatewayTlsMode::Passthrough => format!("{EXTERNAL}:pulsar+ssl://0.0.0.0:{EXT_PULSAR_TLS}"),
@@ -405,12 +462,32 @@ fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> S
         pulsar.push(format!("{EXTERNAL}:pulsar+ssl://${{EXTERNAL_HOST}}:{GW_PULSAR}"));
         kafka.push(format!("{KAFKA_EXTERNAL}://${{EXTERNAL_HOST}}:{GW_KAFKA}"));
     }
+    for a in &l.advertised {
+        let host = advertised_host(a.host_template, &owner.namespace);
+        pulsar.push(format!("{}:pulsar://{host}:{}", a.name, a.advertised_port));
+    }
     s.push_str(&format!("export PULSAR_PREFIX_advertisedListeners=\"{}\"\n", pulsar.join(",")));
     if l.kop {
         s.push_str(&format!("export PULSAR_PREFIX_kafkaAdvertisedListeners=\"{}\"\n", kafka.join(",")));
     }
     s
 }
+
+/// An advertised listener's host for the start-up script (inside double
+/// quotes): `$(POD_NAME)` becomes the pod's `${HOSTNAME}`, `$(POD_NAMESPACE)`
+/// the namespace; validation refuses any other `$(…)`.
+fn advertised_host(template: &str, namespace: &str) -> String {
+    template
+        .replace(POD_NAMESPACE_VAR, namespace)
+        .split(POD_NAME_VAR)
+        .map(config_files::shell_safe)
+        .collect::<Vec<_>>()
+        .join("${HOSTNAME}")
+}
+
+/// The variables an advertised listener's `hostTemplate` may use.
+pub const POD_NAME_VAR: &str = "$(POD_NAME)";
+pub const POD_NAMESPACE_VAR: &str = "$(POD_NAMESPACE)";
 
 /// Exports the listeners, installs broker.conf, registers the cluster in
 /// the metadata store (idempotent; retried while the metadata store and the
@@ -632,6 +709,89 @@ mod tests {
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker")), [6650, 8080, 9092, 6652, 9094]);
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 9092, 6652, 9094]);
         assert_port_names(&o);
+    }
+
+    /// StreamNative's per-pod networking: each advertised listener binds
+    /// its own port and advertises a host formed from the pod's name; with
+    /// external access the `external` listener stays beside it.
+    #[test]
+    fn advertised_listeners_bind_their_port_and_advertise_the_pod_host() {
+        let listener = "  advertisedListeners:\n  - {name: pod, hostTemplate: \"$(POD_NAME).$(POD_NAMESPACE).svc\", protocols: {pulsar: {containerPort: 6660, advertisedPort: 16660}}}\n";
+        let o = objects(&broker(listener));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(
+            s.contains(
+                "advertisedListeners=\"internal:pulsar://${POD_HOST}:6650,pod:pulsar://${HOSTNAME}.pulsar.svc:16660\""
+            ),
+            "{s}"
+        );
+        assert!(conf(&o).contains("bindAddresses=pod:pulsar://0.0.0.0:6660\n"));
+        let ports = container(&o).ports.unwrap_or_default();
+        assert!(ports.iter().any(|p| p.container_port == 6660 && p.name.as_deref() == Some("tcp-adv-0")));
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker-headless")), [6650, 8080, 6660]);
+        assert!(!has(&o, "Service", "pc-broker-0"), "no per-pod Services unless asked");
+
+        let with_gateway = objects(&broker(&format!("{SIMPLE}{listener}")));
+        assert!(
+            conf(&with_gateway).contains("bindAddresses=external:pulsar://0.0.0.0:6652,pod:pulsar://0.0.0.0:6660\n")
+        );
+        assert_port_names(&with_gateway);
+    }
+
+    /// networking.podService: a Service per broker that may run, selecting
+    /// that pod, with the brokers' ports, the user's type, annotations,
+    /// labels (magnetar's own win) and extra ports.
+    #[test]
+    fn pod_service_gives_each_broker_its_own_service() {
+        let o = objects(&broker(concat!(
+            "  replicas: 2\n",
+            "  networking:\n",
+            "    podService:\n",
+            "      type: LoadBalancer\n",
+            "      annotations: {example.com/lb: internal}\n",
+            "      labels: {team: messaging, app.kubernetes.io/instance: other}\n",
+            "      ports: [{name: tcp-extra, port: 7000}]\n",
+        )));
+        for i in 0..2 {
+            let svc: Service = typed(&o, &format!("pc-broker-{i}"));
+            let spec = svc.spec.unwrap();
+            assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+            assert_eq!(spec.selector.unwrap()[STS_POD_NAME], format!("pc-broker-{i}"));
+            let ports: Vec<i32> = spec.ports.unwrap().iter().map(|p| p.port).collect();
+            assert_eq!(ports, [6650, 8080, 7000]);
+            let labels = svc.metadata.labels.unwrap();
+            assert_eq!((labels["team"].as_str(), labels["app.kubernetes.io/instance"].as_str()), ("messaging", "pc"));
+            assert_eq!(svc.metadata.annotations.unwrap()["example.com/lb"], "internal");
+        }
+        assert!(!has(&o, "Service", "pc-broker-2"));
+        let off = objects(&broker("  networking: {podService: {enabled: false}}\n"));
+        assert!(!has(&off, "Service", "pc-broker-0"));
+    }
+
+    #[test]
+    fn per_pod_networking_refuses_what_cannot_work() {
+        let err = |spec: &str| crate::validate::broker(&broker(spec)).unwrap_err().to_string();
+        let e = err(concat!(
+            "  advertisedListeners:\n",
+            "  - {name: internal, hostTemplate: \"$(POD_IP).example.com\", protocols: {pulsar: {containerPort: 6650}, kafka: {containerPort: 9092}}}\n",
+            "  - {name: b, hostTemplate: b.example.com}\n",
+            "  - {name: c, hostTemplate: c.example.com, protocols: {pulsar: {scheme: pulsar+ssl}}}\n",
+        ));
+        for (path, says) in [
+            ("spec.advertisedListeners[0].name", "magnetar configures"),
+            ("spec.advertisedListeners[0].hostTemplate", "only $(POD_NAME) and $(POD_NAMESPACE)"),
+            ("spec.advertisedListeners[0].protocols.kafka", "not supported yet"),
+            ("spec.advertisedListeners[0].protocols.pulsar.containerPort", "6650 is a port the brokers already use"),
+            ("spec.advertisedListeners[1].protocols.pulsar", "is required"),
+            ("spec.advertisedListeners[2].protocols.pulsar.scheme", "not supported"),
+            ("spec.advertisedListeners[2].protocols.pulsar.containerPort", "is required"),
+        ] {
+            assert!(e.contains(&format!("{path}: ")) && e.contains(says), "{path} / {says}: {e}");
+        }
+        let e = err("  networking: {podService: {ports: [{name: tcp-pulsar, port: 6650}, {port: 7000}]}}\n");
+        assert!(e.contains("spec.networking.podService.ports[0].port: 6650 is already a port"), "{e}");
+        assert!(e.contains("spec.networking.podService.ports[0].name: \"tcp-pulsar\" is already"), "{e}");
+        assert!(e.contains("spec.networking.podService.ports[1].name: is required"), "{e}");
     }
 
     #[test]
@@ -903,7 +1063,7 @@ mod tests {
         let hpa = hpa_spec(&objects(&b), "pc-broker");
         assert_eq!(hpa.min_replicas, Some(1));
         assert!(hpa.metrics.is_none(), "Kubernetes' CPU default applies");
-        let routed = crate::istio::broker(&ValidBroker::unchecked(&b), &Owner::of(&b), &BuildContext::default());
+        let routed = objects(&b);
         assert!(routed.iter().any(|x| x.kind == "Service" && x.name == "pc-broker-2"), "a route for the third broker");
 
         let bad = broker("  autoScalingPolicy: {minReplicas: 5, maxReplicas: 2}\n");

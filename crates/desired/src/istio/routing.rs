@@ -1,23 +1,18 @@
 //! External access through the Istio ingress gateway (SPEC 3.4, 3.5):
-//! per-broker Services, the Gateway, VirtualServices and ServiceEntries of a
-//! broker, and the Gateway and VirtualService of a proxy.
+//! the Gateway, VirtualServices and ServiceEntries of a broker (whose
+//! per-broker Services `components::broker` builds), and the Gateway and VirtualService of a proxy.
 //!
 //! Every host and port comes from [`BrokerListeners`] and its
 //! [`HostPattern`], the same table the workload
 //! and the advertised listeners read, so routing cannot disagree with them.
 
-use k8s_openapi::api::core::v1::{Service, ServiceSpec};
-use std::collections::BTreeMap;
-
 use magnetar_api::PulsarBroker;
 use magnetar_api::istio::{GatewaySpec as GatewayConfig, GatewayTlsMode};
-use magnetar_api::labels::STS_POD_NAME;
 
 use super::types::*;
 use crate::hosts::HostPattern;
 use crate::listeners::{BrokerListeners, Protocol, ProxyListeners, Route};
 use crate::names::{self, Component};
-use crate::ports::NamedPort;
 use crate::{BuildContext, Object, Owner};
 
 /// One VirtualService (or set of Gateway API routes): its hosts and the
@@ -41,9 +36,7 @@ pub fn broker(res: &PulsarBroker, listeners: &BrokerListeners, owner: &Owner, ct
     let ordinals: Vec<i32> = (0..crate::components::broker::max_brokers(res)).collect();
     let c = Component::Broker;
     let bindings = broker_bindings(&ext.hosts, &ordinals, owner, ctx);
-    let targets: Vec<NamedPort> = routes.iter().map(|r| r.target.clone()).collect();
-    let mut out: Vec<Object> = ordinals.iter().map(|&i| per_broker_service(i, &targets, owner)).collect();
-    out.extend(gateway_and_routes(ext.gateway, &gateway_name(c, owner), &routes, &bindings, c, owner));
+    let mut out = gateway_and_routes(ext.gateway, &gateway_name(c, owner), &routes, &bindings, c, owner);
     if ext.gateway.mesh_internal_hosts() {
         out.extend(ordinals.iter().map(|&i| service_entry(i, &ext.hosts.host(i), &routes, owner)));
     }
@@ -191,25 +184,6 @@ fn virtual_service(
     VirtualService::object(owner, &binding.name, component, spec)
 }
 
-/// Selects broker `ordinal`'s pod only.
-fn pod_selector(owner: &Owner, ordinal: i32) -> BTreeMap<String, String> {
-    let mut s = names::selector(Component::Broker, &owner.name);
-    s.insert(STS_POD_NAME.into(), names::broker_pod_name(&owner.name, ordinal));
-    s
-}
-
-/// `<n>-broker-<i>`: what the per-broker routes point at. A Service (not a
-/// pod address) works with auto-mTLS in sidecar mode and HBONE in ambient.
-fn per_broker_service(ordinal: i32, ports: &[NamedPort], owner: &Owner) -> Object {
-    let spec = ServiceSpec {
-        selector: Some(pod_selector(owner, ordinal)),
-        ports: Some(crate::ports::service_ports(ports)),
-        ..Default::default()
-    };
-    let metadata = owner.metadata(names::broker_pod_name(&owner.name, ordinal), Component::Broker);
-    Object::typed(&Service { metadata, spec: Some(spec), ..Default::default() })
-}
-
 /// Lets mesh clients in the namespace reach broker `ordinal` by the name a
 /// lookup hands out; endpoints are the pod's IP (workloadSelector), so
 /// mTLS/HBONE apply. Each port is the one the client dials (6651, 443,
@@ -234,7 +208,9 @@ fn service_entry(ordinal: i32, host: &str, routes: &[Route], owner: &Owner) -> O
         location: Location::MeshInternal,
         resolution: Resolution::Static,
         ports: service_entry_ports(routes),
-        workload_selector: Some(ServiceEntryWorkloadSelector { labels: pod_selector(owner, ordinal) }),
+        workload_selector: Some(ServiceEntryWorkloadSelector {
+            labels: crate::components::broker::pod_selector(owner, ordinal),
+        }),
         export_to: vec![".".into()],
     };
     ServiceEntry::object(owner, names::broker_pod_name(&owner.name, ordinal), Component::Broker, spec)

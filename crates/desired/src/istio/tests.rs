@@ -588,8 +588,12 @@ fn passthrough_virtual_services_route_tls_by_sni() {
 
 #[test]
 fn per_broker_services_select_one_pod_and_expose_route_targets() {
-    let objs = broker_objects(GW_SIMPLE);
-    assert_eq!(of_kind(&objs, "Service").len(), 2);
+    // The workload builds them (networking.podService asks for them too).
+    let r = pb(GW_SIMPLE);
+    let objs = crate::components::broker::build(&ValidBroker::unchecked(&r), &Owner::of(&r), &ctx());
+    let per_broker: Vec<&str> = of_kind(&objs, "Service").into_iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(per_broker, ["pc-broker", "pc-broker-headless", "pc-broker-0", "pc-broker-1"]);
+    assert!(of_kind(&broker_objects(GW_SIMPLE), "Service").is_empty(), "not the Istio objects");
     let svc = service_spec(&objs, "pc-broker-1");
     let sel = svc.selector.unwrap_or_default();
     assert_eq!(sel["statefulset.kubernetes.io/pod-name"], "pc-broker-1");
