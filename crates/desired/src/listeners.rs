@@ -5,7 +5,7 @@
 //! gateway added, changes all of them together.
 
 use kube::ResourceExt;
-use magnetar_api::broker::{PodService, ServiceUrlGenerationPolicy};
+use magnetar_api::broker::{BrokerTls, PodService, ServiceUrlGenerationPolicy};
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
 use magnetar_api::{PulsarBroker, PulsarProxy};
 
@@ -58,6 +58,9 @@ pub struct BrokerListeners<'a> {
     /// the `internal` listener needs a `pulsar+ssl` URL and the broker its
     /// TLS ports (SPEC 6).
     pub internal_tls: bool,
+    /// `spec.tls` when enabled: the brokers serve TLS with this Secret's
+    /// certificate (which makes `internal_tls` true).
+    pub own_tls: Option<&'a BrokerTls>,
     pub external: Option<External<'a>>,
     /// The user's own Pulsar listeners (`spec.advertisedListeners`).
     pub advertised: Vec<Advertised<'a>>,
@@ -148,7 +151,8 @@ impl<'a> BrokerListeners<'a> {
             _ => None,
         };
         let ext = external.is_some();
-        let internal_tls = config.is_some_and(|c| broker_client_tls(&c.custom));
+        let own_tls = broker.spec.tls.as_ref().filter(|t| t.enabled == Some(true));
+        let internal_tls = own_tls.is_some() || config.is_some_and(|c| broker_client_tls(&c.custom));
         BrokerListeners {
             kop,
             mop,
@@ -156,6 +160,7 @@ impl<'a> BrokerListeners<'a> {
             mop_proxy: handler_proxy(mop, mop_spec.and_then(|m| m.proxy_enabled), ext),
             aop_proxy: handler_proxy(aop, aop_spec.and_then(|a| a.proxy_enabled), ext),
             internal_tls,
+            own_tls,
             external,
             advertised: advertised(broker),
             pod_service: broker

@@ -30,6 +30,8 @@ pub const KOP_TLS_DIR: &str = "/etc/tls/pulsar-kop";
 pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
 /// Where a broker's start-up script writes KoP's keystore made from the
 /// gateway certificate (conf/ is writable by the image's user).
+/// The brokers' own certificate (`spec.tls.certSecretName`).
+pub const BROKER_TLS_DIR: &str = "/etc/tls/broker";
 pub const KOP_GATEWAY_KEYSTORE: &str = "/pulsar/conf/kop-gateway.p12";
 /// Where the token of `config.clientAuth.jwt` is mounted (brokers, proxies).
 pub const CLIENT_TOKEN_DIR: &str = "/etc/pulsar/client-token";
@@ -40,8 +42,16 @@ pub const TOOLSET_CLIENT_CONF: &str = "/pulsar/conf/client.conf";
 
 /// Paths magnetar mounts into containers itself; a user's `secretRefs`
 /// may not mount over them.
-pub const RESERVED_MOUNTS: [&str; 7] =
-    [CONFIG_DIR, KOP_TLS_DIR, GATEWAY_TLS_DIR, DATA_MOUNT, DATA_LOG_MOUNT, CLIENT_TOKEN_DIR, CLIENT_TLS_DIR];
+pub const RESERVED_MOUNTS: [&str; 8] = [
+    CONFIG_DIR,
+    KOP_TLS_DIR,
+    GATEWAY_TLS_DIR,
+    BROKER_TLS_DIR,
+    DATA_MOUNT,
+    DATA_LOG_MOUNT,
+    CLIENT_TOKEN_DIR,
+    CLIENT_TLS_DIR,
+];
 
 /// Whether a pod volume name is one magnetar (or Istio's injector) uses: a
 /// user's `pod.volumes` entry of that name would clash with it.

@@ -735,6 +735,24 @@ fn pulsar_security(e: &mut Errors, authn: Option<&Authentication>, client: Optio
     }
 }
 
+/// `spec.tls`: a certificate to serve, and one only (Pulsar's broker has
+/// one `tlsCertificateFilePath`; in PASSTHROUGH mode it is the gateway's).
+fn broker_tls(e: &mut Errors, l: &BrokerListeners) {
+    let Some(tls) = l.own_tls else { return };
+    if tls.cert_secret_name.as_deref().is_none_or(str::is_empty) {
+        e.add(
+            "spec.tls.certSecretName",
+            "is required when tls.enabled is true: name the Secret with tls.crt and tls.key (and ca.crt for trustCertsEnabled)",
+        );
+    }
+    if l.external.as_ref().is_some_and(|x| x.tls_mode == GatewayTlsMode::Passthrough) {
+        e.add(
+            "spec.tls.enabled",
+            "cannot be combined with the gateway's PASSTHROUGH mode, in which the brokers serve the gateway's certificate: remove spec.tls or use SIMPLE mode",
+        );
+    }
+}
+
 /// Listener names magnetar's own broker.conf uses.
 const RESERVED_LISTENERS: [&str; 4] = ["internal", "external", "kafka_internal", "kafka_external"];
 
@@ -921,6 +939,7 @@ pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
     }
     protocol_handler_image(&mut e, b);
     let listeners = BrokerListeners::of(b);
+    broker_tls(&mut e, &listeners);
     advertised_listeners(&mut e, b, &listeners);
     pod_service_ports(&mut e, &listeners);
     if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {

@@ -27,7 +27,7 @@ use super::{config_files, monitoring, pulsar_auth};
 use crate::listeners::{BrokerListeners, External};
 use crate::mesh::Enrolment;
 use crate::names::{self, Component};
-use crate::paths::{self, GATEWAY_TLS_DIR, KOP_GATEWAY_KEYSTORE, KOP_TLS_DIR};
+use crate::paths::{self, BROKER_TLS_DIR, GATEWAY_TLS_DIR, KOP_GATEWAY_KEYSTORE, KOP_TLS_DIR};
 use crate::ports::*;
 use crate::validate::ValidBroker;
 use crate::{BuildContext, Object, Owner};
@@ -61,7 +61,8 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
 
     let kop_tls = kop_tls(config, listeners);
     let gateway_secret = passthrough_secret(listeners);
-    let (mut volumes, mut mounts) = tls_volumes(kop_tls, gateway_secret);
+    let own_secret = listeners.own_tls.and_then(|t| t.cert_secret_name.as_deref());
+    let (mut volumes, mut mounts) = tls_volumes(kop_tls, gateway_secret, own_secret);
     volumes.extend(auth.volumes);
     mounts.extend(auth.mounts);
     let mut env = custom_env;
@@ -226,10 +227,17 @@ fn broker_entries(
     set("statusFilePath", paths::STATUS_FILE.into());
     if l.internal_tls {
         // The internal listener's pulsar+ssl URL and the admin client's
-        // HTTPS URL need these ports (the certificate is the user's, from
-        // config.custom, or the gateway's in PASSTHROUGH mode).
+        // HTTPS URL need these ports (the certificate is spec.tls's, the
+        // user's from config.custom, or the gateway's in PASSTHROUGH mode).
         set("brokerServicePortTls", PULSAR_TLS.to_string());
         set("webServicePortTls", HTTPS.to_string());
+    }
+    if let Some(tls) = l.own_tls {
+        set("tlsCertificateFilePath", format!("{BROKER_TLS_DIR}/tls.crt"));
+        set("tlsKeyFilePath", format!("{BROKER_TLS_DIR}/tls.key"));
+        if tls.trust_certs_enabled == Some(true) {
+            set("tlsTrustCertsFilePath", format!("{BROKER_TLS_DIR}/ca.crt"));
+        }
     }
     // Validation accepts only the off switch; say so in broker.conf too.
     if config.function.as_ref().is_some_and(|f| f.enabled == Some(false)) {
@@ -409,7 +417,11 @@ fn passthrough_secret<'a>(l: &'a BrokerListeners) -> Option<&'a str> {
 }
 
 /// Read-only mounts of the KoP keystore and the gateway certificate.
-fn tls_volumes(kop: Option<&KopTls>, gateway_secret: Option<&str>) -> (Vec<Volume>, Vec<VolumeMount>) {
+fn tls_volumes(
+    kop: Option<&KopTls>,
+    gateway_secret: Option<&str>,
+    own_secret: Option<&str>,
+) -> (Vec<Volume>, Vec<VolumeMount>) {
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     if let Some(secret) = kop.and_then(|k| k.cert_secret_name.as_deref()) {
@@ -419,6 +431,10 @@ fn tls_volumes(kop: Option<&KopTls>, gateway_secret: Option<&str>) -> (Vec<Volum
     if let Some(secret) = gateway_secret {
         volumes.push(workload::secret_volume("gateway-tls", secret));
         mounts.push(workload::mount("gateway-tls", GATEWAY_TLS_DIR, true));
+    }
+    if let Some(secret) = own_secret {
+        volumes.push(workload::secret_volume("broker-tls", secret));
+        mounts.push(workload::mount("broker-tls", BROKER_TLS_DIR, true));
     }
     (volumes, mounts)
 }
@@ -736,6 +752,35 @@ mod tests {
             conf(&with_gateway).contains("bindAddresses=external:pulsar://0.0.0.0:6652,pod:pulsar://0.0.0.0:6660\n")
         );
         assert_port_names(&with_gateway);
+    }
+
+    /// StreamNative's spec.tls: the brokers serve TLS themselves with the
+    /// Secret's certificate, on ports the Services and the mesh policy get.
+    #[test]
+    fn own_tls_serves_the_secrets_certificate() {
+        let o = objects(&broker("  tls: {enabled: true, certSecretName: broker-cert, trustCertsEnabled: true}\n"));
+        let c = conf(&o);
+        for line in [
+            "brokerServicePortTls=6651\n",
+            "webServicePortTls=8443\n",
+            "tlsCertificateFilePath=/etc/tls/broker/tls.crt\n",
+            "tlsKeyFilePath=/etc/tls/broker/tls.key\n",
+            "tlsTrustCertsFilePath=/etc/tls/broker/ca.crt\n",
+        ] {
+            assert!(c.contains(line), "{line}: {c}");
+        }
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(s.contains("internal:pulsar+ssl://${POD_HOST}:6651"), "{s}");
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-broker")), [6650, 8080, 6651, 8443]);
+        let mount = container(&o).volume_mounts.unwrap_or_default().into_iter().find(|m| m.name == "broker-tls");
+        assert_eq!(mount.map(|m| (m.mount_path, m.read_only)), Some(("/etc/tls/broker".to_string(), Some(true))));
+        let off = conf(&objects(&broker("  tls: {enabled: false, certSecretName: broker-cert}\n")));
+        assert!(!off.contains("tlsCertificateFilePath") && !off.contains("brokerServicePortTls"));
+
+        let err = |spec: &str| crate::validate::broker(&broker(spec)).unwrap_err().to_string();
+        assert!(err("  tls: {enabled: true}\n").contains("spec.tls.certSecretName: is required"));
+        let passthrough = "  tls: {enabled: true, certSecretName: c}\n  config: {advertisedDomain: pulsar.example.com}\n  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: g}}}\n";
+        assert!(err(passthrough).contains("spec.tls.enabled: cannot be combined with the gateway's PASSTHROUGH mode"));
     }
 
     /// networking.podService: a Service per broker that may run, selecting
