@@ -762,6 +762,10 @@ fn advertised_listeners(e: &mut Errors, b: &PulsarBroker, l: &BrokerListeners) {
     let own: Vec<i32> =
         BrokerListeners { advertised: Vec::new(), ..l.clone() }.container_ports().iter().map(|p| p.port).collect();
     let advertised: Vec<i32> = l.advertised.iter().map(|a| a.port.port).collect();
+    let count = b.spec.advertised_listeners.len();
+    if count > 10 {
+        e.add("spec.advertisedListeners", format!("has {count} listeners; at most 10 are allowed"));
+    }
     for (i, a) in b.spec.advertised_listeners.iter().enumerate() {
         let at = |f: &str| format!("spec.advertisedListeners[{i}].{f}");
         if RESERVED_LISTENERS.contains(&a.name.as_str()) {

@@ -2,10 +2,11 @@
 //! reconcilers filter on (name, namespace, uid, the two labels `owned`
 //! reads, the controller reference), typed, and the whole object as
 //! deflated JSON text. A `serde_json::Value` tree takes several times the
-//! memory of its text, and the text deflates to about a third; the
-//! reconcilers read a generated object only when its owner is reconciled,
-//! and inflating and parsing it then costs microseconds. See
-//! docs/performance.md ("Memory") for the numbers.
+//! memory of its text, and the text deflates to about 40 % of it (the quick
+//! start's objects at the fastest level); the reconcilers read a generated
+//! object only when its owner is reconciled, and inflating and parsing it
+//! then costs far less than that reconcile's API requests. See
+//! docs/performance.md ("Holding less per cluster") for the numbers.
 
 use std::borrow::Cow;
 use std::io::{Read, Write};
@@ -79,7 +80,8 @@ impl Cached {
 }
 
 /// Deflates at the fastest level: the cache compresses every watch event,
-/// and the fast level already takes a generated object to about a third.
+/// and the fast level already takes the quick start's objects to 42 % of
+/// their JSON.
 fn deflate(text: &[u8]) -> Vec<u8> {
     let mut e = DeflateEncoder::new(Vec::with_capacity(text.len() / 3), Compression::fast());
     // Writing into a Vec cannot fail.

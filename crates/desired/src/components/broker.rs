@@ -833,6 +833,18 @@ mod tests {
         ] {
             assert!(e.contains(&format!("{path}: ")) && e.contains(says), "{path} / {says}: {e}");
         }
+        let eleven: String = (0..11)
+            .map(|i| {
+                format!(
+                    "  - {{name: l{i}, hostTemplate: l.example.com, protocols: {{pulsar: {{containerPort: {}}}}}}}\n",
+                    7000 + i
+                )
+            })
+            .collect();
+        assert!(
+            err(&format!("  advertisedListeners:\n{eleven}"))
+                .contains("spec.advertisedListeners: has 11 listeners; at most 10")
+        );
         let e = err("  networking: {podService: {ports: [{name: tcp-pulsar, port: 6650}, {port: 7000}]}}\n");
         assert!(e.contains("spec.networking.podService.ports[0].port: 6650 is already a port"), "{e}");
         assert!(e.contains("spec.networking.podService.ports[0].name: \"tcp-pulsar\" is already"), "{e}");
