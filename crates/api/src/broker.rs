@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::auth::{Authentication, BrokerAuthorization, ClientAuth};
-use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, PodSpec};
+use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, OwnTls, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -97,7 +97,7 @@ pub struct PulsarBrokerSpec {
     /// TLS served by the brokers themselves (6651, 8443) with a certificate
     /// of the user's, besides the mesh's mTLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls: Option<BrokerTls>,
+    pub tls: Option<OwnTls>,
     /// Per-pod networking: a Service for each broker pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub networking: Option<BrokerNetworking>,
@@ -111,22 +111,6 @@ pub struct PulsarBrokerSpec {
     /// Merge patches applied to generated objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub customization: Vec<Customization>,
-}
-
-/// The brokers' own TLS listeners (StreamNative's `spec.tls`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BrokerTls {
-    /// Serve `pulsar+ssl` on 6651 and HTTPS on 8443.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// The Secret with `tls.crt` and `tls.key` (and `ca.crt`), for example
-    /// cert-manager's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_secret_name: Option<String>,
-    /// Trust the Secret's `ca.crt` (broker.conf tlsTrustCertsFilePath).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trust_certs_enabled: Option<bool>,
 }
 
 /// Per-pod networking of the brokers.

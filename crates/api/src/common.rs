@@ -329,3 +329,21 @@ impl Monitoring {
         m.filter(|m| m.enabled.unwrap_or(false))
     }
 }
+
+/// TLS served by a broker or proxy itself (StreamNative's `tls` blocks):
+/// Pulsar's `pulsar+ssl` on 6651 and HTTPS on 8443, besides the mesh's
+/// mTLS.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnTls {
+    /// Serve `pulsar+ssl` on 6651 and HTTPS on 8443.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The Secret with `tls.crt` and `tls.key` (and `ca.crt`), for example
+    /// cert-manager's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_name: Option<String>,
+    /// Trust the Secret's `ca.crt` (tlsTrustCertsFilePath).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_certs_enabled: Option<bool>,
+}

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::auth::{Authentication, ClientAuth, ProxyAuthorization};
-use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, PodSpec};
+use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, OwnTls, PodSpec};
 use crate::istio::GatewayIstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -59,6 +59,11 @@ pub struct PulsarProxySpec {
     /// External host names of the proxy (served by the gateway).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns_names: Vec<String>,
+    /// The Secret with the proxies' own certificate when `config.tls` is
+    /// enabled and names none (for example the Secret of a cert-manager
+    /// Certificate created for `dnsNames`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_secret_name: Option<String>,
     /// proxy.conf settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ProxyConfig>,
@@ -107,6 +112,10 @@ pub struct ProxyConfig {
     /// (KoP's proxy), which the image must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kop_proxy: Option<KopProxy>,
+    /// TLS served by the proxies themselves: `pulsar+ssl` on 6651 and
+    /// HTTPS on 8443 with the user's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<OwnTls>,
     /// Extra proxy.conf entries. Keys that begin with PULSAR_PREFIX_ are
     /// passed as environment variables unchanged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -5,7 +5,8 @@
 //! gateway added, changes all of them together.
 
 use kube::ResourceExt;
-use magnetar_api::broker::{BrokerTls, PodService, ServiceUrlGenerationPolicy};
+use magnetar_api::broker::{PodService, ServiceUrlGenerationPolicy};
+use magnetar_api::common::OwnTls;
 use magnetar_api::istio::{GatewaySpec, GatewayTlsMode};
 use magnetar_api::{PulsarBroker, PulsarProxy};
 
@@ -60,7 +61,7 @@ pub struct BrokerListeners<'a> {
     pub internal_tls: bool,
     /// `spec.tls` when enabled: the brokers serve TLS with this Secret's
     /// certificate (which makes `internal_tls` true).
-    pub own_tls: Option<&'a BrokerTls>,
+    pub own_tls: Option<&'a OwnTls>,
     pub external: Option<External<'a>>,
     /// The user's own Pulsar listeners (`spec.advertisedListeners`).
     pub advertised: Vec<Advertised<'a>>,
@@ -313,6 +314,18 @@ pub struct ProxyListeners<'a> {
     /// `config.kopProxy.enabled`: Kafka clients on 9092, in the cluster
     /// (or through the user's own load balancer, `kafkaAdvertisedListener`).
     pub kafka: bool,
+    /// `config.tls` when enabled: the proxies serve TLS on 6651 and 8443
+    /// with the user's certificate.
+    pub own_tls: Option<ProxyTls<'a>>,
+}
+
+/// The proxies' own TLS, its Secret decided once: `config.tls`'s, else
+/// `spec.certSecretName` (None when neither names one: refused by
+/// validation).
+#[derive(Clone, Copy, Debug)]
+pub struct ProxyTls<'a> {
+    pub cert_secret_name: Option<&'a str>,
+    pub trust_certs: bool,
 }
 
 impl<'a> ProxyListeners<'a> {
@@ -329,7 +342,13 @@ impl<'a> ProxyListeners<'a> {
             .filter(|_| !hosts.is_empty())
             .map(|gateway| ProxyExternal { gateway, hosts });
         let kafka = proxy.spec.config.as_ref().and_then(|c| c.kop_proxy.as_ref()).and_then(|k| k.enabled);
-        ProxyListeners { external, kafka: kafka.unwrap_or(false) }
+        let own_tls = proxy.spec.config.as_ref().and_then(|c| c.tls.as_ref()).filter(|t| t.enabled == Some(true));
+        let named = |s: Option<&'a String>| s.map(String::as_str).filter(|s| !s.is_empty());
+        let own_tls = own_tls.map(|t| ProxyTls {
+            cert_secret_name: named(t.cert_secret_name.as_ref()).or(named(proxy.spec.cert_secret_name.as_ref())),
+            trust_certs: t.trust_certs_enabled == Some(true),
+        });
+        ProxyListeners { external, kafka: kafka.unwrap_or(false), own_tls }
     }
 
     /// The gateway, when external access is on.
@@ -362,15 +381,23 @@ impl<'a> ProxyListeners<'a> {
         ]
     }
 
+    /// Whether the proxies serve TLS on 6651 and 8443: with their own
+    /// certificate (`config.tls`), or the gateway's in PASSTHROUGH mode.
+    pub fn serves_tls(&self) -> bool {
+        self.own_tls.is_some() || self.passthrough().is_some()
+    }
+
     /// Every port the proxy listens on (its container and Service): 6650
     /// and 8080, Kafka's 9092 with the Kafka proxy extension, plus the TLS
-    /// ports when its gateway passes TLS through.
+    /// ports when it serves TLS itself.
     pub fn ports(&self) -> Vec<NamedPort> {
         let mut v = vec![p("tcp-pulsar", PULSAR, "tcp"), p("http-web", HTTP, "http")];
         if self.kafka {
             v.push(p("tcp-kafka", KAFKA, "tcp"));
         }
-        v.extend(self.routes().into_iter().map(|r| r.target).filter(|t| t.port != PULSAR && t.port != HTTP));
+        if self.serves_tls() {
+            v.extend([p("tls-pulsar", PROXY_PULSAR_TLS, "tls"), p("https-web", PROXY_HTTPS, "https")]);
+        }
         v
     }
 }

@@ -28,10 +28,12 @@ pub const KOP_TLS_DIR: &str = "/etc/tls/pulsar-kop";
 /// Where the gateway certificate is mounted in PASSTHROUGH mode (brokers
 /// and proxies).
 pub const GATEWAY_TLS_DIR: &str = "/etc/tls/gateway";
-/// Where a broker's start-up script writes KoP's keystore made from the
-/// gateway certificate (conf/ is writable by the image's user).
 /// The brokers' own certificate (`spec.tls.certSecretName`).
 pub const BROKER_TLS_DIR: &str = "/etc/tls/broker";
+/// The proxies' own certificate (`config.tls`, or `spec.certSecretName`).
+pub const PROXY_TLS_DIR: &str = "/etc/tls/proxy";
+/// Where a broker's start-up script writes KoP's keystore made from the
+/// gateway certificate (conf/ is writable by the image's user).
 pub const KOP_GATEWAY_KEYSTORE: &str = "/pulsar/conf/kop-gateway.p12";
 /// Where the token of `config.clientAuth.jwt` is mounted (brokers, proxies).
 pub const CLIENT_TOKEN_DIR: &str = "/etc/pulsar/client-token";
@@ -42,11 +44,12 @@ pub const TOOLSET_CLIENT_CONF: &str = "/pulsar/conf/client.conf";
 
 /// Paths magnetar mounts into containers itself; a user's `secretRefs`
 /// may not mount over them.
-pub const RESERVED_MOUNTS: [&str; 8] = [
+pub const RESERVED_MOUNTS: [&str; 9] = [
     CONFIG_DIR,
     KOP_TLS_DIR,
     GATEWAY_TLS_DIR,
     BROKER_TLS_DIR,
+    PROXY_TLS_DIR,
     DATA_MOUNT,
     DATA_LOG_MOUNT,
     CLIENT_TOKEN_DIR,

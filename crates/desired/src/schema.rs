@@ -68,10 +68,22 @@ const PLATFORM_FEATURES: [(&str, &str); 16] = [
     ("toolSet.isNativeKafka", "the toolset runs Pulsar's tools"),
 ];
 
+/// StreamNative fields for work magnetar leaves to other tools, and what
+/// to do instead.
+const LEFT_TO_OTHERS: [(&str, &str); 1] = [(
+    "issuerRef",
+    "magnetar does not request certificates from cert-manager: create a Certificate for dnsNames yourself and name its Secret in config.tls.certSecretName",
+)];
+
 /// The message for a field the schema lacks: StreamNative's platform
 /// features are named as such, anything else is unknown.
 fn unknown_field_message(path: &str) -> String {
     let below_spec = path.strip_prefix("spec.").unwrap_or(path);
+    if let Some((_, instead)) =
+        LEFT_TO_OTHERS.iter().find(|(f, _)| below_spec == *f || below_spec.starts_with(&format!("{f}.")))
+    {
+        return format!("is not supported: remove it ({instead})");
+    }
     let feature = PLATFORM_FEATURES
         .iter()
         .find(|(f, _)| below_spec == *f || below_spec.strip_prefix(f).is_some_and(|r| r.starts_with(['.', '['])));
@@ -132,5 +144,8 @@ mod tests {
         assert!(unknown_field_message("spec.detector").contains("Platform"));
         assert!(unknown_field_message("spec.config.ursaX").starts_with("unknown field"));
         assert!(unknown_field_message("spec.replicaz").starts_with("unknown field"));
+        let issuer = unknown_field_message("spec.issuerRef.name");
+        assert!(issuer.starts_with("is not supported") && issuer.contains("config.tls.certSecretName"), "{issuer}");
+        assert!(unknown_field_message("spec.issuerRefs").starts_with("unknown field"));
     }
 }

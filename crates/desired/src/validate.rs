@@ -753,6 +753,35 @@ fn broker_tls(e: &mut Errors, l: &BrokerListeners) {
     }
 }
 
+/// The proxies' own TLS: one certificate, named once, and not beside the
+/// gateway's PASSTHROUGH certificate (Pulsar's proxy serves one).
+fn proxy_tls(e: &mut Errors, p: &PulsarProxy, l: &ProxyListeners) {
+    let Some(own) = l.own_tls else { return };
+    if own.cert_secret_name.is_none() {
+        e.add(
+            "spec.config.tls.certSecretName",
+            "is required when config.tls.enabled is true: name the Secret with tls.crt and tls.key (and ca.crt for trustCertsEnabled), here or in spec.certSecretName",
+        );
+    }
+    let tls = p.spec.config.as_ref().and_then(|c| c.tls.as_ref());
+    let here = tls.and_then(|t| t.cert_secret_name.as_deref()).filter(|s| !s.is_empty());
+    let top = p.spec.cert_secret_name.as_deref().filter(|s| !s.is_empty());
+    if let (Some(a), Some(b)) = (here, top)
+        && a != b
+    {
+        e.add(
+            "spec.certSecretName",
+            format!("names {b:?} but config.tls.certSecretName names {a:?}: the proxies serve one certificate; keep one of the two"),
+        );
+    }
+    if l.passthrough().is_some() {
+        e.add(
+            "spec.config.tls.enabled",
+            "cannot be combined with the gateway's PASSTHROUGH mode, in which the proxies serve the gateway's certificate: remove config.tls or use SIMPLE mode",
+        );
+    }
+}
+
 /// Listener names magnetar's own broker.conf uses.
 const RESERVED_LISTENERS: [&str; 4] = ["internal", "external", "kafka_internal", "kafka_external"];
 
@@ -1128,6 +1157,7 @@ pub fn proxy(p: &PulsarProxy) -> Result<ValidProxy<'_>, Invalid> {
         }
         gateway(&mut e, g, &listeners.routes(), p.spec.dns_names.len());
     }
+    proxy_tls(&mut e, p, &listeners);
     let patches = customization(&mut e, &p.spec.customization);
     e.finish(Valid { resource: p, listeners, patches })
 }

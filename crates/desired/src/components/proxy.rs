@@ -4,7 +4,8 @@
 //!
 //! Ports come from [`crate::listeners::ProxyListeners::ports`], the table the gateway routes
 //! and the AuthorizationPolicy read: 6650 and 8080, plus 6651 and 8443 when
-//! the gateway passes TLS through and the proxy terminates it.
+//! the proxy serves TLS itself (its own certificate, `config.tls`, or the
+//! gateway's when the gateway passes TLS through).
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,7 @@ use super::workload::{self, PodParts, Probes};
 use super::{config_files, monitoring, pulsar_auth};
 use crate::mesh::Enrolment;
 use crate::names::Component;
-use crate::paths::{self, GATEWAY_TLS_DIR};
+use crate::paths::{self, GATEWAY_TLS_DIR, PROXY_TLS_DIR};
 use crate::ports::*;
 use crate::validate::ValidProxy;
 use crate::{BuildContext, Object, Owner};
@@ -68,15 +69,16 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     );
     entries.extend(auth.entries);
     let passthrough = valid.listeners.passthrough();
-    if let Some(gw) = passthrough {
-        entries.extend(tls_entries(gw));
+    let cert = certificate(valid, passthrough);
+    if valid.listeners.serves_tls() {
+        entries.extend(tls_entries(cert.as_ref()));
     }
     // The user's entries win, e.g. their own certificate paths.
     entries.extend(custom_conf);
     let mut data =
         BTreeMap::from([(PROXY_CONF.to_string(), config_files::properties("proxy.conf of PulsarProxy", &entries))]);
     config_files::add_log_config(spec.log_config.as_ref(), &mut data, &mut env);
-    let (mut volumes, mut mounts) = gateway_cert(passthrough);
+    let (mut volumes, mut mounts) = cert.map(Certificate::mount).unwrap_or_default();
     volumes.extend(auth.volumes);
     mounts.extend(auth.mounts);
     let ports = valid.listeners.ports();
@@ -133,33 +135,48 @@ fn kafka_entries(spec: &PulsarProxySpec, owner: &Owner, ctx: &BuildContext) -> B
     ])
 }
 
-/// PASSTHROUGH: the proxy terminates TLS on 6651 and 8443 with the
-/// gateway's certificate (when one is named; else the user configures it
-/// through `config.custom` and `pod.secretRefs`).
-fn tls_entries(gw: &GatewaySpec) -> BTreeMap<String, String> {
+/// The certificate the proxy serves on its TLS ports, and where it is
+/// mounted: its own (`config.tls`), or the gateway's in PASSTHROUGH mode
+/// (validation refuses both at once).
+struct Certificate<'a> {
+    volume: &'static str,
+    dir: &'static str,
+    secret: &'a str,
+    trust: bool,
+}
+
+impl Certificate<'_> {
+    fn mount(self) -> (Vec<Volume>, Vec<VolumeMount>) {
+        (vec![workload::secret_volume(self.volume, self.secret)], vec![workload::mount(self.volume, self.dir, true)])
+    }
+}
+
+fn certificate<'a>(valid: &ValidProxy<'a>, passthrough: Option<&'a GatewaySpec>) -> Option<Certificate<'a>> {
+    if let Some(own) = valid.listeners.own_tls {
+        let secret = own.cert_secret_name?;
+        return Some(Certificate { volume: "proxy-tls", dir: PROXY_TLS_DIR, secret, trust: own.trust_certs });
+    }
+    let gw = passthrough?;
+    let trust = gw.tls.as_ref().and_then(|t| t.trust_certs_enabled).unwrap_or(false);
+    Some(Certificate { volume: "gateway-tls", dir: GATEWAY_TLS_DIR, secret: gw.cert_secret_name()?, trust })
+}
+
+/// The proxy terminates TLS on 6651 and 8443, with the certificate when
+/// one is named (else the user configures it through `config.custom` and
+/// `pod.secretRefs`).
+fn tls_entries(cert: Option<&Certificate>) -> BTreeMap<String, String> {
     let mut e = BTreeMap::from([
         ("servicePortTls".to_string(), PROXY_PULSAR_TLS.to_string()),
         ("webServicePortTls".to_string(), PROXY_HTTPS.to_string()),
     ]);
-    if gw.cert_secret_name().is_some() {
-        e.insert("tlsCertificateFilePath".into(), format!("{GATEWAY_TLS_DIR}/tls.crt"));
-        e.insert("tlsKeyFilePath".into(), format!("{GATEWAY_TLS_DIR}/tls.key"));
-        if gw.tls.as_ref().and_then(|t| t.trust_certs_enabled).unwrap_or(false) {
-            e.insert("tlsTrustCertsFilePath".into(), format!("{GATEWAY_TLS_DIR}/ca.crt"));
+    if let Some(c) = cert {
+        e.insert("tlsCertificateFilePath".into(), format!("{}/tls.crt", c.dir));
+        e.insert("tlsKeyFilePath".into(), format!("{}/tls.key", c.dir));
+        if c.trust {
+            e.insert("tlsTrustCertsFilePath".into(), format!("{}/ca.crt", c.dir));
         }
     }
     e
-}
-
-/// The gateway certificate, mounted read-only in PASSTHROUGH mode.
-fn gateway_cert(passthrough: Option<&GatewaySpec>) -> (Vec<Volume>, Vec<VolumeMount>) {
-    match passthrough.and_then(|g| g.cert_secret_name()) {
-        Some(secret) => (
-            vec![workload::secret_volume("gateway-tls", secret)],
-            vec![workload::mount("gateway-tls", GATEWAY_TLS_DIR, true)],
-        ),
-        None => (Vec::new(), Vec::new()),
-    }
 }
 
 /// Host and Pulsar port of `brokerAddress`: a bare Service name is
@@ -277,6 +294,62 @@ mod tests {
             "  dnsNames: [proxy.example.com]\n  istio: {enabled: true, gateway: {tls: {certSecretName: gw-tls}}}\n",
         ));
         assert_eq!(service_port_numbers(find(&o, "Service", "pc-proxy")), [6650, 8080]);
+    }
+
+    /// StreamNative's `config.tls`: the proxies serve pulsar+ssl and HTTPS
+    /// with the named Secret, or `spec.certSecretName`'s; the ports join
+    /// the Service (and with it the AuthorizationPolicy).
+    #[test]
+    fn own_tls_serves_the_secrets_certificate() {
+        let o = objects(&proxy("  config: {tls: {enabled: true, certSecretName: px-tls, trustCertsEnabled: true}}\n"));
+        assert_eq!(service_port_numbers(find(&o, "Service", "pc-proxy")), [6650, 8080, 6651, 8443]);
+        let c = config_file(&o, "pc-proxy", PROXY_CONF);
+        for line in [
+            "servicePortTls=6651",
+            "webServicePortTls=8443",
+            "tlsCertificateFilePath=/etc/tls/proxy/tls.crt",
+            "tlsKeyFilePath=/etc/tls/proxy/tls.key",
+            "tlsTrustCertsFilePath=/etc/tls/proxy/ca.crt",
+        ] {
+            assert!(c.contains(&format!("{line}\n")), "{line} missing from\n{c}");
+        }
+        let spec = pod_spec(&o, "StatefulSet", "pc-proxy");
+        let tls = spec.volumes.unwrap_or_default().into_iter().find(|v| v.name == "proxy-tls").unwrap();
+        assert_eq!(tls.secret.and_then(|s| s.secret_name).as_deref(), Some("px-tls"));
+        let mounts = main_container(find(&o, "StatefulSet", "pc-proxy")).volume_mounts.unwrap_or_default();
+        assert!(mounts.iter().any(|m| m.mount_path == "/etc/tls/proxy" && m.read_only == Some(true)));
+        assert_port_names(&o);
+
+        let top = objects(&proxy("  certSecretName: top-tls\n  config: {tls: {enabled: true}}\n"));
+        let c = config_file(&top, "pc-proxy", PROXY_CONF);
+        assert!(c.contains("tlsKeyFilePath=/etc/tls/proxy/tls.key\n") && !c.contains("tlsTrustCertsFilePath"), "{c}");
+        let volumes = pod_spec(&top, "StatefulSet", "pc-proxy").volumes.unwrap_or_default();
+        assert!(volumes.iter().any(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("top-tls")));
+
+        let off = objects(&proxy("  certSecretName: top-tls\n  config: {tls: {enabled: false, certSecretName: px}}\n"));
+        assert_eq!(service_port_numbers(find(&off, "Service", "pc-proxy")), [6650, 8080]);
+        assert!(!config_file(&off, "pc-proxy", PROXY_CONF).contains("servicePortTls"));
+    }
+
+    #[test]
+    fn own_tls_needs_one_certificate_and_no_passthrough() {
+        let err = |spec: &str| crate::validate::proxy(&proxy(spec)).map(|_| ()).unwrap_err().to_string();
+        let e = err("  config: {tls: {enabled: true}}\n");
+        assert!(e.contains("spec.config.tls.certSecretName: is required when config.tls.enabled is true"), "{e}");
+        let e = err("  certSecretName: a\n  config: {tls: {enabled: true, certSecretName: b}}\n");
+        assert!(e.contains("spec.certSecretName: names \"a\" but config.tls.certSecretName names \"b\""), "{e}");
+        let e = err(concat!(
+            "  dnsNames: [proxy.example.com]\n",
+            "  istio: {enabled: true, gateway: {tls: {mode: passthrough, certSecretName: gw-tls}}}\n",
+            "  config: {tls: {enabled: true, certSecretName: px-tls}}\n",
+        ));
+        assert!(e.contains("spec.config.tls.enabled: cannot be combined with the gateway's PASSTHROUGH mode"), "{e}");
+        assert!(
+            crate::validate::proxy(&proxy(
+                "  certSecretName: a\n  config: {tls: {enabled: true, certSecretName: a}}\n"
+            ))
+            .is_ok()
+        );
     }
 
     /// StreamNative's KoP proxy: the `kafka` proxy extension on 9092,
