@@ -108,6 +108,11 @@ pub struct PulsarBrokerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub advertised_listeners: Vec<AdvertisedListener>,
+    /// Labels for every object magnetar generates for this resource, not
+    /// its pods (those take `pod.labels`); magnetar's own labels win a
+    /// clash.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Merge patches applied to generated objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub customization: Vec<Customization>,

@@ -87,6 +87,11 @@ pub struct PulsarProxySpec {
     /// Mesh integration and external access.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<GatewayIstioSpec>,
+    /// Labels for every object magnetar generates for this resource, not
+    /// its pods (those take `pod.labels`); magnetar's own labels win a
+    /// clash.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Merge patches applied to generated objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub customization: Vec<Customization>,

@@ -1,5 +1,7 @@
 //! What the build step needs beyond the resource itself.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
 
@@ -14,6 +16,8 @@ pub struct Owner {
     pub namespace: String,
     /// Absent offline when the input has no `metadata.uid`.
     pub uid: Option<String>,
+    /// The resource's `spec.labels`, for every object built for it.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Owner {
@@ -24,7 +28,13 @@ impl Owner {
             name: obj.name_any(),
             namespace: obj.namespace().unwrap_or_default(),
             uid: obj.uid().filter(|u| !u.is_empty()),
+            labels: BTreeMap::new(),
         }
+    }
+
+    /// The same owner with the resource's `spec.labels`.
+    pub fn with_labels(self, labels: &BTreeMap<String, String>) -> Self {
+        Owner { labels: labels.clone(), ..self }
     }
 
     /// Metadata of a generated object named `name` that belongs to
@@ -35,7 +45,7 @@ impl Owner {
         ObjectMeta {
             name: Some(name.into()),
             namespace: Some(self.namespace.clone()),
-            labels: Some(names::labels(component, &self.name)),
+            labels: Some(self.labels.clone().into_iter().chain(names::labels(component, &self.name)).collect()),
             owner_references: self.uid.as_ref().map(|uid| {
                 vec![OwnerReference {
                     api_version: self.api_version.clone(),

@@ -16,6 +16,7 @@ use magnetar_api::common::{AutoScalingPolicy, Customization, LogConfig, PodSpec}
 use magnetar_api::istio::{
     AuthRule, AuthSource, DataplaneMode, GatewayApi, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode,
 };
+use magnetar_api::labels::{APP_COMPONENT, APP_INSTANCE, APP_MANAGED_BY, APP_NAME};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
 
 /// Longest CR name: `<name>-bk-auto-recovery` and the StatefulSet revision
@@ -110,6 +111,43 @@ impl Errors {
 fn label_chars(s: &str, upper: bool) -> bool {
     let ok = |c: char| c.is_ascii_digit() || c.is_ascii_lowercase() || (upper && c.is_ascii_uppercase());
     !s.is_empty() && !s.starts_with('-') && !s.ends_with('-') && s.chars().all(|c| c == '-' || ok(c))
+}
+
+/// A Kubernetes label key (`[prefix/]name`) and value: the API server
+/// refuses any object carrying another.
+fn label_syntax(key: &str, value: &str) -> Result<(), String> {
+    let part = |s: &str| {
+        let edge = |c: char| c.is_ascii_alphanumeric();
+        s.len() <= 63
+            && s.starts_with(edge)
+            && s.ends_with(edge)
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && p.split('.').all(|l| label_chars(l, false)));
+    if !prefix_ok || !part(name) {
+        return Err(format!(
+            "{key:?} is not a label key: [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        ));
+    }
+    if !value.is_empty() && !part(value) {
+        return Err(format!(
+            "{value:?} is not a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// `spec.labels`: valid labels, none of the keys magnetar sets itself (the
+/// operator finds its objects and the Services their pods by them).
+fn object_labels(e: &mut Errors, labels: &BTreeMap<String, String>) {
+    for (k, v) in labels {
+        if let Err(m) = label_syntax(k, v) {
+            e.add(format!("spec.labels.{k}"), m);
+        } else if [APP_NAME, APP_INSTANCE, APP_COMPONENT, APP_MANAGED_BY].contains(&k.as_str()) {
+            e.add(format!("spec.labels.{k}"), "is a label magnetar sets on its objects itself: remove it");
+        }
+    }
 }
 
 /// A name magnetar can derive Service names from: a DNS-1035 label (a
@@ -273,6 +311,11 @@ fn pod(e: &mut Errors, path: &str, pod: Option<&PodSpec>) {
         e.add(format!("{path}.minReadySeconds"), format!("must be 0 or more, got {s}"));
     }
     vars(e, path, &pod.vars);
+    for (k, v) in &pod.labels {
+        if let Err(m) = label_syntax(k, v) {
+            e.add(format!("{path}.labels.{k}"), m);
+        }
+    }
     extra_containers(e, path, pod);
     extra_volumes(e, path, pod);
     for (i, s) in pod.image_pull_secrets.iter().enumerate() {
@@ -634,6 +677,7 @@ fn customization<'a>(e: &mut Errors, c: &'a [Customization]) -> Patches<'a> {
 pub fn zookeeper(zk: &ZooKeeperCluster) -> Result<ValidZooKeeper<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, zk);
+    object_labels(&mut e, &zk.spec.labels);
     image(&mut e, zk.spec.image.as_deref());
     replicas(&mut e, zk.spec.replicas, 1);
     pod(&mut e, "spec.pod", zk.spec.pod.as_ref());
@@ -658,6 +702,7 @@ pub fn zookeeper(zk: &ZooKeeperCluster) -> Result<ValidZooKeeper<'_>, Invalid> {
 pub fn bookkeeper(bk: &BookKeeperCluster) -> Result<ValidBookKeeper<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, bk);
+    object_labels(&mut e, &bk.spec.labels);
     image(&mut e, bk.spec.image.as_deref());
     replicas(&mut e, bk.spec.replicas, 1);
     metadata(
@@ -891,6 +936,7 @@ fn pod_service_ports(e: &mut Errors, l: &BrokerListeners) {
 pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, b);
+    object_labels(&mut e, &b.spec.labels);
     image(&mut e, b.spec.image.as_deref());
     replicas(&mut e, b.spec.replicas, 1);
     auto_scaling(&mut e, b.spec.auto_scaling_policy.as_ref());
@@ -1112,6 +1158,7 @@ pub fn proxy(p: &PulsarProxy) -> Result<ValidProxy<'_>, Invalid> {
     let mut e = Errors::default();
     let listeners = ProxyListeners::of(p);
     name(&mut e, p);
+    object_labels(&mut e, &p.spec.labels);
     image(&mut e, p.spec.image.as_deref());
     replicas(&mut e, p.spec.replicas, 0);
     auto_scaling(&mut e, p.spec.auto_scaling_policy.as_ref());

@@ -333,28 +333,42 @@ async fn per_pod_services_and_listeners_follow_the_spec() {
         ns,
         NAME,
         json!({"spec": {
+            "labels": {"example.com/cost-center": "42"},
             "networking": {"podService": {"labels": {"team": "messaging"}, "ports": [{"name": "tcp-extra", "port": 7000}]}},
             "advertisedListeners": [{"name": "pod", "hostTemplate": "$(POD_NAME).op-podsvc.svc.cluster.local", "protocols": {"pulsar": {"containerPort": 6660}}}]
         }}),
     )
     .await;
-    wait_for("per-pod Services with the listener's and the user's ports", DEADLINE, || {
-        let client = client.clone();
-        async move {
-            let (ports, labelled) = service_ports(&client, ns, "private-cloud-broker-0", "team").await?;
-            (labelled && ports.contains(&6650) && ports.contains(&6660) && ports.contains(&7000)).then_some(())
-        }
-    })
+    wait_for(
+        "per-pod Services with the listener's and the user's ports, spec.labels on the broker's objects",
+        DEADLINE,
+        || {
+            let client = client.clone();
+            async move {
+                let (ports, labelled) = service_ports(&client, ns, "private-cloud-broker-0", "team").await?;
+                let cost = cost_center(&client, ns).await?;
+                (labelled && cost == 2 && ports.contains(&6650) && ports.contains(&6660) && ports.contains(&7000))
+                    .then_some(())
+            }
+        },
+    )
     .await;
     wait_all_ready(&client, ns).await;
     wait_exact(&client, ns).await;
-    patch::<PulsarBroker>(&client, ns, NAME, json!({"spec": {"networking": null, "advertisedListeners": null}})).await;
-    wait_for("per-broker Services back to the route targets", DEADLINE, || {
+    patch::<PulsarBroker>(
+        &client,
+        ns,
+        NAME,
+        json!({"spec": {"labels": null, "networking": null, "advertisedListeners": null}}),
+    )
+    .await;
+    wait_for("per-broker Services back to the route targets, spec.labels gone", DEADLINE, || {
         let client = client.clone();
         let before = before.clone();
         async move {
             let (ports, labelled) = service_ports(&client, ns, "private-cloud-broker-0", "team").await?;
-            (!labelled && ports == before).then_some(())
+            let cost = cost_center(&client, ns).await?;
+            (!labelled && cost == 0 && ports == before).then_some(())
         }
     })
     .await;
@@ -362,6 +376,18 @@ async fn per_pod_services_and_listeners_follow_the_spec() {
     wait_exact(&client, ns).await;
     op.stop().await.unwrap();
     cleanup(&client, ns).await;
+}
+
+/// How many of the broker's ConfigMap and AuthorizationPolicy (a core and
+/// an Istio object) carry `spec.labels`' cost-center label; None while
+/// either is missing.
+async fn cost_center(client: &Client, ns: &str) -> Option<usize> {
+    let mut carried = 0;
+    for kind in ["ConfigMap", "AuthorizationPolicy"] {
+        let o = get_dyn(client, ns, kind, "private-cloud-broker").await?;
+        carried += usize::from(o["metadata"]["labels"]["example.com/cost-center"] == "42");
+    }
+    Some(carried)
 }
 
 #[tokio::test]

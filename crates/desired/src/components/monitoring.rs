@@ -126,6 +126,7 @@ mod tests {
             name: "pc".into(),
             namespace: "pulsar".into(),
             uid: None,
+            labels: BTreeMap::new(),
         }
     }
 

@@ -715,6 +715,28 @@ fn proxy_gateway_routes_its_dns_names() {
     assert_eq!(ports_of(&ap(&pass, "pc-proxy"), gw), ["6651", "8443"]);
 }
 
+/// The proxies' own TLS (`config.tls`): the cluster's components may reach
+/// 6651 and 8443; the gateway, terminating TLS itself, still only 6650 and
+/// 8080.
+#[test]
+fn proxy_own_tls_ports_are_open_to_peers_not_to_the_gateway() {
+    let objs = proxy_objects(concat!(
+        "  dnsNames: [p.example.com]\n",
+        "  istio: {enabled: true, gateway: {tls: {certSecretName: c}}}\n",
+        "  config: {tls: {enabled: true, certSecretName: px}}\n",
+    ));
+    let policy = ap(&objs, "pc-proxy");
+    let gw = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account";
+    assert_eq!(ports_of(&policy, gw), ["6650", "8080"]);
+    let others: Vec<Vec<String>> = policy
+        .rules
+        .iter()
+        .filter(|r| r.from.iter().all(|f| !f.source.principals.iter().any(|p| p == gw)))
+        .map(to_ports)
+        .collect();
+    assert_eq!(others, [["6650", "8080", "6651", "8443"]], "the rule for the cluster's components");
+}
+
 // ---------------------------------------------------------------------------
 // Gateway API (istio.gateway.gatewayAPI)
 
