@@ -94,11 +94,13 @@ pub struct ClientAuth {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GenericClientAuth {
-    /// The plugin's parameters (brokerClientAuthenticationParameters). Do
+    /// The plugin's parameters (brokerClientAuthenticationParameters; the
+    /// toolset's authParams). Do
     /// not write a credential here: it would sit in a ConfigMap; point to a
     /// file mounted through pod.secretRefs instead.
     pub auth_params: String,
-    /// The plugin's class (brokerClientAuthenticationPlugin).
+    /// The plugin's class (brokerClientAuthenticationPlugin; the toolset's
+    /// authPlugin).
     #[schemars(length(min = 1))]
     pub auth_plugin: String,
     /// Further configuration entries the plugin reads.

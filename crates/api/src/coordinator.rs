@@ -73,4 +73,8 @@ pub struct ToolSet {
     /// Pod settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
+    /// The credentials pulsar-admin and pulsar-client present (client.conf
+    /// authPlugin and authParams), for brokers that authenticate clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<crate::auth::ClientAuth>,
 }

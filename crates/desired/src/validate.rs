@@ -752,8 +752,14 @@ fn pulsar_security(e: &mut Errors, authn: Option<&Authentication>, client: Optio
             );
         }
     }
-    let Some(c) = client else { return };
-    let path = "spec.config.clientAuth";
+    if let Some(c) = client {
+        client_auth(e, "spec.config.clientAuth", c);
+    }
+}
+
+/// `clientAuth` (a broker's or proxy's, the toolset's): exactly one way,
+/// and credentials only as files.
+fn client_auth(e: &mut Errors, path: &str, c: &ClientAuth) {
     let set = [c.generic.is_some(), c.jwt.is_some(), c.mtls.is_some()].iter().filter(|b| **b).count();
     if set != 1 {
         e.add(path, format!("sets {set} of generic, jwt and mtls: give exactly one"));
@@ -1226,6 +1232,9 @@ pub fn coordinator(c: &PulsarCoordinator) -> Result<ValidCoordinator<'_>, Invali
             e.add("spec.toolSet.replicas", format!("must be at least 0, got {r}"));
         }
         pod(&mut e, "spec.toolSet.pod", ts.pod.as_ref());
+        if let Some(c) = &ts.client_auth {
+            client_auth(&mut e, "spec.toolSet.clientAuth", c);
+        }
     }
     // The coordinator has no customization of its own.
     e.finish(Valid { resource: c, listeners: (), patches: Patches::default() })

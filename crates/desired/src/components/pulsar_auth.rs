@@ -95,23 +95,48 @@ fn authentication(a: &Authentication, e: &mut BTreeMap<String, String>) {
 }
 
 fn client_auth(c: &ClientAuth, out: &mut PulsarAuth) {
-    let (plugin, params) = if let Some(g) = &c.generic {
-        out.entries.extend(g.custom.iter().map(|(k, v)| (k.clone(), v.clone())));
-        (g.auth_plugin.clone(), g.auth_params.clone())
+    let Some(client) = client(c) else { return };
+    out.entries.extend(client.custom);
+    out.entries.insert("brokerClientAuthenticationPlugin".into(), client.plugin);
+    out.entries.insert("brokerClientAuthenticationParameters".into(), client.params);
+    out.volumes.extend(client.volumes);
+    out.mounts.extend(client.mounts);
+}
+
+/// The credentials of a `clientAuth`: a plugin, its parameters, further
+/// entries, and the Secret they read, mounted read-only.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Client {
+    pub plugin: String,
+    pub params: String,
+    pub custom: BTreeMap<String, String>,
+    /// A client certificate (`mtls`): its Secret's `ca.crt` can be trusted.
+    pub certificate: bool,
+    pub volumes: Vec<Volume>,
+    pub mounts: Vec<VolumeMount>,
+}
+
+/// The plugin and parameters of `clientAuth`, None when it sets none.
+pub fn client(c: &ClientAuth) -> Option<Client> {
+    let mut out = Client::default();
+    if let Some(g) = &c.generic {
+        out.custom = g.custom.clone();
+        (out.plugin, out.params) = (g.auth_plugin.clone(), g.auth_params.clone());
     } else if let Some(secret) = c.jwt.as_ref().and_then(|j| j.secret.as_deref()) {
         let key = c.jwt.as_ref().and_then(|j| j.token.as_deref()).unwrap_or(DEFAULT_TOKEN_KEY);
         out.volumes.push(workload::secret_volume("client-token", secret));
         out.mounts.push(workload::mount("client-token", CLIENT_TOKEN_DIR, true));
-        (CLIENT_TOKEN.into(), format!("file://{CLIENT_TOKEN_DIR}/{key}"))
+        (out.plugin, out.params) = (CLIENT_TOKEN.into(), format!("file://{CLIENT_TOKEN_DIR}/{key}"));
     } else if let Some(m) = &c.mtls {
         out.volumes.push(workload::secret_volume("client-tls", &m.cert_secret_name));
         out.mounts.push(workload::mount("client-tls", CLIENT_TLS_DIR, true));
-        (CLIENT_TLS.into(), format!("tlsCertFile:{CLIENT_TLS_DIR}/tls.crt,tlsKeyFile:{CLIENT_TLS_DIR}/tls.key"))
+        out.certificate = true;
+        out.plugin = CLIENT_TLS.into();
+        out.params = format!("tlsCertFile:{CLIENT_TLS_DIR}/tls.crt,tlsKeyFile:{CLIENT_TLS_DIR}/tls.key");
     } else {
-        return;
-    };
-    out.entries.insert("brokerClientAuthenticationPlugin".into(), plugin);
-    out.entries.insert("brokerClientAuthenticationParameters".into(), params);
+        return None;
+    }
+    Some(out)
 }
 
 #[cfg(test)]

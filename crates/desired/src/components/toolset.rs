@@ -9,12 +9,12 @@ use kube::ResourceExt;
 use magnetar_api::common::PodSpec;
 use magnetar_api::{PulsarBroker, PulsarCoordinator};
 
-use super::config_files;
 use super::objects;
 use super::workload::{self, PodParts, Probes};
+use super::{config_files, pulsar_auth};
 use crate::mesh::Enrolment;
 use crate::names::Component;
-use crate::paths::TOOLSET_CLIENT_CONF;
+use crate::paths::{CLIENT_TLS_DIR, TOOLSET_CLIENT_CONF};
 use crate::ports::*;
 use crate::{BuildContext, Object, Owner};
 
@@ -33,10 +33,15 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
         first.and_then(|b| b.spec.pod.as_ref()),
     );
     let pod_spec = pod_spec.as_ref();
+    let credentials = tool_set.client_auth.as_ref().and_then(pulsar_auth::client);
     let data = BTreeMap::from([(
         CLIENT_CONF.to_string(),
-        config_files::properties("client.conf of the toolset", &client_entries(first, owner, ctx)),
+        config_files::properties(
+            "client.conf of the toolset",
+            &client_entries(first, credentials.as_ref(), owner, ctx),
+        ),
     )]);
+    let (volumes, mounts) = credentials.map(|c| (c.volumes, c.mounts)).unwrap_or_default();
     // The image of the coordinator, else the brokers'.
     let image =
         res.spec.image.as_deref().filter(|i| !i.is_empty()).or_else(|| first.and_then(|b| b.spec.image.as_deref()));
@@ -53,8 +58,8 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
         ports: Vec::new(),
         config: &data,
         config_map: C.object_name(&owner.name),
-        volumes: Vec::new(),
-        mounts: Vec::new(),
+        volumes,
+        mounts,
         probes: Probes::same(workload::exec_probe(&format!("test -s {TOOLSET_CLIENT_CONF}")), 5),
     };
     let mut out = vec![
@@ -67,15 +72,35 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
 }
 
 /// webServiceUrl and brokerServiceUrl of the first broker's Service (in the
-/// broker's namespace); empty without brokers (the tools' defaults).
-fn client_entries(broker: Option<&PulsarBroker>, owner: &Owner, ctx: &BuildContext) -> BTreeMap<String, String> {
-    let Some(b) = broker else { return BTreeMap::new() };
+/// broker's namespace), and the credentials of `toolSet.clientAuth`; empty
+/// without brokers (the tools' defaults). A client certificate needs TLS:
+/// with one, and brokers serving TLS (`spec.tls`), the URLs are their TLS
+/// ports and the certificate's Secret's `ca.crt` is trusted.
+fn client_entries(
+    broker: Option<&PulsarBroker>,
+    credentials: Option<&pulsar_auth::Client>,
+    owner: &Owner,
+    ctx: &BuildContext,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(c) = credentials {
+        out.extend(c.custom.clone());
+        out.insert("authPlugin".to_string(), c.plugin.clone());
+        out.insert("authParams".to_string(), c.params.clone());
+    }
+    let Some(b) = broker else { return out };
     let namespace = b.namespace().unwrap_or_else(|| owner.namespace.clone());
     let host = ctx.service_host(&Component::Broker.object_name(&b.name_any()), &namespace);
-    BTreeMap::from([
-        ("webServiceUrl".to_string(), format!("http://{host}:{HTTP}/")),
-        ("brokerServiceUrl".to_string(), format!("pulsar://{host}:{PULSAR}/")),
-    ])
+    let broker_tls = b.spec.tls.as_ref().is_some_and(|t| t.enabled == Some(true));
+    if broker_tls && credentials.is_some_and(|c| c.certificate) {
+        out.insert("webServiceUrl".to_string(), format!("https://{host}:{HTTPS}/"));
+        out.insert("brokerServiceUrl".to_string(), format!("pulsar+ssl://{host}:{PULSAR_TLS}/"));
+        out.insert("tlsTrustCertsFilePath".to_string(), format!("{CLIENT_TLS_DIR}/ca.crt"));
+    } else {
+        out.insert("webServiceUrl".to_string(), format!("http://{host}:{HTTP}/"));
+        out.insert("brokerServiceUrl".to_string(), format!("pulsar://{host}:{PULSAR}/"));
+    }
+    out
 }
 
 /// Installs client.conf and waits; stops promptly on SIGTERM.
@@ -140,6 +165,45 @@ mod tests {
         assert_eq!(pull(&objects(&coordinator("  toolSet: {}\n"), &[&b])), ["regcred"]);
         let own = coordinator("  toolSet: {pod: {imagePullSecrets: [{name: mine}]}}\n");
         assert_eq!(pull(&objects(&own, &[&b])), ["mine"]);
+    }
+
+    /// `toolSet.clientAuth`: pulsar-admin presents the token from the
+    /// mounted Secret (never in the ConfigMap); a client certificate goes
+    /// to the brokers' TLS ports when they serve TLS.
+    #[test]
+    fn tool_set_presents_its_client_credentials() {
+        let b = broker("");
+        let o = objects(&coordinator("  toolSet: {clientAuth: {jwt: {secret: admin-token}}}\n"), &[&b]);
+        let c = config_file(&o, "pc-toolset", CLIENT_CONF);
+        assert!(c.contains("authPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken\n"), "{c}");
+        assert!(c.contains("authParams=file:///etc/pulsar/client-token/token\n"), "{c}");
+        let volumes = pod_spec(&o, "Deployment", "pc-toolset").volumes.unwrap_or_default();
+        let token = volumes.iter().find(|v| v.name == "client-token").expect("the token's volume");
+        assert_eq!(token.secret.as_ref().and_then(|s| s.secret_name.as_deref()), Some("admin-token"));
+        let mounts = main_container(find(&o, "Deployment", "pc-toolset")).volume_mounts.unwrap_or_default();
+        assert!(mounts.iter().any(|m| m.mount_path == "/etc/pulsar/client-token" && m.read_only == Some(true)));
+
+        let mtls = coordinator("  toolSet: {clientAuth: {mtls: {certSecretName: admin-tls}}}\n");
+        let c = config_file(&objects(&mtls, &[&b]), "pc-toolset", CLIENT_CONF);
+        assert!(c.contains("brokerServiceUrl=pulsar://b1-broker.pulsar.svc.cluster.local:6650/\n"), "{c}");
+        let tls = broker("  tls: {enabled: true, certSecretName: broker-tls}\n");
+        let c = config_file(&objects(&mtls, &[&tls]), "pc-toolset", CLIENT_CONF);
+        for line in [
+            "authPlugin=org.apache.pulsar.client.impl.auth.AuthenticationTls",
+            "authParams=tlsCertFile:/etc/tls/pulsar-client/tls.crt,tlsKeyFile:/etc/tls/pulsar-client/tls.key",
+            "brokerServiceUrl=pulsar+ssl://b1-broker.pulsar.svc.cluster.local:6651/",
+            "webServiceUrl=https://b1-broker.pulsar.svc.cluster.local:8443/",
+            "tlsTrustCertsFilePath=/etc/tls/pulsar-client/ca.crt",
+        ] {
+            assert!(c.contains(&format!("{line}\n")), "{line} missing from\n{c}");
+        }
+        let err = crate::validate::coordinator(&coordinator(
+            "  toolSet: {clientAuth: {jwt: {secret: t, token: eyJhbGciOi.x.y}}}\n",
+        ))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("spec.toolSet.clientAuth.jwt.token: looks like a token itself"), "{err}");
     }
 
     #[test]
