@@ -2,12 +2,12 @@
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{
-    AutoScalingPolicy, CustomConfig, Customization, ImagePullPolicy, LogConfig, PodSpec, ReclaimPolicy,
-};
+use crate::common::{AutoScalingPolicy, Customization, ImagePullPolicy, LogConfig, PodSpec, ReclaimPolicy};
 use crate::istio::IstioSpec;
 use crate::status::ComponentStatus;
 use crate::zookeeper::one;
@@ -72,9 +72,9 @@ pub struct BookKeeperClusterSpec {
     /// it only scales up unless `behavior.scaleDown` says how to scale down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_scaling_policy: Option<AutoScalingPolicy>,
-    /// Extra bookkeeper.conf entries.
+    /// bookkeeper.conf settings of the bookies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<CustomConfig>,
+    pub config: Option<BookKeeperConfig>,
     /// Log level and format; the image's conf/log4j2.yaml when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
@@ -92,6 +92,64 @@ pub struct BookKeeperClusterSpec {
     /// Merge patches applied to generated objects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub customization: Vec<Customization>,
+}
+
+/// The bookies' bookkeeper.conf: StreamNative's typed keys (BookKeeper's
+/// own names) and `custom`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BookKeeperConfig {
+    /// Milliseconds between garbage collections of entry logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub gc_wait_time: Option<i32>,
+    /// Old journal files kept after they are no longer needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub journal_max_backups: Option<i32>,
+    /// Compaction rate, in bytes per second with isThrottleByBytes, else in
+    /// entries per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub compaction_rate_by_bytes: Option<i64>,
+    /// Throttle compaction by bytes rather than entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_throttle_by_bytes: Option<bool>,
+    /// Compact through a new entry log before the old one is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_transactional_compaction: Option<bool>,
+    /// Format version of the ledger index files written (0 or 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1))]
+    pub file_info_format_version_to_write: Option<i32>,
+    /// Format version of the journal files written (0 to 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 6))]
+    pub journal_format_version_to_write: Option<i32>,
+    /// Keep a bookie's read-only status across restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist_bookie_status_enabled: Option<bool>,
+    /// Extra bookkeeper.conf entries; they win over the fields above. Keys
+    /// that begin with PULSAR_PREFIX_ are passed as environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, String>,
+}
+
+impl BookKeeperConfig {
+    /// The typed settings as bookkeeper.conf entries.
+    pub fn entries(&self) -> BTreeMap<String, String> {
+        let values = [
+            ("gcWaitTime", self.gc_wait_time.map(|v| v.to_string())),
+            ("journalMaxBackups", self.journal_max_backups.map(|v| v.to_string())),
+            ("compactionRateByBytes", self.compaction_rate_by_bytes.map(|v| v.to_string())),
+            ("isThrottleByBytes", self.is_throttle_by_bytes.map(|v| v.to_string())),
+            ("useTransactionalCompaction", self.use_transactional_compaction.map(|v| v.to_string())),
+            ("fileInfoFormatVersionToWrite", self.file_info_format_version_to_write.map(|v| v.to_string())),
+            ("journalFormatVersionToWrite", self.journal_format_version_to_write.map(|v| v.to_string())),
+            ("persistBookieStatusEnabled", self.persist_bookie_status_enabled.map(|v| v.to_string())),
+        ];
+        values.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect()
+    }
 }
 
 /// Volumes of each bookie.
@@ -162,6 +220,12 @@ pub struct AutoRecovery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub replicas: Option<i32>,
+    /// The workers' image; the bookies' when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The workers' image pull policy; the bookies' when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
     /// Pod settings of the workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,

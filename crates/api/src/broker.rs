@@ -225,6 +225,18 @@ pub enum ServiceUrlGenerationPolicy {
     Fqdn,
 }
 
+/// Which of Pulsar's load managers the brokers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum LoadManagerType {
+    /// Pulsar's extensible load manager (PIP-192) with its TransferShedder.
+    ExtensibleLoadManager,
+    /// Pulsar's modular load manager (Pulsar 4.0's default).
+    ModularLoadManager,
+    /// StreamNative's own; refused by magnetar, which runs Apache Pulsar.
+    ShadowNamespaceLoadManager,
+}
+
 /// Broker configuration.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -246,6 +258,20 @@ pub struct BrokerConfig {
     /// Enable Pulsar transactions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_enabled: Option<bool>,
+    /// The load manager (broker.conf loadManagerClassName, and the shedding
+    /// strategy the extensible one needs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_manager_type: Option<LoadManagerType>,
+    /// Additional servlets the brokers load by name (broker.conf
+    /// additionalServlets); their NAR files must be in the image's
+    /// additionalServletDirectory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_servlets: Vec<String>,
+    /// Advertise each broker's pod IP instead of its DNS name on the
+    /// `internal` listener (and KoP's), for clients that cannot resolve the
+    /// cluster's DNS names.
+    #[serde(default, rename = "usePodIPAsAdvertisedAddress", skip_serializing_if = "Option::is_none")]
+    pub use_pod_ip_as_advertised_address: Option<bool>,
     /// Serve Pulsar's WebSocket API on the brokers' web port (broker.conf
     /// webSocketServiceEnabled).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -210,17 +210,6 @@ pub struct GroupVersionKindMatch {
     pub kind: String,
 }
 
-/// Extra configuration entries.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CustomConfig {
-    /// Extra entries for the component's configuration file. Keys that begin
-    /// with PULSAR_PREFIX_ are passed to the container as environment
-    /// variables unchanged.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub custom: BTreeMap<String, String>,
-}
-
 /// Log level of a component (log4j2 levels, StreamNative's enum).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]

@@ -66,6 +66,10 @@ pub struct ToolSet {
     /// Run the toolset. Default true when toolSet is present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// The toolset's image; the coordinator's, else the brokers', when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Number of toolset pods. Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]

@@ -104,6 +104,10 @@ pub struct ProxyConfig {
     /// The Pulsar cluster the proxies serve (proxy.conf clusterName).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,
+    /// Each proxy advertises its pod IP (proxy.conf advertisedAddress)
+    /// instead of its host name.
+    #[serde(default, rename = "usePodIPAsAdvertisedAddress", skip_serializing_if = "Option::is_none")]
+    pub use_pod_ip_as_advertised_address: Option<bool>,
     /// Pulsar's authentication of clients (JWT, TLS certificates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<Authentication>,

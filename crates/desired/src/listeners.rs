@@ -67,6 +67,9 @@ pub struct BrokerListeners<'a> {
     pub advertised: Vec<Advertised<'a>>,
     /// `spec.networking.podService` when enabled: a Service per broker pod.
     pub pod_service: Option<&'a PodService>,
+    /// `config.usePodIPAsAdvertisedAddress`: the in-cluster listeners
+    /// advertise the pod's IP, not its DNS name.
+    pub pod_ip: bool,
 }
 
 /// A listener of `spec.advertisedListeners` with the Pulsar protocol on.
@@ -170,6 +173,7 @@ impl<'a> BrokerListeners<'a> {
                 .as_ref()
                 .and_then(|n| n.pod_service.as_ref())
                 .filter(|s| s.enabled != Some(false)),
+            pod_ip: config.and_then(|c| c.use_pod_ip_as_advertised_address) == Some(true),
         }
     }
 

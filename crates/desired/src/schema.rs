@@ -43,11 +43,17 @@ pub fn unknown_fields(api_version: &str, kind: &str, value: &Value) -> Vec<Field
 /// (their cloud services and closed engines), by path below `spec`, with
 /// what to do instead. magnetar will not implement these, so the error says
 /// so rather than "not implemented".
-const PLATFORM_FEATURES: [(&str, &str); 16] = [
+const PLATFORM_FEATURES: [(&str, &str); 19] = [
     ("apiObjects", "use spec.customization to patch the objects magnetar generates"),
     ("config.ursa", "the Ursa storage engine is StreamNative's; magnetar runs Apache Pulsar's BookKeeper storage"),
     ("config.useStorageCatalog", "storage catalogs belong to StreamNative's Ursa engine"),
     ("config.oxiaBasedSystemTopic", "set the system topic store through config.custom if your image supports it"),
+    ("config.tieredStorageConfig", "lakehouse storage (delta, iceberg, hdfs) belongs to StreamNative's Ursa engine"),
+    (
+        "config.managedLedgerOffloadConfig",
+        "its metadata stores are StreamNative's; Pulsar's own offloaders take their broker.conf keys through config.custom",
+    ),
+    ("config.readOnly", "read-only zones are StreamNative's"),
     ("interceptors", "configure broker interceptors through config.custom and pod.volumes"),
     ("auditLog", "StreamNative's audit log needs their platform services"),
     ("detector", "StreamNative's detector needs their platform services"),
@@ -68,19 +74,33 @@ const PLATFORM_FEATURES: [(&str, &str); 16] = [
     ("toolSet.isNativeKafka", "the toolset runs Pulsar's tools"),
 ];
 
-/// StreamNative fields for work magnetar leaves to other tools, and what
-/// to do instead.
-const LEFT_TO_OTHERS: [(&str, &str); 1] = [(
-    "issuerRef",
-    "magnetar does not request certificates from cert-manager: create a Certificate for dnsNames yourself and name its Secret in config.tls.certSecretName",
-)];
+/// StreamNative fields for work magnetar does another way, or leaves to
+/// other tools, and what to do instead.
+const DONE_OTHERWISE: [(&str, &str); 4] = [
+    (
+        "issuerRef",
+        "magnetar does not request certificates from cert-manager: create a Certificate for dnsNames yourself and name its Secret in config.tls.certSecretName",
+    ),
+    (
+        "initJobPod",
+        "magnetar runs no initialization Job: each broker registers the cluster's metadata itself at start-up; pod settings go in spec.pod",
+    ),
+    (
+        "pod.updateStrategy",
+        "magnetar rolls the pods itself, one at a time, when their configuration changes; on brokers spec.updateStrategy.partition holds pods back",
+    ),
+    (
+        "dnsNames",
+        "the brokers' external host names come from config.advertisedDomain and config.serviceURLGenerationPolicy, one per broker",
+    ),
+];
 
 /// The message for a field the schema lacks: StreamNative's platform
 /// features are named as such, anything else is unknown.
 fn unknown_field_message(path: &str) -> String {
     let below_spec = path.strip_prefix("spec.").unwrap_or(path);
     if let Some((_, instead)) =
-        LEFT_TO_OTHERS.iter().find(|(f, _)| below_spec == *f || below_spec.starts_with(&format!("{f}.")))
+        DONE_OTHERWISE.iter().find(|(f, _)| below_spec == *f || below_spec.starts_with(&format!("{f}.")))
     {
         return format!("is not supported: remove it ({instead})");
     }
@@ -144,6 +164,9 @@ mod tests {
         assert!(unknown_field_message("spec.detector").contains("Platform"));
         assert!(unknown_field_message("spec.config.ursaX").starts_with("unknown field"));
         assert!(unknown_field_message("spec.replicaz").starts_with("unknown field"));
+        assert!(unknown_field_message("spec.initJobPod.resources").contains("no initialization Job"));
+        assert!(unknown_field_message("spec.pod.updateStrategy").contains("rolls the pods itself"));
+        assert!(unknown_field_message("spec.config.tieredStorageConfig.type").contains("Platform"));
         let issuer = unknown_field_message("spec.issuerRef.name");
         assert!(issuer.starts_with("is not supported") && issuer.contains("config.tls.certSecretName"), "{issuer}");
         assert!(unknown_field_message("spec.issuerRefs").starts_with("unknown field"));

@@ -11,7 +11,7 @@ use crate::security;
 use crate::{FieldError, Invalid};
 use kube::ResourceExt;
 use magnetar_api::auth::{Authentication, ClientAuth};
-use magnetar_api::broker::ServiceUrlGenerationPolicy;
+use magnetar_api::broker::{LoadManagerType, ServiceUrlGenerationPolicy};
 use magnetar_api::common::{AutoScalingPolicy, Customization, LogConfig, PodSpec};
 use magnetar_api::istio::{
     AuthRule, AuthSource, DataplaneMode, GatewayApi, GatewaySpec, GatewayTlsMode, MeshSettings, MtlsMode,
@@ -943,6 +943,12 @@ pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
     let mut e = Errors::default();
     name(&mut e, b);
     object_labels(&mut e, &b.spec.labels);
+    if b.spec.config.as_ref().and_then(|c| c.load_manager_type) == Some(LoadManagerType::ShadowNamespaceLoadManager) {
+        e.add(
+            "spec.config.loadManagerType",
+            "shadowNamespaceLoadManager is StreamNative's own load manager, not in Apache Pulsar: use extensibleLoadManager or modularLoadManager",
+        );
+    }
     image(&mut e, b.spec.image.as_deref());
     replicas(&mut e, b.spec.replicas, 1);
     auto_scaling(&mut e, b.spec.auto_scaling_policy.as_ref());

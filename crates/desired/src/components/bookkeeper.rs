@@ -62,6 +62,7 @@ fn bookies(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
         // replication worker beside the Deployment's. One place only.
         entries.insert("autoRecoveryDaemonEnabled".into(), "false".into());
     }
+    entries.extend(spec.config.as_ref().map(|c| c.entries()).unwrap_or_default());
     entries.extend(custom_conf);
     let mut data = BTreeMap::from([(
         BOOKKEEPER_CONF.to_string(),
@@ -260,8 +261,8 @@ fn auto_recovery(res: &BookKeeperCluster, owner: &Owner) -> Vec<Object> {
     let parts = PodParts {
         owner,
         component: AR,
-        image: workload::image(spec.image.as_deref()),
-        pull_policy: spec.image_pull_policy,
+        image: workload::image(ar.image.as_deref().filter(|i| !i.is_empty()).or(spec.image.as_deref())),
+        pull_policy: ar.image_pull_policy.or(spec.image_pull_policy),
         pod: pod_spec,
         enrolment: Enrolment::of(spec.istio.as_ref()),
         script: config_files::shell(&format!(
@@ -391,6 +392,41 @@ mod tests {
         assert_eq!(storage(1), "100Gi");
         assert_eq!(claims[1].spec.as_ref().and_then(|s| s.storage_class_name.as_deref()), Some("ssd"));
         assert_eq!(claims[1].metadata.labels.as_ref().unwrap()["app.kubernetes.io/instance"], "pc");
+    }
+
+    /// StreamNative's typed bookkeeper.conf keys, under BookKeeper's own
+    /// names, for the bookies only; `custom` wins over them.
+    #[test]
+    fn typed_bookie_settings_and_the_workers_image() {
+        let o = objects(&bk(concat!(
+            "  config: {gcWaitTime: 60000, journalMaxBackups: 2, compactionRateByBytes: 1048576, isThrottleByBytes: true,\n",
+            "    useTransactionalCompaction: false, fileInfoFormatVersionToWrite: 1, journalFormatVersionToWrite: 6,\n",
+            "    persistBookieStatusEnabled: true, custom: {journalMaxBackups: '5'}}\n",
+            "  autoRecovery: {image: recovery:1, imagePullPolicy: Always}\n",
+        )));
+        let c = conf(&o, "pc-bk");
+        for line in [
+            "gcWaitTime=60000",
+            "journalMaxBackups=5",
+            "compactionRateByBytes=1048576",
+            "isThrottleByBytes=true",
+            "useTransactionalCompaction=false",
+            "fileInfoFormatVersionToWrite=1",
+            "journalFormatVersionToWrite=6",
+            "persistBookieStatusEnabled=true",
+        ] {
+            assert!(c.contains(&format!("{line}\n")), "{line} missing from {c}");
+        }
+        assert!(!conf(&o, "pc-bk-auto-recovery").contains("gcWaitTime"));
+        let workers = main_container(find(&o, "Deployment", "pc-bk-auto-recovery"));
+        assert_eq!(
+            (workers.image.as_deref(), workers.image_pull_policy.as_deref()),
+            (Some("recovery:1"), Some("Always"))
+        );
+        let bookies = main_container(find(&o, "StatefulSet", "pc-bk"));
+        assert_eq!(bookies.image.as_deref(), Some("img"));
+        let same = main_container(find(&objects(&bk("")), "Deployment", "pc-bk-auto-recovery")).image;
+        assert_eq!(same.as_deref(), Some("img"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{
     EnvVar, EnvVarSource, SecretKeySelector, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use magnetar_api::PulsarBroker;
-use magnetar_api::broker::{BrokerConfig, KopTls, PodService, PodServiceType};
+use magnetar_api::broker::{BrokerConfig, KopTls, LoadManagerType, PodService, PodServiceType};
 use magnetar_api::common::PodSpec;
 use magnetar_api::istio::GatewayTlsMode;
 use magnetar_api::labels::STS_POD_NAME;
@@ -67,6 +67,7 @@ pub fn build(valid: &ValidBroker, owner: &Owner, ctx: &BuildContext) -> Vec<Obje
     mounts.extend(auth.mounts);
     let mut env = custom_env;
     env.extend(kop_tls.map(kop_password_env).unwrap_or_default());
+    env.extend(listeners.pod_ip.then(workload::pod_ip_env));
     config_files::add_log_config(spec.log_config.as_ref(), &mut data, &mut env);
 
     let parts = PodParts {
@@ -203,6 +204,12 @@ fn cluster_name(owner: &Owner, config: &BrokerConfig) -> String {
     config.cluster_name.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| owner.name.clone())
 }
 
+/// Pulsar's load managers and the extensible one's shedding strategy (the
+/// pair Pulsar's own integration tests set to run it).
+const EXTENSIBLE_LOAD_MANAGER: &str = "org.apache.pulsar.broker.loadbalance.extensions.ExtensibleLoadManagerImpl";
+const TRANSFER_SHEDDER: &str = "org.apache.pulsar.broker.loadbalance.extensions.scheduler.TransferShedder";
+const MODULAR_LOAD_MANAGER: &str = "org.apache.pulsar.broker.loadbalance.impl.ModularLoadManagerImpl";
+
 /// broker.conf entries magnetar owns. The advertised listeners depend on
 /// the pod, so the start-up script sets them (see [`listener_exports`]).
 fn broker_entries(
@@ -245,6 +252,19 @@ fn broker_entries(
     }
     if let Some(txn) = config.transaction_enabled {
         set("transactionCoordinatorEnabled", txn.to_string());
+    }
+    match config.load_manager_type {
+        Some(LoadManagerType::ExtensibleLoadManager) => {
+            set("loadManagerClassName", EXTENSIBLE_LOAD_MANAGER.into());
+            set("loadBalancerLoadSheddingStrategy", TRANSFER_SHEDDER.into());
+        }
+        Some(LoadManagerType::ModularLoadManager) => set("loadManagerClassName", MODULAR_LOAD_MANAGER.into()),
+        // Refused by validation.
+        Some(LoadManagerType::ShadowNamespaceLoadManager) | None => {}
+    }
+    let servlets: Vec<&str> = config.additional_servlets.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    if !servlets.is_empty() {
+        set("additionalServlets", servlets.join(","));
     }
     if let Some(ws) = config.web_socket_service_enabled {
         set("webSocketServiceEnabled", ws.to_string());
@@ -458,12 +478,17 @@ fn kop_password_env(tls: &KopTls) -> Vec<EnvVar> {
 }
 
 /// Shell that exports the advertised listeners: `internal` on the pod's
-/// DNS name and, with external access, `external` on the per-broker host
-/// `prefix + ORDINAL + suffix`, the ordinal read from the pod name.
+/// DNS name (or its IP, `usePodIPAsAdvertisedAddress`) and, with external
+/// access, `external` on the per-broker host `prefix + ORDINAL + suffix`,
+/// the ordinal read from the pod name.
 fn listener_exports(owner: &Owner, l: &BrokerListeners, ctx: &BuildContext) -> String {
     let headless = ctx.service_host(&C.headless_name(&owner.name), &owner.namespace);
-    let mut s =
-        format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"${{HOSTNAME}}.{}\"\n", config_files::shell_safe(&headless));
+    let pod_host = if l.pod_ip {
+        format!("${{{}}}", workload::POD_IP_ENV)
+    } else {
+        format!("${{HOSTNAME}}.{}", config_files::shell_safe(&headless))
+    };
+    let mut s = format!("ORDINAL=\"${{HOSTNAME##*-}}\"\nPOD_HOST=\"{pod_host}\"\n");
     let mut pulsar = vec![format!("{INTERNAL}:pulsar://${{POD_HOST}}:{PULSAR}")];
     if l.internal_tls {
         pulsar.push(format!("{INTERNAL}:pulsar+ssl://${{POD_HOST}}:{PULSAR_TLS}"));
@@ -706,6 +731,50 @@ mod tests {
         assert!(s.contains("PULSAR_PREFIX_advertisedListeners=\"internal:pulsar://${POD_HOST}:6650\""));
         assert!(s.contains("bin/pulsar initialize-cluster-metadata --cluster 'pc'"));
         assert!(s.trim_end().ends_with("exec bin/pulsar broker"));
+    }
+
+    /// StreamNative's `loadManagerType` and `additionalServlets`: Pulsar's
+    /// class names; StreamNative's own load manager is refused.
+    #[test]
+    fn load_manager_and_servlets() {
+        let o = objects(&broker(
+            "  config: {loadManagerType: extensibleLoadManager, additionalServlets: [prometheus-exporter, ' ', rest]}\n",
+        ));
+        let c = conf(&o);
+        assert!(c.contains(
+            "loadManagerClassName=org.apache.pulsar.broker.loadbalance.extensions.ExtensibleLoadManagerImpl\n"
+        ));
+        assert!(c.contains("loadBalancerLoadSheddingStrategy=org.apache.pulsar.broker.loadbalance.extensions.scheduler.TransferShedder\n"));
+        assert!(c.contains("additionalServlets=prometheus-exporter,rest\n"), "{c}");
+        let c = conf(&objects(&broker("  config: {loadManagerType: modularLoadManager}\n")));
+        assert!(c.contains("loadManagerClassName=org.apache.pulsar.broker.loadbalance.impl.ModularLoadManagerImpl\n"));
+        assert!(!c.contains("loadBalancerLoadSheddingStrategy") && !c.contains("additionalServlets"));
+        let err = crate::validate::broker(&broker("  config: {loadManagerType: shadowNamespaceLoadManager}\n"))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.config.loadManagerType: shadowNamespaceLoadManager is StreamNative's own"), "{err}");
+    }
+
+    /// StreamNative's `usePodIPAsAdvertisedAddress`: the internal listeners
+    /// (Pulsar's and KoP's) advertise the pod's IP from the downward API.
+    #[test]
+    fn pod_ip_is_advertised_when_asked() {
+        let o = objects(&broker(
+            "  config: {usePodIPAsAdvertisedAddress: true, protocolHandlers: {kop: {enabled: true}}}\n",
+        ));
+        let s = script(find(&o, "StatefulSet", "pc-broker"));
+        assert!(s.contains("POD_HOST=\"${POD_IP}\"\n"), "{s}");
+        assert!(s.contains("internal:pulsar://${POD_HOST}:6650"));
+        assert!(s.contains("kafka_internal://${POD_HOST}:9092"));
+        let env = main_container(find(&o, "StatefulSet", "pc-broker")).env.unwrap_or_default();
+        let ip = env.iter().find(|e| e.name == "POD_IP").expect("POD_IP from the downward API");
+        let field = ip.value_from.as_ref().and_then(|f| f.field_ref.as_ref()).map(|f| f.field_path.as_str());
+        assert_eq!(field, Some("status.podIP"));
+        let plain = objects(&broker("  config: {usePodIPAsAdvertisedAddress: false}\n"));
+        assert!(script(find(&plain, "StatefulSet", "pc-broker")).contains("POD_HOST=\"${HOSTNAME}."));
+        let env = main_container(find(&plain, "StatefulSet", "pc-broker")).env.unwrap_or_default();
+        assert!(env.iter().all(|e| e.name != "POD_IP"));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{EnvVar, Volume, VolumeMount};
 use magnetar_api::common::PodSpec;
 use magnetar_api::istio::GatewaySpec;
 use magnetar_api::proxy::PulsarProxySpec;
@@ -59,6 +59,16 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     let config = spec.config.as_ref();
     if let Some(cluster) = config.and_then(|c| c.cluster_name.as_deref()).filter(|c| !c.is_empty()) {
         entries.insert("clusterName".into(), cluster.to_string());
+    }
+    let pod_ip = config.and_then(|c| c.use_pod_ip_as_advertised_address) == Some(true);
+    if pod_ip {
+        // Filled in from the pod's POD_IP by the image's apply-config-from-env.py.
+        env.push(workload::pod_ip_env());
+        env.push(EnvVar {
+            name: format!("{}advertisedAddress", config_files::PULSAR_PREFIX),
+            value: Some(format!("$({})", workload::POD_IP_ENV)),
+            value_from: None,
+        });
     }
     let auth = pulsar_auth::of(
         config.and_then(|c| c.authentication.as_ref()),
@@ -261,6 +271,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("spec.autoScalingPolicy.minReplicas: must be at least 1"), "{err}");
+    }
+
+    /// `usePodIPAsAdvertisedAddress` on proxies: proxy.conf's
+    /// advertisedAddress is the pod's IP, set through the image's
+    /// PULSAR_PREFIX_ variables after POD_IP (Kubernetes expands `$(POD_IP)`
+    /// only from a variable listed before it).
+    #[test]
+    fn pod_ip_is_the_advertised_address_when_asked() {
+        let o = objects(&proxy("  config: {usePodIPAsAdvertisedAddress: true}\n"));
+        let env = main_container(find(&o, "StatefulSet", "pc-proxy")).env.unwrap_or_default();
+        let at = |name: &str| env.iter().position(|e| e.name == name);
+        let (ip, advertised) =
+            (at("POD_IP").expect("POD_IP"), at("PULSAR_PREFIX_advertisedAddress").expect("advertised"));
+        assert!(ip < advertised);
+        assert_eq!(env[advertised].value.as_deref(), Some("$(POD_IP)"));
+        let plain = objects(&proxy(""));
+        let env = main_container(find(&plain, "StatefulSet", "pc-proxy")).env.unwrap_or_default();
+        assert!(env.iter().all(|e| e.name != "POD_IP" && e.name != "PULSAR_PREFIX_advertisedAddress"));
     }
 
     #[test]

@@ -42,13 +42,14 @@ pub fn build(res: &PulsarCoordinator, brokers: &[&PulsarBroker], owner: &Owner, 
         ),
     )]);
     let (volumes, mounts) = credentials.map(|c| (c.volumes, c.mounts)).unwrap_or_default();
-    // The image of the coordinator, else the brokers'.
+    // The toolset's own image, else the coordinator's, else the brokers'.
+    let named = |i: &Option<String>| i.clone().filter(|i| !i.is_empty());
     let image =
-        res.spec.image.as_deref().filter(|i| !i.is_empty()).or_else(|| first.and_then(|b| b.spec.image.as_deref()));
+        named(&tool_set.image).or_else(|| named(&res.spec.image)).or_else(|| first.and_then(|b| b.spec.image.clone()));
     let parts = PodParts {
         owner,
         component: C,
-        image: workload::image(image),
+        image: workload::image(image.as_deref()),
         pull_policy: first.and_then(|b| b.spec.image_pull_policy),
         pod: pod_spec,
         // Enrolled like the brokers, so that it can reach STRICT brokers.
@@ -204,6 +205,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("spec.toolSet.clientAuth.jwt.token: looks like a token itself"), "{err}");
+    }
+
+    #[test]
+    fn tool_set_image_comes_first() {
+        let b = broker("  image: broker:1\n");
+        let image = |c: &PulsarCoordinator| main_container(find(&objects(c, &[&b]), "Deployment", "pc-toolset")).image;
+        assert_eq!(image(&coordinator("  toolSet: {image: tools:2}\n")).as_deref(), Some("tools:2"));
+        assert_eq!(image(&coordinator("  toolSet: {}\n")).as_deref(), Some("img"));
+        let bare: PulsarCoordinator = resource("pc", "  toolSet: {}\n");
+        assert_eq!(image(&bare).as_deref(), Some("broker:1"));
     }
 
     #[test]

@@ -9,10 +9,10 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, ConfigMapVolumeSource, Container, EnvVar, ExecAction, HTTPGetAction, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec as K8sPodSpec,
-    PodTemplateSpec, Probe, SeccompProfile, SecretVolumeSource, SecurityContext, TCPSocketAction, Volume, VolumeMount,
-    VolumeResourceRequirements, WeightedPodAffinityTerm,
+    Affinity, Capabilities, ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, ExecAction, HTTPGetAction,
+    ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, PodSpec as K8sPodSpec, PodTemplateSpec, Probe, SeccompProfile, SecretVolumeSource,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -72,6 +72,22 @@ pub fn claim_from(owner: &Owner, component: Component, name: &str, d: &ClaimDefa
     let annotations = d.metadata.map(|m| m.annotations.clone()).filter(|a| !a.is_empty());
     let metadata = ObjectMeta { name: Some(name.into()), labels: Some(labels), annotations, ..Default::default() };
     PersistentVolumeClaim { metadata, spec: Some(spec), ..Default::default() }
+}
+
+/// The variable that holds the pod's IP (from the downward API), for
+/// `usePodIPAsAdvertisedAddress`.
+pub const POD_IP_ENV: &str = "POD_IP";
+
+/// `POD_IP` from the pod's `status.podIP`.
+pub fn pod_ip_env() -> EnvVar {
+    EnvVar {
+        name: POD_IP_ENV.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector { field_path: "status.podIP".into(), api_version: None }),
+            ..Default::default()
+        }),
+    }
 }
 
 /// A volume mount.
