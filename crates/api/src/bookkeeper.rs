@@ -85,8 +85,8 @@ pub struct BookKeeperClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<IstioSpec>,
     /// Labels for every object magnetar generates for this resource, not
-    /// its pods (those take `pod.labels`); magnetar's own labels win a
-    /// clash.
+    /// its pods (those take `pod.labels`); magnetar's own
+    /// `app.kubernetes.io/*` keys are refused.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
     /// Merge patches applied to generated objects.

@@ -109,8 +109,8 @@ pub struct PulsarBrokerSpec {
     #[schemars(length(max = 10), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub advertised_listeners: Vec<AdvertisedListener>,
     /// Labels for every object magnetar generates for this resource, not
-    /// its pods (those take `pod.labels`); magnetar's own labels win a
-    /// clash.
+    /// its pods (those take `pod.labels`); magnetar's own
+    /// `app.kubernetes.io/*` keys are refused.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
     /// Merge patches applied to generated objects.

@@ -62,13 +62,14 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     }
     let pod_ip = config.and_then(|c| c.use_pod_ip_as_advertised_address) == Some(true);
     if pod_ip {
-        // Filled in from the pod's POD_IP by the image's apply-config-from-env.py.
-        env.push(workload::pod_ip_env());
-        env.push(EnvVar {
+        // Written into proxy.conf by the image's apply-config-from-env.py;
+        // listed before the user's config.custom variables, which win.
+        let advertised = EnvVar {
             name: format!("{}advertisedAddress", config_files::PULSAR_PREFIX),
             value: Some(format!("$({})", workload::POD_IP_ENV)),
             value_from: None,
-        });
+        };
+        env.splice(0..0, [workload::pod_ip_env(), advertised]);
     }
     let auth = pulsar_auth::of(
         config.and_then(|c| c.authentication.as_ref()),
