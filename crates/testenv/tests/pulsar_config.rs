@@ -13,7 +13,9 @@
 //! key that is neither a field of the configuration class nor one the
 //! enabled protocol handler reads fails the test, and so does a script that
 //! did not create the `statusFilePath` file before starting the server (the
-//! probes' `/status.html` would answer 404).
+//! probes' `/status.html` would answer 404), or a certificate, key or
+//! trusted-CA file named by the TLS keys that Pulsar's PEM reader cannot
+//! read.
 
 mod support;
 
@@ -49,20 +51,34 @@ fn render(path: &Path) -> Option<Vec<Object>> {
     magnetar_desired::render::render(&[(name, text)]).ok().map(|r| r.objects)
 }
 
-/// Stand-ins for the Secrets a user creates (gateway certificates, KoP's
-/// keystores and their password, token keys and tokens): the file names
-/// pods mount, dummy bytes. 64 of them: Pulsar's token provider takes any
+/// Stand-ins for the Secrets a user creates (certificates, KoP's keystores
+/// and their password, token keys and tokens): the file names pods mount.
+/// Certificates are real (one self-signed certificate and its key, PEM):
+/// Pulsar reads them. The rest are dummy bytes, 64 of them: Pulsar's token provider takes any
 /// secret key, but an HMAC key under 256 bits is refused.
 fn secrets(template: &PodTemplateSpec) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+    static CERTIFICATE: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+    let (cert, key) = CERTIFICATE.get_or_init(|| {
+        let c = rcgen::generate_simple_self_signed(vec!["pulsar.example.com".to_string()]).unwrap();
+        (c.cert.pem().into_bytes(), c.signing_key.serialize_pem().into_bytes())
+    });
     let mut out: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
     let spec = template.spec.as_ref().unwrap();
-    let files = ["tls.crt", "tls.key", "ca.crt", "keystore.jks", "truststore.jks", "secret.key", "token"];
     let stand_in = [b"stand-in".as_slice(); 8].concat();
+    let files = [
+        ("tls.crt", cert),
+        ("ca.crt", cert),
+        ("tls.key", key),
+        ("keystore.jks", &stand_in),
+        ("truststore.jks", &stand_in),
+        ("secret.key", &stand_in),
+        ("token", &stand_in),
+    ];
     for v in spec.volumes.iter().flatten() {
         if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
             let e = out.entry(name).or_default();
-            for f in files {
-                e.insert(f.to_string(), stand_in.clone());
+            for (f, bytes) in files {
+                e.insert(f.to_string(), bytes.clone());
             }
         }
     }
@@ -117,6 +133,8 @@ struct Verdict {
     providers: Vec<String>,
     /// The internal client's authentication method, started.
     client_auth: Option<String>,
+    /// TLS keys whose PEM files Pulsar read.
+    tls_files: BTreeSet<String>,
 }
 
 fn verdict(stdout: &str) -> Verdict {
@@ -128,6 +146,8 @@ fn verdict(stdout: &str) -> Verdict {
             v.errors.push(e.to_string());
         } else if let Some(p) = line.strip_prefix("authentication-provider ") {
             v.providers.push(p.trim().to_string());
+        } else if let Some(t) = line.strip_prefix("tls-file ") {
+            v.tls_files.extend(t.split_whitespace().next().map(str::to_string));
         } else if let Some(m) = line.strip_prefix("client-authentication ") {
             v.client_auth = Some(m.trim().to_string());
         } else if let Some(l) = line.strip_prefix("listener ") {
@@ -210,8 +230,8 @@ async fn check(
         }
         let what = format!("{} {kind} {name}", file.file_name().unwrap().to_string_lossy());
         eprintln!(
-            "{what}: ok={} listeners={:?} unknown={:?} providers={:?} client_auth={:?} errors={:?}",
-            v.ok, v.listeners, v.unknown, v.providers, v.client_auth, v.errors
+            "{what}: ok={} listeners={:?} unknown={:?} providers={:?} client_auth={:?} tls_files={:?} errors={:?}",
+            v.ok, v.listeners, v.unknown, v.providers, v.client_auth, v.tls_files, v.errors
         );
         if !out.status.success() || !v.ok || !v.errors.is_empty() {
             failures.push(format!(
@@ -230,6 +250,12 @@ async fn check(
         }
         if conf.contains("\nbrokerClientAuthenticationPlugin=") && v.client_auth.is_none() {
             failures.push(format!("{what}: the internal client's authentication did not start: {:?}", v.errors));
+        }
+        // The server's certificate, key and trusted CAs as Pulsar reads them.
+        for key in ["tlsCertificateFilePath", "tlsKeyFilePath", "tlsTrustCertsFilePath"] {
+            if conf.contains(&format!("\n{key}=")) && !v.tls_files.contains(key) {
+                failures.push(format!("{what}: Pulsar did not read the PEM file of {key}: {:?}", v.errors));
+            }
         }
         // The probes' /status.html answers 200 only when the file named by
         // statusFilePath exists (Pulsar's VipStatus): the script must have

@@ -15,6 +15,8 @@
  *   bind-address <name> <uri>  an address the broker binds ("-": no name)
  *   authentication-provider <class>  a provider AuthenticationService initialised
  *   client-authentication <method>   the brokerClientAuthenticationPlugin, started
+ *   tls-file <key> <what>      a PEM file a TLS key names, read as the server's
+ *                              TLS context reads it (SecurityUtility)
  *   error <check>: <message>   a check failed
  *   ok                         last line when no check failed
  * Exit: 0 valid (unknown keys allowed), 1 a check failed, 2 bad usage.
@@ -29,6 +31,8 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -44,6 +48,7 @@ import org.apache.pulsar.common.configuration.BindAddress;
 import org.apache.pulsar.common.configuration.FieldContext;
 import org.apache.pulsar.common.configuration.PulsarConfiguration;
 import org.apache.pulsar.common.configuration.PulsarConfigurationLoader;
+import org.apache.pulsar.common.util.SecurityUtility;
 import org.apache.pulsar.policies.data.loadbalancer.AdvertisedListener;
 
 public final class ConfigCheck {
@@ -109,6 +114,7 @@ public final class ConfigCheck {
         // The proxy builds its AuthenticationService from the converted
         // configuration too (ProxyService).
         checkAuthentication(broker ? (ServiceConfiguration) config : PulsarConfigurationLoader.convertFrom(config));
+        checkTlsFiles(properties);
         if (errors == 0) {
             out.println("ok");
             return 0;
@@ -219,6 +225,38 @@ public final class ConfigCheck {
             auth.close();
         } catch (Throwable e) {
             error("brokerClientAuthentication", e);
+        }
+    }
+
+    /**
+     * The PEM files of the server's TLS context (broker and proxy use the same
+     * keys): read with SecurityUtility, Pulsar's PEM reader, so a wrong path
+     * or a Secret key that holds no PEM fails here rather than at the first
+     * TLS connection.
+     */
+    private void checkTlsFiles(Properties properties) {
+        for (String key : new String[] {"tlsCertificateFilePath", "tlsTrustCertsFilePath", "tlsKeyFilePath"}) {
+            String path = properties.getProperty(key, "").trim();
+            if (path.isEmpty()) {
+                continue;
+            }
+            try {
+                if (key.equals("tlsKeyFilePath")) {
+                    PrivateKey k = SecurityUtility.loadPrivateKeyFromPemFile(path);
+                    if (k == null) {
+                        throw new IllegalStateException("no private key in " + path);
+                    }
+                    out.println("tls-file " + key + " " + k.getAlgorithm() + " key");
+                } else {
+                    X509Certificate[] certs = SecurityUtility.loadCertificatesFromPemFile(path);
+                    if (certs == null || certs.length == 0) {
+                        throw new IllegalStateException("no certificate in " + path);
+                    }
+                    out.println("tls-file " + key + " " + certs.length + " certificate(s)");
+                }
+            } catch (Throwable e) {
+                error("TLS " + key, e);
+            }
         }
     }
 
