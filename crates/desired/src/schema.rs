@@ -99,16 +99,11 @@ const DONE_OTHERWISE: [(&str, &str); 4] = [
 /// features are named as such, anything else is unknown.
 fn unknown_field_message(path: &str) -> String {
     let below_spec = path.strip_prefix("spec.").unwrap_or(path);
-    if let Some((_, instead)) =
-        DONE_OTHERWISE.iter().find(|(f, _)| below_spec == *f || below_spec.starts_with(&format!("{f}.")))
-    {
+    if let Some(instead) = entry_for(&DONE_OTHERWISE, below_spec) {
         return format!("is not supported: remove it ({instead})");
     }
-    let feature = PLATFORM_FEATURES
-        .iter()
-        .find(|(f, _)| below_spec == *f || below_spec.strip_prefix(f).is_some_and(|r| r.starts_with(['.', '['])));
-    match feature {
-        Some((_, instead)) => {
+    match entry_for(&PLATFORM_FEATURES, below_spec) {
+        Some(instead) => {
             format!("is a StreamNative Platform feature that magnetar does not provide: remove it ({instead})")
         }
         None => {
@@ -116,6 +111,12 @@ fn unknown_field_message(path: &str) -> String {
                 .into()
         }
     }
+}
+
+/// The advice of the table row whose field is `path` or contains it.
+fn entry_for(table: &[(&str, &'static str)], path: &str) -> Option<&'static str> {
+    let within = |f: &str| path == f || path.strip_prefix(f).is_some_and(|r| r.starts_with(['.', '[']));
+    table.iter().find(|(f, _)| within(f)).map(|(_, instead)| *instead)
 }
 
 fn walk(schema: &Value, value: &Value, path: &str, out: &mut Vec<FieldError>, is_status: bool) {

@@ -240,10 +240,8 @@ fn broker_entries(
         set("webServicePortTls", HTTPS.to_string());
     }
     if let Some(tls) = l.own_tls {
-        set("tlsCertificateFilePath", format!("{BROKER_TLS_DIR}/tls.crt"));
-        set("tlsKeyFilePath", format!("{BROKER_TLS_DIR}/tls.key"));
-        if tls.trust_certs_enabled == Some(true) {
-            set("tlsTrustCertsFilePath", format!("{BROKER_TLS_DIR}/ca.crt"));
+        for (k, v) in config_files::server_certificate(BROKER_TLS_DIR, tls.trust_certs_enabled == Some(true)) {
+            set(k, v);
         }
     }
     // Validation accepts only the off switch; say so in broker.conf too.
@@ -300,10 +298,9 @@ fn bind_address(ext: &External) -> String {
 /// PASSTHROUGH: the broker terminates TLS with the gateway's certificate
 /// (external Pulsar listener and HTTPS on 8443).
 fn passthrough_tls(ext: &External, set: &mut impl FnMut(&str, String)) {
-    set("tlsCertificateFilePath", format!("{GATEWAY_TLS_DIR}/tls.crt"));
-    set("tlsKeyFilePath", format!("{GATEWAY_TLS_DIR}/tls.key"));
-    if ext.gateway.tls.as_ref().and_then(|t| t.trust_certs_enabled).unwrap_or(false) {
-        set("tlsTrustCertsFilePath", format!("{GATEWAY_TLS_DIR}/ca.crt"));
+    let trust = ext.gateway.tls.as_ref().and_then(|t| t.trust_certs_enabled).unwrap_or(false);
+    for (k, v) in config_files::server_certificate(GATEWAY_TLS_DIR, trust) {
+        set(k, v);
     }
     set("webServicePortTls", EXT_HTTPS_TLS.to_string());
 }

@@ -222,6 +222,18 @@ pub fn add_log_config(config: Option<&LogConfig>, data: &mut BTreeMap<String, St
     env.extend(log_env);
 }
 
+/// The server certificate keys broker.conf and proxy.conf share, for a
+/// Secret (`tls.crt`, `tls.key`, `ca.crt`) mounted at `dir`; the CA only
+/// when it is to be trusted.
+pub fn server_certificate(dir: &str, trust: bool) -> Vec<(&'static str, String)> {
+    let mut e =
+        vec![("tlsCertificateFilePath", format!("{dir}/tls.crt")), ("tlsKeyFilePath", format!("{dir}/tls.key"))];
+    if trust {
+        e.push(("tlsTrustCertsFilePath", format!("{dir}/ca.crt")));
+    }
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

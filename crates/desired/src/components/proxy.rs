@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{EnvVar, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{Volume, VolumeMount};
 use magnetar_api::common::PodSpec;
 use magnetar_api::istio::GatewaySpec;
 use magnetar_api::proxy::PulsarProxySpec;
@@ -64,11 +64,10 @@ pub fn build(valid: &ValidProxy, owner: &Owner, ctx: &BuildContext) -> Vec<Objec
     if pod_ip {
         // Written into proxy.conf by the image's apply-config-from-env.py;
         // listed before the user's config.custom variables, which win.
-        let advertised = EnvVar {
-            name: format!("{}advertisedAddress", config_files::PULSAR_PREFIX),
-            value: Some(format!("$({})", workload::POD_IP_ENV)),
-            value_from: None,
-        };
+        let advertised = config_files::env_var(
+            &format!("{}advertisedAddress", config_files::PULSAR_PREFIX),
+            &format!("$({})", workload::POD_IP_ENV),
+        );
         env.splice(0..0, [workload::pod_ip_env(), advertised]);
     }
     let auth = pulsar_auth::of(
@@ -181,11 +180,7 @@ fn tls_entries(cert: Option<&Certificate>) -> BTreeMap<String, String> {
         ("webServicePortTls".to_string(), PROXY_HTTPS.to_string()),
     ]);
     if let Some(c) = cert {
-        e.insert("tlsCertificateFilePath".into(), format!("{}/tls.crt", c.dir));
-        e.insert("tlsKeyFilePath".into(), format!("{}/tls.key", c.dir));
-        if c.trust {
-            e.insert("tlsTrustCertsFilePath".into(), format!("{}/ca.crt", c.dir));
-        }
+        e.extend(config_files::server_certificate(c.dir, c.trust).into_iter().map(|(k, v)| (k.to_string(), v)));
     }
     e
 }
