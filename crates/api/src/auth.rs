@@ -12,63 +12,59 @@ use serde::{Deserialize, Serialize};
 
 /// How the component authenticates its clients. Either method turns
 /// `authenticationEnabled` on.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Authentication {
     /// JSON Web Tokens (Pulsar's AuthenticationProviderToken).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtAuthentication>,
     /// TLS client certificates (Pulsar's AuthenticationProviderTls).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MtlsAuthentication>,
 }
 
 /// Token authentication; the keys are Pulsar's, written as given.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JwtAuthentication {
     /// The claim that names the role (Pulsar's tokenAuthClaim). Default sub.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_auth_claim: Option<String>,
     /// The public key that verifies asymmetric tokens, as Pulsar reads it:
     /// `file:///path` (mount the Secret through pod.secretRefs) or
     /// `data:;base64,...`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_public_key: Option<String>,
     /// The secret key that verifies symmetric tokens, as Pulsar reads it:
     /// `file:///path` (mount the Secret through pod.secretRefs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_secret_key: Option<String>,
 }
 
 /// TLS client-certificate authentication.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MtlsAuthentication {
     /// Accept clients by their TLS certificate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 
 /// Who may do what on the brokers; turns `authorizationEnabled` on.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerAuthorization {
     /// Roles the proxies authenticate as, comma-separated (Pulsar's
     /// proxyRoles): the brokers then authorize the client's own role.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_roles: Option<String>,
     /// Roles with every permission, comma-separated (Pulsar's superUserRoles).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub super_user_roles: Option<String>,
 }
 
 /// Who may do what through the proxies; turns `authorizationEnabled` on.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyAuthorization {
     /// Roles with every permission, comma-separated (Pulsar's superUserRoles).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub super_user_roles: Option<String>,
 }
 
@@ -76,17 +72,15 @@ pub struct ProxyAuthorization {
 /// brokerClientAuthenticationPlugin and brokerClientAuthenticationParameters):
 /// the brokers' internal client and the proxy's connections. One of the
 /// three.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientAuth {
     /// Any authentication plugin, written as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generic: Option<GenericClientAuth>,
     /// A token read from a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtClientAuth>,
     /// A TLS client certificate from a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MtlsClientAuth>,
 }
 
@@ -109,14 +103,13 @@ pub struct GenericClientAuth {
 }
 
 /// A token the component presents, read from a Secret mounted read-only.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JwtClientAuth {
     /// The Secret, in the component's namespace, that holds the token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// The key of the token in that Secret. Default `token`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 }
 

@@ -13,6 +13,7 @@ use crate::status::ComponentStatus;
 use crate::zookeeper::one;
 
 /// BookKeeper bookies that store Pulsar's ledgers.
+#[serde_with::skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "bookkeeper.streamnative.io",
@@ -39,10 +40,8 @@ use crate::zookeeper::one;
 #[x_kube(validation = Rule::new("(has(self.zkServers) && self.zkServers != '') || (has(self.metadataServiceUri) && self.metadataServiceUri != '')").message("zkServers or metadataServiceUri is required: name the ZooKeeper servers (host:port) or the metadata service URI, for example metadata-store:oxia://my-oxia:6648/bookkeeper").field_path(".zkServers"))]
 pub struct BookKeeperClusterSpec {
     /// Container image; required unless a PulsarCoordinator supplies it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Image pull policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<ImagePullPolicy>,
     /// Number of bookies. Default 1.
     #[serde(default = "one")]
@@ -50,39 +49,29 @@ pub struct BookKeeperClusterSpec {
     pub replicas: i32,
     /// ZooKeeper servers, `host:port[,host:port]`; required unless
     /// metadataServiceUri names the metadata store.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zk_servers: Option<String>,
     /// BookKeeper metadata service URI (bookkeeper.conf metadataServiceUri),
     /// for example `metadata-store:oxia://my-oxia:6648/bookkeeper` or
     /// `zk+hierarchical://zk-0:2181;zk-1:2181/ledgers`. Overrides the URI
     /// magnetar derives from zkServers, for the bookies and auto-recovery.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_service_uri: Option<String>,
     /// Pod settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
     /// Journal and ledger volumes of each bookie.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<BookKeeperStorage>,
     /// The auto-recovery workers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_recovery: Option<AutoRecovery>,
     /// A HorizontalPodAutoscaler for the bookies' StatefulSet; while set, it,
     /// not replicas, decides how many bookies run. Bookies hold ledgers, so
     /// it only scales up unless `behavior.scaleDown` says how to scale down.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_scaling_policy: Option<AutoScalingPolicy>,
     /// bookkeeper.conf settings of the bookies.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<BookKeeperConfig>,
     /// Log level and format; the image's conf/log4j2.yaml when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
     /// A PodMonitor for Prometheus (magnetar's own field).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<crate::common::Monitoring>,
     /// Mesh integration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<IstioSpec>,
     /// Labels for every object magnetar generates for this resource, not
     /// its pods (those take `pod.labels`); magnetar's own
@@ -96,38 +85,31 @@ pub struct BookKeeperClusterSpec {
 
 /// The bookies' bookkeeper.conf: StreamNative's typed keys (BookKeeper's
 /// own names) and `custom`.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookKeeperConfig {
     /// Milliseconds between garbage collections of entry logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub gc_wait_time: Option<i32>,
     /// Old journal files kept after they are no longer needed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub journal_max_backups: Option<i32>,
     /// Compaction rate, in bytes per second with isThrottleByBytes, else in
     /// entries per second.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub compaction_rate_by_bytes: Option<i64>,
     /// Throttle compaction by bytes rather than entries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_throttle_by_bytes: Option<bool>,
     /// Compact through a new entry log before the old one is removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_transactional_compaction: Option<bool>,
     /// Format version of the ledger index files written (0 or 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1))]
     pub file_info_format_version_to_write: Option<i32>,
     /// Format version of the journal files written (0 to 6).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 6))]
     pub journal_format_version_to_write: Option<i32>,
     /// Keep a bookie's read-only status across restarts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persist_bookie_status_enabled: Option<bool>,
     /// Extra bookkeeper.conf entries; they win over the fields above. Keys
     /// that begin with PULSAR_PREFIX_ are passed as environment variables.
@@ -153,50 +135,42 @@ impl BookKeeperConfig {
 }
 
 /// Volumes of each bookie.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookKeeperStorage {
     /// Retain (default) keeps the PVCs when the cluster is deleted; Delete removes them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reclaim_policy: Option<ReclaimPolicy>,
     /// StorageClass of the PVCs; the cluster default when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
     /// The journal volumes. Default one of 10Gi.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal: Option<BookieVolumes>,
     /// The ledger volumes (StreamNative's name). Default one of 50Gi.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledger: Option<BookieVolumes>,
     /// The ledger volumes: the same as `ledger` (set one of the two).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ledgers: Option<BookieVolumes>,
 }
 
 /// The journal or ledger volumes of each bookie.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookieVolumes {
     /// Size of each PVC, when volumeClaimTemplate names none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Quantity>,
     /// Number of volumes (PVCs) per bookie. Default 1. Changing it on a
     /// running cluster needs new StatefulSet volumes, which Kubernetes does
     /// not allow: plan it up front.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 16))]
     pub num_volumes: Option<i32>,
     /// Number of directories the bookie uses on each volume (each journal
     /// directory gets its own journal thread). Default 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 16))]
     pub num_dirs_per_volume: Option<i32>,
     /// Each volume's claim, as a PersistentVolumeClaim spec. What it leaves
     /// out comes from `size`, `storage.storageClassName` and ReadWriteOnce.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_claim_template: Option<PersistentVolumeClaimSpec>,
     /// Labels and annotations of the claims.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<ClaimMetadata>,
 }
 
@@ -213,32 +187,28 @@ pub struct ClaimMetadata {
 }
 
 /// BookKeeper auto-recovery workers.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoRecovery {
     /// Number of workers. Default 1; 0 turns auto-recovery off.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub replicas: Option<i32>,
     /// The workers' image; the bookies' when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// The workers' image pull policy; the bookies' when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<ImagePullPolicy>,
     /// Pod settings of the workers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
     /// Worker configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conf: Option<AutoRecoveryConf>,
 }
 
 /// Auto-recovery configuration.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoRecoveryConf {
     /// ZooKeeper servers for the workers; the bookies' zkServers when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zk_servers: Option<String>,
 }

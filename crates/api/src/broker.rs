@@ -14,6 +14,7 @@ use crate::zookeeper::one;
 pub const DOMAIN_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$";
 
 /// Pulsar brokers.
+#[serde_with::skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "pulsar.streamnative.io",
@@ -42,10 +43,8 @@ pub const DOMAIN_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9
 #[x_kube(validation = Rule::new("(has(self.zkServers) && self.zkServers != '') || (has(self.metadataStoreUrl) && self.metadataStoreUrl != '')").message("zkServers or metadataStoreUrl is required: name the ZooKeeper servers (host:port) or the metadata store, for example oxia://my-oxia:6648/broker").field_path(".zkServers"))]
 pub struct PulsarBrokerSpec {
     /// Container image; required unless a PulsarCoordinator supplies it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Image pull policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<ImagePullPolicy>,
     /// Number of brokers. Default 1.
     #[serde(default = "one")]
@@ -53,53 +52,40 @@ pub struct PulsarBrokerSpec {
     pub replicas: i32,
     /// ZooKeeper servers, `host:port[,host:port]`; required unless
     /// metadataStoreUrl names the metadata store.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zk_servers: Option<String>,
     /// Metadata store of the brokers (broker.conf metadataStoreUrl), for
     /// example `oxia://my-oxia:6648/broker` or `zk:zk-0:2181`. Overrides the
     /// URL magnetar derives from zkServers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata_store_url: Option<String>,
     /// Configuration metadata store (broker.conf
     /// configurationMetadataStoreUrl). Default: the metadata store.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration_metadata_store_url: Option<String>,
     /// Metadata service URI of the BookKeeper cluster (broker.conf
     /// bookkeeperMetadataServiceUri), for example
     /// `metadata-store:oxia://my-oxia:6648/bookkeeper`; set it to the
     /// bookies' metadataServiceUri when that is not the brokers' metadata
     /// store. Default: the brokers' metadata store.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bk_metadata_service_uri: Option<String>,
     /// Broker configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<BrokerConfig>,
     /// A HorizontalPodAutoscaler for the StatefulSet; while set, it, not
     /// replicas, decides how many pods run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_scaling_policy: Option<AutoScalingPolicy>,
     /// Pod settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
     /// How the StatefulSet rolls out a change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_strategy: Option<UpdateStrategy>,
     /// Log level and format of the brokers; the image's conf/log4j2.yaml
     /// when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
     /// A PodMonitor for Prometheus (magnetar's own field).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<crate::common::Monitoring>,
     /// Mesh integration and external access.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<GatewayIstioSpec>,
     /// TLS served by the brokers themselves (6651, 8443) with a certificate
     /// of the user's, besides the mesh's mTLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<OwnTls>,
     /// Per-pod networking: a Service for each broker pod.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub networking: Option<BrokerNetworking>,
     /// Listeners the brokers advertise besides magnetar's `internal` (and,
     /// with external access, `external`): each binds its own container
@@ -119,24 +105,25 @@ pub struct PulsarBrokerSpec {
 }
 
 /// Per-pod networking of the brokers.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerNetworking {
     /// A Service for each broker pod, named after the pod
     /// (`<name>-broker-<i>`), selecting that pod only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_service: Option<PodService>,
 }
 
 /// The per-pod Services of the brokers.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodService {
     /// Create the Services (default true once `podService` is given).
-    #[serde(default = "enabled_by_default", skip_serializing_if = "Option::is_none")]
+    #[serde(default = "enabled_by_default")]
     pub enabled: Option<bool>,
     /// Service type. Default ClusterIP.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub type_: Option<PodServiceType>,
     /// Annotations of each Service (a load balancer's settings, for example).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -164,6 +151,7 @@ pub enum PodServiceType {
 
 /// A listener the brokers advertise (Pulsar's `advertisedListeners` and
 /// `bindAddresses`).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdvertisedListener {
@@ -175,40 +163,35 @@ pub struct AdvertisedListener {
     /// `$(POD_NAME).pulsar.svc.cluster.local` with per-pod Services.
     pub host_template: String,
     /// The protocols on this listener.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocols: Option<ListenerProtocols>,
 }
 
 /// Protocols of an advertised listener.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerProtocols {
     /// Pulsar's binary protocol.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pulsar: Option<ListenerProtocol>,
     /// Kafka (KoP).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka: Option<ListenerProtocol>,
 }
 
 /// One protocol of an advertised listener.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenerProtocol {
     /// Serve it (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// The port the brokers bind.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub container_port: Option<i32>,
     /// The port advertised to clients (default: containerPort).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub advertised_port: Option<i32>,
     /// `pulsar` (the default and the only scheme magnetar serves here: the
     /// mesh encrypts it between pods).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
 }
 
@@ -238,29 +221,25 @@ pub enum LoadManagerType {
 }
 
 /// Broker configuration.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerConfig {
     /// Pulsar cluster name. Default: the PulsarBroker's name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,
     /// Root domain that clients outside the cluster use.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.size() <= 200 && self.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$')").message("advertisedDomain must be a lower-case DNS name with at least two labels, at most 200 characters, for example pulsar.example.com"))]
     pub advertised_domain: Option<String>,
     /// How per-broker external hostnames are formed: NameUIDPrefix (default),
     /// OrdinalPrefix or FQDN.
-    #[serde(default, rename = "serviceURLGenerationPolicy", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "serviceURLGenerationPolicy")]
     pub service_url_generation_policy: Option<ServiceUrlGenerationPolicy>,
     /// Kafka, MQTT and AMQP protocol handlers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol_handlers: Option<ProtocolHandlers>,
     /// Enable Pulsar transactions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_enabled: Option<bool>,
     /// The load manager (broker.conf loadManagerClassName, and the shedding
     /// strategy the extensible one needs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_manager_type: Option<LoadManagerType>,
     /// Additional servlets the brokers load by name (broker.conf
     /// additionalServlets); their NAR files must be in the image's
@@ -270,30 +249,24 @@ pub struct BrokerConfig {
     /// Advertise each broker's pod IP instead of its DNS name on the
     /// `internal` listener (and KoP's), for clients that cannot resolve the
     /// cluster's DNS names.
-    #[serde(default, rename = "usePodIPAsAdvertisedAddress", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "usePodIPAsAdvertisedAddress")]
     pub use_pod_ip_as_advertised_address: Option<bool>,
     /// Serve Pulsar's WebSocket API on the brokers' web port (broker.conf
     /// webSocketServiceEnabled).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_socket_service_enabled: Option<bool>,
     /// StreamNative's Message REST API (`/admin/rest/topics/v1/…` on the
     /// web port), which StreamNative's images serve: written to broker.conf
     /// under this name. Apache Pulsar's own REST producer (`/topics/…`) is
     /// always on and needs no switch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pulsar_rest_messaging_service_enabled: Option<bool>,
     /// Pulsar's authentication of clients (JWT, TLS certificates).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<Authentication>,
     /// Pulsar's authorization: super-user and proxy roles.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<BrokerAuthorization>,
     /// The credentials of the brokers' internal client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_auth: Option<ClientAuth>,
     /// Pulsar Functions. magnetar runs no functions worker, so only the
     /// off switch StreamNative's Oxia example writes is accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<FunctionConfig>,
     /// Extra broker.conf entries. Keys that begin with PULSAR_PREFIX_ are
     /// passed as environment variables unchanged.
@@ -302,49 +275,43 @@ pub struct BrokerConfig {
 }
 
 /// Protocol handlers of the broker.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProtocolHandlers {
     /// Kafka on Pulsar.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kop: Option<KopSpec>,
     /// MQTT on Pulsar.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mop: Option<ProxiedHandler>,
     /// AMQP on Pulsar.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aop: Option<ProxiedHandler>,
 }
 
 /// Kafka on Pulsar.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KopSpec {
     /// Turn the Kafka protocol handler on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// TLS of the Kafka listener at the broker.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<KopTls>,
 }
 
 /// TLS of the Kafka listener.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled || (has(self.certSecretName) && self.certSecretName != '')").message("kop.tls.certSecretName is required when kop.tls.enabled is true: name the Secret with the broker's keystore").field_path(".certSecretName"))]
 #[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled || (has(self.passwordSecretRef) && self.passwordSecretRef.name != '' && self.passwordSecretRef.key != '')").message("kop.tls.passwordSecretRef is required when kop.tls.enabled is true: give the name and key of the Secret holding the keystore password").field_path(".passwordSecretRef"))]
 pub struct KopTls {
     /// Serve TLS on the Kafka listener.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Secret with the certificate and its keystore (cert-manager layout).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_secret_name: Option<String>,
     /// Trust the certificate's CA for the broker's own clients.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_certs_enabled: Option<bool>,
     /// The Secret key holding the keystore password; required when enabled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_secret_ref: Option<SecretKeyRef>,
 }
 
@@ -359,11 +326,11 @@ pub struct SecretKeyRef {
 }
 
 /// A protocol handler that may also run its proxy.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxiedHandler {
     /// Turn the protocol handler on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Run the handler's proxy inside each broker (MoP 5682, AoP 5683): it
     /// looks up the topic's owner and forwards to it, so a connection that
@@ -371,46 +338,43 @@ pub struct ProxiedHandler {
     /// broker has external access through istio.gateway (the gateway spreads
     /// connections over all brokers), off otherwise. false is refused with
     /// a gateway and more than one broker.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_enabled: Option<bool>,
 }
 
 /// Pulsar Functions (StreamNative's `config.function`, reduced to its off
 /// switches: magnetar runs no functions worker nor Function Mesh).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.enabled) || !self.enabled").message("function.enabled: true is not supported: magnetar runs no Pulsar Functions worker; remove it or set false").field_path(".enabled"))]
 pub struct FunctionConfig {
     /// Run the functions worker in the brokers. Only false: magnetar does
     /// not run one (broker.conf functionsWorkerEnabled=false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Function Mesh settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<FunctionMeshConfig>,
 }
 
 /// Function Mesh settings (only the package upload switch, off).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.uploadEnabled) || !self.uploadEnabled").message("function.mesh.uploadEnabled: true is not supported: magnetar runs no Function Mesh; remove it or set false").field_path(".uploadEnabled"))]
 pub struct FunctionMeshConfig {
     /// Upload function packages. Only false: magnetar runs no Function Mesh.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_enabled: Option<bool>,
 }
 
 /// How a StatefulSet rolls out a change.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateStrategy {
     /// Only pods with an ordinal at or above this are updated (a canary of
     /// the highest ordinals); 0, the default, updates every pod.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub partition: Option<i32>,
     /// Old revisions the StatefulSet keeps for rollback. Default 3.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub revision_history_limit: Option<i32>,
 }

@@ -39,6 +39,7 @@ pub enum ReclaimPolicy {
 }
 
 /// Settings of the component's pods.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
@@ -52,13 +53,10 @@ pub struct PodSpec {
     /// Resource requests and limits of the main container. The JVM's heap
     /// and direct memory are sized from the memory limit (or, without one,
     /// the memory request) unless jvmOptions.memoryOptions says otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     /// JVM options of the main container.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jvm_options: Option<JvmOptions>,
     /// Pod-level security context. Pods run as non-root by default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
     /// Node labels the pods must be scheduled on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -67,17 +65,14 @@ pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
     /// Affinity rules of the pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
     /// Use this existing ServiceAccount instead of the one magnetar creates.
     /// AuthorizationPolicies then name this account.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account_name: Option<String>,
     /// Secrets mounted read-only into the main container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secret_refs: Vec<SecretRef>,
     /// Seconds a pod has to stop gracefully.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub termination_grace_period_seconds: Option<i64>,
     /// Secrets (of type kubernetes.io/dockerconfigjson, in the component's
@@ -113,12 +108,12 @@ pub struct PodSpec {
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     /// Seconds a new pod must be Ready before it counts as available, so a
     /// rolling update waits that long between pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub min_ready_seconds: Option<i32>,
 }
 
 /// An extra volume of the pod: a ConfigMap or a Secret.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodVolume {
@@ -126,10 +121,8 @@ pub struct PodVolume {
     /// the pod and different from the volumes magnetar adds itself.
     pub name: String,
     /// A ConfigMap whose keys become files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map: Option<ConfigMapVolumeSource>,
     /// A Secret whose keys become files.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SecretVolumeSource>,
 }
 
@@ -182,6 +175,7 @@ pub struct Customization {
 }
 
 /// Selects generated objects by kind and name.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomizationMatch {
@@ -191,11 +185,11 @@ pub struct CustomizationMatch {
     pub group_version_kinds: Vec<GroupVersionKindMatch>,
     /// Regular expression the object's name must match in full (anchored).
     /// Empty or absent matches every name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// A group, optional version, and kind.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupVersionKindMatch {
@@ -203,7 +197,6 @@ pub struct GroupVersionKindMatch {
     #[serde(default)]
     pub group: String,
     /// API version; any version when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Kind, for example AuthorizationPolicy.
     #[schemars(length(min = 1))]
@@ -251,21 +244,19 @@ pub enum LogFormat {
 }
 
 /// Log level and format of the component (StreamNative's logConfig).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogConfig {
     /// Level of Pulsar's loggers and of the root logger: INFO (the image's
     /// default), DEBUG, TRACE, WARN, ERROR, FATAL, ALL or OFF.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<LogLevel>,
     /// json writes one JSON object per line to standard output; text (the
     /// default) keeps the image's pattern. Ignored when template is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<LogFormat>,
     /// A complete log4j2 configuration (YAML) that replaces the image's
     /// conf/log4j2.yaml. The level still reaches it as the system
     /// properties pulsar.log.level and pulsar.log.root.level.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
 }
 
@@ -273,12 +264,12 @@ pub struct LogConfig {
 /// magnetar creates an autoscaling/v2 HorizontalPodAutoscaler for the
 /// component's StatefulSet and leaves its replica count to it; `replicas`
 /// is then only the size the StatefulSet starts with.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.minReplicas) || self.minReplicas <= self.maxReplicas").message("autoScalingPolicy.minReplicas must not exceed maxReplicas").field_path(".minReplicas"))]
 pub struct AutoScalingPolicy {
     /// Fewest pods the autoscaler keeps. Default 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub min_replicas: Option<i32>,
     /// Most pods the autoscaler may run.
@@ -290,21 +281,19 @@ pub struct AutoScalingPolicy {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricSpec>,
     /// Scale-up and scale-down behaviour (HorizontalPodAutoscaler behavior).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behavior: Option<HorizontalPodAutoscalerBehavior>,
 }
 
 /// Prometheus scraping of the component's pods: a PodMonitor
 /// (prometheus-operator's monitoring.coreos.com/v1) whose endpoint works in
 /// the component's mesh mode (docs/operations.md).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Monitoring {
     /// Create the PodMonitor. Default false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Scrape interval, for example 30s; Prometheus's own when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h)$')").message("monitoring.interval must be a duration such as 30s or 1m"))]
     pub interval: Option<String>,
     /// Labels of the PodMonitor, for a Prometheus that selects PodMonitors
@@ -322,17 +311,15 @@ impl Monitoring {
 /// TLS served by a broker or proxy itself (StreamNative's `tls` blocks):
 /// Pulsar's `pulsar+ssl` on 6651 and HTTPS on 8443, besides the mesh's
 /// mTLS.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnTls {
     /// Serve `pulsar+ssl` on 6651 and HTTPS on 8443.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// The Secret with `tls.crt` and `tls.key` (and `ca.crt`), for example
     /// cert-manager's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_secret_name: Option<String>,
     /// Trust the Secret's `ca.crt` (tlsTrustCertsFilePath).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_certs_enabled: Option<bool>,
 }

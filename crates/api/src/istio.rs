@@ -52,15 +52,16 @@ pub enum GatewayTlsMode {
 }
 
 /// Mutual TLS settings.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MtlsSpec {
     /// strict (default), permissive or none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<MtlsMode>,
 }
 
 /// Metrics scraping by a Prometheus that is not one of the cluster's peers.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsSpec {
@@ -68,7 +69,6 @@ pub struct MetricsSpec {
     /// PERMISSIVE), for a Prometheus outside the mesh. Only the callers in
     /// allowFrom get through, except on ZooKeeper, whose metrics port
     /// serves nothing else and is then open to any caller. Default true.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissive: Option<bool>,
     /// Who may scrape the metrics port (brokers and proxies 8080, bookies
     /// and ZooKeeper 8000). On brokers, proxies and bookies that port is
@@ -118,6 +118,7 @@ pub struct AuthOperation {
 }
 
 /// External access through the Istio ingress gateway.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(has(self.gateways) && size(self.gateways) > 0) || (has(self.gatewayAPI) && has(self.gatewayAPI.parentRefs) && size(self.gatewayAPI.parentRefs) > 0) || (has(self.tls) && has(self.tls.mode) && self.tls.mode == 'passthrough') || (has(self.tls) && has(self.tls.certSecretName) && self.tls.certSecretName != '')").message("tls.certSecretName is required when tls.mode is simple (the default): name the TLS secret in the gateway's namespace, or set tls.mode: passthrough").field_path(".tls"))]
@@ -127,11 +128,9 @@ pub struct GatewaySpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selector: BTreeMap<String, String>,
     /// Namespace the ingress gateway runs in. Default istio-system.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// ServiceAccount of the ingress gateway (its identity in
     /// AuthorizationPolicies). Default istio-ingressgateway-service-account.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
     /// Existing Gateways (`name` or `namespace/name`) to bind the routes to
     /// instead of generating one.
@@ -142,27 +141,25 @@ pub struct GatewaySpec {
     /// at the broker's TLS listener. Needs Istio DNS capture with address
     /// auto-allocation, and tls.mode passthrough (only then does the broker
     /// serve TLS itself). Default true with passthrough, false with simple.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh_internal_hosts: Option<bool>,
     /// TLS at the gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<GatewayTls>,
     /// Route through the Kubernetes Gateway API (TLSRoute, HTTPRoute)
     /// instead of Istio's Gateway and VirtualServices (docs/gateway-api.md).
-    #[serde(default, rename = "gatewayAPI", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "gatewayAPI")]
     pub gateway_api: Option<GatewayApi>,
 }
 
 /// External access through Gateway API objects: either a Gateway magnetar
 /// creates (`gatewayClassName`) or existing Gateways the routes attach to
 /// (`parentRefs`).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.gatewayClassName) != (has(self.parentRefs) && size(self.parentRefs) > 0)").message("gatewayAPI needs exactly one of gatewayClassName (magnetar creates the Gateway) and parentRefs (attach to existing Gateways)"))]
 pub struct GatewayApi {
     /// The GatewayClass of the Gateway magnetar creates in the component's
     /// namespace, for example istio.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub gateway_class_name: Option<String>,
     /// Existing Gateways the routes attach to, each on the port of the
@@ -174,6 +171,7 @@ pub struct GatewayApi {
 }
 
 /// An existing Gateway.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayParentRef {
@@ -181,24 +179,21 @@ pub struct GatewayParentRef {
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Its namespace; the component's when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
 /// TLS settings of the gateway.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayTls {
     /// simple (terminate at the gateway, default) or passthrough.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<GatewayTlsMode>,
     /// Secret with the certificate (tls.crt, tls.key), in the gateway's
     /// namespace for simple mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_secret_name: Option<String>,
     /// Whether clients trust the certificate's CA (used by the toolset's
     /// client configuration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_certs_enabled: Option<bool>,
 }
 
@@ -219,29 +214,24 @@ pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
 macro_rules! mesh_block {
     ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
         $(#[$meta])*
+        #[serde_with::skip_serializing_none]
         #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
         #[serde(rename_all = "camelCase")]
         #[x_kube(validation = Rule::new("!(has(self.mtls) && has(self.mtls.mode) && self.mtls.mode == 'none' && has(self.dataplaneMode) && self.dataplaneMode == 'ambient')").message("mtls.mode none is not allowed with dataplaneMode ambient (ambient cannot disable mTLS): use strict or permissive").field_path(".mtls.mode"))]
         pub struct $name {
             /// Enrol this component in the mesh. Default false.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub enabled: Option<bool>,
             /// sidecar (default) or ambient.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub dataplane_mode: Option<DataplaneMode>,
             /// Istio revision for sidecar injection; empty or "default" means
             /// the default revision.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub revision: Option<String>,
             /// Trust domain of the mesh. Default cluster.local.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub trust_domain: Option<String>,
             /// Mutual TLS between the component's pods and their peers.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub mtls: Option<MtlsSpec>,
             /// Metrics scraping by a Prometheus that is not one of the
             /// cluster's components.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
             pub metrics: Option<MetricsSpec>,
             /// Extra ALLOW rules for the component's AuthorizationPolicy.
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -281,7 +271,6 @@ mesh_block! {
     /// Mesh integration of a broker or proxy, with optional external access.
     GatewayIstioSpec {
         /// External access through the Istio ingress gateway.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         pub gateway: Option<GatewaySpec>,
     }
 }

@@ -12,6 +12,7 @@ use crate::status::ComponentStatus;
 use crate::zookeeper::one;
 
 /// Pulsar proxies in front of the brokers.
+#[serde_with::skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "pulsar.streamnative.io",
@@ -39,10 +40,8 @@ use crate::zookeeper::one;
 #[x_kube(validation = Rule::new("!has(self.istio) || !has(self.istio.gateway) || (has(self.dnsNames) && size(self.dnsNames) > 0)").message("istio.gateway on a proxy needs dnsNames: list the external host names the gateway serves").field_path(".dnsNames"))]
 pub struct PulsarProxySpec {
     /// Container image; required unless a PulsarCoordinator supplies it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Image pull policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<ImagePullPolicy>,
     /// Number of proxies; 0 keeps the objects but runs no pod. Default 1.
     #[serde(default = "one")]
@@ -54,7 +53,6 @@ pub struct PulsarProxySpec {
     /// The configuration store (ZooKeeper `host:port[,host:port]`, or a
     /// metadata store URL) the proxies read Pulsar's permissions from: needed
     /// when the proxies authorize clients themselves (`config.authorization`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration_store_servers: Option<String>,
     /// External host names of the proxy (served by the gateway).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -62,30 +60,22 @@ pub struct PulsarProxySpec {
     /// The Secret with the proxies' own certificate when `config.tls` is
     /// enabled and names none (for example the Secret of a cert-manager
     /// Certificate created for `dnsNames`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_secret_name: Option<String>,
     /// proxy.conf settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ProxyConfig>,
     /// Serve Pulsar's WebSocket API on the proxy's web port (proxy.conf
     /// webSocketServiceEnabled).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_socket_service_enabled: Option<bool>,
     /// Log level and format; the image's conf/log4j2.yaml when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
     /// A PodMonitor for Prometheus (magnetar's own field).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<crate::common::Monitoring>,
     /// A HorizontalPodAutoscaler for the StatefulSet; while set, it, not
     /// replicas, decides how many pods run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_scaling_policy: Option<AutoScalingPolicy>,
     /// Pod settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
     /// Mesh integration and external access.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<GatewayIstioSpec>,
     /// Labels for every object magnetar generates for this resource, not
     /// its pods (those take `pod.labels`); magnetar's own
@@ -98,32 +88,27 @@ pub struct PulsarProxySpec {
 }
 
 /// Proxy configuration.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyConfig {
     /// The Pulsar cluster the proxies serve (proxy.conf clusterName).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,
     /// Each proxy advertises its pod IP (proxy.conf advertisedAddress)
     /// instead of its host name.
-    #[serde(default, rename = "usePodIPAsAdvertisedAddress", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "usePodIPAsAdvertisedAddress")]
     pub use_pod_ip_as_advertised_address: Option<bool>,
     /// Pulsar's authentication of clients (JWT, TLS certificates).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<Authentication>,
     /// Pulsar's authorization at the proxy: super-user roles.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<ProxyAuthorization>,
     /// The credentials the proxy presents to the brokers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_auth: Option<ClientAuth>,
     /// Kafka clients through the proxy: Pulsar's proxy extension `kafka`
     /// (KoP's proxy), which the image must contain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kop_proxy: Option<KopProxy>,
     /// TLS served by the proxies themselves: `pulsar+ssl` on 6651 and
     /// HTTPS on 8443 with the user's certificate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<OwnTls>,
     /// Extra proxy.conf entries. Keys that begin with PULSAR_PREFIX_ are
     /// passed as environment variables unchanged.
@@ -133,16 +118,15 @@ pub struct ProxyConfig {
 
 /// The Kafka proxy extension on the proxies: Kafka clients connect to the
 /// proxies' port 9092, which forward to the brokers' Kafka listeners.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KopProxy {
     /// Load the extension and listen on 9092.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// `host:port` the proxies advertise to Kafka clients, for example a
     /// load balancer in front of them. Default: the proxies' Service, port
     /// 9092 (reachable in the cluster only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[^:/ ]+:[0-9]{1,5}$')").message("kopProxy.kafkaAdvertisedListener must be host:port, for example kafka.example.com:9092"))]
     pub kafka_advertised_listener: Option<String>,
 }

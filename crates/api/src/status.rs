@@ -21,6 +21,7 @@ pub const GATEWAY_ROUTES: &str = "GatewayRoutes";
 pub const MONITORING: &str = "Monitoring";
 
 /// Observed state of a component.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentStatus {
@@ -34,16 +35,12 @@ pub struct ComponentStatus {
     #[serde(default)]
     pub updated_replicas: i32,
     /// The generation this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Label selector of the pods, for the scale subresource.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_selector: Option<String>,
     /// Mesh enrolment of the pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<MeshStatus>,
     /// Where clients reach the brokers (PulsarBroker only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_endpoints: Option<ServiceEndpoints>,
     /// Ready, Progressing, Degraded and, with Istio, MeshConfigured.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -51,13 +48,13 @@ pub struct ComponentStatus {
 }
 
 /// Mesh enrolment of a component's pods.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeshStatus {
     /// none, sidecar or ambient: the mode the pods are being moved to.
     pub dataplane_mode: String,
     /// Istio revision the pods run with (sidecar mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     /// Pods enrolled in the mesh the way dataplaneMode says.
     #[serde(default)]
@@ -65,13 +62,13 @@ pub struct MeshStatus {
 }
 
 /// Service URLs of a broker.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEndpoints {
     /// URLs inside the cluster.
     pub cluster: ClusterEndpoints,
     /// URLs through the ingress gateway (with a gateway and advertisedDomain).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalEndpoints>,
     /// External host of each broker, by ordinal.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -91,6 +88,7 @@ pub struct ClusterEndpoints {
 }
 
 /// URLs through the ingress gateway.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalEndpoints {
@@ -101,22 +99,21 @@ pub struct ExternalEndpoints {
     #[serde(rename = "pulsarServiceURL")]
     pub pulsar_service_url: String,
     /// Kafka bootstrap servers through the gateway (KoP on).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_bootstrap_servers: Option<String>,
     /// MQTT URL through the gateway (MoP on).
-    #[serde(default, rename = "mqttServiceURL", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "mqttServiceURL")]
     pub mqtt_service_url: Option<String>,
     /// AMQP URL through the gateway (AoP on).
-    #[serde(default, rename = "amqpServiceURL", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "amqpServiceURL")]
     pub amqp_service_url: Option<String>,
 }
 
 /// Observed state of a coordinator.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CoordinatorStatus {
     /// The generation this status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Readiness of each managed component.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -127,6 +124,7 @@ pub struct CoordinatorStatus {
 }
 
 /// A component the coordinator manages.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ManagedComponent {
@@ -137,6 +135,5 @@ pub struct ManagedComponent {
     /// Whether the component's Ready condition is True.
     pub ready: bool,
     /// Why it is not ready.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }

@@ -12,6 +12,7 @@ use crate::istio::IstioSpec;
 use crate::status::ComponentStatus;
 
 /// A ZooKeeper ensemble for Pulsar's metadata.
+#[serde_with::skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "zookeeper.streamnative.io",
@@ -37,36 +38,27 @@ use crate::status::ComponentStatus;
 #[serde(rename_all = "camelCase")]
 pub struct ZooKeeperClusterSpec {
     /// Container image; required unless a PulsarCoordinator supplies it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Image pull policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<ImagePullPolicy>,
     /// Number of ZooKeeper servers (odd numbers keep a quorum). Default 1.
     #[serde(default = "one")]
     #[schemars(range(min = 1))]
     pub replicas: i32,
     /// Pod settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
     /// Data volume of each server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<ZooKeeperPersistence>,
     /// Extra zoo.cfg entries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ZooKeeperConfig>,
     /// The same settings as `config`, under StreamNative's other name for
     /// them; give one of the two.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conf: Option<ZooKeeperConfig>,
     /// Log level and format; the image's conf/log4j2.yaml when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_config: Option<LogConfig>,
     /// A PodMonitor for Prometheus (magnetar's own field).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<crate::common::Monitoring>,
     /// Mesh integration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub istio: Option<IstioSpec>,
     /// Labels for every object magnetar generates for this resource, not
     /// its pods (those take `pod.labels`); magnetar's own
@@ -83,27 +75,23 @@ pub(crate) fn one() -> i32 {
 }
 
 /// Data volume of each ZooKeeper server.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ZooKeeperPersistence {
     /// Retain (default) keeps the PVCs when the cluster is deleted; Delete removes them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reclaim_policy: Option<ReclaimPolicy>,
     /// StorageClass of the PVCs; the cluster default when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
     /// Size of each PVC. Default 10Gi.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Quantity>,
     /// The data volume's claim (snapshots, and the transaction log unless
     /// `dataLog` is set), as a PersistentVolumeClaim spec. What it leaves
     /// out comes from `size`, `storageClassName` and ReadWriteOnce.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<PersistentVolumeClaimSpec>,
     /// A separate volume for the transaction log (zoo.cfg `dataLogDir`), so
     /// that snapshots do not slow the log's synchronous writes; its claim
     /// as a PersistentVolumeClaim spec (size and class as for `data`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_log: Option<PersistentVolumeClaimSpec>,
 }
 
@@ -116,38 +104,32 @@ impl ZooKeeperClusterSpec {
 }
 
 /// zoo.cfg settings: StreamNative's typed keys, and any other entry.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ZooKeeperConfig {
     /// Milliseconds of one tick, ZooKeeper's unit of time. Default 2000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub tick_time: Option<i64>,
     /// Ticks a follower may take to connect and sync to the leader. Default 10.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub init_limit: Option<i64>,
     /// Ticks a follower may fall behind the leader. Default 5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub sync_limit: Option<i64>,
     /// Concurrent connections one client address may open to one server
     /// (0: no limit). ZooKeeper's default 60.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub max_client_cnxns: Option<i64>,
     /// Transactions logged between snapshots. ZooKeeper's default 100000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 2))]
     pub snap_count: Option<i64>,
     /// Requests queued in a server before it throttles clients. ZooKeeper's
     /// default 1000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub global_outstanding_limit: Option<i64>,
     /// The server's connection factory class, for example
     /// org.apache.zookeeper.server.NettyServerCnxnFactory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_cnxn_factory: Option<String>,
     /// Extra zoo.cfg entries; they win over the fields above.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -42,12 +42,12 @@ pub struct PodMonitorSpec {
     pub pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodMetricsEndpoint {
     pub port_number: i32,
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
 }
 

@@ -31,16 +31,15 @@ pub struct GatewaySpec {
     pub listeners: Vec<Listener>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Listener {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     pub port: i32,
     /// `TLS` or `HTTPS`.
     pub protocol: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTls>,
 }
 
@@ -60,15 +59,13 @@ pub struct SecretRef {
     pub name: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParentRef {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub section_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i32>,
 }
 

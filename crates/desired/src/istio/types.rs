@@ -119,12 +119,11 @@ pub struct PeerMtls {
     pub mode: PeerMtlsMode,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerAuthenticationSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<WorkloadSelector>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<PeerMtls>,
     /// Keyed by port number (as a string; the CRD requires 1..=65535).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -138,10 +137,10 @@ pub enum AuthorizationAction {
     Allow,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationPolicySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<WorkloadSelector>,
     pub action: AuthorizationAction,
     #[serde(default, skip_serializing_if = "is_empty")]
@@ -187,11 +186,11 @@ pub struct Operation {
 
 // ---------------------------------------------------------------- networking
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationRuleSpec {
     pub host: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_policy: Option<TrafficPolicy>,
 }
 
@@ -252,11 +251,11 @@ pub struct GatewaySpec {
     pub servers: Vec<Server>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Server {
     pub port: ServerPort,
     pub hosts: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServerTls>,
 }
 
@@ -277,11 +276,11 @@ pub enum ServerTlsMode {
     Passthrough,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerTls {
     pub mode: ServerTlsMode,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_name: Option<String>,
 }
 
@@ -371,6 +370,7 @@ pub enum Resolution {
     Static,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEntrySpec {
@@ -379,12 +379,12 @@ pub struct ServiceEntrySpec {
     pub resolution: Resolution,
     #[serde(default, skip_serializing_if = "is_empty")]
     pub ports: Vec<ServiceEntryPort>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_selector: Option<ServiceEntryWorkloadSelector>,
     #[serde(default, skip_serializing_if = "is_empty")]
     pub export_to: Vec<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEntryPort {
@@ -393,7 +393,6 @@ pub struct ServiceEntryPort {
     pub protocol: PortProtocol,
     pub name: String,
     /// The port on the selected pod; unset means `number`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_port: Option<i32>,
 }
 
