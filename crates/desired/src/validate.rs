@@ -1028,19 +1028,15 @@ pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
             );
         }
     }
-    protocol_handler_image(&mut e, b);
     let listeners = BrokerListeners::of(b);
+    protocol_handler_image(&mut e, b, &listeners);
     broker_tls(&mut e, &listeners);
     advertised_listeners(&mut e, b, &listeners);
     pod_service_ports(&mut e, &listeners);
     if let Some(g) = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()) {
-        let kop_on = config
-            .and_then(|c| c.protocol_handlers.as_ref())
-            .and_then(|h| h.kop.as_ref())
-            .is_some_and(|k| k.enabled.unwrap_or(false));
         // PASSTHROUGH: the broker terminates Kafka TLS itself, with kop.tls's
         // keystore or else the gateway's certificate; it needs one of them.
-        if kop_on
+        if listeners.kop
             && g.tls_mode() == GatewayTlsMode::Passthrough
             && !kop_tls.is_some_and(|t| t.enabled.unwrap_or(false))
             && g.cert_secret_name().is_none()
@@ -1050,11 +1046,7 @@ pub fn broker(b: &PulsarBroker) -> Result<ValidBroker<'_>, Invalid> {
                 "is required with istio.gateway.tls.mode passthrough unless istio.gateway.tls.certSecretName names a certificate: the broker itself terminates Kafka TLS (set kop.tls.enabled, certSecretName and passwordSecretRef, or the gateway's certSecretName)",
             );
         }
-        let aop_on = config
-            .and_then(|c| c.protocol_handlers.as_ref())
-            .and_then(|h| h.aop.as_ref())
-            .is_some_and(|a| a.enabled.unwrap_or(false));
-        if aop_on
+        if listeners.aop
             && g.gateways.is_empty()
             && g.tls_mode() == GatewayTlsMode::Passthrough
             && g.cert_secret_name().is_none()
@@ -1110,17 +1102,9 @@ fn handler_proxies(e: &mut Errors, b: &PulsarBroker, listeners: &BrokerListeners
 /// directory, and a broker asked to load a handler from it fails to start.
 /// Only Docker Hub's `apachepulsar/` images are refused: an image of another
 /// registry or repository may be one built with the handlers added.
-fn protocol_handler_image(e: &mut Errors, b: &PulsarBroker) {
-    let handlers = b.spec.config.as_ref().and_then(|c| c.protocol_handlers.as_ref());
-    let on = |x: Option<bool>| x.unwrap_or(false);
-    let enabled: Vec<&str> = [
-        ("kop", on(handlers.and_then(|h| h.kop.as_ref()).and_then(|k| k.enabled))),
-        ("mop", on(handlers.and_then(|h| h.mop.as_ref()).and_then(|m| m.enabled))),
-        ("aop", on(handlers.and_then(|h| h.aop.as_ref()).and_then(|a| a.enabled))),
-    ]
-    .into_iter()
-    .filter_map(|(name, on)| on.then_some(name))
-    .collect();
+fn protocol_handler_image(e: &mut Errors, b: &PulsarBroker, l: &BrokerListeners) {
+    let on = [("kop", l.kop), ("mop", l.mop), ("aop", l.aop)];
+    let enabled: Vec<&str> = on.into_iter().filter_map(|(name, on)| on.then_some(name)).collect();
     let Some(image) = b.spec.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) else { return };
     if !enabled.is_empty() && is_apache_pulsar_image(image) {
         e.add(

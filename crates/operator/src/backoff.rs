@@ -37,10 +37,6 @@ impl Backoff {
     pub fn reset(&self, key: &str) {
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
-
-    pub fn failures(&self, key: &str) -> u32 {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).get(key).copied().unwrap_or(0)
-    }
 }
 
 #[cfg(test)]
@@ -54,7 +50,6 @@ mod tests {
         assert_eq!(d, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
         assert_eq!(b.failed("b").as_secs(), 1, "per object");
         b.reset("a");
-        assert_eq!(b.failures("a"), 0);
         assert_eq!(b.failed("a").as_secs(), 1);
         for _ in 0..100 {
             b.failed("c");

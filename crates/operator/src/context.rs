@@ -173,33 +173,26 @@ impl Context {
         }
     }
 
-    /// Names of the resources of every kind in a namespace.
-    pub fn names_in(&self, namespace: &str) -> Vec<(MainKind, String)> {
-        fn names<K: Resource<DynamicType = ()> + Clone>(
+    /// Every resource the operator knows: kind, namespace and name.
+    fn every(&self) -> Vec<(MainKind, String, String)> {
+        fn of<K: Resource<DynamicType = ()> + Clone>(
             kind: MainKind,
             store: &Store<K>,
-            ns: &str,
-            out: &mut Vec<(MainKind, String)>,
-        ) {
-            for o in store.state() {
-                if o.meta().namespace.as_deref() == Some(ns) {
-                    out.push((kind, o.meta().name.clone().unwrap_or_default()));
-                }
-            }
+        ) -> impl Iterator<Item = (MainKind, String, String)> {
+            store.state().into_iter().map(move |o| (kind, o.namespace().unwrap_or_default(), o.name_any()))
         }
-        let mut out = Vec::new();
-        names(MainKind::Coordinator, &self.stores.coordinators, namespace, &mut out);
-        names(MainKind::ZooKeeper, &self.stores.zookeepers, namespace, &mut out);
-        names(MainKind::BookKeeper, &self.stores.bookkeepers, namespace, &mut out);
-        names(MainKind::Broker, &self.stores.brokers, namespace, &mut out);
-        names(MainKind::Proxy, &self.stores.proxies, namespace, &mut out);
-        out
+        of(MainKind::Coordinator, &self.stores.coordinators)
+            .chain(of(MainKind::ZooKeeper, &self.stores.zookeepers))
+            .chain(of(MainKind::BookKeeper, &self.stores.bookkeepers))
+            .chain(of(MainKind::Broker, &self.stores.brokers))
+            .chain(of(MainKind::Proxy, &self.stores.proxies))
+            .collect()
     }
 
     /// Triggers every resource of a namespace but `except`.
     pub fn trigger_namespace(&self, namespace: &str, except: Option<(MainKind, &str)>) {
-        for (kind, name) in self.names_in(namespace) {
-            if except != Some((kind, name.as_str())) {
+        for (kind, ns, name) in self.every() {
+            if ns == namespace && except != Some((kind, name.as_str())) {
                 self.triggers.send(kind, namespace, &name);
             }
         }
@@ -207,25 +200,8 @@ impl Context {
 
     /// Triggers every resource the operator knows.
     pub fn trigger_all(&self) {
-        let mut namespaces: Vec<String> = Vec::new();
-        macro_rules! collect {
-            ($store:expr) => {
-                for o in $store.state() {
-                    if let Some(ns) = o.namespace() {
-                        if !namespaces.contains(&ns) {
-                            namespaces.push(ns);
-                        }
-                    }
-                }
-            };
-        }
-        collect!(self.stores.coordinators);
-        collect!(self.stores.zookeepers);
-        collect!(self.stores.bookkeepers);
-        collect!(self.stores.brokers);
-        collect!(self.stores.proxies);
-        for ns in namespaces {
-            self.trigger_namespace(&ns, None);
+        for (kind, ns, name) in self.every() {
+            self.triggers.send(kind, &ns, &name);
         }
     }
 

@@ -5,30 +5,28 @@
 //! (istiod's version and the mesh config's DNS capture flags).
 
 use kube::Client;
-use kube::discovery::ApiResource;
+use kube::discovery::{ApiGroup, ApiResource};
 
 use crate::kinds::{ChildKind, ISTIO, NETWORKING_ISTIO, SECURITY_ISTIO};
+
+/// `group` as the API server serves it; `None` when it does not.
+async fn served(client: &Client, group: &str) -> Result<Option<ApiGroup>, kube::Error> {
+    match kube::discovery::group(client, group).await {
+        Ok(g) => Ok(Some(g)),
+        Err(kube::Error::Discovery(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
 
 /// The Istio kinds magnetar produces, at the versions the API server
 /// recommends; `None` when any of them is not served.
 pub async fn istio(client: &Client) -> Result<Option<Vec<(ChildKind, ApiResource)>>, kube::Error> {
-    let groups = client.list_api_groups().await?;
-    let served = |g: &str| groups.groups.iter().any(|x| x.name == g);
-    if !served(SECURITY_ISTIO) || !served(NETWORKING_ISTIO) {
-        return Ok(None);
-    }
     let mut out = Vec::new();
     for group in [SECURITY_ISTIO, NETWORKING_ISTIO] {
-        let g = match kube::discovery::group(client, group).await {
-            Ok(g) => g,
-            Err(kube::Error::Discovery(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
+        let Some(g) = served(client, group).await? else { return Ok(None) };
         for kind in ISTIO.iter().filter(|k| k.group == group) {
-            match g.recommended_kind(kind.kind) {
-                Some((ar, _)) => out.push((*kind, ar)),
-                None => return Ok(None),
-            }
+            let Some((ar, _)) = g.recommended_kind(kind.kind) else { return Ok(None) };
+            out.push((*kind, ar));
         }
     }
     Ok(Some(out))
@@ -44,24 +42,12 @@ pub async fn optional(
     group: &str,
     kinds: &[ChildKind],
 ) -> Result<Option<Vec<(ChildKind, ApiResource)>>, kube::Error> {
-    let groups = client.list_api_groups().await?;
-    if !groups.groups.iter().any(|g| g.name == group) {
-        return Ok(None);
-    }
-    let g = match kube::discovery::group(client, group).await {
-        Ok(g) => g,
-        Err(kube::Error::Discovery(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for kind in kinds {
+    let Some(g) = served(client, group).await? else { return Ok(None) };
+    let at_version = |kind: &ChildKind| {
         let served = g.versioned_resources(kind.version).into_iter().find(|(ar, _)| ar.kind == kind.kind);
-        match served {
-            Some((ar, _)) => out.push((*kind, ar)),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(out))
+        served.map(|(ar, _)| (*kind, ar))
+    };
+    Ok(kinds.iter().map(at_version).collect())
 }
 
 /// Where the Istio control plane is read from.

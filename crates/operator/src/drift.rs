@@ -34,19 +34,20 @@ pub fn desired_hash(desired: &Value) -> String {
 
 /// Adds the applied-hash annotation to a desired object.
 pub fn annotate(desired: &mut Value, hash: &str) {
-    let Some(obj) = desired.as_object_mut() else { return };
-    let meta = obj.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    if !desired.is_object() {
+        return;
+    }
+    // Indexing a JSON object inserts the key; each level is made an object
+    // first (indexing any other value but null would panic).
+    let meta = &mut desired["metadata"];
     if !meta.is_object() {
         *meta = Value::Object(Map::new());
     }
-    let Some(meta) = meta.as_object_mut() else { return };
-    let ann = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
-    if !ann.is_object() {
-        *ann = Value::Object(Map::new());
+    let annotations = &mut meta["annotations"];
+    if !annotations.is_object() {
+        *annotations = Value::Object(Map::new());
     }
-    if let Some(ann) = ann.as_object_mut() {
-        ann.insert(APPLIED_HASH.into(), Value::String(hash.into()));
-    }
+    annotations[APPLIED_HASH] = Value::String(hash.into());
 }
 
 /// The applied-hash annotation of a live object.
@@ -93,19 +94,7 @@ fn is_zero(v: &Value) -> bool {
 /// Every field of `desired` is in `live` with the same value (absent zero
 /// values match: the API server drops them).
 pub fn contains(desired: &Value, live: &Value) -> bool {
-    match (desired, live) {
-        (Value::Object(d), Value::Object(l)) => d
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "status"))
-            .all(|(k, dv)| match l.get(k) {
-                Some(lv) => contains(dv, lv),
-                None => is_zero(dv),
-            }),
-        (Value::Array(d), Value::Array(l)) => d.len() == l.len() && d.iter().zip(l).all(|(a, b)| contains(a, b)),
-        (Value::Number(a), Value::Number(b)) => a == b || a.as_f64() == b.as_f64(),
-        (d, Value::Null) => is_zero(d),
-        (d, l) => d == l,
-    }
+    first_difference(desired, live).is_none()
 }
 
 /// The first path where `desired` is not contained in `live` (for logs).
@@ -122,7 +111,9 @@ pub fn first_difference(desired: &Value, live: &Value) -> Option<String> {
         (Value::Array(d), Value::Array(l)) if d.len() == l.len() => {
             d.iter().zip(l).enumerate().find_map(|(i, (a, b))| first_difference(a, b).map(|p| format!("[{i}]{p}")))
         }
-        _ if contains(desired, live) => None,
+        (Value::Number(a), Value::Number(b)) if a == b || a.as_f64() == b.as_f64() => None,
+        (d, Value::Null) if is_zero(d) => None,
+        (d, l) if d == l => None,
         _ => Some(format!(": {desired} != {live}")),
     }
 }

@@ -26,27 +26,10 @@ pub(crate) async fn istio_loop(
     let mut watches = JoinSet::new();
     let mut optional_watches: [JoinSet<()>; OPTIONAL.len()] = std::array::from_fn(|_| JoinSet::new());
     loop {
-        let available = ctx.istio_available();
-        match discovery::istio(&ctx.client).await {
-            Ok(Some(resources)) if !available => {
-                watch_kinds(&ctx, resources, &namespace, &mut watches, |k| k.is_istio()).await;
-                ctx.istio.store(true, Ordering::Relaxed);
-                ctx.metrics.set_istio(true);
-                tracing::info!("Istio's CRDs are served: configuring the mesh");
-                if first.is_none() {
-                    ctx.trigger_all();
-                }
-            }
-            Ok(None) if available => {
-                ctx.istio.store(false, Ordering::Relaxed);
-                ctx.metrics.set_istio(false);
-                ctx.children.write().unwrap_or_else(|e| e.into_inner()).retain(|c| !c.kind.is_istio());
-                watches.abort_all();
-                tracing::warn!("Istio's CRDs are no longer served: Istio objects are skipped");
-                ctx.trigger_all();
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not discover Istio's API groups"),
+        let found = discovery::istio(&ctx.client).await;
+        let (ours, requeue) = (|k: &ChildKind| k.is_istio(), first.is_none());
+        if let Some(on) = follow(&ctx, found, &ctx.istio, ours, "Istio's", &namespace, &mut watches, requeue).await {
+            ctx.metrics.set_istio(on);
         }
         if ctx.istio_available() {
             match discovery::mesh_dns(&ctx.client).await {
@@ -126,10 +109,8 @@ pub(crate) const OPTIONAL: [Optional; 2] = [
     },
 ];
 
-/// The same for an optional group's CRDs: start (or stop using) the
-/// watches of its kinds when they appear (or vanish), and re-queue
-/// everything (`requeue`: not on the first look, before the controllers
-/// run).
+/// An optional group's CRDs: start (or stop using) the watches of its
+/// kinds when they appear (or vanish).
 async fn optional(
     ctx: &Arc<Context>,
     o: &Optional,
@@ -137,25 +118,50 @@ async fn optional(
     watches: &mut JoinSet<()>,
     requeue: bool,
 ) {
-    let flag = (o.available)(ctx);
+    let found = discovery::optional(&ctx.client, o.group, o.kinds).await;
+    let ours = |k: &ChildKind| k.group == o.group;
+    follow(ctx, found, (o.available)(ctx), ours, o.what, namespace, watches, requeue).await;
+}
+
+/// Follows what discovery `found` of the kinds `ours` picks: when they
+/// appear, starts their watches and sets `flag`; when they vanish, stops
+/// using them and clears it. Either way every resource is re-queued
+/// (`requeue`: not on the first look, before the controllers run). The new
+/// state when it changed.
+#[allow(clippy::too_many_arguments)]
+async fn follow(
+    ctx: &Arc<Context>,
+    found: Result<Option<Vec<(ChildKind, ApiResource)>>, kube::Error>,
+    flag: &AtomicBool,
+    ours: impl Fn(&ChildKind) -> bool,
+    what: &str,
+    namespace: &Option<String>,
+    watches: &mut JoinSet<()>,
+    requeue: bool,
+) -> Option<bool> {
     let available = flag.load(Ordering::Relaxed);
-    match discovery::optional(&ctx.client, o.group, o.kinds).await {
+    match found {
         Ok(Some(resources)) if !available => {
-            watch_kinds(ctx, resources, namespace, watches, |k| k.group == o.group).await;
+            watch_kinds(ctx, resources, namespace, watches, &ours).await;
             flag.store(true, Ordering::Relaxed);
-            tracing::info!("{} CRDs are served", o.what);
+            tracing::info!("{what} CRDs are served");
             if requeue {
                 ctx.trigger_all();
             }
+            Some(true)
         }
         Ok(None) if available => {
             flag.store(false, Ordering::Relaxed);
-            ctx.children.write().unwrap_or_else(|e| e.into_inner()).retain(|c| c.kind.group != o.group);
+            ctx.children.write().unwrap_or_else(|e| e.into_inner()).retain(|c| !ours(&c.kind));
             watches.abort_all();
-            tracing::warn!("{} CRDs are no longer served: their objects are skipped", o.what);
+            tracing::warn!("{what} CRDs are no longer served: their objects are skipped");
             ctx.trigger_all();
+            Some(false)
         }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(group = o.group, error = %e, "could not discover an optional API group"),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not discover {what} API groups");
+            None
+        }
     }
 }

@@ -82,33 +82,26 @@ fn spec_for(le: &LeaderElection, previous: Option<&LeaseSpec>, now: Timestamp) -
 /// Lease afterwards.
 pub async fn try_acquire(api: &Api<Lease>, le: &LeaderElection) -> Result<bool, kube::Error> {
     let now = Timestamp::now();
-    match api.get_opt(&le.name).await? {
+    let written = match api.get_opt(&le.name).await? {
         None => {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(le.name.clone()),
-                    namespace: Some(le.namespace.clone()),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(spec_for(le, None, now)),
+            let metadata = ObjectMeta {
+                name: Some(le.name.clone()),
+                namespace: Some(le.namespace.clone()),
+                ..ObjectMeta::default()
             };
-            match api.create(&PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
-                Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
-                Err(e) => Err(e),
-            }
+            api.create(&PostParams::default(), &Lease { metadata, spec: Some(spec_for(le, None, now)) }).await
         }
+        Some(lease) if !can_take(&lease, &le.identity, now) => return Ok(false),
         Some(mut lease) => {
-            if !can_take(&lease, &le.identity, now) {
-                return Ok(false);
-            }
             lease.spec = Some(spec_for(le, lease.spec.as_ref(), now));
-            match api.replace(&le.name, &PostParams::default(), &lease).await {
-                Ok(_) => Ok(true),
-                Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
-                Err(e) => Err(e),
-            }
+            api.replace(&le.name, &PostParams::default(), &lease).await
         }
+    };
+    // 409: another instance wrote the Lease first.
+    match written {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use tokio::net::TcpListener;
 
 use crate::counting::WriteCounter;
@@ -31,6 +31,12 @@ fn histogram() -> Histogram {
     // 1 ms … about 33 s: a no-op reconcile takes milliseconds, one that
     // applies a cluster's objects seconds.
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// `metric`, registered under `name`.
+fn registered<M: Metric + Clone>(r: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    r.register(name, help, metric.clone());
+    metric
 }
 
 /// The operator's metrics.
@@ -68,53 +74,48 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new(writes: WriteCounter) -> Self {
-        let mut registry = Registry::with_prefix("magnetar");
-        let reconciles = Family::<KindLabel, Counter>::default();
-        let errors = Family::<KindLabel, Counter>::default();
-        let invalid = Family::<KindLabel, Counter>::default();
-        let duration = Family::<KindLabel, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
-        let queue_depth = Family::<KindLabel, Gauge>::default();
-        let (applied, deleted, status_updates) = (Counter::default(), Counter::default(), Counter::default());
-        let (istio_available, leader, ready_gauge) = (Gauge::default(), Gauge::default(), Gauge::default());
-        registry.register("reconciles", "Reconciles run", reconciles.clone());
-        registry.register("reconcile_errors", "Reconciles that failed (retried with back-off)", errors.clone());
-        registry.register("invalid_specs", "Reconciles that found an invalid spec", invalid.clone());
-        registry.register("reconcile_duration_seconds", "Time one reconcile took", duration.clone());
-        registry.register("queue_depth", "Resources queued for a reconcile and not yet picked up", queue_depth.clone());
-        registry.register("write_requests", "Write requests sent to the API server (lease renewals excluded)", {
-            WriteGauge { writes: writes.clone(), lease: false }
-        });
-        registry.register("lease_writes", "Lease writes of the leader election", {
-            WriteGauge { writes: writes.clone(), lease: true }
-        });
-        registry.register(
-            "forbidden_requests",
-            "Requests the API server refused with 403 Forbidden, by verb and resource (a permission missing from the operator's role)",
-            writes.forbidden(),
-        );
-        registry.register("objects_applied", "Objects applied by server-side apply", applied.clone());
-        registry.register("objects_deleted", "Objects deleted because they were no longer desired", deleted.clone());
-        registry.register("status_updates", "Status updates", status_updates.clone());
-        registry.register("istio_available", "1 when Istio's CRDs are served", istio_available.clone());
-        registry.register("leader", "1 while this instance holds the leader lease", leader.clone());
-        registry.register("ready", "1 when caches are synced and controllers run", ready_gauge.clone());
+        let mut r = Registry::with_prefix("magnetar");
+        // Fields in the order of /metrics: each is registered as it is made.
         Metrics {
-            registry,
-            writes,
-            reconciles,
-            errors,
-            invalid,
-            duration,
-            queue_depth,
+            reconciles: registered(&mut r, "reconciles", "Reconciles run", Family::default()),
+            errors: registered(
+                &mut r,
+                "reconcile_errors",
+                "Reconciles that failed (retried with back-off)",
+                Family::default(),
+            ),
+            invalid: registered(&mut r, "invalid_specs", "Reconciles that found an invalid spec", Family::default()),
+            duration: registered(&mut r, "reconcile_duration_seconds", "Time one reconcile took", {
+                Family::new_with_constructor(histogram as fn() -> Histogram)
+            }),
+            queue_depth: registered(&mut r, "queue_depth", "Resources queued for a reconcile and not yet picked up", {
+                Family::default()
+            }),
+            writes: {
+                let help = "Write requests sent to the API server (lease renewals excluded)";
+                r.register("write_requests", help, WriteGauge { writes: writes.clone(), lease: false });
+                r.register("lease_writes", "Lease writes of the leader election", {
+                    WriteGauge { writes: writes.clone(), lease: true }
+                });
+                r.register(
+                    "forbidden_requests",
+                    "Requests the API server refused with 403 Forbidden, by verb and resource (a permission missing from the operator's role)",
+                    writes.forbidden(),
+                );
+                writes
+            },
+            applied: registered(&mut r, "objects_applied", "Objects applied by server-side apply", Counter::default()),
+            deleted: registered(&mut r, "objects_deleted", "Objects deleted because they were no longer desired", {
+                Counter::default()
+            }),
+            status_updates: registered(&mut r, "status_updates", "Status updates", Counter::default()),
+            istio_available: registered(&mut r, "istio_available", "1 when Istio's CRDs are served", Gauge::default()),
+            leader: registered(&mut r, "leader", "1 while this instance holds the leader lease", Gauge::default()),
+            ready_gauge: registered(&mut r, "ready", "1 when caches are synced and controllers run", Gauge::default()),
             queued: Mutex::new(HashSet::new()),
-            applied,
-            deleted,
-            status_updates,
-            istio_available,
-            leader,
-            ready_gauge,
             ready: AtomicBool::new(false),
             standby: AtomicBool::new(false),
+            registry: r,
         }
     }
 

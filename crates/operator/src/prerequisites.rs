@@ -21,9 +21,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
-use magnetar_desired::Object;
-
-use crate::context::{Live, Triggers};
+use crate::context::Triggers;
 use crate::kinds::{GATEWAY_API, MainKind, NETWORKING_ISTIO};
 
 pub use magnetar_desired::prerequisites::{Prerequisite as Missing, REASON_GATEWAY_PODS, REASON_GATEWAY_SECRET};
@@ -42,16 +40,6 @@ pub fn summary(missing: &[Missing], path: &str) -> String {
 /// held back while a prerequisite is missing.
 pub fn is_external_access(group: &str, kind: &str) -> bool {
     (group == NETWORKING_ISTIO && (kind == "Gateway" || kind == "VirtualService")) || group == GATEWAY_API
-}
-
-/// [`is_external_access`] of a desired object.
-pub fn object_is_external_access(o: &Object) -> bool {
-    is_external_access(o.group(), &o.kind)
-}
-
-/// [`is_external_access`] of a live object.
-pub fn live_is_external_access(l: &Live) -> bool {
-    is_external_access(l.kind.group, l.kind.kind)
 }
 
 /// A resource waiting for a prerequisite.
@@ -81,11 +69,6 @@ impl Waits {
                 waits.appeared(&triggers, &missing);
             });
         }
-    }
-
-    /// How many prerequisites are being watched (for tests and metrics).
-    pub fn watched(&self) -> usize {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     fn appeared(&self, triggers: &Triggers, missing: &Missing) {

@@ -54,15 +54,18 @@ pub enum Role {
     ReadOnly,
 }
 
+/// Each role and its name in `srvr`'s `Mode:` line.
+const ROLES: [(Role, &str); 5] = [
+    (Role::Leader, "leader"),
+    (Role::Follower, "follower"),
+    (Role::Observer, "observer"),
+    (Role::Standalone, "standalone"),
+    (Role::ReadOnly, "read-only"),
+];
+
 impl Role {
     pub fn name(self) -> &'static str {
-        match self {
-            Role::Leader => "leader",
-            Role::Follower => "follower",
-            Role::Observer => "observer",
-            Role::Standalone => "standalone",
-            Role::ReadOnly => "read-only",
-        }
+        ROLES.iter().find(|(r, _)| *r == self).map_or("", |(_, n)| n)
     }
 }
 
@@ -70,12 +73,11 @@ impl Role {
 pub fn parse_srvr(answer: &str) -> Result<Role, String> {
     let mode = answer.lines().find_map(|l| l.trim().strip_prefix("Mode:")).map(str::trim);
     match mode {
-        Some("leader") => Ok(Role::Leader),
-        Some("follower") => Ok(Role::Follower),
-        Some("observer") => Ok(Role::Observer),
-        Some("standalone") => Ok(Role::Standalone),
-        Some("read-only") => Ok(Role::ReadOnly),
-        Some(other) => Err(format!("unknown mode {other:?} in the srvr answer")),
+        Some(mode) => ROLES
+            .iter()
+            .find(|(_, n)| *n == mode)
+            .map(|(r, _)| *r)
+            .ok_or_else(|| format!("unknown mode {mode:?} in the srvr answer")),
         None if answer.trim().is_empty() => Err("the connection closed without an answer to srvr".into()),
         None => {
             let first = answer.lines().next().unwrap_or_default().trim();

@@ -158,27 +158,8 @@ impl Operator {
     }
 }
 
-fn spawn_main<K>(
-    tasks: &mut JoinSet<()>,
-    client: &Client,
-    namespace: &Option<String>,
-    writer: Writer<K>,
-    ctx: &Arc<Context>,
-) where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + controller::Kind
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    tasks.spawn(watch::main_kind(client.clone(), namespace.clone(), writer, ctx.clone()));
-}
-
 async fn run_applier<K, F, Fut>(
-    reconcile: F,
+    mut reconcile: F,
     ctx: Arc<Context>,
     store: Store<K>,
     queue: mpsc::UnboundedReceiver<ObjectRef<K>>,
@@ -190,8 +171,9 @@ async fn run_applier<K, F, Fut>(
     Fut: Future<Output = Result<Action, Error>> + Send + 'static,
 {
     let queue = queue.map(Ok::<_, std::convert::Infallible>).take_until(shutdown);
+    // Boxed: the applier wants a reconcile future that is Unpin.
     let stream = applier(
-        reconcile_boxed(reconcile),
+        move |obj, ctx| reconcile(obj, ctx).boxed(),
         controller::error_policy::<K>,
         ctx,
         store,
@@ -208,16 +190,6 @@ async fn run_applier<K, F, Fut>(
             }
         })
         .await;
-}
-
-fn reconcile_boxed<K, F, Fut>(
-    mut f: F,
-) -> impl FnMut(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, Result<Action, Error>>
-where
-    F: FnMut(Arc<K>, Arc<Context>) -> Fut,
-    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
-{
-    move |obj, ctx| f(obj, ctx).boxed()
 }
 
 fn component_applier<K: ComponentResource>(
@@ -292,11 +264,11 @@ async fn controllers(
 
     // Watches. Dropping the JoinSet (on return or abort) stops them.
     let mut tasks = JoinSet::new();
-    spawn_main(&mut tasks, &client, &ns, coord_w, &ctx);
-    spawn_main(&mut tasks, &client, &ns, zk_w, &ctx);
-    spawn_main(&mut tasks, &client, &ns, bk_w, &ctx);
-    spawn_main(&mut tasks, &client, &ns, pb_w, &ctx);
-    spawn_main(&mut tasks, &client, &ns, pp_w, &ctx);
+    tasks.spawn(watch::main_kind(client.clone(), ns.clone(), coord_w, ctx.clone()));
+    tasks.spawn(watch::main_kind(client.clone(), ns.clone(), zk_w, ctx.clone()));
+    tasks.spawn(watch::main_kind(client.clone(), ns.clone(), bk_w, ctx.clone()));
+    tasks.spawn(watch::main_kind(client.clone(), ns.clone(), pb_w, ctx.clone()));
+    tasks.spawn(watch::main_kind(client.clone(), ns.clone(), pp_w, ctx.clone()));
     for (ar, writer) in child_writers {
         tasks.spawn(watch::child_kind(client.clone(), ns.clone(), ar, writer, ctx.clone()));
     }

@@ -355,20 +355,11 @@ pub fn component_status(o: &Observed) -> ComponentStatus {
     }
 }
 
-/// A component as the coordinator sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MemberView {
-    pub kind: String,
-    pub name: String,
-    pub ready: bool,
-    pub message: Option<String>,
-}
-
 /// The coordinator's status: its components and Ready over all of them.
 pub fn coordinator_status(
     previous: Option<&CoordinatorStatus>,
     generation: Option<i64>,
-    members: Vec<MemberView>,
+    members: Vec<ManagedComponent>,
     held: &[String],
     problem: Option<&Problem>,
     now: Timestamp,
@@ -422,14 +413,7 @@ pub fn coordinator_status(
             conditions.push(cond(DEGRADED, false, "AsExpected", "the components match the coordinator".into()));
         }
     }
-    CoordinatorStatus {
-        observed_generation: generation,
-        components: members
-            .into_iter()
-            .map(|m| ManagedComponent { kind: m.kind, name: m.name, ready: m.ready, message: m.message })
-            .collect(),
-        conditions,
-    }
+    CoordinatorStatus { observed_generation: generation, components: members, conditions }
 }
 
 /// A merge patch that turns `old` into `new`: `new` with explicit nulls for
@@ -622,7 +606,7 @@ mod tests {
     #[test]
     fn coordinator_ready_over_its_components() {
         let now = Timestamp::from_second(1_700_000_000).unwrap();
-        let m = |ready| MemberView { kind: "ZooKeeperCluster".into(), name: "pc".into(), ready, message: None };
+        let m = |ready| ManagedComponent { kind: "ZooKeeperCluster".into(), name: "pc".into(), ready, message: None };
         let s = coordinator_status(None, Some(1), vec![m(true)], &[], None, now);
         assert_eq!(s.conditions[0].status, "True");
         let s = coordinator_status(None, Some(1), vec![m(false)], &[], None, now);

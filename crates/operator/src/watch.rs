@@ -39,7 +39,8 @@ pub fn pod_selector() -> String {
     format!("{APP_INSTANCE},{APP_NAME} in (zookeeper,bookkeeper,pulsar-broker,pulsar-proxy,pulsar-toolset)")
 }
 
-fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+/// The API of `K` in `namespace`, or in every namespace.
+pub fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
 {
@@ -85,6 +86,21 @@ fn keep_pod_fields(meta: &mut ObjectMeta) {
     *meta = kept;
 }
 
+/// The object a watch event is about, and whether it was deleted; `None`
+/// for the events about no one object, and for errors (logged: the watcher
+/// retries with back-off).
+fn change<K>(event: Result<Event<K>, watcher::Error>, kind: &str) -> Option<(K, bool)> {
+    match event {
+        Ok(Event::Apply(o) | Event::InitApply(o)) => Some((o, false)),
+        Ok(Event::Delete(o)) => Some((o, true)),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(kind, error = %e, "watch failed; retrying");
+            None
+        }
+    }
+}
+
 fn fingerprint<T: Hash>(v: T) -> u64 {
     let mut h = DefaultHasher::new();
     v.hash(&mut h);
@@ -112,15 +128,7 @@ where
     let stream = reflector::reflector(writer, watch.modify(|o| keep_coordinator_fields(o.meta_mut())));
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
-        let (obj, deleted) = match event {
-            Ok(Event::Apply(o) | Event::InitApply(o)) => (o, false),
-            Ok(Event::Delete(o)) => (o, true),
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(kind = K::MAIN.kind(), error = %e, "watch failed; retrying");
-                continue;
-            }
-        };
+        let Some((obj, deleted)) = change(event, K::MAIN.kind()) else { continue };
         let ns = obj.namespace().unwrap_or_default();
         let name = obj.name_any();
         let uid = obj.uid().unwrap_or_default();
@@ -158,14 +166,7 @@ pub async fn child_kind(
     let stream = reflector::reflector(writer, watch);
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
-        let obj = match event {
-            Ok(Event::Apply(o) | Event::InitApply(o) | Event::Delete(o)) => o,
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(kind = %ar.kind, error = %e, "watch failed; retrying");
-                continue;
-            }
-        };
+        let Some((obj, _)) = change(event, &ar.kind) else { continue };
         let ns = obj.namespace().unwrap_or_default();
         for owner in obj.owner_references().iter().filter(|r| r.controller == Some(true)) {
             if let Some(kind) = MainKind::from_kind(&owner.kind) {
@@ -183,25 +184,14 @@ pub async fn pods(
     writer: Writer<PartialObjectMeta<Pod>>,
     ctx: Arc<Context>,
 ) {
-    let api: Api<PartialObjectMeta<Pod>> = match namespace.as_deref() {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let api = api_for::<PartialObjectMeta<Pod>>(&client, namespace.as_deref());
     let config = watcher::Config::default().labels(&pod_selector());
     let mut seen: HashMap<String, u64> = HashMap::new();
     let watch = watcher::watcher(api, config).default_backoff();
     let stream = reflector::reflector(writer, watch.modify(|p| keep_pod_fields(&mut p.metadata)));
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
-        let (pod, deleted) = match event {
-            Ok(Event::Apply(o) | Event::InitApply(o)) => (o, false),
-            Ok(Event::Delete(o)) => (o, true),
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "pod watch failed; retrying");
-                continue;
-            }
-        };
+        let Some((pod, deleted)) = change(event, "Pod") else { continue };
         let uid = pod.uid().unwrap_or_default();
         let ann = pod.metadata.annotations.as_ref();
         let mesh = (

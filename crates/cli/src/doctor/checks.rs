@@ -12,9 +12,10 @@ use magnetar_api::labels::{DATAPLANE_MODE, ISTIO_REV};
 use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarProxy, ZooKeeperCluster};
 use magnetar_desired::listeners::BrokerListeners;
 use magnetar_desired::mesh::{Enrolment, PodEnrolment};
-use magnetar_desired::names::{self, Component};
+use magnetar_desired::names;
 use magnetar_desired::prerequisites::{self, Prerequisite};
 use magnetar_desired::validate::{ValidBroker, ValidProxy};
+use magnetar_operator::controller::component::ComponentResource;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -65,8 +66,9 @@ pub struct Snapshot {
     pub secrets: BTreeMap<(String, String), Option<CertInfo>>,
     /// `defaultConfig.proxyMetadata` of the mesh config.
     pub proxy_metadata: BTreeMap<String, String>,
-    /// Istio minor version (24 for 1.24.x), from istiod's image, if known.
-    pub istio_minor: Option<u32>,
+    /// istiod's version and the mesh config's DNS flags, read as the
+    /// operator reads them.
+    pub mesh_dns: magnetar_operator::discovery::MeshDns,
     /// The cluster DNS domain the user says the cluster has (empty: the
     /// default, cluster.local).
     pub cluster_domain: String,
@@ -122,39 +124,32 @@ struct ComponentView<'a> {
     name: String,
     namespace: String,
     enrolment: Enrolment,
-    ambient: bool,
     pods: Vec<&'a Pod>,
 }
 
 impl Snapshot {
     fn views(&self) -> Vec<ComponentView<'_>> {
-        let mut v = Vec::new();
-        let mut add = |kind, meta: &kube::core::ObjectMeta, component, enrolment: Enrolment| {
-            let name = meta.name.clone().unwrap_or_default();
-            let namespace = meta.namespace.clone().unwrap_or_default();
-            let selector = names::selector(component, &name);
+        let mut v = self.views_of(&self.zookeepers);
+        v.extend(self.views_of(&self.bookkeepers));
+        v.extend(self.views_of(&self.brokers));
+        v.extend(self.views_of(&self.proxies));
+        v
+    }
+
+    /// Each resource with its pods (found as its Services find them).
+    fn views_of<K: ComponentResource>(&self, resources: &[K]) -> Vec<ComponentView<'_>> {
+        let view = |r: &K| {
+            let (name, namespace) = (r.name_any(), r.namespace().unwrap_or_default());
+            let selector = names::selector(K::COMPONENT, &name);
             let pods = self
                 .pods
                 .iter()
                 .filter(|p| p.namespace().as_deref() == Some(&namespace))
                 .filter(|p| selector.iter().all(|(k, val)| p.labels().get(k) == Some(val)))
                 .collect();
-            let ambient = enrolment == Enrolment::Ambient;
-            v.push(ComponentView { kind, name, namespace, enrolment, ambient, pods });
+            ComponentView { kind: K::MAIN.kind(), name, namespace, enrolment: r.enrolment(), pods }
         };
-        for r in &self.zookeepers {
-            add("ZooKeeperCluster", &r.metadata, Component::ZooKeeper, Enrolment::of(r.spec.istio.as_ref()));
-        }
-        for r in &self.bookkeepers {
-            add("BookKeeperCluster", &r.metadata, Component::BookKeeper, Enrolment::of(r.spec.istio.as_ref()));
-        }
-        for r in &self.brokers {
-            add("PulsarBroker", &r.metadata, Component::Broker, Enrolment::of(r.spec.istio.as_ref()));
-        }
-        for r in &self.proxies {
-            add("PulsarProxy", &r.metadata, Component::Proxy, Enrolment::of(r.spec.istio.as_ref()));
-        }
-        v
+        resources.iter().map(view).collect()
     }
 }
 
@@ -166,7 +161,7 @@ pub fn check(s: &Snapshot) -> Vec<Finding> {
         pods(v, &mut out);
         namespace_labels(s, v, &mut out);
     }
-    if views.iter().any(|v| v.ambient) {
+    if views.iter().any(|v| v.enrolment == Enrolment::Ambient) {
         ztunnel(s, &mut out);
         if views.iter().any(|v| matches!(v.enrolment, Enrolment::Sidecar { .. })) {
             hbone(s, &mut out);
@@ -451,16 +446,13 @@ fn broker(s: &Snapshot, b: &PulsarBroker, out: &mut Vec<Finding>) {
     }
     let mesh_hosts = b.spec.istio.as_ref().and_then(|i| i.gateway.as_ref()).is_some_and(|g| g.mesh_internal_hosts());
     let ambient = b.spec.istio.as_ref().is_some_and(|i| i.dataplane_mode() == DataplaneMode::Ambient);
-    if mesh_hosts && !ambient && s.istio_minor.is_some_and(|m| m < 25) {
-        let on = |k: &str| s.proxy_metadata.get(k).map(String::as_str) == Some("true");
-        if !(on("ISTIO_META_DNS_CAPTURE") && on("ISTIO_META_DNS_AUTO_ALLOCATE")) {
-            out.push(bad(
-                Severity::Warning,
-                &subj,
-                "per-broker ServiceEntries need DNS capture with address auto-allocation, which is off on this Istio version",
-                "set proxyMetadata ISTIO_META_DNS_CAPTURE and ISTIO_META_DNS_AUTO_ALLOCATE to \"true\", or istio.gateway.meshInternalHosts: false",
-            ));
-        }
+    if mesh_hosts && !ambient && s.mesh_dns.capture_off() {
+        out.push(bad(
+            Severity::Warning,
+            &subj,
+            "per-broker ServiceEntries need DNS capture with address auto-allocation, which is off on this Istio version",
+            "set proxyMetadata ISTIO_META_DNS_CAPTURE and ISTIO_META_DNS_AUTO_ALLOCATE to \"true\", or istio.gateway.meshInternalHosts: false",
+        ));
     }
 }
 

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use magnetar_desired::listeners::BrokerListeners;
 use magnetar_desired::prerequisites::{self, Prerequisite};
+use magnetar_operator::watch::api_for as api;
 
 use checks::{CertInfo, Severity, Snapshot};
 
@@ -25,16 +26,6 @@ pub struct Args {
     /// must be in it.
     #[arg(long, env = crate::CLUSTER_DOMAIN_ENV, default_value = magnetar_desired::names::DEFAULT_CLUSTER_DOMAIN, value_parser = crate::cluster_domain)]
     cluster_domain: String,
-}
-
-fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
-{
-    match ns {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -78,9 +69,7 @@ async fn snapshot(client: &Client, ns: Option<&str>) -> anyhow::Result<Snapshot>
     if let Some(cm) = Api::<ConfigMap>::namespaced(client.clone(), istio_system).get_opt("istio").await? {
         s.proxy_metadata = proxy_metadata(cm.data.as_ref().and_then(|d| d.get("mesh")).map(String::as_str));
     }
-    if let Some(istiod) = Api::<Deployment>::namespaced(client.clone(), istio_system).get_opt("istiod").await? {
-        s.istio_minor = istio_minor(&istiod);
-    }
+    s.mesh_dns = magnetar_operator::discovery::mesh_dns(client).await?;
     for b in &s.brokers.clone() {
         let Some(ext) = BrokerListeners::of(b).external else { continue };
         let gw = ext.gateway;
@@ -142,13 +131,6 @@ fn proxy_metadata(mesh: Option<&str>) -> BTreeMap<String, String> {
         .as_object()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
         .unwrap_or_default()
-}
-
-/// The minor version from istiod's image tag (`.../pilot:1.24.2` → 24).
-fn istio_minor(istiod: &Deployment) -> Option<u32> {
-    let image = istiod.spec.as_ref()?.template.spec.as_ref()?.containers.first()?.image.clone()?;
-    let tag = image.rsplit_once(':')?.1;
-    tag.split('.').nth(1)?.parse().ok()
 }
 
 /// DNS names of the certificate in a TLS secret.

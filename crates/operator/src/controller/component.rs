@@ -65,65 +65,47 @@ pub trait ComponentResource:
     }
 }
 
+/// The items every component kind states alike: its component, its store,
+/// its status and its mesh enrolment.
+macro_rules! component_basics {
+    ($component:ident, $store:ident) => {
+        const COMPONENT: Component = Component::$component;
+        fn store(ctx: &Context) -> &Store<Self> {
+            &ctx.stores.$store
+        }
+        fn current_status(&self) -> Option<&ComponentStatus> {
+            self.status.as_ref()
+        }
+        fn enrolment(&self) -> Enrolment {
+            Enrolment::of(self.spec.istio.as_ref())
+        }
+    };
+}
+
 impl ComponentResource for ZooKeeperCluster {
-    const COMPONENT: Component = Component::ZooKeeper;
-    fn store(ctx: &Context) -> &Store<Self> {
-        &ctx.stores.zookeepers
-    }
+    component_basics!(ZooKeeper, zookeepers);
     fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
-        let valid = validate::zookeeper(self)?;
-        Ok(Desired { objects: magnetar_desired::zookeeper_objects(&valid, ctx), gateway: None, unauthenticated: false })
-    }
-    fn current_status(&self) -> Option<&ComponentStatus> {
-        self.status.as_ref()
-    }
-    fn enrolment(&self) -> Enrolment {
-        Enrolment::of(self.spec.istio.as_ref())
+        Ok(Desired::internal(magnetar_desired::zookeeper_objects(&validate::zookeeper(self)?, ctx)))
     }
 }
 
 impl ComponentResource for BookKeeperCluster {
-    const COMPONENT: Component = Component::BookKeeper;
-    fn store(ctx: &Context) -> &Store<Self> {
-        &ctx.stores.bookkeepers
-    }
+    component_basics!(BookKeeper, bookkeepers);
     fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
-        let valid = validate::bookkeeper(self)?;
-        Ok(Desired {
-            objects: magnetar_desired::bookkeeper_objects(&valid, ctx),
-            gateway: None,
-            unauthenticated: false,
-        })
-    }
-    fn current_status(&self) -> Option<&ComponentStatus> {
-        self.status.as_ref()
-    }
-    fn enrolment(&self) -> Enrolment {
-        Enrolment::of(self.spec.istio.as_ref())
+        Ok(Desired::internal(magnetar_desired::bookkeeper_objects(&validate::bookkeeper(self)?, ctx)))
     }
     fn zk_servers(&self) -> Vec<(&'static str, &str)> {
         // Absent when metadataServiceUri names another store (Oxia).
-        let mut v: Vec<_> = self
-            .spec
-            .zk_servers
-            .as_deref()
-            .filter(|z| !z.is_empty())
-            .map(|z| ("spec.zkServers", z))
-            .into_iter()
-            .collect();
         let ar = self.spec.auto_recovery.as_ref().and_then(|a| a.conf.as_ref()).and_then(|c| c.zk_servers.as_deref());
-        if let Some(zk) = ar.filter(|z| !z.is_empty()) {
-            v.push(("spec.autoRecovery.conf.zkServers", zk));
-        }
-        v
+        [("spec.zkServers", self.spec.zk_servers.as_deref()), ("spec.autoRecovery.conf.zkServers", ar)]
+            .into_iter()
+            .filter_map(|(path, zk)| zk.filter(|z| !z.is_empty()).map(|z| (path, z)))
+            .collect()
     }
 }
 
 impl ComponentResource for PulsarBroker {
-    const COMPONENT: Component = Component::Broker;
-    fn store(ctx: &Context) -> &Store<Self> {
-        &ctx.stores.brokers
-    }
+    component_basics!(Broker, brokers);
     fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
         let valid = validate::broker(self)?;
         let unauthenticated = valid.exposed_without_authentication();
@@ -132,12 +114,6 @@ impl ComponentResource for PulsarBroker {
             gateway: valid.gateway(),
             unauthenticated,
         })
-    }
-    fn current_status(&self) -> Option<&ComponentStatus> {
-        self.status.as_ref()
-    }
-    fn enrolment(&self) -> Enrolment {
-        Enrolment::of(self.spec.istio.as_ref())
     }
     fn zk_servers(&self) -> Vec<(&'static str, &str)> {
         // With metadataStoreUrl the brokers do not use zkServers at all.
@@ -153,20 +129,11 @@ impl ComponentResource for PulsarBroker {
 }
 
 impl ComponentResource for PulsarProxy {
-    const COMPONENT: Component = Component::Proxy;
-    fn store(ctx: &Context) -> &Store<Self> {
-        &ctx.stores.proxies
-    }
+    component_basics!(Proxy, proxies);
     fn build(&self, ctx: &BuildContext) -> Result<Desired<'_>, Invalid> {
         let valid = validate::proxy(self)?;
         let unauthenticated = valid.exposed_without_authentication();
         Ok(Desired { objects: magnetar_desired::proxy_objects(&valid, ctx), gateway: valid.gateway(), unauthenticated })
-    }
-    fn current_status(&self) -> Option<&ComponentStatus> {
-        self.status.as_ref()
-    }
-    fn enrolment(&self) -> Enrolment {
-        Enrolment::of(self.spec.istio.as_ref())
     }
 }
 
@@ -179,14 +146,19 @@ pub struct Desired<'a> {
     pub unauthenticated: bool,
 }
 
+impl Desired<'_> {
+    /// The objects of a component without external access.
+    fn internal(objects: Vec<Object>) -> Self {
+        Desired { objects, gateway: None, unauthenticated: false }
+    }
+}
+
 /// Checks the schema cannot do, against the cluster. Empty when all pass.
 async fn check<K: ComponentResource>(obj: &K, ctx: &Context, zookeepers: &[String]) -> Result<Vec<FieldError>, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let mut errors = Vec::new();
     for (path, zk) in obj.zk_servers() {
-        if let Some(e) = checks::zk_servers(&ctx.client, path, zk, &ns, zookeepers).await.map_err(Error::Check)? {
-            errors.push(e);
-        }
+        errors.extend(checks::zk_servers(&ctx.client, path, zk, &ns, zookeepers).await.map_err(Error::Check)?);
     }
     Ok(errors)
 }
@@ -284,6 +256,7 @@ fn observe<K: ComponentResource>(obj: &K, ctx: &Context) -> Seen {
 }
 
 /// The desired objects, or why there are none; and the external access.
+#[derive(Default)]
 struct Planned {
     desired: Vec<Object>,
     problem: Option<Problem>,
@@ -302,14 +275,7 @@ async fn build_and_check<K: ComponentResource>(obj: &K, ctx: &Context, seen: &Se
     let mut bctx = seen.inventory.context_for(obj.meta(), &ctx.identity);
     bctx.migrating = seen.migrating;
     bctx.cluster_domain = ctx.cluster_domain.clone();
-    let invalid = |why: String| Planned {
-        desired: Vec::new(),
-        problem: Some(Problem::Invalid(why)),
-        missing: Vec::new(),
-        external: None,
-        unauthenticated: None,
-        monitoring: None,
-    };
+    let invalid = |why: String| Planned { problem: Some(Problem::Invalid(why)), ..Default::default() };
     let Desired { objects: mut desired, gateway, unauthenticated } = match obj.build(&bctx) {
         Ok(built) => built,
         Err(e) => return Ok(invalid(e.to_string())),
@@ -349,9 +315,9 @@ async fn apply(ctx: &Context, seen: &Seen, plan: &Planned) -> Result<Outcome, Er
     if plan.missing.is_empty() {
         return apply::sync(ctx, &seen.ns, &plan.desired, &seen.live).await;
     }
-    let desired: Vec<Object> =
-        plan.desired.iter().filter(|o| !prerequisites::object_is_external_access(o)).cloned().collect();
-    let live: Vec<Live> = seen.live.iter().filter(|l| !prerequisites::live_is_external_access(l)).cloned().collect();
+    let held_back = prerequisites::is_external_access;
+    let desired: Vec<Object> = plan.desired.iter().filter(|o| !held_back(o.group(), &o.kind)).cloned().collect();
+    let live: Vec<Live> = seen.live.iter().filter(|l| !held_back(l.kind.group, l.kind.kind)).cloned().collect();
     apply::sync(ctx, &seen.ns, &desired, &live).await
 }
 
@@ -496,28 +462,22 @@ async fn report<K: ComponentResource>(ctx: &Context, obj: &K, r: Report<'_>, pas
         let before = previous.and_then(|s| s.conditions.iter().find(|c| c.type_ == type_));
         written && before.is_none_or(|c| c.reason != reason || c.message != msg)
     };
-    if let Some((reason, msg)) = blocked.as_ref().filter(|(r, m)| changed(PROGRESSING, r, m)) {
-        events::publish(ctx, obj, EventType::Warning, reason, "Restart", msg.clone()).await;
-    }
+    // (condition, reason, action, message) of each warning that may apply.
     let waiting = match &plan.external {
-        Some(ExternalAccess::Waiting(reason, msg)) if changed(EXTERNAL_ACCESS, reason, msg) => Some((reason, msg)),
+        Some(ExternalAccess::Waiting(reason, msg)) => Some((EXTERNAL_ACCESS, *reason, "ExternalAccess", msg)),
         _ => None,
     };
-    if let Some((reason, msg)) = waiting {
-        events::publish(ctx, obj, EventType::Warning, reason, "ExternalAccess", msg.clone()).await;
-    }
-    if let Some(msg) =
-        plan.unauthenticated.as_ref().filter(|m| changed(EDGE_AUTHENTICATION, security::REASON_UNAUTHENTICATED, m))
-    {
-        events::publish(
-            ctx,
-            obj,
-            EventType::Warning,
-            security::REASON_UNAUTHENTICATED,
-            "EdgeAuthentication",
-            msg.clone(),
-        )
-        .await;
+    let warnings = [
+        blocked.as_ref().map(|(reason, msg)| (PROGRESSING, *reason, "Restart", msg)),
+        waiting,
+        plan.unauthenticated
+            .as_ref()
+            .map(|msg| (EDGE_AUTHENTICATION, security::REASON_UNAUTHENTICATED, "EdgeAuthentication", msg)),
+    ];
+    for (condition, reason, action, msg) in warnings.into_iter().flatten() {
+        if changed(condition, reason, msg) {
+            events::publish(ctx, obj, EventType::Warning, reason, action, msg.clone()).await;
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
-use magnetar_api::status::{ComponentStatus, READY};
-use magnetar_api::{BookKeeperCluster, PulsarBroker, PulsarCoordinator, PulsarProxy, ZooKeeperCluster};
+use magnetar_api::PulsarCoordinator;
+use magnetar_api::status::{ComponentStatus, ManagedComponent, READY};
 use magnetar_desired::BuildContext;
 use magnetar_desired::cluster::{ClusterKey, Inventory};
 use magnetar_desired::propagate;
@@ -24,12 +24,12 @@ use magnetar_desired::propagate;
 use super::{Kind, Pass, patch_status};
 use crate::apply::{self, Outcome};
 use crate::context::{Context, Live};
-use crate::controller::component::workloads;
+use crate::controller::component::{ComponentResource, workloads};
 use crate::error::Error;
 use crate::events;
 use crate::kinds::{MainKind, is_istio_group};
 use crate::rollout::{self, Decision, Member};
-use crate::status::{self, MemberView, Problem, Workload};
+use crate::status::{self, Problem, Workload};
 
 /// A component linked to the coordinator.
 struct Linked {
@@ -42,16 +42,13 @@ struct Linked {
 }
 
 impl Linked {
-    fn of<K: Resource<DynamicType = ()> + Kind + serde::Serialize>(
-        obj: &K,
-        status: Option<&ComponentStatus>,
-    ) -> Option<Self> {
+    fn of<K: ComponentResource>(obj: &K) -> Option<Self> {
         Some(Linked {
             kind: K::MAIN,
             resource: ApiResource::erase::<K>(&()),
             name: obj.name_any(),
             value: serde_json::to_value(obj).ok()?,
-            status: status.cloned(),
+            status: obj.current_status().cloned(),
             generation: obj.meta().generation,
         })
     }
@@ -76,38 +73,14 @@ impl Linked {
 }
 
 fn linked(inventory: &Inventory, namespace: &str, key: &ClusterKey) -> Vec<Linked> {
-    fn mine<K: Resource>(o: &K, namespace: &str, key: &ClusterKey) -> bool {
-        o.meta().namespace.as_deref() == Some(namespace) && &ClusterKey::of(o.meta()) == key
+    let mine = |m: &kube::core::ObjectMeta| m.namespace.as_deref() == Some(namespace) && &ClusterKey::of(m) == key;
+    fn of<K: ComponentResource>(list: &[K], mine: impl Fn(&kube::core::ObjectMeta) -> bool) -> Vec<Linked> {
+        list.iter().filter(|o| mine(o.meta())).filter_map(Linked::of).collect()
     }
-    let mut out = Vec::new();
-    out.extend(
-        inventory
-            .zookeepers
-            .iter()
-            .filter(|o| mine(*o, namespace, key))
-            .filter_map(|o: &ZooKeeperCluster| Linked::of(o, o.status.as_ref())),
-    );
-    out.extend(
-        inventory
-            .bookkeepers
-            .iter()
-            .filter(|o| mine(*o, namespace, key))
-            .filter_map(|o: &BookKeeperCluster| Linked::of(o, o.status.as_ref())),
-    );
-    out.extend(
-        inventory
-            .brokers
-            .iter()
-            .filter(|o| mine(*o, namespace, key))
-            .filter_map(|o: &PulsarBroker| Linked::of(o, o.status.as_ref())),
-    );
-    out.extend(
-        inventory
-            .proxies
-            .iter()
-            .filter(|o| mine(*o, namespace, key))
-            .filter_map(|o: &PulsarProxy| Linked::of(o, o.status.as_ref())),
-    );
+    let mut out = of(&inventory.zookeepers, mine);
+    out.extend(of(&inventory.bookkeepers, mine));
+    out.extend(of(&inventory.brokers, mine));
+    out.extend(of(&inventory.proxies, mine));
     out
 }
 
@@ -228,11 +201,11 @@ async fn report(
     outcome: Option<&Outcome>,
     pass: &mut Pass,
 ) {
-    let mut views: Vec<MemberView> = p
+    let mut views: Vec<ManagedComponent> = p
         .members
         .iter()
         .zip(&p.decisions)
-        .map(|(m, d)| MemberView {
+        .map(|(m, d)| ManagedComponent {
             kind: m.kind.kind().into(),
             name: m.name.clone(),
             ready: m.settled() && *d != Decision::Apply,
@@ -240,7 +213,7 @@ async fn report(
         })
         .collect();
     for w in workloads(live, outcome).iter().map(Workload::from_value) {
-        views.push(MemberView { kind: w.kind.clone(), name: w.name.clone(), ready: w.settled(), message: None });
+        views.push(ManagedComponent { kind: w.kind.clone(), name: w.name.clone(), ready: w.settled(), message: None });
     }
     let previous = coord.status.as_ref();
     let new_status = status::coordinator_status(

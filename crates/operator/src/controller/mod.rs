@@ -136,21 +136,15 @@ pub trait Kind {
     const MAIN: MainKind;
 }
 
-impl Kind for magnetar_api::PulsarCoordinator {
-    const MAIN: MainKind = MainKind::Coordinator;
+macro_rules! main_kind {
+    ($($ty:ident => $kind:ident),*) => {
+        $(impl Kind for magnetar_api::$ty {
+            const MAIN: MainKind = MainKind::$kind;
+        })*
+    };
 }
-impl Kind for magnetar_api::ZooKeeperCluster {
-    const MAIN: MainKind = MainKind::ZooKeeper;
-}
-impl Kind for magnetar_api::BookKeeperCluster {
-    const MAIN: MainKind = MainKind::BookKeeper;
-}
-impl Kind for magnetar_api::PulsarBroker {
-    const MAIN: MainKind = MainKind::Broker;
-}
-impl Kind for magnetar_api::PulsarProxy {
-    const MAIN: MainKind = MainKind::Proxy;
-}
+main_kind!(PulsarCoordinator => Coordinator, ZooKeeperCluster => ZooKeeper, BookKeeperCluster => BookKeeper,
+    PulsarBroker => Broker, PulsarProxy => Proxy);
 
 /// error_policy of every controller: per-object exponential back-off.
 pub fn error_policy<K: Resource<DynamicType = ()> + Kind>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
