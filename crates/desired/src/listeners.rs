@@ -135,6 +135,12 @@ fn handler_proxy(enabled: bool, proxy: Option<bool>, external: bool) -> bool {
     enabled && proxy.unwrap_or(external)
 }
 
+/// `spec.tls` of a broker when enabled: the brokers serve TLS with its
+/// Secret's certificate.
+pub fn own_tls(broker: &PulsarBroker) -> Option<&OwnTls> {
+    broker.spec.tls.as_ref().filter(|t| t.enabled == Some(true))
+}
+
 impl<'a> BrokerListeners<'a> {
     pub fn of(broker: &'a PulsarBroker) -> Self {
         let config = broker.spec.config.as_ref();
@@ -155,7 +161,7 @@ impl<'a> BrokerListeners<'a> {
             _ => None,
         };
         let ext = external.is_some();
-        let own_tls = broker.spec.tls.as_ref().filter(|t| t.enabled == Some(true));
+        let own_tls = own_tls(broker);
         let internal_tls = own_tls.is_some() || config.is_some_and(|c| broker_client_tls(&c.custom));
         BrokerListeners {
             kop,

@@ -173,26 +173,33 @@ impl Context {
         }
     }
 
-    /// Every resource the operator knows: kind, namespace and name.
-    fn every(&self) -> Vec<(MainKind, String, String)> {
-        fn of<K: Resource<DynamicType = ()> + Clone>(
+    /// The resources the operator knows (of `namespace` when given): kind,
+    /// namespace and name.
+    fn every(&self, namespace: Option<&str>) -> Vec<(MainKind, String, String)> {
+        fn of<'a, K: Resource<DynamicType = ()> + Clone + 'a>(
             kind: MainKind,
             store: &Store<K>,
-        ) -> impl Iterator<Item = (MainKind, String, String)> {
-            store.state().into_iter().map(move |o| (kind, o.namespace().unwrap_or_default(), o.name_any()))
+            namespace: Option<&'a str>,
+        ) -> impl Iterator<Item = (MainKind, String, String)> + 'a {
+            let wanted = move |o: &Arc<K>| namespace.is_none_or(|ns| o.meta().namespace.as_deref() == Some(ns));
+            store
+                .state()
+                .into_iter()
+                .filter(wanted)
+                .map(move |o| (kind, o.namespace().unwrap_or_default(), o.name_any()))
         }
-        of(MainKind::Coordinator, &self.stores.coordinators)
-            .chain(of(MainKind::ZooKeeper, &self.stores.zookeepers))
-            .chain(of(MainKind::BookKeeper, &self.stores.bookkeepers))
-            .chain(of(MainKind::Broker, &self.stores.brokers))
-            .chain(of(MainKind::Proxy, &self.stores.proxies))
+        of(MainKind::Coordinator, &self.stores.coordinators, namespace)
+            .chain(of(MainKind::ZooKeeper, &self.stores.zookeepers, namespace))
+            .chain(of(MainKind::BookKeeper, &self.stores.bookkeepers, namespace))
+            .chain(of(MainKind::Broker, &self.stores.brokers, namespace))
+            .chain(of(MainKind::Proxy, &self.stores.proxies, namespace))
             .collect()
     }
 
     /// Triggers every resource of a namespace but `except`.
     pub fn trigger_namespace(&self, namespace: &str, except: Option<(MainKind, &str)>) {
-        for (kind, ns, name) in self.every() {
-            if ns == namespace && except != Some((kind, name.as_str())) {
+        for (kind, _, name) in self.every(Some(namespace)) {
+            if except != Some((kind, name.as_str())) {
                 self.triggers.send(kind, namespace, &name);
             }
         }
@@ -200,7 +207,7 @@ impl Context {
 
     /// Triggers every resource the operator knows.
     pub fn trigger_all(&self) {
-        for (kind, ns, name) in self.every() {
+        for (kind, ns, name) in self.every(None) {
             self.triggers.send(kind, &ns, &name);
         }
     }

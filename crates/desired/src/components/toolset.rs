@@ -92,8 +92,7 @@ fn client_entries(
     let Some(b) = broker else { return out };
     let namespace = b.namespace().unwrap_or_else(|| owner.namespace.clone());
     let host = ctx.service_host(&Component::Broker.object_name(&b.name_any()), &namespace);
-    let broker_tls = b.spec.tls.as_ref().is_some_and(|t| t.enabled == Some(true));
-    if broker_tls && credentials.is_some_and(|c| c.certificate) {
+    if crate::listeners::own_tls(b).is_some() && credentials.is_some_and(|c| c.certificate) {
         out.insert("webServiceUrl".to_string(), format!("https://{host}:{HTTPS}/"));
         out.insert("brokerServiceUrl".to_string(), format!("pulsar+ssl://{host}:{PULSAR_TLS}/"));
         out.insert("tlsTrustCertsFilePath".to_string(), format!("{CLIENT_TLS_DIR}/ca.crt"));
